@@ -1,0 +1,223 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config holds every setting of every role (dev, api, worker, migrate).
+type Config struct {
+	// DataDir holds the embedded stack's state (BATON_DATA_DIR).
+	DataDir string
+	// HTTPAddr is the REST API and console listen address (BATON_HTTP_ADDR).
+	HTTPAddr string
+	// AdminToken is the bootstrap admin token (BATON_ADMIN_TOKEN); dev
+	// generates one and keeps it in DataDir when empty.
+	AdminToken string
+	// TemporalAddress is the Temporal frontend (BATON_TEMPORAL_ADDRESS). For
+	// dev, setting it means "use this external server instead of embedding".
+	TemporalAddress string
+	// TemporalNamespace is the namespace runs live in (BATON_TEMPORAL_NAMESPACE).
+	TemporalNamespace string
+	// TemporalUIAddr is where dev serves the Temporal Web UI (BATON_TEMPORAL_UI_ADDR).
+	TemporalUIAddr string
+	// DBDSN is the mirror database (BATON_DB_DSN): a go-sql-driver MySQL DSN
+	// (optionally prefixed mysql://) or sqlite:<path>. Dev defaults to a
+	// SQLite file in DataDir.
+	DBDSN string
+	// Group is the worker group a worker serves (BATON_WORKER_GROUP).
+	Group string
+	// WorkerID names this worker in its group (BATON_WORKER_ID); default host-pid.
+	WorkerID string
+	// Concurrency caps the task instances one worker runs at once (BATON_WORKER_CONCURRENCY).
+	Concurrency int
+	// OperableWindow keeps an ended run's workflow open for operations (BATON_OPERABLE_WINDOW).
+	OperableWindow time.Duration
+	// Retention is how long records and logs are kept (BATON_RETENTION).
+	Retention time.Duration
+	// LogLevel is debug, info, warn or error (BATON_LOG_LEVEL).
+	LogLevel string
+}
+
+// Default returns the built-in defaults.
+func Default() Config {
+	host, _ := os.Hostname()
+	if host == "" {
+		host = "worker"
+	}
+	return Config{
+		DataDir:           ".baton",
+		HTTPAddr:          "127.0.0.1:8080",
+		TemporalAddress:   "",
+		TemporalNamespace: "default",
+		TemporalUIAddr:    "127.0.0.1:8233",
+		Group:             "default",
+		WorkerID:          fmt.Sprintf("%s-%d", host, os.Getpid()),
+		Concurrency:       16,
+		OperableWindow:    7 * 24 * time.Hour,
+		Retention:         7 * 24 * time.Hour,
+		LogLevel:          "info",
+	}
+}
+
+// DefaultTemporalAddress is the embedded server's frontend and the address
+// production roles use when none is configured.
+const DefaultTemporalAddress = "127.0.0.1:7233"
+
+// FromEnv returns the defaults overridden by BATON_* variables.
+func FromEnv() (Config, error) {
+	return fromLookup(os.LookupEnv)
+}
+
+func fromLookup(lookup func(string) (string, bool)) (Config, error) {
+	c := Default()
+	var errs []error
+	str := func(name string, dst *string) {
+		if v, ok := lookup(name); ok && v != "" {
+			*dst = v
+		}
+	}
+	dur := func(name string, dst *time.Duration) {
+		if v, ok := lookup(name); ok && v != "" {
+			d, err := ParseDuration(v)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", name, err))
+				return
+			}
+			*dst = d
+		}
+	}
+	str("BATON_DATA_DIR", &c.DataDir)
+	str("BATON_HTTP_ADDR", &c.HTTPAddr)
+	str("BATON_ADMIN_TOKEN", &c.AdminToken)
+	str("BATON_TEMPORAL_ADDRESS", &c.TemporalAddress)
+	str("BATON_TEMPORAL_NAMESPACE", &c.TemporalNamespace)
+	str("BATON_TEMPORAL_UI_ADDR", &c.TemporalUIAddr)
+	str("BATON_DB_DSN", &c.DBDSN)
+	str("BATON_WORKER_GROUP", &c.Group)
+	str("BATON_WORKER_ID", &c.WorkerID)
+	str("BATON_LOG_LEVEL", &c.LogLevel)
+	if v, ok := lookup("BATON_WORKER_CONCURRENCY"); ok && v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("BATON_WORKER_CONCURRENCY: %q is not a number", v))
+		} else {
+			c.Concurrency = n
+		}
+	}
+	dur("BATON_OPERABLE_WINDOW", &c.OperableWindow)
+	dur("BATON_RETENTION", &c.Retention)
+	return c, errors.Join(errs...)
+}
+
+// ParseDuration accepts Go durations plus a whole number of days ("7d").
+func ParseDuration(s string) (time.Duration, error) {
+	if n, ok := strings.CutSuffix(s, "d"); ok {
+		days, err := strconv.Atoi(n)
+		if err != nil || days < 0 {
+			return 0, fmt.Errorf("invalid duration %q", s)
+		}
+		return time.Duration(days) * 24 * time.Hour, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("invalid duration %q", s)
+	}
+	return d, nil
+}
+
+// Role names what a process is about to do, for Validate.
+type Role string
+
+// Roles.
+const (
+	RoleDev     Role = "dev"
+	RoleAPI     Role = "api"
+	RoleWorker  Role = "worker"
+	RoleMigrate Role = "migrate"
+)
+
+// Validate checks the settings a role needs, reporting every problem.
+func (c *Config) Validate(role Role) error {
+	var errs []error
+	addr := func(name, v string) {
+		if _, _, err := net.SplitHostPort(v); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %q is not host:port", name, v))
+		}
+	}
+	if role == RoleDev || role == RoleAPI {
+		addr("BATON_HTTP_ADDR", c.HTTPAddr)
+	}
+	if role == RoleDev {
+		addr("BATON_TEMPORAL_UI_ADDR", c.TemporalUIAddr)
+		if c.DataDir == "" {
+			errs = append(errs, errors.New("BATON_DATA_DIR: must not be empty"))
+		}
+	}
+	if c.TemporalAddress != "" {
+		addr("BATON_TEMPORAL_ADDRESS", c.TemporalAddress)
+	}
+	if role != RoleDev && c.DBDSN == "" {
+		errs = append(errs, fmt.Errorf("BATON_DB_DSN: required for %s", role))
+	}
+	if c.TemporalNamespace == "" {
+		errs = append(errs, errors.New("BATON_TEMPORAL_NAMESPACE: must not be empty"))
+	}
+	if role == RoleWorker || role == RoleDev {
+		if !validName(c.Group) {
+			errs = append(errs, fmt.Errorf("BATON_WORKER_GROUP: %q must match [A-Za-z0-9_.-]{1,64}", c.Group))
+		}
+		if !validName(c.WorkerID) {
+			errs = append(errs, fmt.Errorf("BATON_WORKER_ID: %q must match [A-Za-z0-9_.-]{1,64}", c.WorkerID))
+		}
+		if c.Concurrency < 1 {
+			errs = append(errs, fmt.Errorf("BATON_WORKER_CONCURRENCY: %d must be at least 1", c.Concurrency))
+		}
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("BATON_LOG_LEVEL: %q is not debug, info, warn or error", c.LogLevel))
+	}
+	if c.OperableWindow <= 0 {
+		errs = append(errs, errors.New("BATON_OPERABLE_WINDOW: must be positive"))
+	}
+	if c.Retention <= 0 {
+		errs = append(errs, errors.New("BATON_RETENTION: must be positive"))
+	}
+	return errors.Join(errs...)
+}
+
+// TemporalHostPort is the frontend to dial.
+func (c *Config) TemporalHostPort() string {
+	if c.TemporalAddress != "" {
+		return c.TemporalAddress
+	}
+	return DefaultTemporalAddress
+}
+
+// DevDBDSN is the mirror DSN dev uses when none is set.
+func (c *Config) DevDBDSN() string {
+	if c.DBDSN != "" {
+		return c.DBDSN
+	}
+	return "sqlite:" + filepath.Join(c.DataDir, "baton.db")
+}
+
+func validName(s string) bool {
+	if len(s) == 0 || len(s) > 64 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '.' || r == '-') {
+			return false
+		}
+	}
+	return true
+}

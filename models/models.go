@@ -1,0 +1,179 @@
+package models
+
+import (
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// Task is a task definition's head row; its content lives in TaskVersion.
+type Task struct {
+	ID          string `gorm:"primaryKey;size:64"`
+	Name        string `gorm:"size:64;index"`
+	Group       string `gorm:"column:group_name;size:64;index"`
+	Version     int    // current (latest) version
+	Enabled     bool
+	TriggerType string `gorm:"size:16"`
+	CreatedBy   string `gorm:"size:64"`
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+	DeletedAt   gorm.DeletedAt `gorm:"index"`
+}
+
+// TaskVersion is one immutable save of a task; Spec is the dag.Task JSON.
+type TaskVersion struct {
+	ID        uint64 `gorm:"primaryKey;autoIncrement"`
+	TaskID    string `gorm:"size:64;uniqueIndex:ux_task_version,priority:1"`
+	Version   int    `gorm:"uniqueIndex:ux_task_version,priority:2"`
+	Spec      string `gorm:"type:longtext"`
+	CreatedBy string `gorm:"size:64"`
+	CreatedAt time.Time
+}
+
+// Flow is a flow definition's head row; its content lives in FlowVersion.
+type Flow struct {
+	ID          string `gorm:"primaryKey;size:64"`
+	Name        string `gorm:"size:64;index"`
+	Group       string `gorm:"column:group_name;size:64;index"`
+	Version     int
+	Enabled     bool
+	TriggerType string `gorm:"size:16"`
+	CreatedBy   string `gorm:"size:64"`
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+	DeletedAt   gorm.DeletedAt `gorm:"index"`
+}
+
+// FlowVersion is one immutable save of a flow; Spec is the dag.Flow JSON.
+type FlowVersion struct {
+	ID        uint64 `gorm:"primaryKey;autoIncrement"`
+	FlowID    string `gorm:"size:64;uniqueIndex:ux_flow_version,priority:1"`
+	Version   int    `gorm:"uniqueIndex:ux_flow_version,priority:2"`
+	Spec      string `gorm:"type:longtext"`
+	CreatedBy string `gorm:"size:64"`
+	CreatedAt time.Time
+}
+
+// Run is one triggering of a task or flow (a batch).
+type Run struct {
+	ID             string `gorm:"primaryKey;size:64"`                 // batch id
+	Kind           string `gorm:"size:8;index:ix_run_def,priority:1"` // task | flow
+	DefinitionID   string `gorm:"size:64;index:ix_run_def,priority:2"`
+	DefinitionName string `gorm:"size:64;index"`
+	Version        int
+	Group          string `gorm:"column:group_name;size:64;index"`
+	Status         string `gorm:"size:20;index"`
+	Trigger        string `gorm:"size:16;index"`
+	Bizdate        string `gorm:"size:10;index"` // YYYY-MM-DD
+	Params         string `gorm:"type:text"`     // JSON object
+	Initiator      string `gorm:"size:64;index"`
+	ParentRunID    string `gorm:"size:64;index"`
+	WorkflowID     string `gorm:"size:128"`
+	TemporalRunID  string `gorm:"size:64"`
+	Message        string `gorm:"type:text"`
+	Rev            int64
+	CreatedAt      time.Time `gorm:"index"`
+	StartedAt      *time.Time
+	FinishedAt     *time.Time
+	UpdatedAt      time.Time
+}
+
+// NodeRun is the state of one node inside a run.
+type NodeRun struct {
+	ID         uint64 `gorm:"primaryKey;autoIncrement"`
+	RunID      string `gorm:"size:64;uniqueIndex:ux_node_run,priority:1"`
+	NodeID     string `gorm:"size:64;uniqueIndex:ux_node_run,priority:2;index"`
+	Status     string `gorm:"size:20"`
+	Forced     bool
+	Attempts   int
+	Outputs    string `gorm:"type:text"` // JSON object
+	Message    string `gorm:"type:text"`
+	Rev        int64
+	StartedAt  *time.Time
+	FinishedAt *time.Time
+	UpdatedAt  time.Time
+}
+
+// Instance is one execution of a node on one worker or shard.
+type Instance struct {
+	ID         string `gorm:"primaryKey;size:191"` // run.node.shard.attempt
+	RunID      string `gorm:"size:64;index:ix_inst_run,priority:1"`
+	NodeID     string `gorm:"size:64;index:ix_inst_run,priority:2"`
+	ShardIndex int
+	Attempt    int
+	WorkerID   string `gorm:"size:128;index"`
+	Host       string `gorm:"size:128"`
+	Status     string `gorm:"size:20;index"`
+	ExitCode   *int
+	Message    string `gorm:"type:text"`
+	LogSize    int64
+	Rev        int64
+	CreatedAt  time.Time
+	StartedAt  *time.Time
+	FinishedAt *time.Time
+	UpdatedAt  time.Time
+}
+
+// Transition is one entry of the transition log.
+type Transition struct {
+	ID         uint64 `gorm:"primaryKey;autoIncrement"`
+	RunID      string `gorm:"size:64;index"`
+	Entity     string `gorm:"size:10"` // run | node | instance
+	EntityID   string `gorm:"size:191"`
+	FromStatus string `gorm:"size:20"`
+	ToStatus   string `gorm:"size:20"`
+	Actor      string `gorm:"size:64"`
+	Reason     string `gorm:"type:text"`
+	RequestID  string `gorm:"size:64"`
+	At         time.Time
+}
+
+// LogChunk is a piece of an instance's output, in order of Seq.
+type LogChunk struct {
+	ID         uint64 `gorm:"primaryKey;autoIncrement"`
+	InstanceID string `gorm:"size:191;uniqueIndex:ux_log_chunk,priority:1"`
+	Seq        int    `gorm:"uniqueIndex:ux_log_chunk,priority:2"`
+	Offset     int64
+	Data       []byte    `gorm:"type:longblob"`
+	CreatedAt  time.Time `gorm:"index"`
+}
+
+// AuditEntry records one mutating call.
+type AuditEntry struct {
+	ID        uint64    `gorm:"primaryKey;autoIncrement"`
+	At        time.Time `gorm:"index"`
+	Actor     string    `gorm:"size:64;index"`
+	Method    string    `gorm:"size:8"`
+	Path      string    `gorm:"size:255"`
+	Status    int
+	RequestID string `gorm:"size:64"`
+	Detail    string `gorm:"type:text"`
+}
+
+// Worker is a registered worker process.
+type Worker struct {
+	ID        string `gorm:"primaryKey;size:128"`
+	Group     string `gorm:"column:group_name;size:64;index"`
+	Host      string `gorm:"size:128"`
+	PID       int
+	Running   int
+	StartedAt time.Time
+	LastSeen  time.Time `gorm:"index"`
+}
+
+// Token is an API bearer token; only its SHA-256 is stored.
+type Token struct {
+	ID        uint64 `gorm:"primaryKey;autoIncrement"`
+	Name      string `gorm:"size:64"`
+	Hash      string `gorm:"size:64;uniqueIndex"`
+	Role      string `gorm:"size:16"` // admin | operator | viewer
+	CreatedAt time.Time
+	LastUsed  *time.Time
+	Revoked   bool
+}
+
+// All lists every model, in migration order.
+func All() []any {
+	return []any{&Task{}, &TaskVersion{}, &Flow{}, &FlowVersion{}, &Run{}, &NodeRun{}, &Instance{},
+		&Transition{}, &LogChunk{}, &AuditEntry{}, &Worker{}, &Token{}}
+}

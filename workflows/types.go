@@ -1,0 +1,140 @@
+package workflows
+
+import (
+	"time"
+
+	"github.com/baton-sched/baton/internal/dag"
+)
+
+// Registered names. They are part of every recorded history: never rename.
+const (
+	RunWorkflowName = "baton.Run"
+
+	ExecuteTaskActivity  = "baton.ExecuteTask"
+	RecordMirrorActivity = "baton.RecordMirror"
+)
+
+// FlowsTaskQueue is the queue every worker polls for workflow tasks.
+const FlowsTaskQueue = "baton-flows"
+
+// GroupTaskQueue is the activity queue shared by a worker group.
+func GroupTaskQueue(group string) string { return "baton-group-" + group }
+
+// WorkerTaskQueue is the activity queue of one worker of a group.
+func WorkerTaskQueue(group, workerID string) string {
+	return "baton-worker-" + group + "-" + workerID
+}
+
+// WorkflowID derives a run's workflow id from its batch id.
+func WorkflowID(runID string) string { return "baton-run-" + runID }
+
+// RunInput starts a run. Flow is the resolved snapshot: every task node
+// carries its Task inline, so the workflow never reads definitions.
+type RunInput struct {
+	RunID        string            `json:"run_id"`
+	Kind         string            `json:"kind"` // task | flow
+	DefinitionID string            `json:"definition_id"`
+	Version      int               `json:"version"`
+	Trigger      string            `json:"trigger"`
+	Bizdate      string            `json:"bizdate"`
+	Params       map[string]string `json:"params,omitempty"`
+	Flow         dag.Flow          `json:"flow"`
+	// Mirror turns the relational mirror writes on (off only in benchmarks).
+	Mirror bool `json:"mirror"`
+}
+
+// RunResult is what the workflow returns.
+type RunResult struct {
+	Status string                `json:"status"`
+	Nodes  map[string]NodeResult `json:"nodes"`
+}
+
+// NodeResult is one node's final state.
+type NodeResult struct {
+	Status   string            `json:"status"`
+	Attempts int               `json:"attempts"`
+	Outputs  map[string]string `json:"outputs,omitempty"`
+	Message  string            `json:"message,omitempty"`
+}
+
+// TaskRequest asks a worker to execute one instance of a task node.
+type TaskRequest struct {
+	RunID      string            `json:"run_id"`
+	NodeID     string            `json:"node_id"`
+	InstanceID string            `json:"instance_id"`
+	Attempt    int               `json:"attempt"`
+	Bizdate    string            `json:"bizdate"`
+	ShardIndex int               `json:"shard_index"`
+	ShardTotal int               `json:"shard_total"`
+	ShardParam string            `json:"shard_param,omitempty"`
+	Params     map[string]string `json:"params,omitempty"`
+	Task       dag.Task          `json:"task"`
+	Mirror     bool              `json:"mirror"`
+}
+
+// TaskResult is a finished instance.
+type TaskResult struct {
+	Status   string            `json:"status"` // success | failed | timeout | stopped
+	ExitCode int               `json:"exit_code"`
+	Outputs  map[string]string `json:"outputs,omitempty"`
+	Message  string            `json:"message,omitempty"`
+	WorkerID string            `json:"worker_id,omitempty"`
+}
+
+// MirrorBatch is every state change of one workflow task, written at once.
+type MirrorBatch struct {
+	RunID       string           `json:"run_id"`
+	Run         *RunState        `json:"run,omitempty"`
+	Nodes       []NodeState      `json:"nodes,omitempty"`
+	Instances   []InstanceState  `json:"instances,omitempty"`
+	Transitions []TransitionNote `json:"transitions,omitempty"`
+}
+
+// RunState is the run-level part of a MirrorBatch.
+type RunState struct {
+	Status        string     `json:"status"`
+	Rev           int64      `json:"rev"`
+	TemporalRunID string     `json:"temporal_run_id,omitempty"`
+	StartedAt     *time.Time `json:"started_at,omitempty"`
+	FinishedAt    *time.Time `json:"finished_at,omitempty"`
+	Message       string     `json:"message,omitempty"`
+}
+
+// NodeState is one node's state in a MirrorBatch.
+type NodeState struct {
+	NodeID     string            `json:"node_id"`
+	Status     string            `json:"status"`
+	Forced     bool              `json:"forced,omitempty"`
+	Attempts   int               `json:"attempts"`
+	Rev        int64             `json:"rev"`
+	Outputs    map[string]string `json:"outputs,omitempty"`
+	Message    string            `json:"message,omitempty"`
+	StartedAt  *time.Time        `json:"started_at,omitempty"`
+	FinishedAt *time.Time        `json:"finished_at,omitempty"`
+}
+
+// InstanceState is one instance's state in a MirrorBatch.
+type InstanceState struct {
+	ID         string     `json:"id"`
+	NodeID     string     `json:"node_id"`
+	ShardIndex int        `json:"shard_index"`
+	Attempt    int        `json:"attempt"`
+	WorkerID   string     `json:"worker_id,omitempty"`
+	Status     string     `json:"status"`
+	ExitCode   *int       `json:"exit_code,omitempty"`
+	Message    string     `json:"message,omitempty"`
+	Rev        int64      `json:"rev"`
+	StartedAt  *time.Time `json:"started_at,omitempty"`
+	FinishedAt *time.Time `json:"finished_at,omitempty"`
+}
+
+// TransitionNote is one transition-log entry.
+type TransitionNote struct {
+	Entity   string    `json:"entity"` // run | node | instance
+	EntityID string    `json:"entity_id"`
+	From     string    `json:"from"`
+	To       string    `json:"to"`
+	Actor    string    `json:"actor"`
+	Reason   string    `json:"reason,omitempty"`
+	At       time.Time `json:"at"`
+}
