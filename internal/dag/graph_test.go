@@ -279,7 +279,9 @@ func TestLargeGraphs(t *testing.T) {
 	if dec["n9999"] != Skip || dec["n1"] != Skip {
 		t.Fatal("skip did not propagate along the chain")
 	}
-	//VALIDATE-CHAIN
+	if p := ValidateFlow(chain, Options{}); len(p) != 0 {
+		t.Fatalf("chain invalid: %v", p)
+	}
 
 	// 1 -> 1000 -> 1, declared sink first to exercise ordering.
 	fan := &Flow{Name: "fan"}
@@ -305,5 +307,7 @@ func TestLargeGraphs(t *testing.T) {
 	if d := g.Decide("sink", outcomes(out)); d != Ready {
 		t.Fatalf("sink with all done = %v", d)
 	}
-	//VALIDATE-FAN
+	if p := ValidateFlow(fan, Options{}); len(p) != 0 {
+		t.Fatalf("fan invalid: %v", p)
+	}
 }

@@ -2,6 +2,7 @@ package dag
 
 import (
 	"fmt"
+	"math"
 	"strings"
 	"time"
 )
@@ -69,6 +70,10 @@ func (d Duration) Std() (time.Duration, error) {
 		if _, err := fmt.Sscanf(s, "%dd", &days); err != nil || fmt.Sprintf("%dd", days) != s || days < 0 {
 			return 0, fmt.Errorf("invalid duration %q", s)
 		}
+		// Beyond ~106,751 days the multiplication below would wrap around.
+		if int64(days) > int64(math.MaxInt64/(24*time.Hour)) {
+			return 0, fmt.Errorf("duration %q is too long", s)
+		}
 		return time.Duration(days) * 24 * time.Hour, nil
 	}
 	v, err := time.ParseDuration(s)
@@ -114,6 +119,22 @@ type Node struct {
 	Retry   *Retry            `json:"retry,omitempty"`
 	Params  map[string]string `json:"params,omitempty"`
 	Core    bool              `json:"core,omitempty"`
+}
+
+// EffectiveType is the node's type with the default applied: a node without
+// a type is a task node (it still needs task or task_id to be valid).
+func (n *Node) EffectiveType() NodeType {
+	if n.Type == "" {
+		return NodeTask
+	}
+	return n.Type
+}
+
+// IsLogic reports whether the node is an and/or gate, which finishes
+// instantly and runs nothing.
+func (n *Node) IsLogic() bool {
+	t := n.EffectiveType()
+	return t == NodeAnd || t == NodeOr
 }
 
 // Edge connects two nodes; it is satisfied when From finished with a status
