@@ -1,0 +1,69 @@
+# Baton — build, run and check. `make` (or `make help`) lists the targets.
+
+# Never let the go command download another toolchain: go.mod's go line is
+# the toolchain this repository is built and tested with.
+export GOTOOLCHAIN := local
+# Tests that need MySQL/MariaDB read it (skipped when unset); `make test
+# BATON_TEST_MYSQL_DSN=...` passes it on as well as the environment does.
+ifdef BATON_TEST_MYSQL_DSN
+export BATON_TEST_MYSQL_DSN
+endif
+
+GO        ?= go
+BIN       := $(CURDIR)/bin
+BATON     := $(BIN)/baton
+PKGS      ?= ./...
+
+# Tool versions: golangci-lint v2 built with this repository's Go, and
+# Temporal's determinism checker for workflow code.
+GOLANGCI_LINT_VERSION := v2.15.0
+WORKFLOWCHECK_VERSION := v0.6.0
+GOLANGCI_LINT := $(BIN)/golangci-lint
+WORKFLOWCHECK := $(BIN)/workflowcheck
+
+BENCH_DIR := internal/bench/cmd
+
+.DEFAULT_GOAL := help
+.PHONY: help build dev test lint lint-tools bench fmt clean
+
+help: ## List the targets
+	@echo "Baton make targets:"
+	@grep -hE '^[a-zA-Z0-9_.-]+:.*?## ' $(MAKEFILE_LIST) \
+		| awk 'BEGIN {FS = ":.*?## "}; {printf "  %-12s %s\n", $$1, $$2}'
+
+build: ## Build the baton binary into bin/baton
+	$(GO) build -o $(BATON) ./cmd/baton
+
+dev: build ## Run everything in one process (embedded Temporal, UI, API, worker); prints URLs and the admin token
+	$(BATON) dev
+
+test: ## Run all tests (go test ./... -count=1 -timeout 40m -p 2); MySQL tests need BATON_TEST_MYSQL_DSN
+	$(GO) test $(PKGS) -count=1 -timeout 40m -p 2
+
+lint-tools: ## Install golangci-lint and workflowcheck into bin/ if missing
+	@mkdir -p $(BIN)
+	@if ! [ -x "$(GOLANGCI_LINT)" ] || ! "$(GOLANGCI_LINT)" version 2>/dev/null | grep -q "$(GOLANGCI_LINT_VERSION:v%=%)"; then \
+		echo "installing golangci-lint $(GOLANGCI_LINT_VERSION) into bin/"; \
+		GOBIN=$(BIN) $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION); \
+	fi
+	@if ! [ -x "$(WORKFLOWCHECK)" ]; then \
+		echo "installing workflowcheck $(WORKFLOWCHECK_VERSION) into bin/"; \
+		GOBIN=$(BIN) $(GO) install go.temporal.io/sdk/contrib/tools/workflowcheck@$(WORKFLOWCHECK_VERSION); \
+	fi
+
+lint: lint-tools ## Run golangci-lint (.golangci.yml) and workflowcheck on workflows/
+	$(GOLANGCI_LINT) run $(PKGS)
+	$(WORKFLOWCHECK) ./workflows/...
+
+bench: ## Run the interpreter-vs-hand-written-workflow benchmark (go run ./internal/bench/cmd)
+	@if [ -d "$(BENCH_DIR)" ]; then \
+		$(GO) run ./$(BENCH_DIR); \
+	else \
+		echo "make bench: $(BENCH_DIR) does not exist yet (the benchmark is not written); nothing to run."; \
+	fi
+
+fmt: ## Format the Go code (gofmt -s)
+	gofmt -s -w $$(find . -name '*.go' -not -path './.git/*' -not -path './bin/*' -not -path './.baton/*' -not -path '*/node_modules/*' -not -path '*/testdata/*')
+
+clean: ## Remove build output (bin/); leaves .baton/ dev state alone
+	rm -rf $(BIN)
