@@ -12,6 +12,10 @@ const (
 
 	ExecuteTaskActivity  = "baton.ExecuteTask"
 	RecordMirrorActivity = "baton.RecordMirror"
+	LiveWorkersActivity  = "baton.LiveWorkers"
+
+	// QueryState returns a RunView.
+	QueryState = "state"
 )
 
 // FlowsTaskQueue is the queue every worker polls for workflow tasks.
@@ -41,6 +45,65 @@ type RunInput struct {
 	Flow         dag.Flow          `json:"flow"`
 	// Mirror turns the relational mirror writes on (off only in benchmarks).
 	Mirror bool `json:"mirror"`
+	// MaxInFlight caps concurrently scheduled activities (0: 1,000, well
+	// below Temporal's 2,000 pending-activity limit); the rest queue.
+	MaxInFlight int `json:"max_in_flight,omitempty"`
+	// HistoryLimit is the history length at which the run drains and
+	// continues as new (0: 20,000 events).
+	HistoryLimit int `json:"history_limit,omitempty"`
+	// Carry is the state handed over by continue-as-new.
+	Carry *Carry `json:"carry,omitempty"`
+}
+
+// Carry is a run's state across continue-as-new.
+type Carry struct {
+	Rev       int64         `json:"rev"`
+	StartedAt time.Time     `json:"started_at"`
+	Deadline  *time.Time    `json:"deadline,omitempty"`
+	Unhandled bool          `json:"unhandled,omitempty"`
+	Nodes     []CarriedNode `json:"nodes"`
+}
+
+// CarriedNode is one node's state across continue-as-new.
+type CarriedNode struct {
+	ID         string            `json:"id"`
+	Status     string            `json:"status"`
+	Attempts   int               `json:"attempts,omitempty"`
+	Outputs    map[string]string `json:"outputs,omitempty"`
+	Message    string            `json:"message,omitempty"`
+	Rev        int64             `json:"rev,omitempty"`
+	StartedAt  *time.Time        `json:"started_at,omitempty"`
+	FinishedAt *time.Time        `json:"finished_at,omitempty"`
+	Total      int               `json:"total,omitempty"`
+	Remaining  int               `json:"remaining,omitempty"`
+	Succeeded  int               `json:"succeeded,omitempty"`
+	Queued     []QueuedInstance  `json:"queued,omitempty"`
+}
+
+// QueuedInstance is an instance decided but not yet scheduled.
+type QueuedInstance struct {
+	Shard      int    `json:"shard"`
+	ShardParam string `json:"shard_param,omitempty"`
+	Attempt    int    `json:"attempt"`
+	Queue      string `json:"queue"`
+	WorkerID   string `json:"worker_id,omitempty"`
+	Lost       int    `json:"lost,omitempty"`
+}
+
+// NodeView is one node's live state, as the "nodes" query returns it.
+type NodeView struct {
+	ID         string     `json:"id"`
+	Status     string     `json:"status"`
+	Attempts   int        `json:"attempts"`
+	Message    string     `json:"message,omitempty"`
+	StartedAt  *time.Time `json:"started_at,omitempty"`
+	FinishedAt *time.Time `json:"finished_at,omitempty"`
+}
+
+// RunView is the live state of a run, as the "nodes" query returns it.
+type RunView struct {
+	Status string     `json:"status"`
+	Nodes  []NodeView `json:"nodes"`
 }
 
 // RunResult is what the workflow returns.
@@ -70,6 +133,9 @@ type TaskRequest struct {
 	Params     map[string]string `json:"params,omitempty"`
 	Task       dag.Task          `json:"task"`
 	Mirror     bool              `json:"mirror"`
+	// NodeRev lets the worker mark the node running in the mirror at the
+	// revision the workflow dispatched it with.
+	NodeRev int64 `json:"node_rev"`
 }
 
 // TaskResult is a finished instance.

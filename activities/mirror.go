@@ -1,0 +1,63 @@
+package activities
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/baton-sched/baton/models"
+	"github.com/baton-sched/baton/workflows"
+)
+
+// WorkerLiveness is how recently a worker must have heartbeated to count
+// as alive for broadcast dispatch.
+const WorkerLiveness = 30 * time.Second
+
+// Mirror writes run state to the relational mirror.
+type Mirror struct {
+	Store *models.Store
+}
+
+// Record applies one workflow task's batch of state changes.
+func (m *Mirror) Record(ctx context.Context, b workflows.MirrorBatch) error {
+	if err := m.Store.ApplyMirror(ctx, toModelBatch(b)); err != nil {
+		return fmt.Errorf("record mirror batch of run %s: %w", b.RunID, err)
+	}
+	return nil
+}
+
+// LiveWorkers lists the ids of the group's workers that heartbeated lately.
+func (m *Mirror) LiveWorkers(ctx context.Context, group string) ([]string, error) {
+	ws, err := m.Store.LiveWorkers(ctx, group, time.Now().Add(-WorkerLiveness))
+	if err != nil {
+		return nil, fmt.Errorf("live workers of %s: %w", group, err)
+	}
+	ids := make([]string, 0, len(ws))
+	for _, w := range ws {
+		ids = append(ids, w.ID)
+	}
+	return ids, nil
+}
+
+func toModelBatch(b workflows.MirrorBatch) models.MirrorBatch {
+	out := models.MirrorBatch{RunID: b.RunID}
+	if r := b.Run; r != nil {
+		out.Run = &models.RunUpdate{Status: r.Status, Rev: r.Rev, TemporalRunID: r.TemporalRunID,
+			StartedAt: r.StartedAt, FinishedAt: r.FinishedAt, Message: r.Message}
+	}
+	for _, n := range b.Nodes {
+		out.Nodes = append(out.Nodes, models.NodeUpdate{NodeID: n.NodeID, Status: n.Status, Forced: n.Forced,
+			Attempts: n.Attempts, Rev: n.Rev, Outputs: n.Outputs, Message: n.Message,
+			StartedAt: n.StartedAt, FinishedAt: n.FinishedAt})
+	}
+	for _, i := range b.Instances {
+		out.Instances = append(out.Instances, models.InstanceUpdate{ID: i.ID, NodeID: i.NodeID,
+			ShardIndex: i.ShardIndex, Attempt: i.Attempt, WorkerID: i.WorkerID, Status: i.Status,
+			ExitCode: i.ExitCode, Message: i.Message, Rev: i.Rev, StartedAt: i.StartedAt, FinishedAt: i.FinishedAt})
+	}
+	for _, t := range b.Transitions {
+		out.Transitions = append(out.Transitions, models.Transition{RunID: b.RunID, Entity: t.Entity,
+			EntityID: t.EntityID, FromStatus: t.From, ToStatus: t.To, Actor: t.Actor, Reason: t.Reason, At: t.At})
+	}
+	return out
+}

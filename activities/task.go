@@ -1,0 +1,77 @@
+package activities
+
+import (
+	"context"
+	"io"
+	"sync/atomic"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+
+	"github.com/baton-sched/baton/internal/executor"
+	"github.com/baton-sched/baton/internal/status"
+	"github.com/baton-sched/baton/models"
+	"github.com/baton-sched/baton/workflows"
+)
+
+// Tasks executes task instances on this worker.
+type Tasks struct {
+	// Store receives instance state and logs; nil runs without a mirror.
+	Store    *models.Store
+	WorkerID string
+	Host     string
+	// WorkRoot is where per-instance working directories are made.
+	WorkRoot string
+	// HTTPAllow lifts the SSRF guard for these CIDRs or hosts.
+	HTTPAllow []string
+	// Running counts instances in progress, for the worker's heartbeat.
+	Running atomic.Int64
+}
+
+// Execute runs one instance. A task that fails is reported in the result;
+// an error return means Baton itself could not run it.
+func (a *Tasks) Execute(ctx context.Context, req workflows.TaskRequest) (workflows.TaskResult, error) {
+	a.Running.Add(1)
+	defer a.Running.Add(-1)
+	logger := activity.GetLogger(ctx)
+	mirror := req.Mirror && a.Store != nil
+	if mirror {
+		now := time.Now().UTC()
+		err := a.Store.ApplyMirror(ctx, models.MirrorBatch{
+			RunID: req.RunID,
+			Nodes: []models.NodeUpdate{{NodeID: req.NodeID, Status: string(status.NodeRunning), Attempts: req.Attempt, Rev: req.NodeRev}},
+			Instances: []models.InstanceUpdate{{ID: req.InstanceID, NodeID: req.NodeID, ShardIndex: req.ShardIndex,
+				Attempt: req.Attempt, WorkerID: a.WorkerID, Host: a.Host, Status: string(status.InstanceRunning), Rev: 2, StartedAt: &now}},
+		})
+		if err != nil {
+			// The run must not fail because the console's copy lags; the
+			// workflow writes the final state again.
+			logger.Warn("mirror: could not mark instance running", "instance", req.InstanceID, "error", err)
+		}
+	}
+	var logw io.Writer = io.Discard
+	var chunks *executor.ChunkWriter
+	if mirror {
+		chunks = executor.NewChunkWriter(func(seq int, offset int64, data []byte) error {
+			// A fresh context: the final chunk must land even after a stop
+			// cancelled the activity's context.
+			wctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			return a.Store.AppendLog(wctx, req.InstanceID, seq, offset, data)
+		}, executor.ChunkOptions{})
+		logw = chunks
+	}
+	res := executor.Execute(ctx, executor.Request{
+		Task: req.Task, RunID: req.RunID, NodeID: req.NodeID, InstanceID: req.InstanceID, Bizdate: req.Bizdate,
+		Attempt: req.Attempt, ShardIndex: req.ShardIndex, ShardTotal: req.ShardTotal, ShardParam: req.ShardParam,
+		Params: req.Params, WorkRoot: a.WorkRoot, Log: logw, HTTPAllow: a.HTTPAllow,
+		Heartbeat: func() { activity.RecordHeartbeat(ctx) },
+	})
+	if chunks != nil {
+		if err := chunks.Close(); err != nil {
+			logger.Warn("log store: some output could not be stored", "instance", req.InstanceID, "error", err)
+		}
+	}
+	return workflows.TaskResult{Status: string(res.Status), ExitCode: res.ExitCode, Outputs: res.Outputs,
+		Message: res.Message, WorkerID: a.WorkerID}, nil
+}

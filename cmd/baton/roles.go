@@ -1,0 +1,306 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"go.temporal.io/sdk/client"
+
+	"github.com/baton-sched/baton/api"
+	"github.com/baton-sched/baton/internal/config"
+	"github.com/baton-sched/baton/internal/devstack"
+	"github.com/baton-sched/baton/internal/engine"
+	"github.com/baton-sched/baton/models"
+)
+
+func loadConfig() (config.Config, error) {
+	cfg, err := config.FromEnv()
+	if err != nil {
+		return cfg, fmt.Errorf("configuration: %w", err)
+	}
+	return cfg, nil
+}
+
+func newLogger(level string) *slog.Logger {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(level))
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
+}
+
+func devCmd() *cobra.Command {
+	var dataDir, httpAddr, temporalAddr, dbDSN, uiAddr string
+	cmd := &cobra.Command{
+		Use:   "dev",
+		Short: "Run everything in one process: embedded Temporal + UI, SQLite mirror, API and a worker",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig()
+			if err != nil {
+				return err
+			}
+			override(cmd, "data-dir", &cfg.DataDir, dataDir)
+			override(cmd, "http-addr", &cfg.HTTPAddr, httpAddr)
+			override(cmd, "temporal-address", &cfg.TemporalAddress, temporalAddr)
+			override(cmd, "db-dsn", &cfg.DBDSN, dbDSN)
+			override(cmd, "ui-addr", &cfg.TemporalUIAddr, uiAddr)
+			if err := cfg.Validate(config.RoleDev); err != nil {
+				return err
+			}
+			return runDev(cmd.Context(), cfg)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&dataDir, "data-dir", "", "state directory (BATON_DATA_DIR, default .baton)")
+	f.StringVar(&httpAddr, "http-addr", "", "API and console address (BATON_HTTP_ADDR, default 127.0.0.1:8080)")
+	f.StringVar(&temporalAddr, "temporal-address", "", "use this external Temporal instead of the embedded one (BATON_TEMPORAL_ADDRESS)")
+	f.StringVar(&dbDSN, "db-dsn", "", "use this MySQL DSN instead of the SQLite mirror (BATON_DB_DSN)")
+	f.StringVar(&uiAddr, "ui-addr", "", "Temporal Web UI address (BATON_TEMPORAL_UI_ADDR, default 127.0.0.1:8233)")
+	return cmd
+}
+
+func override(cmd *cobra.Command, flag string, dst *string, v string) {
+	if cmd.Flags().Changed(flag) {
+		*dst = v
+	}
+}
+
+func runDev(ctx context.Context, cfg config.Config) error {
+	log := newLogger(cfg.LogLevel)
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	uiURL := "(external Temporal: its own UI)"
+	hostPort := cfg.TemporalAddress
+	if hostPort == "" {
+		fmt.Println("baton dev: starting embedded Temporal server...")
+		srv, err := devstack.Start(devstack.Options{
+			FrontendAddr:     config.DefaultTemporalAddress,
+			UIAddr:           cfg.TemporalUIAddr,
+			DBFile:           filepath.Join(cfg.DataDir, "temporal.db"),
+			Namespace:        cfg.TemporalNamespace,
+			SearchAttributes: engine.SearchAttributes(),
+			LogFile:          filepath.Join(cfg.DataDir, "temporal.log"),
+		})
+		if err != nil {
+			return err
+		}
+		defer srv.Stop()
+		hostPort = srv.FrontendAddr()
+		uiURL = "http://" + srv.UIAddr()
+	}
+	store, err := models.Open(ctx, cfg.DevDBDSN())
+	if err != nil {
+		return err
+	}
+	defer func() { _ = store.Close() }()
+	if err := store.Migrate(ctx); err != nil {
+		return err
+	}
+	token, err := devToken(ctx, cfg, store)
+	if err != nil {
+		return err
+	}
+	c, err := engine.Dial(ctx, hostPort, cfg.TemporalNamespace, log, 30*time.Second)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	w, err := engine.StartWorker(ctx, c, store, engine.WorkerOptions{
+		Group: cfg.Group, WorkerID: cfg.WorkerID, Concurrency: cfg.Concurrency,
+		WorkRoot: filepath.Join(cfg.DataDir, "work"), Logger: log,
+		// The dev stack runs on one machine: local HTTP services are the point.
+		HTTPAllow: []string{"127.0.0.0/8", "::1/128"},
+	})
+	if err != nil {
+		return err
+	}
+	defer w.Stop()
+	fmt.Printf(`baton dev is running
+  API + console   http://%s
+  Temporal UI     %s
+  Temporal        %s (namespace %s)
+  data            %s
+  admin token     %s
+Press Ctrl-C to stop.
+`, cfg.HTTPAddr, uiURL, hostPort, cfg.TemporalNamespace, cfg.DataDir, token)
+	return serveAPI(ctx, cfg.HTTPAddr, store, c, log)
+}
+
+// devToken returns BATON_ADMIN_TOKEN, or the token kept in the data dir,
+// generating it on first start, and makes sure the mirror knows it.
+func devToken(ctx context.Context, cfg config.Config, store *models.Store) (string, error) {
+	token := cfg.AdminToken
+	if token == "" {
+		path := filepath.Join(cfg.DataDir, "admin-token")
+		b, err := os.ReadFile(path)
+		switch {
+		case err == nil:
+			token = strings.TrimSpace(string(b))
+		case errors.Is(err, os.ErrNotExist):
+			raw := make([]byte, 24)
+			if _, err := rand.Read(raw); err != nil {
+				return "", fmt.Errorf("generate admin token: %w", err)
+			}
+			token = "bt_" + base64.RawURLEncoding.EncodeToString(raw)
+			if err := os.WriteFile(path, []byte(token+"\n"), 0o600); err != nil {
+				return "", fmt.Errorf("keep admin token: %w", err)
+			}
+		default:
+			return "", fmt.Errorf("read admin token: %w", err)
+		}
+	}
+	if _, err := store.EnsureToken(ctx, "admin", "admin", token); err != nil {
+		return "", err
+	}
+	return token, nil
+}
+
+func serveAPI(ctx context.Context, addr string, store *models.Store, c client.Client, log *slog.Logger) error {
+	h := api.New(api.Options{Store: store, Engine: &engine.Engine{Client: c}, Logger: log}).Handler()
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", addr, err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve API: %w", err)
+	case <-ctx.Done():
+	}
+	fmt.Println("baton: shutting down...")
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shut down API: %w", err)
+	}
+	return nil
+}
+
+func apiCmd() *cobra.Command {
+	var httpAddr string
+	cmd := &cobra.Command{
+		Use:   "api",
+		Short: "Serve the REST API against an external Temporal and MySQL",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig()
+			if err != nil {
+				return err
+			}
+			override(cmd, "http-addr", &cfg.HTTPAddr, httpAddr)
+			if err := cfg.Validate(config.RoleAPI); err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			log := newLogger(cfg.LogLevel)
+			store, err := models.Open(ctx, cfg.DBDSN)
+			if err != nil {
+				return err
+			}
+			defer func() { _ = store.Close() }()
+			if cfg.AdminToken != "" {
+				if _, err := store.EnsureToken(ctx, "admin", "admin", cfg.AdminToken); err != nil {
+					return err
+				}
+			}
+			c, err := engine.Dial(ctx, cfg.TemporalHostPort(), cfg.TemporalNamespace, log, time.Minute)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			log.Info("baton api listening", "addr", cfg.HTTPAddr, "temporal", cfg.TemporalHostPort())
+			return serveAPI(ctx, cfg.HTTPAddr, store, c, log)
+		},
+	}
+	cmd.Flags().StringVar(&httpAddr, "http-addr", "", "listen address (BATON_HTTP_ADDR)")
+	return cmd
+}
+
+func workerCmd() *cobra.Command {
+	var group, id string
+	var concurrency int
+	cmd := &cobra.Command{
+		Use:   "worker",
+		Short: "Run task instances of a worker group (and interpret flows)",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig()
+			if err != nil {
+				return err
+			}
+			override(cmd, "group", &cfg.Group, group)
+			override(cmd, "id", &cfg.WorkerID, id)
+			if cmd.Flags().Changed("concurrency") {
+				cfg.Concurrency = concurrency
+			}
+			if err := cfg.Validate(config.RoleWorker); err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			log := newLogger(cfg.LogLevel)
+			store, err := models.Open(ctx, cfg.DBDSN)
+			if err != nil {
+				return err
+			}
+			defer func() { _ = store.Close() }()
+			c, err := engine.Dial(ctx, cfg.TemporalHostPort(), cfg.TemporalNamespace, log, time.Minute)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			w, err := engine.StartWorker(ctx, c, store, engine.WorkerOptions{
+				Group: cfg.Group, WorkerID: cfg.WorkerID, Concurrency: cfg.Concurrency, Logger: log,
+				WorkRoot: filepath.Join(os.TempDir(), "baton-work", cfg.WorkerID),
+			})
+			if err != nil {
+				return err
+			}
+			log.Info("baton worker running", "group", cfg.Group, "id", cfg.WorkerID, "concurrency", cfg.Concurrency)
+			<-ctx.Done()
+			log.Info("baton worker stopping")
+			w.Stop()
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&group, "group", "", "worker group (BATON_WORKER_GROUP, default \"default\")")
+	f.StringVar(&id, "id", "", "worker id, unique in the group (BATON_WORKER_ID, default host-pid)")
+	f.IntVar(&concurrency, "concurrency", 0, "task instances run at once (BATON_WORKER_CONCURRENCY, default 16)")
+	return cmd
+}
+
+func migrateCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "migrate",
+		Short: "Create or update the mirror's tables and indexes, then exit",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig()
+			if err != nil {
+				return err
+			}
+			if err := cfg.Validate(config.RoleMigrate); err != nil {
+				return err
+			}
+			store, err := models.Open(cmd.Context(), cfg.DBDSN)
+			if err != nil {
+				return err
+			}
+			defer func() { _ = store.Close() }()
+			if err := store.Migrate(cmd.Context()); err != nil {
+				return err
+			}
+			fmt.Printf("baton migrate: mirror schema is up to date (%s)\n", store.Dialect())
+			return nil
+		},
+	}
+}

@@ -1,0 +1,281 @@
+package devstack
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	uiserver "github.com/temporalio/ui-server/v2/server"
+	uiconfig "github.com/temporalio/ui-server/v2/server/config"
+	uiopts "github.com/temporalio/ui-server/v2/server/server_options"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/server/common/cluster"
+	"go.temporal.io/server/common/config"
+	"go.temporal.io/server/common/dynamicconfig"
+	tlog "go.temporal.io/server/common/log"
+	"go.temporal.io/server/common/membership/static"
+	sqliteplugin "go.temporal.io/server/common/persistence/sql/sqlplugin/sqlite"
+	"go.temporal.io/server/common/primitives"
+	sqliteschema "go.temporal.io/server/schema/sqlite"
+	"go.temporal.io/server/temporal"
+)
+
+// Options configures the embedded server.
+type Options struct {
+	// FrontendAddr is host:port of the gRPC frontend; port 0 picks a free one.
+	FrontendAddr string
+	// UIAddr is host:port of the Web UI; empty disables the UI.
+	UIAddr string
+	// DBFile is the SQLite file; empty keeps everything in memory.
+	DBFile string
+	// Namespace is created if absent.
+	Namespace string
+	// SearchAttributes are registered on Namespace when it is created.
+	SearchAttributes map[string]enumspb.IndexedValueType
+	// LogFile receives the server's own logs; empty discards them.
+	LogFile string
+	// LogLevel is the server's log level (default "warn").
+	LogLevel string
+	// DynamicConfig overrides server dynamic config keys.
+	DynamicConfig map[string]any
+}
+
+// Server is a running embedded Temporal server.
+type Server struct {
+	server       temporal.Server
+	ui           *uiserver.Server
+	frontendAddr string
+	uiAddr       string
+}
+
+// Start builds and starts the server; it returns once the frontend serves.
+func Start(o Options) (*Server, error) {
+	if o.Namespace == "" {
+		o.Namespace = "default"
+	}
+	if o.FrontendAddr == "" {
+		o.FrontendAddr = "127.0.0.1:0"
+	}
+	host, port, err := splitAddr(o.FrontendAddr)
+	if err != nil {
+		return nil, fmt.Errorf("devstack: frontend address: %w", err)
+	}
+	if port == 0 {
+		if port, err = FreePort(host); err != nil {
+			return nil, err
+		}
+	}
+	// Fail early and clearly when the port is taken (e.g. a second `baton dev`).
+	if err := portFree(host, port); err != nil {
+		return nil, fmt.Errorf("devstack: Temporal frontend %s:%d: %w", host, port, err)
+	}
+	conf, err := buildConfig(o, host, port)
+	if err != nil {
+		return nil, err
+	}
+	logger := tlog.NewNoopLogger()
+	var serverLogger tlog.Logger = logger
+	if o.LogFile != "" {
+		level := o.LogLevel
+		if level == "" {
+			level = "warn"
+		}
+		serverLogger = tlog.NewZapLogger(tlog.BuildZapLogger(tlog.Config{Level: level, OutputFile: o.LogFile, Format: "json"}))
+	}
+	dyn := dynamicconfig.StaticClient{
+		dynamicconfig.FrontendMaxNamespaceVisibilityRPSPerInstance.Key(): 200,
+		// Baton's runs and schedules are driven by one local process: keep
+		// the namespace cache and visibility fast to reflect changes.
+		dynamicconfig.ForceSearchAttributesCacheRefreshOnRead.Key(): true,
+	}
+	for k, v := range o.DynamicConfig {
+		dyn[dynamicconfig.MakeKey(k)] = v
+	}
+	hostPort := func(p int) static.Hosts { return static.SingleLocalHost(net.JoinHostPort(host, strconv.Itoa(p))) }
+	srv, err := temporal.NewServer(
+		temporal.WithConfig(conf),
+		temporal.ForServices(temporal.DefaultServices),
+		temporal.WithStaticHosts(map[primitives.ServiceName]static.Hosts{
+			primitives.FrontendService: hostPort(conf.Services["frontend"].RPC.GRPCPort),
+			primitives.HistoryService:  hostPort(conf.Services["history"].RPC.GRPCPort),
+			primitives.MatchingService: hostPort(conf.Services["matching"].RPC.GRPCPort),
+			primitives.WorkerService:   hostPort(conf.Services["worker"].RPC.GRPCPort),
+		}),
+		temporal.WithLogger(serverLogger),
+		temporal.WithDynamicConfigClient(dyn),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("devstack: build server: %w", err)
+	}
+	s := &Server{server: srv, frontendAddr: net.JoinHostPort(host, strconv.Itoa(port))}
+	if err := srv.Start(); err != nil {
+		return nil, fmt.Errorf("devstack: start server: %w", err)
+	}
+	if o.UIAddr != "" {
+		if err := s.startUI(o.UIAddr); err != nil {
+			srv.Stop()
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+func (s *Server) startUI(addr string) error {
+	host, port, err := splitAddr(addr)
+	if err != nil {
+		return fmt.Errorf("devstack: UI address: %w", err)
+	}
+	if err := portFree(host, port); err != nil {
+		return fmt.Errorf("devstack: Temporal UI %s: %w", addr, err)
+	}
+	s.ui = uiserver.NewServer(uiopts.WithConfigProvider(&uiconfig.Config{
+		Host:                host,
+		Port:                port,
+		TemporalGRPCAddress: s.frontendAddr,
+		EnableUI:            true,
+		HideLogs:            true,
+		DisableNewsFetch:    true, // no outside network here; don't try
+		CORS:                uiconfig.CORS{CookieInsecure: true},
+	}))
+	s.uiAddr = net.JoinHostPort(host, strconv.Itoa(port))
+	errc := make(chan error, 1)
+	go func() { errc <- s.ui.Start() }()
+	// The UI's Start blocks; wait until it accepts connections or fails.
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-errc:
+			return fmt.Errorf("devstack: Temporal UI: %w", err)
+		default:
+		}
+		if c, err := net.DialTimeout("tcp", s.uiAddr, 200*time.Millisecond); err == nil {
+			_ = c.Close()
+			return nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return errors.New("devstack: Temporal UI did not start within 15s")
+}
+
+// FrontendAddr is the gRPC address clients dial.
+func (s *Server) FrontendAddr() string { return s.frontendAddr }
+
+// UIAddr is the Web UI address, or "" when disabled.
+func (s *Server) UIAddr() string { return s.uiAddr }
+
+// Stop stops the UI and the server.
+func (s *Server) Stop() {
+	if s.ui != nil {
+		s.ui.Stop()
+	}
+	s.server.Stop()
+}
+
+func buildConfig(o Options, host string, port int) (*config.Config, error) {
+	httpPort, err := FreePort(host)
+	if err != nil {
+		return nil, err
+	}
+	sqlConf := config.SQL{PluginName: sqliteplugin.PluginName}
+	if o.DBFile == "" {
+		sqlConf.ConnectAttributes = map[string]string{"mode": "memory", "cache": "shared"}
+		// A unique name keeps two in-memory servers in one process apart.
+		sqlConf.DatabaseName = fmt.Sprintf("baton-mem-%d-%d", os.Getpid(), time.Now().UnixNano())
+	} else {
+		sqlConf.ConnectAttributes = map[string]string{"mode": "rwc", "_journal_mode": "WAL", "_busy_timeout": "10000"}
+		sqlConf.DatabaseName = o.DBFile
+		if err := os.MkdirAll(filepath.Dir(o.DBFile), 0o755); err != nil {
+			return nil, fmt.Errorf("devstack: data dir: %w", err)
+		}
+	}
+	if _, err := os.Stat(o.DBFile); o.DBFile == "" || errors.Is(err, os.ErrNotExist) {
+		if err := sqliteschema.SetupSchema(&sqlConf); err != nil {
+			return nil, fmt.Errorf("devstack: set up schema: %w", err)
+		}
+	}
+	const clusterName = "active"
+	ns, err := sqliteschema.NewNamespaceConfig(clusterName, o.Namespace, false, o.SearchAttributes)
+	if err != nil {
+		return nil, fmt.Errorf("devstack: namespace config: %w", err)
+	}
+	if err := sqliteschema.CreateNamespaces(&sqlConf, ns); err != nil {
+		return nil, fmt.Errorf("devstack: create namespace: %w", err)
+	}
+
+	var conf config.Config
+	conf.Global.Membership.MaxJoinDuration = 30 * time.Second
+	conf.Global.Membership.BroadcastAddress = host
+	conf.Persistence.DefaultStore = "sqlite"
+	conf.Persistence.VisibilityStore = "sqlite"
+	conf.Persistence.NumHistoryShards = 1
+	conf.Persistence.DataStores = map[string]config.DataStore{"sqlite": {SQL: &sqlConf}}
+	frontendHostPort := net.JoinHostPort(host, strconv.Itoa(port))
+	conf.ClusterMetadata = &cluster.Config{
+		FailoverVersionIncrement: 10,
+		MasterClusterName:        clusterName,
+		CurrentClusterName:       clusterName,
+		ClusterInformation: map[string]cluster.ClusterInformation{clusterName: {
+			Enabled:                true,
+			InitialFailoverVersion: 1,
+			RPCAddress:             frontendHostPort,
+			HTTPAddress:            net.JoinHostPort(host, strconv.Itoa(httpPort)),
+			ClusterID:              "baton-dev",
+		}},
+	}
+	conf.DCRedirectionPolicy.Policy = "noop"
+	conf.Services = map[string]config.Service{}
+	for _, name := range []string{"frontend", "history", "matching", "worker"} {
+		var svc config.Service
+		svc.RPC.BindOnIP = host
+		if name == "frontend" {
+			svc.RPC.GRPCPort = port
+			svc.RPC.HTTPPort = httpPort
+		} else if svc.RPC.GRPCPort, err = FreePort(host); err != nil {
+			return nil, err
+		}
+		conf.Services[name] = svc
+	}
+	conf.Archival.History.State = "disabled"
+	conf.Archival.Visibility.State = "disabled"
+	conf.NamespaceDefaults.Archival.History.State = "disabled"
+	conf.NamespaceDefaults.Archival.Visibility.State = "disabled"
+	conf.PublicClient.HostPort = frontendHostPort
+	return &conf, nil
+}
+
+// FreePort asks the kernel for a free TCP port on host.
+func FreePort(host string) (int, error) {
+	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		return 0, fmt.Errorf("devstack: find free port: %w", err)
+	}
+	defer func() { _ = l.Close() }()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func portFree(host string, port int) error {
+	l, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
+	if err != nil {
+		return fmt.Errorf("address in use (is another baton dev running?): %w", err)
+	}
+	return l.Close()
+}
+
+func splitAddr(addr string) (string, int, error) {
+	host, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, err
+	}
+	port, err := strconv.Atoi(p)
+	if err != nil {
+		return "", 0, fmt.Errorf("port %q: %w", p, err)
+	}
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	return host, port, nil
+}

@@ -1,0 +1,188 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
+	tlog "go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/baton-sched/baton/activities"
+	"github.com/baton-sched/baton/models"
+	"github.com/baton-sched/baton/workflows"
+)
+
+// SearchAttributes are the custom attributes the namespace must have.
+func SearchAttributes() map[string]enumspb.IndexedValueType {
+	m := map[string]enumspb.IndexedValueType{}
+	for _, n := range workflows.SearchAttributeNames() {
+		m[n] = enumspb.INDEXED_VALUE_TYPE_KEYWORD
+	}
+	return m
+}
+
+// Dial connects to Temporal, retrying for up to wait while the server comes up.
+func Dial(ctx context.Context, hostPort, namespace string, logger *slog.Logger, wait time.Duration) (client.Client, error) {
+	deadline := time.Now().Add(wait)
+	for {
+		c, err := client.DialContext(ctx, client.Options{
+			HostPort:  hostPort,
+			Namespace: namespace,
+			Logger:    tlog.NewStructuredLogger(logger),
+		})
+		if err == nil {
+			return c, nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return nil, fmt.Errorf("dial temporal at %s: %w", hostPort, err)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// Engine starts runs; it implements api.Engine.
+type Engine struct {
+	Client client.Client
+}
+
+// StartRun starts the interpreter for a run and returns its Temporal run id.
+func (e *Engine) StartRun(ctx context.Context, in workflows.RunInput) (string, error) {
+	opts := client.StartWorkflowOptions{
+		ID:                       workflows.WorkflowID(in.RunID),
+		TaskQueue:                workflows.FlowsTaskQueue,
+		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+		TypedSearchAttributes: temporal.NewSearchAttributes(
+			workflows.SearchStatus.ValueSet("waiting"),
+			workflows.SearchDefinitionID.ValueSet(in.DefinitionID),
+			workflows.SearchBizdate.ValueSet(in.Bizdate),
+		),
+	}
+	run, err := e.Client.ExecuteWorkflow(ctx, opts, workflows.RunWorkflowName, in)
+	if err != nil {
+		var started *serviceerror.WorkflowExecutionAlreadyStarted
+		if errors.As(err, &started) {
+			return "", fmt.Errorf("start run %s: %w", in.RunID, models.ErrConflict)
+		}
+		return "", fmt.Errorf("start run %s: %w", in.RunID, err)
+	}
+	return run.GetRunID(), nil
+}
+
+// WorkerOptions configures a group worker.
+type WorkerOptions struct {
+	Group       string
+	WorkerID    string
+	Concurrency int
+	// WorkRoot holds per-instance working directories ("" = temp dir).
+	WorkRoot  string
+	HTTPAllow []string
+	Logger    *slog.Logger
+}
+
+// Worker is a running group worker.
+type Worker struct {
+	workers []worker.Worker
+	tasks   *activities.Tasks
+	store   *models.Store
+	opts    WorkerOptions
+	host    string
+	stop    chan struct{}
+	done    chan struct{}
+}
+
+// RegisterFlows registers the interpreter and its local activities on w.
+func RegisterFlows(w worker.Registry, store *models.Store) {
+	w.RegisterWorkflowWithOptions(workflows.RunWorkflow, workflow.RegisterOptions{Name: workflows.RunWorkflowName})
+	m := &activities.Mirror{Store: store}
+	w.RegisterActivityWithOptions(m.Record, activity.RegisterOptions{Name: workflows.RecordMirrorActivity})
+	w.RegisterActivityWithOptions(m.LiveWorkers, activity.RegisterOptions{Name: workflows.LiveWorkersActivity})
+}
+
+// StartWorker starts polling the flows queue, the group queue and the
+// worker's own queue, and registers the worker in the mirror.
+func StartWorker(ctx context.Context, c client.Client, store *models.Store, o WorkerOptions) (*Worker, error) {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	host, _ := os.Hostname()
+	if o.WorkRoot == "" {
+		o.WorkRoot = filepath.Join(os.TempDir(), "baton-work")
+	}
+	if err := os.MkdirAll(o.WorkRoot, 0o755); err != nil {
+		return nil, fmt.Errorf("start worker: work root: %w", err)
+	}
+	tasks := &activities.Tasks{Store: store, WorkerID: o.WorkerID, Host: host, WorkRoot: o.WorkRoot, HTTPAllow: o.HTTPAllow}
+	flows := worker.New(c, workflows.FlowsTaskQueue, worker.Options{})
+	RegisterFlows(flows, store)
+	ws := []worker.Worker{flows}
+	for _, q := range []string{workflows.GroupTaskQueue(o.Group), workflows.WorkerTaskQueue(o.Group, o.WorkerID)} {
+		w := worker.New(c, q, worker.Options{
+			MaxConcurrentActivityExecutionSize: o.Concurrency,
+			// Task instances only: this poller never runs workflows.
+			DisableWorkflowWorker: true,
+		})
+		w.RegisterActivityWithOptions(tasks.Execute, activity.RegisterOptions{Name: workflows.ExecuteTaskActivity})
+		ws = append(ws, w)
+	}
+	wk := &Worker{workers: ws, tasks: tasks, store: store, opts: o, host: host, stop: make(chan struct{}), done: make(chan struct{})}
+	if err := wk.heartbeat(ctx); err != nil {
+		return nil, fmt.Errorf("start worker: register: %w", err)
+	}
+	for i, w := range ws {
+		if err := w.Start(); err != nil {
+			for _, s := range ws[:i] {
+				s.Stop()
+			}
+			return nil, fmt.Errorf("start worker: %w", err)
+		}
+	}
+	go wk.heartbeatLoop()
+	return wk, nil
+}
+
+func (w *Worker) heartbeat(ctx context.Context) error {
+	return w.store.HeartbeatWorker(ctx, models.Worker{
+		ID: w.opts.WorkerID, Group: w.opts.Group, Host: w.host, PID: os.Getpid(),
+		Running: int(w.tasks.Running.Load()),
+	})
+}
+
+func (w *Worker) heartbeatLoop() {
+	defer close(w.done)
+	t := time.NewTicker(10 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-w.stop:
+			return
+		case <-t.C:
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			if err := w.heartbeat(ctx); err != nil {
+				w.opts.Logger.Warn("worker heartbeat failed", "error", err)
+			}
+			cancel()
+		}
+	}
+}
+
+// Stop stops polling and waits for running activities to end (the SDK
+// gives them its stop timeout).
+func (w *Worker) Stop() {
+	close(w.stop)
+	<-w.done
+	for _, x := range w.workers {
+		x.Stop()
+	}
+}

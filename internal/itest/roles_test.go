@@ -1,0 +1,191 @@
+package itest
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/baton-sched/baton/models"
+)
+
+// buildBaton compiles cmd/baton once per test binary.
+var buildBaton = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "baton-bin-")
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "baton")
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/baton")
+	cmd.Dir = filepath.Join("..", "..")
+	cmd.Env = append(os.Environ(), "GOTOOLCHAIN=local")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build ./cmd/baton: %w\n%s", err, out)
+	}
+	return bin, nil
+})
+
+type proc struct {
+	name string
+	cmd  *exec.Cmd
+	out  *bytes.Buffer
+	mu   *sync.Mutex
+}
+
+type syncBuffer struct {
+	mu  *sync.Mutex
+	buf *bytes.Buffer
+}
+
+func (b syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (p *proc) output() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.out.String()
+}
+
+func startProc(t *testing.T, bin string, env []string, args ...string) *proc {
+	t.Helper()
+	p := &proc{name: strings.Join(args, " "), out: &bytes.Buffer{}, mu: &sync.Mutex{}}
+	p.cmd = exec.Command(bin, args...)
+	p.cmd.Env = append(os.Environ(), env...)
+	w := syncBuffer{mu: p.mu, buf: p.out}
+	p.cmd.Stdout, p.cmd.Stderr = w, w
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = p.cmd.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { _ = p.cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(15 * time.Second):
+			_ = p.cmd.Process.Kill()
+			<-done
+		}
+		if t.Failed() {
+			t.Logf("--- output of baton %s:\n%s", p.name, p.output())
+		}
+	})
+	return p
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = l.Close() }()
+	return l.Addr().String()
+}
+
+// TestProductionRoles runs the slice through the production shape: `baton
+// migrate`, `baton api` and two `baton worker --group default` processes
+// against an external Temporal (the embedded server started alone) and the
+// MariaDB/MySQL mirror (SQLite file when no MySQL is configured).
+func TestProductionRoles(t *testing.T) {
+	bin, err := buildBaton()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dsn := databases(t)["sqlite"]
+	if m := os.Getenv("BATON_TEST_MYSQL_DSN"); m != "" {
+		dsn = freshMySQL(t, m)
+		t.Logf("production roles on MySQL/MariaDB mirror")
+	}
+	srv := startTemporal(t)
+	httpAddr := freeAddr(t)
+	env := []string{
+		"BATON_DB_DSN=" + dsn,
+		"BATON_TEMPORAL_ADDRESS=" + srv.FrontendAddr(),
+		"BATON_TEMPORAL_NAMESPACE=default",
+		"BATON_ADMIN_TOKEN=" + testToken,
+		"BATON_HTTP_ADDR=" + httpAddr,
+	}
+	migrate := exec.Command(bin, "migrate")
+	migrate.Env = append(os.Environ(), env...)
+	if out, err := migrate.CombinedOutput(); err != nil {
+		t.Fatalf("baton migrate: %v\n%s", err, out)
+	} else if !strings.Contains(string(out), "up to date") {
+		t.Fatalf("baton migrate said %q", out)
+	}
+	startProc(t, bin, env, "api")
+	startProc(t, bin, env, "worker", "--group", "default", "--id", "w1")
+	startProc(t, bin, env, "worker", "--group", "default", "--id", "w2")
+	base := "http://" + httpAddr
+	waitHealthy(t, base)
+
+	var flow struct{ ID string }
+	if code := call(t, base, "POST", "/api/v1/flows", threeNodeFlow("prod-slice"), &flow); code != 201 {
+		t.Fatalf("create flow: %d", code)
+	}
+	var run runView
+	if code := call(t, base, "POST", "/api/v1/flows/"+flow.ID+"/runs", nil, &run); code != 201 {
+		t.Fatalf("start run: %d", code)
+	}
+	got := waitRun(t, base, run.ID, 90*time.Second)
+	if got.Status != "success" {
+		t.Fatalf("run %s: %+v", got.Status, got)
+	}
+	for _, n := range got.Nodes {
+		if n.Status != "success" || len(n.Instances) != 1 {
+			t.Errorf("node %s: %+v", n.ID, n)
+		}
+		if w := n.Instances[0].WorkerID; w != "w1" && w != "w2" {
+			t.Errorf("node %s ran on %q, want w1 or w2", n.ID, w)
+		}
+	}
+	var workers struct {
+		Items []struct {
+			ID    string `json:"id"`
+			Group string `json:"group"`
+		} `json:"items"`
+	}
+	if code := call(t, base, "GET", "/api/v1/workers", nil, &workers); code != 200 {
+		t.Fatalf("workers: %d", code)
+	}
+	seen := map[string]bool{}
+	for _, w := range workers.Items {
+		seen[w.ID] = w.Group == "default"
+	}
+	if !seen["w1"] || !seen["w2"] {
+		t.Errorf("workers listed: %+v", workers.Items)
+	}
+	// The records are in the external mirror itself.
+	store, err := models.Open(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = store.Close() }()
+	r, err := store.GetRun(context.Background(), run.ID)
+	if err != nil || r.Status != "success" {
+		t.Fatalf("mirror run: %+v %v", r, err)
+	}
+}
+
+func waitHealthy(t *testing.T, base string) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		var h map[string]any
+		if code := callNoFail(base+"/healthz", &h); code == 200 {
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatal("API did not become healthy within 60s")
+}

@@ -1,0 +1,219 @@
+package itest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/client"
+
+	"github.com/baton-sched/baton/api"
+	"github.com/baton-sched/baton/internal/devstack"
+	"github.com/baton-sched/baton/internal/engine"
+	"github.com/baton-sched/baton/models"
+)
+
+const testToken = "bt_integration_admin"
+
+var dbSeq atomic.Int64
+
+// stack is one complete Baton: its own in-memory Temporal, a mirror, a
+// worker of group "default" and the API.
+type stack struct {
+	t      *testing.T
+	srv    *devstack.Server
+	client client.Client
+	store  *models.Store
+	api    *httptest.Server
+	dsn    string
+}
+
+// databases lists the mirrors to run against: SQLite always, MariaDB/MySQL
+// when BATON_TEST_MYSQL_DSN is set.
+func databases(t *testing.T) map[string]string {
+	t.Helper()
+	dbs := map[string]string{"sqlite": "sqlite:" + filepath.Join(t.TempDir(), "mirror.db")}
+	if dsn := os.Getenv("BATON_TEST_MYSQL_DSN"); dsn != "" {
+		dbs["mysql"] = freshMySQL(t, dsn)
+	}
+	return dbs
+}
+
+// forEachDB runs fn once per mirror database, in a stable order.
+func forEachDB(t *testing.T, fn func(t *testing.T, dsn string)) {
+	dbs := databases(t)
+	for _, name := range []string{"sqlite", "mysql"} {
+		dsn, ok := dbs[name]
+		t.Run(name, func(t *testing.T) {
+			if !ok {
+				t.Skip("BATON_TEST_MYSQL_DSN not set")
+			}
+			if name == "mysql" {
+				t.Logf("integration test on MySQL/MariaDB mirror")
+			}
+			fn(t, dsn)
+		})
+	}
+}
+
+// freshMySQL creates an empty database on the server dsn points at and
+// returns a DSN for it.
+func freshMySQL(t *testing.T, dsn string) string {
+	t.Helper()
+	ctx := context.Background()
+	admin, err := models.Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = admin.Close() }()
+	name := fmt.Sprintf("baton_it%d_%d", os.Getpid(), dbSeq.Add(1))
+	if err := admin.Exec(ctx, "CREATE DATABASE "+name+" CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if a, err := models.Open(ctx, dsn); err == nil {
+			_ = a.Exec(ctx, "DROP DATABASE "+name)
+			_ = a.Close()
+		}
+	})
+	slash := strings.LastIndex(dsn, "/")
+	q := ""
+	if i := strings.Index(dsn[slash:], "?"); i >= 0 {
+		q = dsn[slash+i:]
+	}
+	return dsn[:slash+1] + name + q
+}
+
+func startTemporal(t *testing.T) *devstack.Server {
+	t.Helper()
+	srv, err := devstack.Start(devstack.Options{
+		FrontendAddr:     "127.0.0.1:0",
+		Namespace:        "default",
+		SearchAttributes: engine.SearchAttributes(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Stop)
+	return srv
+}
+
+func newStack(t *testing.T, dsn string) *stack {
+	t.Helper()
+	ctx := context.Background()
+	s := &stack{t: t, dsn: dsn}
+	s.srv = startTemporal(t)
+	store, err := models.Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = store.Close() })
+	if err := store.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.EnsureToken(ctx, "admin", "admin", testToken); err != nil {
+		t.Fatal(err)
+	}
+	s.store = store
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	c, err := engine.Dial(ctx, s.srv.FrontendAddr(), "default", log, 30*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	s.client = c
+	w, err := engine.StartWorker(ctx, c, store, engine.WorkerOptions{
+		Group: "default", WorkerID: "itest-1", Concurrency: 8, WorkRoot: t.TempDir(), Logger: log,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Stop)
+	s.api = httptest.NewServer(api.New(api.Options{Store: store, Engine: &engine.Engine{Client: c}, Logger: log}).Handler())
+	t.Cleanup(s.api.Close)
+	return s
+}
+
+// call does one API request and decodes the JSON answer into out.
+func call(t *testing.T, base, method, path string, body any, out any) int {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, base+path, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out != nil && len(raw) > 0 {
+		if err := json.Unmarshal(raw, out); err != nil {
+			t.Fatalf("%s %s: decode %q: %v", method, path, raw, err)
+		}
+	}
+	return resp.StatusCode
+}
+
+type runView struct {
+	ID         string     `json:"id"`
+	Status     string     `json:"status"`
+	Trigger    string     `json:"trigger"`
+	Bizdate    string     `json:"bizdate"`
+	StartedAt  *time.Time `json:"started_at"`
+	FinishedAt *time.Time `json:"finished_at"`
+	Nodes      []struct {
+		ID        string            `json:"id"`
+		Status    string            `json:"status"`
+		Outputs   map[string]string `json:"outputs"`
+		Instances []struct {
+			ID       string `json:"id"`
+			Status   string `json:"status"`
+			WorkerID string `json:"worker_id"`
+			Attempt  int    `json:"attempt"`
+		} `json:"instances"`
+	} `json:"nodes"`
+}
+
+// waitRun polls the run until it reaches a terminal status.
+func waitRun(t *testing.T, base, id string, within time.Duration) runView {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	var v runView
+	for time.Now().Before(deadline) {
+		if code := call(t, base, "GET", "/api/v1/runs/"+id, nil, &v); code != 200 {
+			t.Fatalf("GET run: %d", code)
+		}
+		switch v.Status {
+		case "success", "failed", "stopped", "timeout", "rolled_back", "rollback_failed", "abandoned":
+			return v
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("run %s still %q after %s", id, v.Status, within)
+	return v
+}
