@@ -302,10 +302,11 @@ func stateOf(on EdgeOn, o Outcome) edgeState {
 // skipped, or must wait, given the outcomes of its upstream nodes. An edge is
 // satisfied when its upstream finished with the matching outcome (success:
 // Succeeded, failure: Failed, always: either), dead when the upstream finished
-// otherwise or was Skipped, undecided while it is Pending. Task and and nodes
-// need every edge satisfied and are skipped as soon as one is dead; or nodes
-// need one satisfied edge and are skipped only when all are dead. Roots are
-// Ready. An edge with an unknown condition is dead once its upstream finishes.
+// otherwise or was Skipped, undecided while it is Pending. Task nodes (an
+// empty type included) and "and" nodes need every edge satisfied and are
+// skipped as soon as one is dead; "or" nodes need one satisfied edge and are
+// skipped only when all are dead. Roots are Ready. An edge with an unknown
+// condition is dead once its upstream finishes.
 //
 // Because a Skip depends only on upstream outcomes, a caller that walks
 // Order() once, recording Skipped for every node Decide skips, propagates a
