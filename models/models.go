@@ -117,15 +117,17 @@ type Instance struct {
 // Transition is one entry of the transition log.
 type Transition struct {
 	ID         uint64 `gorm:"primaryKey;autoIncrement"`
-	RunID      string `gorm:"size:64;index"`
-	Entity     string `gorm:"size:10"` // run | node | instance
-	EntityID   string `gorm:"size:191"`
+	RunID      string `gorm:"size:64;index;uniqueIndex:ux_transition,priority:1"`
+	Entity     string `gorm:"size:10;uniqueIndex:ux_transition,priority:2"` // run | node | instance
+	EntityID   string `gorm:"size:191;uniqueIndex:ux_transition,priority:3"`
 	FromStatus string `gorm:"size:20"`
-	ToStatus   string `gorm:"size:20"`
+	ToStatus   string `gorm:"size:20;uniqueIndex:ux_transition,priority:4"`
 	Actor      string `gorm:"size:64"`
 	Reason     string `gorm:"type:text"`
 	RequestID  string `gorm:"size:64"`
-	At         time.Time
+	// At completes the replay key: a mirror batch written twice must not
+	// log its transitions twice.
+	At time.Time `gorm:"uniqueIndex:ux_transition,priority:5"`
 }
 
 // LogChunk is a piece of an instance's output, in order of Seq.

@@ -1,0 +1,204 @@
+package models
+
+import (
+	"context"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// RunFilter selects runs for the runs list and its status counts.
+type RunFilter struct {
+	Group      string
+	Definition string // definition id (exact) or name (substring)
+	Kind       string
+	BatchID    string
+	Trigger    string
+	Initiator  string
+	Statuses   []string
+
+	BizdateFrom, BizdateTo string     // inclusive, YYYY-MM-DD
+	CreatedFrom, CreatedTo *time.Time // start-time range, inclusive
+
+	Limit, Offset int // Limit 0 => 50, at most 500
+}
+
+// CreateRun inserts a run. ErrConflict if the id exists.
+func (s *Store) CreateRun(ctx context.Context, r *Run) error {
+	// UTC everywhere: SQLite compares times as text, so a row written with
+	// another offset would sort and filter wrongly.
+	r.CreatedAt = norm(r.CreatedAt)
+	r.StartedAt = normPtr(r.StartedAt)
+	r.FinishedAt = normPtr(r.FinishedAt)
+	if r.CreatedAt.IsZero() {
+		r.CreatedAt = s.now()
+	}
+	return wrap("create run", s.db.WithContext(ctx).Create(r).Error)
+}
+
+// GetRun returns one run.
+func (s *Store) GetRun(ctx context.Context, id string) (*Run, error) {
+	var r Run
+	if err := s.db.WithContext(ctx).Where("id = ?", id).Take(&r).Error; err != nil {
+		return nil, wrap("get run", err)
+	}
+	return &r, nil
+}
+
+// SetRunWorkflow records the Temporal execution that carries a run.
+func (s *Store) SetRunWorkflow(ctx context.Context, id, workflowID, temporalRunID string) error {
+	const op = "set run workflow"
+	db := s.db.WithContext(ctx)
+	res := db.Model(&Run{}).Where("id = ?", id).Updates(map[string]any{
+		"workflow_id": workflowID, "temporal_run_id": temporalRunID, "updated_at": s.now(),
+	})
+	if res.Error != nil {
+		return wrap(op, res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return wrap(op, s.mustExist(db, &Run{}, "id = ?", id))
+	}
+	return nil
+}
+
+// mustExist tells a missing row from an UPDATE that changed nothing, which
+// MySQL also reports as 0 affected rows.
+func (s *Store) mustExist(db *gorm.DB, model any, where string, args ...any) error {
+	var n int64
+	if err := db.Model(model).Where(where, args...).Count(&n).Error; err != nil {
+		return err
+	}
+	if n == 0 {
+		return gorm.ErrRecordNotFound
+	}
+	return nil
+}
+
+// runScope applies every filter but statuses and paging.
+func runScope(db *gorm.DB, f RunFilter) *gorm.DB {
+	db = db.Model(&Run{})
+	if f.Group != "" {
+		db = db.Where("group_name = ?", f.Group)
+	}
+	if f.Definition != "" {
+		db = db.Where("(definition_id = ? OR definition_name LIKE ? ESCAPE '!')", f.Definition, likeContains(f.Definition))
+	}
+	if f.Kind != "" {
+		db = db.Where("kind = ?", f.Kind)
+	}
+	if f.BatchID != "" {
+		db = db.Where("id = ?", f.BatchID)
+	}
+	if f.Trigger != "" {
+		db = db.Where("`trigger` = ?", f.Trigger)
+	}
+	if f.Initiator != "" {
+		db = db.Where("initiator = ?", f.Initiator)
+	}
+	if f.BizdateFrom != "" {
+		db = db.Where("bizdate >= ?", f.BizdateFrom)
+	}
+	if f.BizdateTo != "" {
+		db = db.Where("bizdate <= ?", f.BizdateTo)
+	}
+	if f.CreatedFrom != nil {
+		db = db.Where("created_at >= ?", f.CreatedFrom.UTC())
+	}
+	if f.CreatedTo != nil {
+		db = db.Where("created_at <= ?", f.CreatedTo.UTC())
+	}
+	return db
+}
+
+// ListRuns pages runs, newest first, with the total count.
+func (s *Store) ListRuns(ctx context.Context, f RunFilter) ([]Run, int64, error) {
+	const op = "list runs"
+	db := runScope(s.db.WithContext(ctx), f)
+	if len(f.Statuses) > 0 {
+		db = db.Where("status IN ?", f.Statuses)
+	}
+	var total int64
+	if err := db.Count(&total).Error; err != nil {
+		return nil, 0, wrap(op, err)
+	}
+	out := []Run{}
+	err := db.Order("created_at DESC").Order("id DESC").
+		Limit(pageLimit(f.Limit)).Offset(pageOffset(f.Offset)).Find(&out).Error
+	if err != nil {
+		return nil, 0, wrap(op, err)
+	}
+	return out, total, nil
+}
+
+// RunStats counts the filter's runs per status, ignoring Statuses and
+// paging so the badges show every status at once.
+func (s *Store) RunStats(ctx context.Context, f RunFilter) (map[string]int64, error) {
+	var rows []struct {
+		Status string
+		N      int64
+	}
+	err := runScope(s.db.WithContext(ctx), f).Select("status, COUNT(*) AS n").Group("status").Scan(&rows).Error
+	if err != nil {
+		return nil, wrap("run stats", err)
+	}
+	out := make(map[string]int64, len(rows))
+	for _, r := range rows {
+		out[r.Status] = r.N
+	}
+	return out, nil
+}
+
+// ListNodeRuns returns a run's nodes in the order they were first recorded.
+func (s *Store) ListNodeRuns(ctx context.Context, runID string) ([]NodeRun, error) {
+	out := []NodeRun{}
+	if err := s.db.WithContext(ctx).Where("run_id = ?", runID).Order("id").Find(&out).Error; err != nil {
+		return nil, wrap("list node runs", err)
+	}
+	return out, nil
+}
+
+// ListInstances returns a run's instances by node, shard and attempt.
+func (s *Store) ListInstances(ctx context.Context, runID string) ([]Instance, error) {
+	out := []Instance{}
+	err := s.db.WithContext(ctx).Where("run_id = ?", runID).
+		Order("node_id").Order("shard_index").Order("attempt").Order("id").Find(&out).Error
+	if err != nil {
+		return nil, wrap("list instances", err)
+	}
+	return out, nil
+}
+
+// GetInstance returns one instance.
+func (s *Store) GetInstance(ctx context.Context, id string) (*Instance, error) {
+	var in Instance
+	if err := s.db.WithContext(ctx).Where("id = ?", id).Take(&in).Error; err != nil {
+		return nil, wrap("get instance", err)
+	}
+	return &in, nil
+}
+
+// ListTransitions returns a run's transition log in time order.
+func (s *Store) ListTransitions(ctx context.Context, runID string) ([]Transition, error) {
+	out := []Transition{}
+	if err := s.db.WithContext(ctx).Where("run_id = ?", runID).Order("at").Order("id").Find(&out).Error; err != nil {
+		return nil, wrap("list transitions", err)
+	}
+	return out, nil
+}
+
+// norm brings a time to UTC at the millisecond MySQL keeps (DATETIME(3)),
+// so both databases store, compare and return the same value.
+func norm(t time.Time) time.Time {
+	if t.IsZero() {
+		return t
+	}
+	return t.UTC().Truncate(time.Millisecond)
+}
+
+func normPtr(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := norm(*t)
+	return &u
+}
