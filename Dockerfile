@@ -18,9 +18,11 @@ COPY go.mod go.sum ./
 RUN --mount=type=cache,target=/go/pkg/mod go mod download
 
 COPY . .
+# `docker build --build-arg VERSION=$(git describe --tags --always) .`
+ARG VERSION=dev
 RUN --mount=type=cache,target=/go/pkg/mod \
     --mount=type=cache,target=/root/.cache/go-build \
-    go build -ldflags="-s -w" -o /out/baton ./cmd/baton
+    go build -ldflags="-s -w -X main.version=${VERSION}" -o /out/baton ./cmd/baton
 
 # ---- runtime stage ---------------------------------------------------------
 # Debian rather than distroless/scratch: shell tasks run real scripts, so the

@@ -13,6 +13,7 @@ GO        ?= go
 BIN       := $(CURDIR)/bin
 BATON     := $(BIN)/baton
 PKGS      ?= ./...
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
 # Tool versions: golangci-lint v2 built with this repository's Go, and
 # Temporal's determinism checker for workflow code.
@@ -32,7 +33,7 @@ help: ## List the targets
 		| awk 'BEGIN {FS = ":.*?## "}; {printf "  %-12s %s\n", $$1, $$2}'
 
 build: ## Build the baton binary into bin/baton
-	$(GO) build -o $(BATON) ./cmd/baton
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BATON) ./cmd/baton
 
 dev: build ## Run everything in one process (embedded Temporal, UI, API, worker); prints URLs and the admin token
 	$(BATON) dev
@@ -52,8 +53,10 @@ lint-tools: ## Install golangci-lint and workflowcheck into bin/ if missing
 	fi
 
 lint: lint-tools ## Run golangci-lint (.golangci.yml) and workflowcheck on workflows/
-	$(GOLANGCI_LINT) run $(PKGS)
-	$(WORKFLOWCHECK) ./workflows/...
+	@status=0; \
+	echo "golangci-lint run $(PKGS)"; $(GOLANGCI_LINT) run $(PKGS) || status=1; \
+	echo "workflowcheck ./workflows/..."; $(WORKFLOWCHECK) ./workflows/... || status=1; \
+	exit $$status
 
 bench: ## Run the interpreter-vs-hand-written-workflow benchmark (go run ./internal/bench/cmd)
 	@if [ -d "$(BENCH_DIR)" ]; then \
