@@ -8,6 +8,9 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	// Time zones of triggers and bizdates must not depend on the host's
+	// zoneinfo (slim containers have none).
+	_ "time/tzdata"
 
 	"github.com/spf13/cobra"
 )
