@@ -1,0 +1,191 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/baton-sched/baton/internal/dag"
+	"github.com/baton-sched/baton/models"
+)
+
+// Error codes. Clients switch on them, so they never change once released.
+const (
+	CodeBadRequest         = "bad_request"
+	CodeInvalidDefinition  = "invalid_definition"
+	CodeUnauthorized       = "unauthorized"
+	CodeForbidden          = "forbidden"
+	CodeNotFound           = "not_found"
+	CodeMethodNotAllowed   = "method_not_allowed"
+	CodeConflict           = "conflict"
+	CodeTooLarge           = "too_large"
+	CodeEngineUnavailable  = "engine_unavailable"
+	CodeServiceUnavailable = "unavailable"
+	CodeInternal           = "internal"
+)
+
+// Error is an error a handler wants answered with a specific status and
+// code. Everything else is classified by the error middleware.
+type Error struct {
+	Status  int    `json:"-"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Details any    `json:"details,omitempty"`
+	// Err keeps the cause for logs and errors.Is without showing it.
+	Err error `json:"-"`
+}
+
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return e.Message + ": " + e.Err.Error()
+	}
+	return e.Message
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// errorBody is the envelope of every error response.
+type errorBody struct {
+	Error *Error `json:"error"`
+}
+
+func badRequest(format string, args ...any) *Error {
+	return &Error{Status: http.StatusBadRequest, Code: CodeBadRequest, Message: fmt.Sprintf(format, args...)}
+}
+
+// classify maps any error a handler reported to what the client sees.
+// Domain errors carry their own message (they name the operation and the
+// id, nothing internal); anything unrecognised becomes a bare 500.
+func classify(err error) *Error {
+	var (
+		apiErr   *Error
+		problems dag.Problems
+		tooLarge *http.MaxBytesError
+	)
+	switch {
+	case errors.As(err, &apiErr):
+		return apiErr
+	case errors.As(err, &problems):
+		return &Error{Status: http.StatusBadRequest, Code: CodeInvalidDefinition,
+			Message: problemsMessage(problems), Details: []dag.Problem(problems)}
+	case errors.As(err, &tooLarge):
+		return &Error{Status: http.StatusRequestEntityTooLarge, Code: CodeTooLarge,
+			Message: fmt.Sprintf("request body exceeds %d bytes", tooLarge.Limit)}
+	case errors.Is(err, models.ErrNotFound):
+		return &Error{Status: http.StatusNotFound, Code: CodeNotFound, Message: err.Error()}
+	case errors.Is(err, models.ErrConflict):
+		return &Error{Status: http.StatusConflict, Code: CodeConflict, Message: err.Error()}
+	case errors.Is(err, models.ErrInvalid):
+		return &Error{Status: http.StatusBadRequest, Code: CodeBadRequest, Message: err.Error()}
+	}
+	return &Error{Status: http.StatusInternalServerError, Code: CodeInternal, Message: "internal error", Err: err}
+}
+
+func problemsMessage(p dag.Problems) string {
+	if len(p) == 1 {
+		return "invalid definition: " + p[0].Path + ": " + p[0].Message
+	}
+	return fmt.Sprintf("invalid definition: %d problems", len(p))
+}
+
+// errorMiddleware renders the last error a handler reported, so handlers
+// only ever call c.Error and return.
+func errorMiddleware(log *slog.Logger) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		c.Next()
+		if len(c.Errors) == 0 {
+			return
+		}
+		err := c.Errors.Last().Err
+		e := classify(err)
+		if e.Status >= 500 {
+			level := slog.LevelError
+			if errors.Is(err, context.Canceled) {
+				// The client went away; nothing is wrong with the server.
+				level = slog.LevelInfo
+			}
+			log.Log(c.Request.Context(), level, "request failed",
+				"method", c.Request.Method, "path", c.Request.URL.Path,
+				"request_id", RequestID(c.Request.Context()), "status", e.Status, "err", err)
+		}
+		c.Set(ctxErrorCode, e.Code)
+		if c.Writer.Written() {
+			// A streamed response already went out; only the log and the
+			// audit can still learn about the failure.
+			return
+		}
+		c.AbortWithStatusJSON(e.Status, errorBody{Error: e})
+	}
+}
+
+// decodeJSON reads a request body into v; see decodeBody.
+func decodeJSON(c *gin.Context, v any, allowEmpty bool) error {
+	data, err := io.ReadAll(c.Request.Body)
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return err
+		}
+		return badRequest("reading request body: %v", err)
+	}
+	return decodeBody(data, v, allowEmpty)
+}
+
+// decodeBody refuses unknown fields so that a misspelt key is reported
+// instead of silently dropped. An empty body leaves v untouched when
+// allowEmpty is set.
+func decodeBody(data []byte, v any, allowEmpty bool) error {
+	if len(bytes.TrimSpace(data)) == 0 {
+		if allowEmpty {
+			return nil
+		}
+		return badRequest("request body is empty, a JSON object is expected")
+	}
+	return unmarshalStrict(data, v)
+}
+
+func unmarshalStrict(data []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return jsonError(err)
+	}
+	if dec.More() {
+		return badRequest("invalid JSON: unexpected data after the top-level value")
+	}
+	return nil
+}
+
+// jsonError turns a decoding error into a 400 that names the field or the
+// byte offset, which is what a user needs to fix the body.
+func jsonError(err error) *Error {
+	var (
+		syntax  *json.SyntaxError
+		typeErr *json.UnmarshalTypeError
+	)
+	switch {
+	case errors.As(err, &syntax):
+		return badRequest("invalid JSON at byte %d: %v", syntax.Offset, syntax)
+	case errors.As(err, &typeErr):
+		// Bodies embed dag.Task or dag.Flow next to the id; the decoder names
+		// the embedded Go type, which is no part of the JSON the user wrote.
+		field := strings.TrimPrefix(strings.TrimPrefix(typeErr.Field, "Task."), "Flow.")
+		if field == "" {
+			return badRequest("invalid JSON: expected %v, got %s", typeErr.Type, typeErr.Value)
+		}
+		return badRequest("invalid JSON: field %q must be %v, got %s", field, typeErr.Type, typeErr.Value)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return badRequest("invalid JSON: unexpected end of body")
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		return badRequest("invalid JSON: unknown field %s", strings.TrimPrefix(err.Error(), "json: unknown field "))
+	}
+	return badRequest("invalid JSON: %v", err)
+}

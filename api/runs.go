@@ -1,0 +1,427 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
+
+	"github.com/baton-sched/baton/internal/dag"
+	"github.com/baton-sched/baton/internal/status"
+	"github.com/baton-sched/baton/models"
+	"github.com/baton-sched/baton/workflows"
+)
+
+const bizdateLayout = "2006-01-02"
+
+// runOnceBody is the body of POST /tasks/{id}/runs and /flows/{id}/runs.
+type runOnceBody struct {
+	Params  map[string]string `json:"params"`
+	Bizdate string            `json:"bizdate"`
+	Test    bool              `json:"test"`
+}
+
+// runOnce starts a run of the definition's current version, enabled or
+// not: disabling only stops triggers from firing on their own.
+func (s *Server) runOnce(k kind) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		ctx := c.Request.Context()
+		var body runOnceBody
+		if err := decodeJSON(c, &body, true); err != nil {
+			_ = c.Error(err)
+			return
+		}
+		if body.Bizdate != "" && !validBizdate(body.Bizdate) {
+			_ = c.Error(badRequest("bizdate must be a date as YYYY-MM-DD, got %q", body.Bizdate))
+			return
+		}
+		rec, ver, err := k.get(ctx, s.store, c.Param("id"))
+		if err != nil {
+			_ = c.Error(err)
+			return
+		}
+		src, err := k.snapshot(ctx, s, rec, ver)
+		if err != nil {
+			_ = c.Error(err)
+			return
+		}
+		trigger := dag.TriggerManual
+		if body.Test {
+			trigger = dag.TriggerTest
+		}
+		bizdate := body.Bizdate
+		if bizdate == "" {
+			bizdate = s.today(src.timezone)
+		}
+		params := map[string]string{}
+		maps.Copy(params, src.params)
+		maps.Copy(params, body.Params)
+		paramsJSON, err := json.Marshal(params)
+		if err != nil {
+			_ = c.Error(fmt.Errorf("encode run params: %w", err))
+			return
+		}
+
+		id := uuid.NewString()
+		run := &models.Run{
+			ID: id, Kind: k.name(), DefinitionID: rec.ID, DefinitionName: rec.Name, Version: ver.Version,
+			Group: groupOr(rec.Group), Status: string(status.RunWaiting), Trigger: trigger, Bizdate: bizdate,
+			Params: string(paramsJSON), Initiator: Actor(ctx), WorkflowID: workflows.WorkflowID(id),
+			CreatedAt: s.now().UTC(),
+		}
+		if err := s.store.CreateRun(ctx, run); err != nil {
+			_ = c.Error(err)
+			return
+		}
+		in := workflows.RunInput{RunID: id, Kind: k.name(), DefinitionID: rec.ID, Version: ver.Version,
+			Trigger: trigger, Bizdate: bizdate, Params: params, Flow: src.flow, Mirror: true}
+		if err := s.startRun(ctx, run, in); err != nil {
+			_ = c.Error(err)
+			return
+		}
+		detail, err := s.runDetail(ctx, id)
+		if err != nil {
+			_ = c.Error(err)
+			return
+		}
+		c.JSON(http.StatusCreated, detail)
+	}
+}
+
+// startRun hands the run to the engine. When that fails the row is marked
+// failed, since no workflow exists that would ever move it on from waiting.
+// The write goes through the mirror with the row's own rev, so if the
+// engine did start the workflow after all, the workflow's own later writes
+// win.
+func (s *Server) startRun(ctx context.Context, run *models.Run, in workflows.RunInput) error {
+	var (
+		temporalRunID string
+		err           error
+	)
+	if s.engine == nil {
+		err = fmt.Errorf("no engine configured")
+	} else {
+		temporalRunID, err = s.engine.StartRun(ctx, in)
+	}
+	if err != nil {
+		msg := fmt.Sprintf("start run: %v", err)
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		now := s.now().UTC()
+		markErr := s.store.ApplyMirror(wctx, models.MirrorBatch{
+			RunID: run.ID,
+			Run:   &models.RunUpdate{Status: string(status.RunFailed), Rev: run.Rev, Message: msg, FinishedAt: &now},
+			Transitions: []models.Transition{{RunID: run.ID, Entity: "run", EntityID: run.ID,
+				FromStatus: string(status.RunWaiting), ToStatus: string(status.RunFailed),
+				Actor: Actor(ctx), Reason: msg, RequestID: RequestID(ctx), At: now}},
+		})
+		if markErr != nil {
+			s.log.Error("mark unstarted run failed", "run_id", run.ID, "err", markErr)
+		}
+		return &Error{Status: http.StatusBadGateway, Code: CodeEngineUnavailable,
+			Message: fmt.Sprintf("run %s was recorded but could not be started: %v", run.ID, err),
+			Details: gin.H{"run_id": run.ID}, Err: err}
+	}
+	if err := s.store.SetRunWorkflow(ctx, run.ID, run.WorkflowID, temporalRunID); err != nil {
+		return fmt.Errorf("record workflow of run %s: %w", run.ID, err)
+	}
+	return nil
+}
+
+func validBizdate(s string) bool {
+	t, err := time.Parse(bizdateLayout, s)
+	return err == nil && t.Format(bizdateLayout) == s
+}
+
+// today is the default bizdate: the date where the definition's trigger
+// lives, so a run once at 01:00 in Shanghai is for that Shanghai day.
+func (s *Server) today(timezone string) string {
+	loc := time.UTC
+	if timezone != "" {
+		if l, err := time.LoadLocation(timezone); err == nil {
+			loc = l
+		}
+	}
+	return s.now().In(loc).Format(bizdateLayout)
+}
+
+// runView is a run as listed and as the head of its detail.
+type runView struct {
+	ID             string            `json:"id"`
+	Kind           string            `json:"kind"`
+	DefinitionID   string            `json:"definition_id"`
+	DefinitionName string            `json:"definition_name"`
+	Version        int               `json:"version"`
+	Group          string            `json:"group"`
+	Status         string            `json:"status"`
+	Trigger        string            `json:"trigger"`
+	Bizdate        string            `json:"bizdate"`
+	Params         map[string]string `json:"params"`
+	Initiator      string            `json:"initiator"`
+	ParentRunID    string            `json:"parent_run_id"`
+	WorkflowID     string            `json:"workflow_id"`
+	TemporalRunID  string            `json:"temporal_run_id"`
+	Message        string            `json:"message"`
+	CreatedAt      *time.Time        `json:"created_at"`
+	StartedAt      *time.Time        `json:"started_at"`
+	FinishedAt     *time.Time        `json:"finished_at"`
+}
+
+type runDetail struct {
+	runView
+	Nodes       []nodeView       `json:"nodes"`
+	Transitions []transitionView `json:"transitions"`
+}
+
+type nodeView struct {
+	ID         string            `json:"id"`
+	Status     string            `json:"status"`
+	Forced     bool              `json:"forced"`
+	Attempts   int               `json:"attempts"`
+	Outputs    map[string]string `json:"outputs"`
+	Message    string            `json:"message"`
+	StartedAt  *time.Time        `json:"started_at"`
+	FinishedAt *time.Time        `json:"finished_at"`
+	Instances  []instanceView    `json:"instances"`
+}
+
+type instanceView struct {
+	ID         string     `json:"id"`
+	NodeID     string     `json:"node_id"`
+	ShardIndex int        `json:"shard_index"`
+	Attempt    int        `json:"attempt"`
+	WorkerID   string     `json:"worker_id"`
+	Host       string     `json:"host"`
+	Status     string     `json:"status"`
+	ExitCode   *int       `json:"exit_code"`
+	Message    string     `json:"message"`
+	StartedAt  *time.Time `json:"started_at"`
+	FinishedAt *time.Time `json:"finished_at"`
+	LogSize    int64      `json:"log_size"`
+}
+
+type transitionView struct {
+	At        *time.Time `json:"at"`
+	Entity    string     `json:"entity"`
+	EntityID  string     `json:"entity_id"`
+	From      string     `json:"from"`
+	To        string     `json:"to"`
+	Actor     string     `json:"actor"`
+	Reason    string     `json:"reason"`
+	RequestID string     `json:"request_id"`
+}
+
+// stringMap decodes a JSON object column. A broken value is shown as empty
+// rather than failing the whole page: it is display data, and the run
+// itself carries its params in the workflow input.
+func stringMap(s string) map[string]string {
+	m := map[string]string{}
+	if s != "" {
+		_ = json.Unmarshal([]byte(s), &m)
+	}
+	return m
+}
+
+func viewRun(r *models.Run) runView {
+	return runView{ID: r.ID, Kind: r.Kind, DefinitionID: r.DefinitionID, DefinitionName: r.DefinitionName,
+		Version: r.Version, Group: r.Group, Status: r.Status, Trigger: r.Trigger, Bizdate: r.Bizdate,
+		Params: stringMap(r.Params), Initiator: r.Initiator, ParentRunID: r.ParentRunID, WorkflowID: r.WorkflowID,
+		TemporalRunID: r.TemporalRunID, Message: r.Message, CreatedAt: utc(r.CreatedAt),
+		StartedAt: utcPtr(r.StartedAt), FinishedAt: utcPtr(r.FinishedAt)}
+}
+
+func viewInstance(in *models.Instance) instanceView {
+	return instanceView{ID: in.ID, NodeID: in.NodeID, ShardIndex: in.ShardIndex, Attempt: in.Attempt,
+		WorkerID: in.WorkerID, Host: in.Host, Status: in.Status, ExitCode: in.ExitCode, Message: in.Message,
+		StartedAt: utcPtr(in.StartedAt), FinishedAt: utcPtr(in.FinishedAt), LogSize: in.LogSize}
+}
+
+func (s *Server) runDetail(ctx context.Context, id string) (*runDetail, error) {
+	r, err := s.store.GetRun(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	nodes, err := s.store.ListNodeRuns(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	insts, err := s.store.ListInstances(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	trans, err := s.store.ListTransitions(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	d := &runDetail{runView: viewRun(r), Nodes: make([]nodeView, 0, len(nodes)), Transitions: make([]transitionView, 0, len(trans))}
+	byNode := make(map[string][]instanceView, len(nodes))
+	for i := range insts {
+		byNode[insts[i].NodeID] = append(byNode[insts[i].NodeID], viewInstance(&insts[i]))
+	}
+	for _, n := range nodes {
+		iv := byNode[n.NodeID]
+		if iv == nil {
+			iv = []instanceView{}
+		}
+		d.Nodes = append(d.Nodes, nodeView{ID: n.NodeID, Status: n.Status, Forced: n.Forced, Attempts: n.Attempts,
+			Outputs: stringMap(n.Outputs), Message: n.Message, StartedAt: utcPtr(n.StartedAt),
+			FinishedAt: utcPtr(n.FinishedAt), Instances: iv})
+	}
+	for _, t := range trans {
+		d.Transitions = append(d.Transitions, transitionView{At: utc(t.At), Entity: t.Entity, EntityID: t.EntityID,
+			From: t.FromStatus, To: t.ToStatus, Actor: t.Actor, Reason: t.Reason, RequestID: t.RequestID})
+	}
+	return d, nil
+}
+
+func (s *Server) getRun(c *gin.Context) {
+	d, err := s.runDetail(c.Request.Context(), c.Param("id"))
+	if err != nil {
+		_ = c.Error(err)
+		return
+	}
+	c.JSON(http.StatusOK, d)
+}
+
+func (s *Server) listRunInstances(c *gin.Context) {
+	ctx := c.Request.Context()
+	p, err := pageParams(c)
+	if err != nil {
+		_ = c.Error(err)
+		return
+	}
+	id := c.Param("id")
+	if _, err := s.store.GetRun(ctx, id); err != nil {
+		_ = c.Error(err)
+		return
+	}
+	insts, err := s.store.ListInstances(ctx, id)
+	if err != nil {
+		_ = c.Error(err)
+		return
+	}
+	page := window(insts, p)
+	items := make([]instanceView, len(page))
+	for i := range page {
+		items[i] = viewInstance(&page[i])
+	}
+	c.JSON(http.StatusOK, list[instanceView]{Items: items, Total: int64(len(insts)), page: p})
+}
+
+// runFilter reads the runs list filters, refusing values that could only
+// match nothing, so a typo is an error rather than an empty page.
+func runFilter(c *gin.Context) (models.RunFilter, error) {
+	f := models.RunFilter{
+		Group: c.Query("group"), Definition: c.Query("definition"), Kind: c.Query("kind"),
+		BatchID: c.Query("batch_id"), Trigger: c.Query("trigger"), Initiator: c.Query("initiator"),
+		BizdateFrom: c.Query("bizdate_from"), BizdateTo: c.Query("bizdate_to"),
+	}
+	if f.Kind != "" && f.Kind != "task" && f.Kind != "flow" {
+		return f, badRequest("query parameter \"kind\" must be task or flow, got %q", f.Kind)
+	}
+	if f.Trigger != "" && !validTrigger(f.Trigger) {
+		return f, badRequest("query parameter \"trigger\": unknown trigger type %q", f.Trigger)
+	}
+	if raw := c.Query("status"); raw != "" {
+		for _, st := range strings.Split(raw, ",") {
+			st = strings.TrimSpace(st)
+			if st == "" {
+				continue
+			}
+			if !status.Run(st).Valid() {
+				return f, badRequest("query parameter \"status\": unknown run status %q", st)
+			}
+			f.Statuses = append(f.Statuses, st)
+		}
+	}
+	for _, b := range []struct{ name, v string }{{"bizdate_from", f.BizdateFrom}, {"bizdate_to", f.BizdateTo}} {
+		if b.v != "" && !validBizdate(b.v) {
+			return f, badRequest("query parameter %q must be a date as YYYY-MM-DD, got %q", b.name, b.v)
+		}
+	}
+	var err error
+	if f.CreatedFrom, err = timeParam(c, "created_from"); err != nil {
+		return f, err
+	}
+	if f.CreatedTo, err = timeParam(c, "created_to"); err != nil {
+		return f, err
+	}
+	return f, nil
+}
+
+func validTrigger(t string) bool {
+	switch t {
+	case dag.TriggerCron, dag.TriggerFixedRate, dag.TriggerManual, dag.TriggerAPI, dag.TriggerFlow,
+		dag.TriggerRerun, dag.TriggerBackfill, dag.TriggerTest:
+		return true
+	}
+	return false
+}
+
+func timeParam(c *gin.Context, name string) (*time.Time, error) {
+	raw := c.Query(name)
+	if raw == "" {
+		return nil, nil
+	}
+	t, err := time.Parse(time.RFC3339, raw)
+	if err != nil {
+		return nil, badRequest("query parameter %q must be an RFC 3339 time (2006-01-02T15:04:05Z), got %q", name, raw)
+	}
+	t = t.UTC()
+	return &t, nil
+}
+
+func (s *Server) listRuns(c *gin.Context) {
+	p, err := pageParams(c)
+	if err != nil {
+		_ = c.Error(err)
+		return
+	}
+	f, err := runFilter(c)
+	if err != nil {
+		_ = c.Error(err)
+		return
+	}
+	f.Limit, f.Offset = p.Limit, p.Offset
+	runs, total, err := s.store.ListRuns(c.Request.Context(), f)
+	if err != nil {
+		_ = c.Error(err)
+		return
+	}
+	items := make([]runView, len(runs))
+	for i := range runs {
+		items[i] = viewRun(&runs[i])
+	}
+	c.JSON(http.StatusOK, list[runView]{Items: items, Total: total, page: p})
+}
+
+// runStats counts runs per status for the same filters as the list. Every
+// status is present, zero included, so a badge never has to guess.
+func (s *Server) runStats(c *gin.Context) {
+	f, err := runFilter(c)
+	if err != nil {
+		_ = c.Error(err)
+		return
+	}
+	got, err := s.store.RunStats(c.Request.Context(), f)
+	if err != nil {
+		_ = c.Error(err)
+		return
+	}
+	counts := make(map[string]int64, len(status.Runs))
+	for _, st := range status.Runs {
+		counts[string(st)] = 0
+	}
+	var total int64
+	for st, n := range got {
+		counts[st] = n
+		total += n
+	}
+	c.JSON(http.StatusOK, gin.H{"counts": counts, "total": total})
+}

@@ -1,0 +1,211 @@
+package api
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/baton-sched/baton/models"
+	"github.com/baton-sched/baton/workflows"
+)
+
+// Engine starts runs on Temporal; internal/engine implements it.
+type Engine interface {
+	StartRun(ctx context.Context, in workflows.RunInput) (temporalRunID string, err error)
+}
+
+// Options configures a Server.
+type Options struct {
+	Store  *models.Store
+	Engine Engine
+	Logger *slog.Logger
+	Now    func() time.Time // nil => time.Now
+}
+
+// Server is the REST API v1.
+type Server struct {
+	store  *models.Store
+	engine Engine
+	log    *slog.Logger
+	now    func() time.Time
+}
+
+// New builds a Server; Store is required.
+func New(o Options) *Server {
+	s := &Server{store: o.Store, engine: o.Engine, log: o.Logger, now: o.Now}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	return s
+}
+
+func init() {
+	// Gin's debug mode prints every route at start and warns on stdout;
+	// the API logs through slog instead.
+	gin.SetMode(gin.ReleaseMode)
+}
+
+// Handler returns the HTTP handler serving /healthz and /api/v1.
+func (s *Server) Handler() http.Handler {
+	r := gin.New()
+	r.HandleMethodNotAllowed = true
+	// Client IPs are not used for anything; trusting no proxy keeps gin
+	// from warning about it.
+	_ = r.SetTrustedProxies(nil)
+	// Order matters: audit reads the status the error middleware writes,
+	// and the error middleware renders what recovery and auth report.
+	r.Use(requestIDMiddleware(), s.auditMiddleware(), errorMiddleware(s.log), recoveryMiddleware(s.log), bodyLimitMiddleware())
+	r.NoRoute(func(c *gin.Context) {
+		_ = c.Error(&Error{Status: http.StatusNotFound, Code: CodeNotFound, Message: "no route " + c.Request.Method + " " + c.Request.URL.Path})
+	})
+	r.NoMethod(func(c *gin.Context) {
+		_ = c.Error(&Error{Status: http.StatusMethodNotAllowed, Code: CodeMethodNotAllowed,
+			Message: "method " + c.Request.Method + " not allowed on " + c.Request.URL.Path})
+	})
+
+	r.GET("/healthz", s.healthz)
+
+	v1 := r.Group("/api/v1", s.authMiddleware())
+
+	tasks := v1.Group("/tasks")
+	s.definitionRoutes(tasks, taskKind{})
+
+	flows := v1.Group("/flows")
+	flows.POST("/validate", s.validateFlow)
+	s.definitionRoutes(flows, flowKind{})
+
+	v1.GET("/runs", s.listRuns)
+	v1.GET("/runs/stats", s.runStats)
+	v1.GET("/runs/:id", s.getRun)
+	v1.GET("/runs/:id/instances", s.listRunInstances)
+	v1.GET("/instances/:id/log", s.instanceLog)
+	v1.GET("/workers", s.listWorkers)
+	v1.GET("/audit", s.listAudit)
+
+	tokens := v1.Group("/tokens", requireRole(RoleAdmin))
+	tokens.GET("", s.listTokens)
+	tokens.POST("", s.createToken)
+	tokens.DELETE("/:id", s.revokeToken)
+	return r
+}
+
+func (s *Server) definitionRoutes(g *gin.RouterGroup, k kind) {
+	g.POST("", s.createDefinition(k))
+	g.GET("", s.listDefinitions(k))
+	g.GET("/:id", s.getDefinition(k))
+	g.PUT("/:id", s.updateDefinition(k))
+	g.DELETE("/:id", s.deleteDefinition(k))
+	g.GET("/:id/versions", s.listVersions(k))
+	g.GET("/:id/versions/:version", s.getVersion(k))
+	g.POST("/:id/enable", s.setEnabled(k, true))
+	g.POST("/:id/disable", s.setEnabled(k, false))
+	g.POST("/:id/runs", s.runOnce(k))
+}
+
+func (s *Server) healthz(c *gin.Context) {
+	ctx, cancel := context.WithTimeout(c.Request.Context(), 3*time.Second)
+	defer cancel()
+	if err := s.store.Ping(ctx); err != nil {
+		s.log.Warn("health check: mirror database unreachable", "err", err)
+		_ = c.Error(&Error{Status: http.StatusServiceUnavailable, Code: CodeServiceUnavailable,
+			Message: "mirror database unreachable", Err: err})
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"status": "ok"})
+}
+
+// Pagination bounds shared by every list.
+const (
+	defaultLimit = 50
+	maxLimit     = 500
+)
+
+type page struct {
+	Limit  int `json:"limit"`
+	Offset int `json:"offset"`
+}
+
+// list is the envelope of every paged list.
+type list[T any] struct {
+	Items []T   `json:"items"`
+	Total int64 `json:"total"`
+	page
+}
+
+// pageParams reads limit and offset. A limit above the maximum is lowered
+// rather than refused, so a client asking for "everything" gets the most a
+// page holds and sees the effective limit in the answer.
+func pageParams(c *gin.Context) (page, error) {
+	p := page{Limit: defaultLimit}
+	var err error
+	if p.Limit, err = intParam(c, "limit", defaultLimit); err != nil {
+		return p, err
+	}
+	if p.Limit == 0 {
+		p.Limit = defaultLimit
+	}
+	if p.Limit > maxLimit {
+		p.Limit = maxLimit
+	}
+	if p.Offset, err = intParam(c, "offset", 0); err != nil {
+		return p, err
+	}
+	return p, nil
+}
+
+func intParam(c *gin.Context, name string, def int) (int, error) {
+	raw, ok := c.GetQuery(name)
+	if !ok || raw == "" {
+		return def, nil
+	}
+	v, err := strconv.Atoi(raw)
+	if err != nil || v < 0 {
+		return 0, badRequest("query parameter %q must be a non-negative integer, got %q", name, raw)
+	}
+	return v, nil
+}
+
+func boolParam(c *gin.Context, name string) (bool, error) {
+	raw, ok := c.GetQuery(name)
+	if !ok || raw == "" {
+		return false, nil
+	}
+	v, err := strconv.ParseBool(raw)
+	if err != nil {
+		return false, badRequest("query parameter %q must be true or false, got %q", name, raw)
+	}
+	return v, nil
+}
+
+// window slices an in-memory list for the lists whose store call returns
+// everything (versions, instances).
+func window[T any](items []T, p page) []T {
+	if p.Offset >= len(items) {
+		return []T{}
+	}
+	end := min(p.Offset+p.Limit, len(items))
+	return items[p.Offset:end]
+}
+
+// utc renders a stored time for JSON: UTC, and null when unset.
+func utc(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	t = t.UTC()
+	return &t
+}
+
+func utcPtr(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	return utc(*t)
+}
