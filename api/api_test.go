@@ -578,3 +578,10 @@ func TestAudit(t *testing.T) {
 }
 
 var errEngineDown = errors.New("temporal frontend unreachable")
+
+func TestBodyTooLarge(t *testing.T) {
+	e := newEnv(t)
+	big := `{"name": "x", "kind": "noop", "description": "` + strings.Repeat("a", maxBody) + `"}`
+	e.mustFail(http.StatusRequestEntityTooLarge, CodeTooLarge, "POST", "/api/v1/tasks", e.operator, big)
+	e.mustFail(http.StatusRequestEntityTooLarge, CodeTooLarge, "POST", "/api/v1/flows/validate", e.operator, big)
+}

@@ -94,12 +94,16 @@ func (s *Server) runOnce(k kind) gin.HandlerFunc {
 	}
 }
 
-// startRun hands the run to the engine. When that fails the row is marked
-// failed, since no workflow exists that would ever move it on from waiting.
-// The write goes through the mirror with the row's own rev, so if the
-// engine did start the workflow after all, the workflow's own later writes
-// win.
+// startRun hands the run to the engine. Once the row exists the start is
+// carried through even if the client hangs up, so a run is never left
+// between recorded and started because of a closed connection. When the
+// engine refuses, the row is marked failed, since no workflow exists that
+// would ever move it on from waiting. That write goes through the mirror
+// with the row's own rev, so if the engine did start the workflow after
+// all, the workflow's own later writes win.
 func (s *Server) startRun(ctx context.Context, run *models.Run, in workflows.RunInput) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), startTimeout)
+	defer cancel()
 	var (
 		temporalRunID string
 		err           error
@@ -111,10 +115,8 @@ func (s *Server) startRun(ctx context.Context, run *models.Run, in workflows.Run
 	}
 	if err != nil {
 		msg := fmt.Sprintf("start run: %v", err)
-		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer cancel()
 		now := s.now().UTC()
-		markErr := s.store.ApplyMirror(wctx, models.MirrorBatch{
+		markErr := s.store.ApplyMirror(ctx, models.MirrorBatch{
 			RunID: run.ID,
 			Run:   &models.RunUpdate{Status: string(status.RunFailed), Rev: run.Rev, Message: msg, FinishedAt: &now},
 			Transitions: []models.Transition{{RunID: run.ID, Entity: "run", EntityID: run.ID,
@@ -128,11 +130,17 @@ func (s *Server) startRun(ctx context.Context, run *models.Run, in workflows.Run
 			Message: fmt.Sprintf("run %s was recorded but could not be started: %v", run.ID, err),
 			Details: gin.H{"run_id": run.ID}, Err: err}
 	}
+	// The run is started: failing the request now would invite a retry and
+	// a second run. The workflow's first mirror write records the Temporal
+	// run id too, so a lost write here heals itself.
 	if err := s.store.SetRunWorkflow(ctx, run.ID, run.WorkflowID, temporalRunID); err != nil {
-		return fmt.Errorf("record workflow of run %s: %w", run.ID, err)
+		s.log.Warn("record workflow of started run", "run_id", run.ID, "err", err)
 	}
 	return nil
 }
+
+// startTimeout bounds one engine start, including marking a refused run.
+const startTimeout = 30 * time.Second
 
 func validBizdate(s string) bool {
 	t, err := time.Parse(bizdateLayout, s)

@@ -415,3 +415,59 @@ func TestRunDetailNodesInstancesAndLog(t *testing.T) {
 	e.mustFail(http.StatusBadRequest, CodeBadRequest, "GET", "/api/v1/instances/"+run.ID+".load.0.2/log?offset=-1", e.viewer, nil)
 	e.mustFail(http.StatusBadRequest, CodeBadRequest, "GET", "/api/v1/instances/"+run.ID+".load.0.2/log?follow=maybe", e.viewer, nil)
 }
+
+func TestInstanceLog(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	// Output may reach the mirror before the instance row does.
+	if err := e.store.AppendLog(ctx, "i1", 0, 0, []byte("hello\n")); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.store.AppendLog(ctx, "i1", 1, 6, []byte("world\n")); err != nil {
+		t.Fatal(err)
+	}
+	read := func(q string) (string, string, string) {
+		t.Helper()
+		r := e.must(http.StatusOK, "GET", "/api/v1/instances/i1/log"+q, e.viewer, nil, nil)
+		return string(r.body), r.header.Get("X-Log-Size"), r.header.Get("X-Next-Offset")
+	}
+	check := func(q, body, size, next string) {
+		t.Helper()
+		b, s, n := read(q)
+		if b != body || s != size || n != next {
+			t.Errorf("%s: body %q size %s next %s; want %q %s %s", q, b, s, n, body, size, next)
+		}
+	}
+	check("", "hello\nworld\n", "12", "12")
+	check("?offset=3", "lo\nworld\n", "12", "12")
+	check("?offset=3&max=4", "lo\nw", "12", "7")
+	check("?offset=12", "", "12", "12")
+	check("?offset=99", "", "12", "99")
+	e.mustFail(http.StatusBadRequest, CodeBadRequest, "GET", "/api/v1/instances/i1/log?max=x", e.viewer, nil)
+	e.mustFail(http.StatusNotFound, CodeNotFound, "GET", "/api/v1/instances/i2/log", e.viewer, nil)
+}
+
+func TestWorkers(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	for _, w := range []models.Worker{{ID: "w1", Group: "default", Host: "h1", PID: 10}, {ID: "w2", Group: "gpu", Host: "h2", PID: 20}} {
+		if err := e.store.HeartbeatWorker(ctx, w); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var l listResp[struct {
+		ID       string     `json:"id"`
+		Group    string     `json:"group"`
+		Host     string     `json:"host"`
+		PID      int        `json:"pid"`
+		LastSeen *time.Time `json:"last_seen"`
+	}]
+	e.must(http.StatusOK, "GET", "/api/v1/workers", e.viewer, nil, &l)
+	if l.Total != 2 || len(l.Items) != 2 {
+		t.Fatalf("workers %+v", l)
+	}
+	e.must(http.StatusOK, "GET", "/api/v1/workers?group=gpu", e.viewer, nil, &l)
+	if l.Total != 1 || l.Items[0].ID != "w2" || l.Items[0].Host != "h2" || l.Items[0].PID != 20 || l.Items[0].LastSeen == nil {
+		t.Fatalf("gpu workers %+v", l)
+	}
+}
