@@ -34,7 +34,7 @@ func loadProject(t *testing.T, env []string) (*types.Project, error) {
 	if err != nil {
 		t.Fatalf("compose options: %v", err)
 	}
-	return cli.ProjectFromOptions(context.Background(), opts)
+	return opts.LoadProject(context.Background())
 }
 
 func mustLoad(t *testing.T) *types.Project {
