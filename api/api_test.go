@@ -585,3 +585,42 @@ func TestBodyTooLarge(t *testing.T) {
 	e.mustFail(http.StatusRequestEntityTooLarge, CodeTooLarge, "POST", "/api/v1/tasks", e.operator, big)
 	e.mustFail(http.StatusRequestEntityTooLarge, CodeTooLarge, "POST", "/api/v1/flows/validate", e.operator, big)
 }
+
+func TestInternalErrorsDoNotLeak(t *testing.T) {
+	e := newEnv(t)
+	_ = e.store.Close()
+	ae := e.mustFail(http.StatusInternalServerError, CodeInternal, "GET", "/api/v1/tasks", e.viewer, nil)
+	if ae.Error.Message != "internal error" || len(ae.Error.Details) != 0 {
+		t.Fatalf("internal error shows %+v", ae.Error)
+	}
+}
+
+// TestLargeFlow saves and runs a 10,000-node flow whose nodes reference a
+// few tasks, the size design §4 requires.
+func TestLargeFlow(t *testing.T) {
+	e := newEnv(t)
+	for _, id := range []string{"t0", "t1", "t2"} {
+		e.must(http.StatusCreated, "POST", "/api/v1/tasks", e.operator, map[string]any{"id": id, "name": id, "kind": "noop"}, nil)
+	}
+	const n = 10000
+	nodes := make([]map[string]any, n)
+	edges := make([]map[string]any, 0, n)
+	for i := range nodes {
+		nodes[i] = map[string]any{"id": "n" + itoa(uint64(i)), "type": "task", "task_id": "t" + itoa(uint64(i%3))}
+		if i > 0 {
+			edges = append(edges, map[string]any{"from": "n" + itoa(uint64(i/2)), "to": "n" + itoa(uint64(i))})
+		}
+	}
+	flow := map[string]any{"id": "big", "name": "big", "nodes": nodes, "edges": edges}
+	e.must(http.StatusCreated, "POST", "/api/v1/flows", e.operator, flow, nil)
+	e.must(http.StatusCreated, "POST", "/api/v1/flows/big/runs", e.operator, nil, nil)
+	in := e.engine.started()[0]
+	if len(in.Flow.Nodes) != n || len(in.Flow.Edges) != n-1 {
+		t.Fatalf("snapshot has %d nodes, %d edges", len(in.Flow.Nodes), len(in.Flow.Edges))
+	}
+	for _, nd := range in.Flow.Nodes {
+		if nd.Task == nil || nd.Task.Kind != "noop" || nd.Task.Name != nd.TaskID {
+			t.Fatalf("node %s not resolved: %+v", nd.ID, nd)
+		}
+	}
+}

@@ -124,7 +124,7 @@ type versionView struct {
 	Flow      *dag.Flow  `json:"flow,omitempty"`
 }
 
-// readOnly lists the view fields a body may carry and that are ignored, so
+// readOnlyFields lists the view fields a body may carry and that are ignored, so
 // that what GET returned can be edited and PUT back as is.
 type readOnlyFields struct {
 	Version   json.RawMessage `json:"version,omitempty"`
