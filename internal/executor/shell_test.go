@@ -59,11 +59,19 @@ func uniqueID(t *testing.T) string {
 }
 
 func newReq(t *testing.T, task dag.Task, log *syncBuffer) Request {
+	id := uniqueID(t)
+	// Whatever the test's verdict, no process of the instance may outlive
+	// it (a failing test would otherwise leave them running).
+	t.Cleanup(func() {
+		for _, p := range processesWithEnv("BATON_INSTANCE_ID=" + id) {
+			_ = syscall.Kill(p, syscall.SIGKILL)
+		}
+	})
 	return Request{
 		Task:       task,
 		RunID:      "run-1",
 		NodeID:     "node-1",
-		InstanceID: uniqueID(t),
+		InstanceID: id,
 		WorkRoot:   t.TempDir(),
 		Log:        log,
 	}
