@@ -43,7 +43,9 @@ type Request struct {
 	// ("" means os.TempDir()).
 	WorkRoot string
 	// Log receives the process's stdout and stderr as they are produced
-	// (and, for http, a response summary). May be nil.
+	// (and, for http, a response summary), plus "[baton] ..." notes on
+	// stops, leftovers and truncation. May be nil. Execute never closes it:
+	// a ChunkWriter is closed by the caller once Execute has returned.
 	Log io.Writer
 	// Heartbeat is called at least every 5 s while the instance runs. May be nil.
 	Heartbeat func()
