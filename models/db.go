@@ -8,8 +8,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/glebarez/sqlite"
 	"gorm.io/driver/mysql"
+	gormsqlite "gorm.io/driver/sqlite"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
 )
@@ -44,7 +44,7 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 		// WAL lets the console read while workers write; busy_timeout turns
 		// writer contention into waiting instead of SQLITE_BUSY errors.
 		path += sep + "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_txlock=immediate"
-		dialector, dialect = sqlite.Open(path), "sqlite"
+		dialector, dialect = sqliteDialector{gormsqlite.New(gormsqlite.Config{DriverName: "sqlite", DSN: path}).(*gormsqlite.Dialector)}, "sqlite"
 	default:
 		dialector, dialect = mysql.Open(mysqlDSN(strings.TrimPrefix(dsn, "mysql://"))), "mysql"
 	}
