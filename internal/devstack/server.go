@@ -192,7 +192,9 @@ func buildConfig(o Options, host string, port int) (*config.Config, error) {
 			return nil, fmt.Errorf("devstack: data dir: %w", err)
 		}
 	}
-	if _, err := os.Stat(o.DBFile); o.DBFile == "" || errors.Is(err, os.ErrNotExist) {
+	// The sqlite plugin creates the schema of an in-memory database itself;
+	// a file needs it once, when new.
+	if _, err := os.Stat(o.DBFile); o.DBFile != "" && errors.Is(err, os.ErrNotExist) {
 		if err := sqliteschema.SetupSchema(&sqlConf); err != nil {
 			return nil, fmt.Errorf("devstack: set up schema: %w", err)
 		}
