@@ -3,6 +3,9 @@
 # Never let the go command download another toolchain: go.mod's go line is
 # the toolchain this repository is built and tested with.
 export GOTOOLCHAIN := local
+# Pure Go: the SQLite mirror and the embedded Temporal server use the
+# modernc driver; cgo would only slow builds and tie binaries to libc.
+export CGO_ENABLED := 0
 # Tests that need MySQL/MariaDB read it (skipped when unset); `make test
 # BATON_TEST_MYSQL_DSN=...` passes it on as well as the environment does.
 ifdef BATON_TEST_MYSQL_DSN

@@ -53,6 +53,11 @@ func devCmd() *cobra.Command {
 			override(cmd, "temporal-address", &cfg.TemporalAddress, temporalAddr)
 			override(cmd, "db-dsn", &cfg.DBDSN, dbDSN)
 			override(cmd, "ui-addr", &cfg.TemporalUIAddr, uiAddr)
+			if _, set := os.LookupEnv("BATON_WORKER_ID"); !set {
+				// One machine, one worker: a stable id keeps restarts from
+				// piling up dead workers in the registry.
+				cfg.WorkerID = "dev"
+			}
 			if err := cfg.Validate(config.RoleDev); err != nil {
 				return err
 			}

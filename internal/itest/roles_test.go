@@ -25,7 +25,7 @@ var buildBaton = sync.OnceValues(func() (string, error) {
 	bin := filepath.Join(dir, "baton")
 	cmd := exec.Command("go", "build", "-o", bin, "./cmd/baton")
 	cmd.Dir = filepath.Join("..", "..")
-	cmd.Env = append(os.Environ(), "GOTOOLCHAIN=local")
+	cmd.Env = append(os.Environ(), "GOTOOLCHAIN=local", "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go build ./cmd/baton: %w\n%s", err, out)
 	}
