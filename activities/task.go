@@ -49,7 +49,7 @@ func (a *Tasks) Execute(ctx context.Context, req workflows.TaskRequest) (workflo
 			logger.Warn("mirror: could not mark instance running", "instance", req.InstanceID, "error", err)
 		}
 	}
-	var logw io.Writer = io.Discard
+	logw := io.Discard
 	var chunks *executor.ChunkWriter
 	if mirror {
 		chunks = executor.NewChunkWriter(func(seq int, offset int64, data []byte) error {

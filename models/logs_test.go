@@ -14,9 +14,9 @@ func TestLogs(t *testing.T) {
 		if err := s.ApplyMirror(ctx, MirrorBatch{RunID: "r", Instances: []InstanceUpdate{{ID: "i1", NodeID: "n", Status: "running", Rev: 1}}}); err != nil {
 			t.Fatal(err)
 		}
-		read := func(id string, off int64, max int) string {
+		read := func(id string, off int64, limit int) string {
 			t.Helper()
-			b, err := s.ReadLog(ctx, id, off, max)
+			b, err := s.ReadLog(ctx, id, off, limit)
 			if err != nil {
 				t.Fatal(err)
 			}

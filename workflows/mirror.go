@@ -2,7 +2,6 @@ package workflows
 
 import (
 	"container/heap"
-	"sort"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -97,10 +96,10 @@ func (r *runner) flush() {
 		return
 	}
 	b := MirrorBatch{RunID: r.in.RunID, Run: r.batch.run, Transitions: r.batch.transitions}
-	for _, k := range sortedStateKeys(r.batch.nodes) {
+	for _, k := range sortedKeys(r.batch.nodes) {
 		b.Nodes = append(b.Nodes, r.batch.nodes[k])
 	}
-	for _, k := range sortedStateKeys(r.batch.instances) {
+	for _, k := range sortedKeys(r.batch.instances) {
 		b.Instances = append(b.Instances, r.batch.instances[k])
 	}
 	lctx := workflow.WithLocalActivityOptions(r.ctx, workflow.LocalActivityOptions{
@@ -115,15 +114,6 @@ func (r *runner) flush() {
 		return
 	}
 	r.batch = newPendingBatch()
-}
-
-func sortedStateKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // indexSet is a set of topological positions popped smallest first, so

@@ -605,8 +605,12 @@ func (r *runner) view() (RunView, error) {
 	return v, nil
 }
 
-func sortedKeys(m map[string]string) []string {
+// sortedKeys is the one place workflow code ranges over a map: the keys are
+// sorted before anyone sees them, so iteration order cannot leak into
+// commands.
+func sortedKeys[V any](m map[string]V) []string {
 	keys := make([]string, 0, len(m))
+	//workflowcheck:ignore
 	for k := range m {
 		keys = append(keys, k)
 	}

@@ -585,10 +585,10 @@ func checkRetry(p *Problems, at string, r *Retry) {
 		p.add(at+".backoff", "must be 0 (default) or at least 1, not %s", strconv.FormatFloat(r.Backoff, 'g', -1, 64))
 	}
 	initial, ok1 := checkDuration(p, at+".initial_interval", r.InitialInterval)
-	max, ok2 := checkDuration(p, at+".max_interval", r.MaxInterval)
+	maxInterval, ok2 := checkDuration(p, at+".max_interval", r.MaxInterval)
 	// Temporal rejects a maximum below the initial interval at dispatch time;
 	// catching it here keeps the error at save time.
-	if ok1 && ok2 && max != 0 && max < initial {
+	if ok1 && ok2 && maxInterval != 0 && maxInterval < initial {
 		p.add(at+".max_interval", "must not be less than initial_interval")
 	}
 }

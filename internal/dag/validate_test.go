@@ -247,7 +247,7 @@ func TestValidateTask(t *testing.T) {
 		want   []string
 		msg    string
 	}{
-		{"good", func(t *Task) {}, nil, ""},
+		{"good", func(*Task) {}, nil, ""},
 		{"name", func(t *Task) { t.Name = "a b" }, []string{"name"}, ""},
 		{"kind required", func(t *Task) { t.Kind = "" }, []string{"kind"}, "required"},
 		{"kind unknown", func(t *Task) { t.Kind = "python" }, []string{"kind"}, `"python"`},

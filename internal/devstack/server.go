@@ -117,7 +117,7 @@ func Start(o Options) (*Server, error) {
 	}
 	if o.UIAddr != "" {
 		if err := s.startUI(o.UIAddr); err != nil {
-			srv.Stop()
+			_ = srv.Stop() // the UI's error is the one to report
 			return nil, err
 		}
 	}
@@ -167,12 +167,13 @@ func (s *Server) FrontendAddr() string { return s.frontendAddr }
 // UIAddr is the Web UI address, or "" when disabled.
 func (s *Server) UIAddr() string { return s.uiAddr }
 
-// Stop stops the UI and the server.
+// Stop stops the UI and the server. Errors are only logged by the server
+// itself: at shutdown there is nobody left to act on them.
 func (s *Server) Stop() {
 	if s.ui != nil {
 		s.ui.Stop()
 	}
-	s.server.Stop()
+	_ = s.server.Stop()
 }
 
 func buildConfig(o Options, host string, port int) (*config.Config, error) {

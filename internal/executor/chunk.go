@@ -91,8 +91,8 @@ func NewChunkWriter(flush func(seq int, offset int64, data []byte) error, opts C
 }
 
 // TruncationMarker is the line that replaces output beyond cap bytes.
-func TruncationMarker(cap int64) string {
-	return fmt.Sprintf("\n[baton] log truncated: output exceeded %d bytes\n", cap)
+func TruncationMarker(limit int64) string {
+	return fmt.Sprintf("\n[baton] log truncated: output exceeded %d bytes\n", limit)
 }
 
 // Write accepts p, blocking only while the bounded buffer is full.

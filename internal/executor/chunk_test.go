@@ -150,7 +150,9 @@ func TestChunkWriterRetriesFlushErrors(t *testing.T) {
 			return store.flush(seq, offset, data)
 		}
 		w := NewChunkWriter(flaky, ChunkOptions{ChunkSize: 4, FlushEvery: time.Hour})
-		w.Write([]byte("0123456789"))
+		if _, err := w.Write([]byte("0123456789")); err != nil {
+			t.Fatal(err)
+		}
 		if err := w.Close(); err != nil {
 			t.Fatalf("Close = %v, want nil after successful retries", err)
 		}
@@ -167,7 +169,7 @@ func TestChunkWriterRetriesFlushErrors(t *testing.T) {
 		go func() {
 			defer close(done)
 			for i := 0; i < 1000; i++ {
-				w.Write(bytes.Repeat([]byte("x"), 1024))
+				_, _ = w.Write(bytes.Repeat([]byte("x"), 1024)) // a blocked or closed writer is what this checks
 			}
 		}()
 		select {
@@ -188,7 +190,9 @@ func TestChunkWriterRetriesFlushErrors(t *testing.T) {
 	})
 	t.Run("panicking flush", func(t *testing.T) {
 		w := NewChunkWriter(func(int, int64, []byte) error { panic("bad store") }, ChunkOptions{})
-		w.Write([]byte("x"))
+		if _, err := w.Write([]byte("x")); err != nil {
+			t.Fatal(err)
+		}
 		if err := w.Close(); err == nil || !strings.Contains(err.Error(), "bad store") {
 			t.Errorf("Close = %v", err)
 		}

@@ -1,6 +1,7 @@
 package executor
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -108,7 +109,10 @@ func (g *httpGuard) checkURL(u *url.URL) error {
 	}
 	if ip, ok := parseInetAton(host); ok {
 		if err := g.checkIP(ip, uint16(portNum)); err != nil {
-			err.(*RefusedError).Addr = fmt.Sprintf("%s (%s)", host, ip)
+			var refused *RefusedError
+			if errors.As(err, &refused) {
+				refused.Addr = fmt.Sprintf("%s (%s)", host, ip)
+			}
 			return err
 		}
 		// Go's resolver would look this up as a DNS name while curl and

@@ -204,7 +204,7 @@ func (g *httpGuard) transport() *http.Transport {
 
 // control runs after the socket exists and before connect(2), with the
 // resolved address: DNS rebinding and odd numeric host forms cannot slip by.
-func (g *httpGuard) control(network, address string, _ syscall.RawConn) error {
+func (g *httpGuard) control(_, address string, _ syscall.RawConn) error {
 	if err := g.checkAddress(address); err != nil {
 		return err
 	}

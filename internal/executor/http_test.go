@@ -104,7 +104,9 @@ func TestHTTPStatusExpectations(t *testing.T) {
 	watchConnects(t)
 	srv, _ := countingServer(t, func(w http.ResponseWriter, r *http.Request) {
 		var code int
-		fmt.Sscanf(r.URL.Query().Get("code"), "%d", &code)
+		if _, err := fmt.Sscanf(r.URL.Query().Get("code"), "%d", &code); err != nil {
+			code = http.StatusBadRequest
+		}
 		w.WriteHeader(code)
 	})
 	allow := []string{"127.0.0.1"}
@@ -133,7 +135,7 @@ func TestHTTPStatusExpectations(t *testing.T) {
 
 func TestHTTPBodyLogCapped(t *testing.T) {
 	watchConnects(t)
-	srv, _ := countingServer(t, func(w http.ResponseWriter, r *http.Request) {
+	srv, _ := countingServer(t, func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprint(w, strings.Repeat("b", 200<<10))
 	})
 	log := &syncBuffer{}
@@ -152,7 +154,7 @@ func TestHTTPBodyLogCapped(t *testing.T) {
 
 func TestHTTPRefusesInternalDestinations(t *testing.T) {
 	connects := watchConnects(t)
-	srv, hits := countingServer(t, func(w http.ResponseWriter, r *http.Request) {})
+	srv, hits := countingServer(t, func(http.ResponseWriter, *http.Request) {})
 	p := port(t, srv)
 	for _, tc := range []struct{ url, reason string }{
 		{"http://127.0.0.1:" + p + "/", "refused: 127.0.0.1 is a loopback address (add it to the group's HTTP allowlist to permit)"},
@@ -215,7 +217,7 @@ func TestHTTPMetadataRefusedBeforeConnecting(t *testing.T) {
 	if c := connects(); len(c) != 0 {
 		t.Fatalf("connection attempted to %v", c)
 	}
-	srv, _ := countingServer(t, func(w http.ResponseWriter, r *http.Request) {})
+	srv, _ := countingServer(t, func(http.ResponseWriter, *http.Request) {})
 	Execute(context.Background(), Request{Task: httpTask(dag.HTTPSpec{URL: srv.URL}), HTTPAllow: []string{"127.0.0.1"}})
 	if c := connects(); len(c) != 1 {
 		t.Fatalf("the hook did not see an allowed connection: %v", c)
@@ -224,7 +226,7 @@ func TestHTTPMetadataRefusedBeforeConnecting(t *testing.T) {
 
 func TestHTTPRedirects(t *testing.T) {
 	watchConnects(t)
-	target, targetHits := countingServer(t, func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "internal secret") })
+	target, targetHits := countingServer(t, func(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, "internal secret") })
 	tp := port(t, target)
 	redirectTo := func(loc string) *httptest.Server {
 		srv, _ := countingServer(t, func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, loc, http.StatusFound) })
@@ -275,7 +277,7 @@ func TestHTTPRedirects(t *testing.T) {
 
 func TestHTTPTimeoutAndStop(t *testing.T) {
 	watchConnects(t)
-	srv, _ := countingServer(t, func(w http.ResponseWriter, r *http.Request) {
+	srv, _ := countingServer(t, func(_ http.ResponseWriter, r *http.Request) {
 		select {
 		case <-r.Context().Done():
 		case <-time.After(30 * time.Second):

@@ -415,7 +415,7 @@ func removeWorkDir(dir string, lw *logWriter) {
 	if err := os.RemoveAll(dir); err == nil {
 		return
 	}
-	_ = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+	_ = filepath.WalkDir(dir, func(p string, d fs.DirEntry, _ error) error {
 		if d != nil && d.IsDir() {
 			_ = os.Chmod(p, 0o700)
 		}
