@@ -18,7 +18,7 @@ const (
 	defaultHistoryLimit = 20000
 	// HeartbeatTimeout is how soon a dead worker is noticed; task activities
 	// heartbeat well inside it.
-	HeartbeatTimeout = 30 * time.Second
+	HeartbeatTimeout = 15 * time.Second
 	// maxLostRetries bounds re-dispatches after a worker vanished mid-task;
 	// they do not consume the node's own retry budget.
 	maxLostRetries = 3
@@ -439,6 +439,10 @@ func (r *runner) classify(err error, q *QueuedInstance) TaskResult {
 }
 
 func (r *runner) instanceDone(n *nodeRun, q QueuedInstance, t *dag.Task, res TaskResult) {
+	if res.Status == string(status.InstanceStopped) && r.halted == "timeout" {
+		// The worker saw only a cancellation; the run knows it was its timeout.
+		res.Status, res.Message = string(status.InstanceTimeout), "run timeout reached; "+res.Message
+	}
 	st := status.Instance(res.Status)
 	exit := res.ExitCode
 	r.recordInstance(n, q, InstanceState{Status: res.Status, Message: res.Message, ExitCode: &exit, WorkerID: res.WorkerID})

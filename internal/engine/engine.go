@@ -130,6 +130,11 @@ func StartWorker(ctx context.Context, c client.Client, store *models.Store, o Wo
 	for _, q := range []string{workflows.GroupTaskQueue(o.Group), workflows.WorkerTaskQueue(o.Group, o.WorkerID)} {
 		w := worker.New(c, q, worker.Options{
 			MaxConcurrentActivityExecutionSize: o.Concurrency,
+			// A stop reaches a running task on a heartbeat response; the
+			// SDK's default throttle (80% of the heartbeat timeout) would
+			// delay it by many seconds.
+			MaxHeartbeatThrottleInterval:     time.Second,
+			DefaultHeartbeatThrottleInterval: time.Second,
 			// Task instances only: this poller never runs workflows.
 			DisableWorkflowWorker: true,
 		})
