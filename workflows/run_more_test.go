@@ -33,7 +33,7 @@ func TestBroadcastRunsOnEveryLiveWorker(t *testing.T) {
 	}, activity.RegisterOptions{Name: LiveWorkersActivity})
 	var mu sync.Mutex
 	var queues []string
-	env.RegisterActivityWithOptions(func(ctx context.Context, req TaskRequest) (TaskResult, error) {
+	env.RegisterActivityWithOptions(func(ctx context.Context, _ TaskRequest) (TaskResult, error) {
 		mu.Lock()
 		defer mu.Unlock()
 		queues = append(queues, activity.GetInfo(ctx).TaskQueue)
@@ -173,7 +173,7 @@ func TestMaxInFlightQueuesTheRest(t *testing.T) {
 	env := newEnv(t)
 	var mu sync.Mutex
 	running, peak := 0, 0
-	env.RegisterActivityWithOptions(func(ctx context.Context, _ TaskRequest) (TaskResult, error) {
+	env.RegisterActivityWithOptions(func(context.Context, TaskRequest) (TaskResult, error) {
 		mu.Lock()
 		running++
 		if running > peak {
