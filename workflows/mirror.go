@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"container/heap"
+	"fmt"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -29,14 +30,34 @@ func (b *pendingBatch) empty() bool {
 	return b.run == nil && len(b.nodes) == 0 && len(b.instances) == 0 && len(b.transitions) == 0
 }
 
+// nextRev orders mirror writes by the workflow's own clock: milliseconds of
+// workflow.Now, then a sequence within the same millisecond. A reset run's
+// new work therefore always supersedes what the run it came from wrote.
 func (r *runner) nextRev() int64 {
-	r.rev++
+	ms := workflow.Now(r.ctx).UnixMilli()
+	if ms > r.revMillis {
+		r.revMillis, r.revSeq = ms, 0
+	}
+	r.revSeq++
+	r.rev = r.revMillis*1_000_000 + r.revSeq
 	return r.rev
+}
+
+func (r *runner) note(entity, id, from, to string) {
+	if from == to {
+		return
+	}
+	r.batch.transitions = append(r.batch.transitions, TransitionNote{Entity: entity, EntityID: id, From: from, To: to,
+		Actor: r.actor, Reason: r.reason, RequestID: r.requestID, At: workflow.Now(r.ctx)})
 }
 
 func (r *runner) setRun(st status.Run, msg string) {
 	now := workflow.Now(r.ctx)
 	from := r.runStatus
+	if from != "" && !status.RunMayBecome(from, st) {
+		r.log.Info("refused run transition", "from", from, "to", st)
+		return
+	}
 	r.runStatus = st
 	rs := &RunState{Status: string(st), Rev: r.nextRev(), Message: msg,
 		TemporalRunID: workflow.GetInfo(r.ctx).WorkflowExecution.RunID}
@@ -46,51 +67,68 @@ func (r *runner) setRun(st status.Run, msg string) {
 		rs.FinishedAt = &now
 	}
 	r.batch.run = rs
-	if from != st {
-		r.batch.transitions = append(r.batch.transitions, TransitionNote{
-			Entity: "run", EntityID: r.in.RunID, From: string(from), To: string(st), Actor: "engine", Reason: msg, At: now})
-	}
+	r.note("run", r.in.RunID, string(from), string(st))
 }
 
 // touch records n's current state; a status change also goes to the
 // transition log.
-func (r *runner) touch(n *nodeRun, reason string) {
-	prev, seen := r.batch.nodes[n.node.ID]
+func (r *runner) touch(n *nodeRun) {
+	if n.lastStatus != "" && !status.NodeMayBecome(n.lastStatus, n.status) {
+		// A bug, not an operator error: operators are refused earlier by
+		// control.Check. Record it loudly rather than hide it.
+		r.log.Info("node transition outside the state machine", "node", n.node.ID, "from", n.lastStatus, "to", n.status)
+	}
 	n.rev = r.nextRev()
-	r.batch.nodes[n.node.ID] = NodeState{NodeID: n.node.ID, Status: string(n.status), Attempts: n.attempts,
+	r.batch.nodes[n.node.ID] = NodeState{NodeID: n.node.ID, Status: string(n.status), Forced: n.forced, Attempts: n.attempts,
 		Rev: n.rev, Outputs: n.outputs, Message: n.message, StartedAt: n.startedAt, FinishedAt: n.finishedAt}
-	from := ""
-	if seen {
-		from = prev.Status
-	} else if n.lastStatus != "" {
-		from = string(n.lastStatus)
-	}
-	if from != string(n.status) {
-		r.batch.transitions = append(r.batch.transitions, TransitionNote{
-			Entity: "node", EntityID: n.node.ID, From: from, To: string(n.status), Actor: "engine", Reason: reason, At: workflow.Now(r.ctx)})
-	}
+	r.note("node", n.node.ID, string(n.lastStatus), string(n.status))
 	n.lastStatus = n.status
 }
 
 func (r *runner) recordInstance(n *nodeRun, q QueuedInstance, s InstanceState) {
 	now := workflow.Now(r.ctx)
-	s.ID = instanceID(r.in.RunID, n.node.ID, q.Shard, q.Attempt)
+	s.ID = q.ID
+	if s.ID == "" {
+		s.ID = fmt.Sprintf("%s.%s.%d.%d", r.in.RunID, n.node.ID, q.Shard, q.Attempt)
+	}
 	s.NodeID, s.ShardIndex, s.Attempt = n.node.ID, q.Shard, q.Attempt
 	if s.WorkerID == "" {
 		s.WorkerID = q.WorkerID
 	}
-	// Revisions: waiting 1, running 2 (written by the worker), final 3.
-	s.Rev = 1
+	s.Rev = r.nextRev()
 	if status.Instance(s.Status).Terminal() {
-		s.Rev = 3
 		s.FinishedAt = &now
 	}
+	prev, seen := r.batch.instances[s.ID]
 	r.batch.instances[s.ID] = s
+	if seen {
+		r.note("instance", s.ID, prev.Status, s.Status)
+	} else if s.Status != string(status.InstanceWaiting) {
+		r.note("instance", s.ID, "", s.Status)
+	}
+}
+
+// resync puts the whole run into the batch: the first live write of a reset
+// run must overwrite what the original run left in the mirror.
+func (r *runner) resync() {
+	if !r.reset || r.resynced || workflow.IsReplaying(r.ctx) {
+		return
+	}
+	r.resynced = true
+	r.setRun(r.runStatus, "")
+	for _, n := range r.nodes {
+		n.rev = r.nextRev()
+		r.batch.nodes[n.node.ID] = NodeState{NodeID: n.node.ID, Status: string(n.status), Forced: n.forced, Attempts: n.attempts,
+			Rev: n.rev, Outputs: n.outputs, Message: n.message, StartedAt: n.startedAt, FinishedAt: n.finishedAt}
+	}
 }
 
 // flush writes the gathered changes in one local activity. A failed write
 // is kept and merged into the next one: upserts make resending harmless.
 func (r *runner) flush() {
+	if r.in.Mirror && !r.batch.empty() {
+		r.resync()
+	}
 	if !r.in.Mirror || r.batch.empty() {
 		r.batch = newPendingBatch()
 		return

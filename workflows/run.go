@@ -9,6 +9,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/baton-sched/baton/internal/control"
 	"github.com/baton-sched/baton/internal/dag"
 	"github.com/baton-sched/baton/internal/status"
 )
@@ -25,6 +26,17 @@ const (
 	// noTimeout bounds an instance without a timeout; heartbeats still catch
 	// a dead worker within HeartbeatTimeout.
 	noTimeout = 30 * 24 * time.Hour
+	// DefaultOperableWindow keeps an ended, unsuccessful run open for
+	// operations when the input does not say.
+	DefaultOperableWindow = 7 * 24 * time.Hour
+	// keptResults bounds the control results kept for the control query.
+	keptResults = 1000
+)
+
+// Versions of behaviour changes (workflow.GetVersion), newest last.
+const (
+	changeOperable   = "operable-window"
+	versionOperable1 = 1
 )
 
 // RunWorkflow interprets one run of a flow (or of a single task, as a
@@ -38,39 +50,64 @@ func RunWorkflow(ctx workflow.Context, in RunInput) (RunResult, error) {
 	return r.run()
 }
 
+// shard is the latest attempt of one instance slot of a node.
+type shard struct {
+	index    int
+	param    string
+	attempt  int
+	lost     int
+	queue    string
+	workerID string
+	id       string // instance id of the latest attempt
+	status   status.Instance
+	cancel   workflow.CancelFunc
+	stopReq  string // why a stop was asked for; no retry after it
+}
+
 type nodeRun struct {
 	idx        int
 	node       *dag.Node
 	status     status.Node
 	lastStatus status.Node // as last recorded, for the transition log
+	forced     bool
 	attempts   int
 	outputs    map[string]string
 	message    string
 	rev        int64
 	startedAt  *time.Time
 	finishedAt *time.Time
-	total      int // instances the node needs
-	remaining  int // instances not final yet
-	succeeded  int
+	shards     []*shard
 	queued     []QueuedInstance
+	stopReq    string
+	// chosen marks a node re-executed by rerun-downstream: it waits only for
+	// the other chosen nodes upstream of it.
+	chosen bool
+	rerun  map[string]bool
 }
 
+func (n *nodeRun) ran() bool { return n.attempts > 0 }
+
 type runner struct {
-	ctx  workflow.Context
-	in   RunInput
-	g    *dag.Graph
-	log  interface{ Info(string, ...any) }
-	byID map[string]*nodeRun
+	ctx     workflow.Context
+	in      RunInput
+	g       *dag.Graph
+	log     interface{ Info(string, ...any) }
+	byID    map[string]*nodeRun
+	version workflow.Version
 	// nodes is indexed by topological position (dag.Graph.Index).
 	nodes []*nodeRun
 
+	revMillis int64
+	revSeq    int64
 	rev       int64
 	startedAt time.Time
 	deadline  *time.Time
 	runStatus status.Run
-	unhandled bool
-	halted    string // why no new work starts: "timeout", "fail_fast"
-	draining  bool   // continue-as-new requested
+	paused    bool
+	halted    string // why no new work starts: "timeout", "fail_fast", "stop"
+	haltMsg   string
+	draining  bool // continue-as-new requested
+	closed    bool // the run ended for good (rolled back, abandoned)
 
 	candidates  *indexSet
 	queue       []*nodeRun // nodes with queued instances, FIFO
@@ -81,9 +118,17 @@ type runner struct {
 	sel         workflow.Selector
 	batch       *pendingBatch
 	maxInFlight int
+	reset       bool // this run is the product of a Temporal reset
+	resynced    bool
+	results     map[string]ControlResult
+	resultOrder []string
+	actor       string // who caused the changes being recorded
+	reason      string
+	requestID   string
 }
 
 func newRunner(ctx workflow.Context, in RunInput, g *dag.Graph) *runner {
+	info := workflow.GetInfo(ctx)
 	r := &runner{
 		ctx:         ctx,
 		in:          in,
@@ -95,6 +140,9 @@ func newRunner(ctx workflow.Context, in RunInput, g *dag.Graph) *runner {
 		sel:         workflow.NewSelector(ctx),
 		batch:       newPendingBatch(),
 		maxInFlight: in.MaxInFlight,
+		reset:       info.OriginalRunID != "" && info.OriginalRunID != info.WorkflowExecution.RunID,
+		results:     map[string]ControlResult{},
+		actor:       "engine",
 	}
 	if r.maxInFlight <= 0 {
 		r.maxInFlight = defaultMaxInFlight
@@ -110,13 +158,24 @@ func newRunner(ctx workflow.Context, in RunInput, g *dag.Graph) *runner {
 
 func (r *runner) run() (RunResult, error) {
 	if err := workflow.SetQueryHandler(r.ctx, QueryState, r.view); err != nil {
-		return RunResult{}, fmt.Errorf("register query: %w", err)
+		return RunResult{}, fmt.Errorf("register state query: %w", err)
+	}
+	if err := workflow.SetQueryHandler(r.ctx, QueryControl, r.controlResult); err != nil {
+		return RunResult{}, fmt.Errorf("register control query: %w", err)
 	}
 	if c := r.in.Carry; c != nil {
+		r.version = workflow.Version(c.Version)
 		r.restore(c)
 	} else {
+		r.version = workflow.GetVersion(r.ctx, changeOperable, workflow.DefaultVersion, versionOperable1)
 		r.start()
 	}
+	ctrl := workflow.GetSignalChannel(r.ctx, SignalControl)
+	r.sel.AddReceive(ctrl, func(c workflow.ReceiveChannel, _ bool) {
+		var req control.Request
+		c.Receive(r.ctx, &req)
+		r.apply(req)
+	})
 	if r.deadline != nil {
 		d := r.deadline.Sub(workflow.Now(r.ctx))
 		if d <= 0 {
@@ -125,17 +184,39 @@ func (r *runner) run() (RunResult, error) {
 		// The deadline timer lives outside actCtx: halting cancels
 		// activities, never the run's own deadline.
 		r.sel.AddFuture(workflow.NewTimer(r.ctx, d), func(workflow.Future) {
-			if r.halted == "" {
+			if r.deadline != nil && r.halted == "" && !r.runStatus.Terminal() {
 				r.halt("timeout", "run timeout reached")
 			}
 		})
 	}
+	var window workflow.Future
 	for {
 		r.evaluate()
 		r.dispatch()
 		r.flush()
-		if r.inflight == 0 && r.timers == 0 && (len(r.queue) == 0 || r.halted != "") {
-			break
+		if r.settled() {
+			final := r.outcome()
+			if r.version < versionOperable1 {
+				return r.finish(final)
+			}
+			if r.runStatus != final {
+				r.setRun(final, r.haltMsg)
+				r.upsertStatus()
+			}
+			r.flush()
+			if r.closed || final == status.RunSuccess || final == status.RunSkipped {
+				return r.result(), nil
+			}
+			// An unsuccessful run stays open for operations (retry, skip,
+			// rerun downstream, rollback, abandon) for the operable window.
+			if window == nil {
+				r.deadline = nil
+				window = workflow.NewTimer(r.ctx, r.operableWindow())
+				r.sel.AddFuture(window, func(workflow.Future) {})
+			}
+			if window.IsReady() {
+				return r.result(), nil
+			}
 		}
 		if r.draining && r.inflight == 0 && r.timers == 0 {
 			return RunResult{}, r.continueAsNew()
@@ -148,7 +229,34 @@ func (r *runner) run() (RunResult, error) {
 			r.draining = true
 		}
 	}
-	return r.finish()
+}
+
+func (r *runner) operableWindow() time.Duration {
+	if r.in.OperableWindow != "" {
+		if d := r.in.OperableWindow.MustStd(); d > 0 {
+			return d
+		}
+	}
+	return DefaultOperableWindow
+}
+
+// settled reports whether nothing is running or can start by itself.
+func (r *runner) settled() bool {
+	if r.inflight > 0 || r.timers > 0 {
+		return false
+	}
+	if r.halted != "" || r.runStatus.Terminal() {
+		return true
+	}
+	if r.paused || len(r.queue) > 0 {
+		return false
+	}
+	for _, n := range r.nodes {
+		if n.status == status.NodePaused {
+			return false
+		}
+	}
+	return true
 }
 
 func (r *runner) historyFull() bool {
@@ -169,7 +277,7 @@ func (r *runner) start() {
 	}
 	r.setRun(status.RunRunning, "")
 	for _, n := range r.nodes {
-		r.touch(n, "")
+		r.touch(n)
 	}
 	for _, id := range r.g.Roots() {
 		r.candidates.add(r.g.Index(id))
@@ -178,16 +286,34 @@ func (r *runner) start() {
 }
 
 func (r *runner) restore(c *Carry) {
-	r.rev, r.startedAt, r.deadline, r.unhandled = c.Rev, c.StartedAt, c.Deadline, c.Unhandled
-	r.runStatus = status.RunRunning
+	r.rev, r.startedAt, r.deadline = c.Rev, c.StartedAt, c.Deadline
+	r.revMillis, r.revSeq = c.RevMillis, c.RevSeq
+	r.runStatus, r.paused = status.RunRunning, c.Paused
 	for _, cn := range c.Nodes {
 		n := r.byID[cn.ID]
 		if n == nil {
 			continue
 		}
-		n.status, n.attempts, n.outputs, n.message = status.Node(cn.Status), cn.Attempts, cn.Outputs, cn.Message
-		n.rev, n.startedAt, n.finishedAt = cn.Rev, cn.StartedAt, cn.FinishedAt
-		n.total, n.remaining, n.succeeded, n.queued = cn.Total, cn.Remaining, cn.Succeeded, cn.Queued
+		n.status, n.forced, n.attempts, n.outputs, n.message = status.Node(cn.Status), cn.Forced, cn.Attempts, cn.Outputs, cn.Message
+		n.rev, n.startedAt, n.finishedAt, n.queued = cn.Rev, cn.StartedAt, cn.FinishedAt, cn.Queued
+		n.lastStatus = n.status
+		for _, s := range cn.Shards {
+			n.shards = append(n.shards, &shard{index: s.Index, param: s.Param, attempt: s.Attempt, lost: s.Lost,
+				queue: s.Queue, workerID: s.WorkerID, id: s.ID, status: status.Instance(s.Status)})
+		}
+		if len(cn.Shards) == 0 && cn.Total > 0 {
+			// Carried by an older interpreter that kept counts only.
+			for i := 0; i < cn.Total; i++ {
+				st := status.InstanceWaiting
+				if i < cn.Total-cn.Remaining {
+					st = status.InstanceFailed
+					if i < cn.Succeeded {
+						st = status.InstanceSuccess
+					}
+				}
+				n.shards = append(n.shards, &shard{index: i, attempt: cn.Attempts, status: st})
+			}
+		}
 		if n.status == status.NodeWaiting {
 			r.candidates.add(n.idx)
 		}
@@ -198,13 +324,16 @@ func (r *runner) restore(c *Carry) {
 }
 
 func (r *runner) continueAsNew() error {
-	c := &Carry{Rev: r.rev, StartedAt: r.startedAt, Deadline: r.deadline, Unhandled: r.unhandled}
+	c := &Carry{Rev: r.rev, RevMillis: r.revMillis, RevSeq: r.revSeq, StartedAt: r.startedAt, Deadline: r.deadline,
+		Paused: r.paused, Version: int(r.version)}
 	for _, n := range r.nodes {
-		c.Nodes = append(c.Nodes, CarriedNode{
-			ID: n.node.ID, Status: string(n.status), Attempts: n.attempts, Outputs: n.outputs,
-			Message: n.message, Rev: n.rev, StartedAt: n.startedAt, FinishedAt: n.finishedAt,
-			Total: n.total, Remaining: n.remaining, Succeeded: n.succeeded, Queued: n.queued,
-		})
+		cn := CarriedNode{ID: n.node.ID, Status: string(n.status), Forced: n.forced, Attempts: n.attempts, Outputs: n.outputs,
+			Message: n.message, Rev: n.rev, StartedAt: n.startedAt, FinishedAt: n.finishedAt, Queued: n.queued}
+		for _, s := range n.shards {
+			cn.Shards = append(cn.Shards, CarriedShard{Index: s.index, Param: s.param, Attempt: s.attempt, Lost: s.lost,
+				Queue: s.queue, WorkerID: s.workerID, ID: s.id, Status: string(s.status)})
+		}
+		c.Nodes = append(c.Nodes, cn)
 	}
 	next := r.in
 	next.Carry = c
@@ -214,17 +343,24 @@ func (r *runner) continueAsNew() error {
 // evaluate decides every candidate node in topological order, so a skip or
 // an instant logic node propagates to its downstream within the same pass.
 func (r *runner) evaluate() {
+	if r.paused || r.halted != "" {
+		return
+	}
 	for r.candidates.len() > 0 {
 		n := r.nodes[r.candidates.popMin()]
-		if n.status != status.NodeWaiting || r.halted != "" {
+		if n.status != status.NodeWaiting {
 			continue
 		}
-		switch r.g.Decide(n.node.ID, r.outcome) {
+		d := r.g.Decide(n.node.ID, r.outcome1)
+		if n.chosen {
+			d = r.decideChosen(n)
+		}
+		switch d {
 		case dag.Ready:
-			if n.node.Type == dag.NodeAnd || n.node.Type == dag.NodeOr {
+			if n.node.IsLogic() {
 				r.finishNode(n, status.NodeSuccess, "")
 			} else {
-				r.startNode(n)
+				r.startNode(n, nil)
 			}
 		case dag.Skip:
 			r.finishNode(n, status.NodeSkipped, "condition not met")
@@ -233,8 +369,30 @@ func (r *runner) evaluate() {
 	}
 }
 
-func (r *runner) outcome(id string) dag.Outcome {
-	switch r.byID[id].status {
+// decideChosen is readiness for a node of a rerun-downstream selection: it
+// waits for the chosen nodes upstream of it and ignores the others.
+func (r *runner) decideChosen(n *nodeRun) dag.Decision {
+	for _, e := range r.g.Upstream(n.node.ID) {
+		if !n.rerun[e.From] {
+			continue
+		}
+		switch r.outcome1(e.From) {
+		case dag.Pending:
+			return dag.Wait
+		case dag.Succeeded:
+		default:
+			return dag.Skip
+		}
+	}
+	return dag.Ready
+}
+
+func (r *runner) outcome1(id string) dag.Outcome {
+	n := r.byID[id]
+	if n.chosen {
+		return dag.Pending
+	}
+	switch n.status {
 	case status.NodeSuccess:
 		return dag.Succeeded
 	case status.NodeFailed, status.NodeTimeout, status.NodeStopped:
@@ -257,45 +415,73 @@ func (r *runner) group(t *dag.Task) string {
 	}
 }
 
-func (r *runner) startNode(n *nodeRun) {
+// startNode dispatches a node: every instance slot when only is nil (a
+// fresh start or a node retry), else just those shard indexes.
+func (r *runner) startNode(n *nodeRun, only []int) {
 	t := n.node.Task
 	if t == nil {
 		r.finishNode(n, status.NodeFailed, "task definition was not resolved into the run snapshot")
 		return
 	}
-	group := r.group(t)
+	if only == nil {
+		slots, err := r.slots(t)
+		if err != nil {
+			r.finishNode(n, status.NodeFailed, err.Error())
+			return
+		}
+		n.shards = slots
+		only = make([]int, len(slots))
+		for i := range slots {
+			only[i] = i
+		}
+	}
+	attempt := n.attempts + 1
+	now := workflow.Now(r.ctx)
+	if n.startedAt == nil || n.status.Terminal() {
+		n.startedAt = &now
+	}
+	n.finishedAt, n.stopReq, n.chosen, n.rerun = nil, "", false, nil
+	n.attempts = attempt
+	n.status, n.message = status.NodeDispatched, ""
+	r.touch(n)
 	var qs []QueuedInstance
+	for _, i := range only {
+		s := n.shards[i]
+		s.attempt, s.stopReq, s.lost = attempt, "", 0
+		qs = append(qs, QueuedInstance{Shard: s.index, ShardParam: s.param, Attempt: attempt, Queue: s.queue, WorkerID: s.workerID})
+	}
+	r.enqueue(n, qs...)
+}
+
+// slots lays out a node's instances by execution mode.
+func (r *runner) slots(t *dag.Task) ([]*shard, error) {
+	group := r.group(t)
 	switch t.Mode {
 	case dag.ModeSharding:
-		for i := 0; i < t.Shards; i++ {
-			q := QueuedInstance{Shard: i, Attempt: 1, Queue: GroupTaskQueue(group)}
+		out := make([]*shard, t.Shards)
+		for i := range out {
+			out[i] = &shard{index: i, queue: GroupTaskQueue(group)}
 			if i < len(t.ShardParams) {
-				q.ShardParam = t.ShardParams[i]
+				out[i].param = t.ShardParams[i]
 			}
-			qs = append(qs, q)
 		}
+		return out, nil
 	case dag.ModeBroadcast:
 		workers, err := r.liveWorkers(group)
 		if err != nil {
-			r.finishNode(n, status.NodeFailed, "list live workers: "+err.Error())
-			return
+			return nil, fmt.Errorf("list live workers: %w", err)
 		}
 		if len(workers) == 0 {
-			r.finishNode(n, status.NodeFailed, fmt.Sprintf("no live worker in group %q", group))
-			return
+			return nil, fmt.Errorf("no live worker in group %q", group)
 		}
+		out := make([]*shard, len(workers))
 		for i, w := range workers {
-			qs = append(qs, QueuedInstance{Shard: i, Attempt: 1, Queue: WorkerTaskQueue(group, w), WorkerID: w})
+			out[i] = &shard{index: i, queue: WorkerTaskQueue(group, w), workerID: w}
 		}
+		return out, nil
 	default:
-		qs = []QueuedInstance{{Attempt: 1, Queue: GroupTaskQueue(group)}}
+		return []*shard{{queue: GroupTaskQueue(group)}}, nil
 	}
-	now := workflow.Now(r.ctx)
-	n.startedAt = &now
-	n.total, n.remaining, n.attempts = len(qs), len(qs), 1
-	n.status = status.NodeDispatched
-	r.touch(n, "")
-	r.enqueue(n, qs...)
 }
 
 func (r *runner) liveWorkers(group string) ([]string, error) {
@@ -313,20 +499,46 @@ func (r *runner) enqueue(n *nodeRun, qs ...QueuedInstance) {
 	if len(n.queued) == 0 {
 		r.queue = append(r.queue, n)
 	}
-	n.queued = append(n.queued, qs...)
-	for _, q := range qs {
-		r.recordInstance(n, q, InstanceState{Status: string(status.InstanceWaiting)})
+	for i := range qs {
+		qs[i].ID = r.newInstanceID(n.node.ID, qs[i].Shard, qs[i].Attempt)
+		s := n.shardAt(qs[i].Shard)
+		s.id, s.status = qs[i].ID, status.InstanceWaiting
+		r.recordInstance(n, qs[i], InstanceState{Status: string(status.InstanceWaiting)})
 	}
+	n.queued = append(n.queued, qs...)
 }
 
-func instanceID(runID, nodeID string, shard, attempt int) string {
-	return fmt.Sprintf("%s.%s.%d.%d", runID, nodeID, shard, attempt)
+func (n *nodeRun) shardAt(index int) *shard {
+	for _, s := range n.shards {
+		if s.index == index {
+			return s
+		}
+	}
+	s := &shard{index: index}
+	n.shards = append(n.shards, s)
+	return s
+}
+
+// newInstanceID names an instance record. Instances dispatched live in a
+// reset run get a suffix so they never overwrite the records of the run
+// they were reset from; the id only travels in activity inputs, never in
+// commands, so replay is unaffected.
+func (r *runner) newInstanceID(nodeID string, shardIndex, attempt int) string {
+	id := fmt.Sprintf("%s.%s.%d.%d", r.in.RunID, nodeID, shardIndex, attempt)
+	if r.reset && !workflow.IsReplaying(r.ctx) {
+		run := workflow.GetInfo(r.ctx).WorkflowExecution.RunID
+		if len(run) > 8 {
+			run = run[:8]
+		}
+		id += "~" + run
+	}
+	return id
 }
 
 // dispatch schedules queued instances while under the in-flight cap; every
 // ready node is scheduled in the same workflow task.
 func (r *runner) dispatch() {
-	for len(r.queue) > 0 && r.inflight < r.maxInFlight && r.halted == "" && !r.draining {
+	for len(r.queue) > 0 && r.inflight < r.maxInFlight && r.halted == "" && !r.draining && !r.paused {
 		n := r.queue[0]
 		q := n.queued[0]
 		n.queued = n.queued[1:]
@@ -380,10 +592,16 @@ func (r *runner) schedule(n *nodeRun, q QueuedInstance) {
 		// this only bounds a worker that stopped answering.
 		stc = timeout + grace + time.Minute
 	}
-	id := instanceID(r.in.RunID, n.node.ID, q.Shard, q.Attempt)
-	actx := workflow.WithActivityOptions(r.actCtx, workflow.ActivityOptions{
-		ActivityID:          id,
-		TaskQueue:           q.Queue,
+	s := n.shardAt(q.Shard)
+	ictx, cancel := workflow.WithCancel(r.actCtx)
+	s.cancel = cancel
+	queue := q.Queue
+	if queue == "" {
+		queue = GroupTaskQueue(r.group(n.node.Task))
+	}
+	actx := workflow.WithActivityOptions(ictx, workflow.ActivityOptions{
+		ActivityID:          fmt.Sprintf("%s.%s.%d.%d", r.in.RunID, n.node.ID, q.Shard, q.Attempt),
+		TaskQueue:           queue,
 		StartToCloseTimeout: stc,
 		HeartbeatTimeout:    HeartbeatTimeout,
 		WaitForCancellation: true,
@@ -391,8 +609,8 @@ func (r *runner) schedule(n *nodeRun, q QueuedInstance) {
 		RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 1},
 	})
 	req := TaskRequest{
-		RunID: r.in.RunID, NodeID: n.node.ID, InstanceID: id, Attempt: q.Attempt,
-		Bizdate: r.in.Bizdate, ShardIndex: q.Shard, ShardTotal: n.total, ShardParam: q.ShardParam,
+		RunID: r.in.RunID, NodeID: n.node.ID, InstanceID: q.ID, Attempt: q.Attempt,
+		Bizdate: r.in.Bizdate, ShardIndex: q.Shard, ShardTotal: len(n.shards), ShardParam: q.ShardParam,
 		Params: r.params(n, &t), Task: t, Mirror: r.in.Mirror, NodeRev: n.rev,
 	}
 	r.inflight++
@@ -401,35 +619,35 @@ func (r *runner) schedule(n *nodeRun, q QueuedInstance) {
 		r.inflight--
 		var res TaskResult
 		if err := f.Get(r.ctx, &res); err != nil {
-			res = r.classify(err, &q)
+			res = r.classify(err, n, s, &q)
 			if res.Status == "" { // worker lost: run it again elsewhere
+				r.recordInstance(n, q, InstanceState{Status: string(status.InstanceFailed),
+					Message: "worker lost: no heartbeat within " + HeartbeatTimeout.String()})
 				q.Lost++
 				q.Attempt++
+				s.lost = q.Lost
 				if n.attempts < q.Attempt {
 					n.attempts = q.Attempt
 				}
-				r.recordInstance(n, QueuedInstance{Shard: q.Shard, Attempt: q.Attempt - 1, Queue: q.Queue},
-					InstanceState{Status: string(status.InstanceFailed), Message: "worker lost: no heartbeat within " + HeartbeatTimeout.String()})
+				s.attempt = q.Attempt
 				r.enqueue(n, q)
 				return
 			}
 		}
-		r.instanceDone(n, q, &t, res)
+		r.instanceDone(n, s, q, &t, res)
 	})
 }
 
 // classify turns an activity error into an instance result. An empty Status
 // means the worker was lost and the instance should run again.
-func (r *runner) classify(err error, q *QueuedInstance) TaskResult {
+func (r *runner) classify(err error, n *nodeRun, s *shard, q *QueuedInstance) TaskResult {
 	var canceled *temporal.CanceledError
 	var timeoutErr *temporal.TimeoutError
 	switch {
 	case errors.As(err, &canceled):
-		if r.halted == "timeout" {
-			return TaskResult{Status: string(status.InstanceTimeout), Message: "run timeout reached"}
-		}
-		return TaskResult{Status: string(status.InstanceStopped), Message: "stopped: " + r.halted}
-	case errors.As(err, &timeoutErr) && timeoutErr.TimeoutType().String() == "Heartbeat" && q.Lost < maxLostRetries && r.halted == "":
+		return TaskResult{Status: string(status.InstanceStopped), Message: "stopped: " + r.stopReason(n, s)}
+	case errors.As(err, &timeoutErr) && timeoutErr.TimeoutType().String() == "Heartbeat" && q.Lost < maxLostRetries &&
+		r.halted == "" && n.stopReq == "" && s.stopReq == "":
 		return TaskResult{}
 	case errors.As(err, &timeoutErr):
 		return TaskResult{Status: string(status.InstanceTimeout), Message: err.Error()}
@@ -438,12 +656,27 @@ func (r *runner) classify(err error, q *QueuedInstance) TaskResult {
 	}
 }
 
-func (r *runner) instanceDone(n *nodeRun, q QueuedInstance, t *dag.Task, res TaskResult) {
-	if res.Status == string(status.InstanceStopped) && r.halted == "timeout" {
+func (r *runner) stopReason(n *nodeRun, s *shard) string {
+	switch {
+	case s.stopReq != "":
+		return s.stopReq
+	case n.stopReq != "":
+		return n.stopReq
+	case r.haltMsg != "":
+		return r.haltMsg
+	}
+	return r.halted
+}
+
+func (r *runner) instanceDone(n *nodeRun, s *shard, q QueuedInstance, t *dag.Task, res TaskResult) {
+	if res.Status == string(status.InstanceStopped) && r.halted == "timeout" && n.stopReq == "" && s.stopReq == "" {
 		// The worker saw only a cancellation; the run knows it was its timeout.
 		res.Status, res.Message = string(status.InstanceTimeout), "run timeout reached; "+res.Message
 	}
-	st := status.Instance(res.Status)
+	s.status = status.Instance(res.Status)
+	if res.WorkerID != "" {
+		s.workerID = res.WorkerID
+	}
 	exit := res.ExitCode
 	r.recordInstance(n, q, InstanceState{Status: res.Status, Message: res.Message, ExitCode: &exit, WorkerID: res.WorkerID})
 	if len(res.Outputs) > 0 {
@@ -454,29 +687,30 @@ func (r *runner) instanceDone(n *nodeRun, q QueuedInstance, t *dag.Task, res Tas
 			n.outputs[k] = res.Outputs[k]
 		}
 	}
-	if st == status.InstanceSuccess {
-		n.succeeded++
-	} else if next, wait, ok := r.retryAfter(t, q); ok && r.halted == "" {
-		if n.attempts < next.Attempt {
-			n.attempts = next.Attempt
-		}
-		n.message = fmt.Sprintf("attempt %d %s: %s; retrying in %s", q.Attempt, res.Status, res.Message, wait)
-		r.touch(n, "")
-		r.timers++
-		r.sel.AddFuture(workflow.NewTimer(r.actCtx, wait), func(f workflow.Future) {
-			r.timers--
-			if f.Get(r.ctx, nil) != nil || r.halted != "" {
-				r.instanceFinal(n, res)
-				return
+	if s.status != status.InstanceSuccess && r.halted == "" && n.stopReq == "" && s.stopReq == "" {
+		if next, wait, ok := retryAfter(t, q); ok {
+			if n.attempts < next.Attempt {
+				n.attempts = next.Attempt
 			}
-			r.enqueue(n, next)
-		})
-		return
+			n.message = fmt.Sprintf("attempt %d %s: %s; retrying in %s", q.Attempt, res.Status, res.Message, wait)
+			r.touch(n)
+			r.timers++
+			r.sel.AddFuture(workflow.NewTimer(r.actCtx, wait), func(f workflow.Future) {
+				r.timers--
+				if f.Get(r.ctx, nil) != nil || r.halted != "" || n.stopReq != "" {
+					r.nodeSettle(n, res)
+					return
+				}
+				s.attempt = next.Attempt
+				r.enqueue(n, next)
+			})
+			return
+		}
 	}
-	r.instanceFinal(n, res)
+	r.nodeSettle(n, res)
 }
 
-func (r *runner) retryAfter(t *dag.Task, q QueuedInstance) (QueuedInstance, time.Duration, bool) {
+func retryAfter(t *dag.Task, q QueuedInstance) (QueuedInstance, time.Duration, bool) {
 	rp := t.Retry
 	if rp == nil || q.Attempt-q.Lost >= rp.MaxAttempts {
 		return q, 0, false
@@ -500,16 +734,26 @@ func (r *runner) retryAfter(t *dag.Task, q QueuedInstance) (QueuedInstance, time
 	return next, wait, true
 }
 
-func (r *runner) instanceFinal(n *nodeRun, last TaskResult) {
-	n.remaining--
-	if n.remaining > 0 {
+// nodeSettle finishes the node once every slot has a final instance.
+func (r *runner) nodeSettle(n *nodeRun, last TaskResult) {
+	succeeded := 0
+	for _, s := range n.shards {
+		if !s.status.Terminal() {
+			return
+		}
+		if s.status == status.InstanceSuccess {
+			succeeded++
+		}
+	}
+	if len(n.queued) > 0 {
 		return
 	}
 	rate := 100
 	if t := n.node.Task; t != nil && t.SuccessRate > 0 {
 		rate = t.SuccessRate
 	}
-	if n.succeeded*100 >= rate*n.total {
+	total := len(n.shards)
+	if succeeded*100 >= rate*total {
 		r.finishNode(n, status.NodeSuccess, "")
 		return
 	}
@@ -521,48 +765,77 @@ func (r *runner) instanceFinal(n *nodeRun, last TaskResult) {
 		st = status.NodeStopped
 	}
 	msg := last.Message
-	if n.total > 1 {
-		msg = fmt.Sprintf("%d of %d instances succeeded, %d%% required; last: %s", n.succeeded, n.total, rate, last.Message)
+	if total > 1 {
+		msg = fmt.Sprintf("%d of %d instances succeeded, %d%% required; last: %s", succeeded, total, rate, last.Message)
 	}
 	r.finishNode(n, st, msg)
 }
 
 func (r *runner) finishNode(n *nodeRun, st status.Node, msg string) {
 	now := workflow.Now(r.ctx)
-	n.status, n.message, n.finishedAt = st, msg, &now
+	n.status, n.message, n.finishedAt, n.chosen, n.rerun = st, msg, &now, false, nil
 	if n.startedAt == nil {
 		n.startedAt = &now
 	}
-	r.touch(n, msg)
+	n.forced = false
+	r.touch(n)
 	for _, e := range r.g.Downstream(n.node.ID) {
 		r.candidates.add(r.g.Index(e.To))
 	}
-	if (st == status.NodeFailed || st == status.NodeTimeout || st == status.NodeStopped) && !r.g.FailureHandled(n.node.ID) {
-		r.unhandled = true
-		if r.in.Flow.FailFast && r.halted == "" {
-			r.halt("fail_fast", fmt.Sprintf("node %s %s and the flow is fail_fast", n.node.ID, st))
-		}
+	if failedStatus(st) && !r.g.FailureHandled(n.node.ID) && r.in.Flow.FailFast && r.halted == "" {
+		r.halt("fail_fast", fmt.Sprintf("node %s %s and the flow is fail_fast", n.node.ID, st))
 	}
+}
+
+func failedStatus(st status.Node) bool {
+	return st == status.NodeFailed || st == status.NodeTimeout || st == status.NodeStopped
 }
 
 // halt stops all new work; in-flight instances are cancelled (the worker
 // escalates SIGTERM to SIGKILL) and retry timers dropped.
 func (r *runner) halt(reason, msg string) {
-	r.halted = reason
+	r.halted, r.haltMsg = reason, msg
 	r.log.Info("run halted", "reason", reason, "message", msg)
 	r.cancelActs()
+	if r.inflight > 0 && reason == "stop" {
+		r.setRun(status.RunStopping, msg)
+	}
 	for _, n := range r.queue {
-		for range n.queued {
-			r.instanceFinal(n, TaskResult{Status: string(status.InstanceStopped), Message: msg})
-		}
+		queued := n.queued
 		n.queued = nil
+		for _, q := range queued {
+			s := n.shardAt(q.Shard)
+			s.status = status.InstanceStopped
+			r.recordInstance(n, q, InstanceState{Status: string(status.InstanceStopped), Message: "stopped before it started: " + msg})
+			r.nodeSettle(n, TaskResult{Status: string(status.InstanceStopped), Message: msg})
+		}
 	}
 	r.queue = nil
 }
 
-func (r *runner) finish() (RunResult, error) {
-	var final status.Run
+// unhalt lets work start again after an operator's retry or skip in a run
+// that had stopped.
+func (r *runner) unhalt() {
+	if r.halted == "" {
+		return
+	}
+	r.halted, r.haltMsg = "", ""
+	r.actCtx, r.cancelActs = workflow.WithCancel(r.ctx)
+}
+
+// outcome is the run's status once it has settled.
+func (r *runner) outcome() status.Run {
+	if r.closed || r.runStatus == status.RunRollbackFailed {
+		return r.runStatus
+	}
+	switch r.halted {
+	case "timeout":
+		return status.RunTimeout
+	case "stop":
+		return status.RunStopped
+	}
 	var core, coreOK int
+	unhandled := false
 	for _, n := range r.nodes {
 		if n.node.Core {
 			core++
@@ -570,27 +843,34 @@ func (r *runner) finish() (RunResult, error) {
 				coreOK++
 			}
 		}
+		if failedStatus(n.status) && !r.g.FailureHandled(n.node.ID) {
+			unhandled = true
+		}
 	}
 	switch {
-	case r.halted == "timeout":
-		final = status.RunTimeout
 	case core > 0 && coreOK == core:
-		final = status.RunSuccess
-	case core > 0:
-		final = status.RunFailed
-	case r.unhandled:
-		final = status.RunFailed
+		return status.RunSuccess
+	case core > 0, unhandled:
+		return status.RunFailed
 	default:
-		final = status.RunSuccess
+		return status.RunSuccess
 	}
+}
+
+// finish ends a run of the first version: it closes as soon as it settles.
+func (r *runner) finish(final status.Run) (RunResult, error) {
 	r.setRun(final, "")
 	r.flush()
 	r.upsertStatus()
-	res := RunResult{Status: string(final), Nodes: map[string]NodeResult{}}
+	return r.result(), nil
+}
+
+func (r *runner) result() RunResult {
+	res := RunResult{Status: string(r.runStatus), Nodes: map[string]NodeResult{}}
 	for _, n := range r.nodes {
 		res.Nodes[n.node.ID] = NodeResult{Status: string(n.status), Attempts: n.attempts, Outputs: n.outputs, Message: n.message}
 	}
-	return res, nil
+	return res
 }
 
 func (r *runner) upsertStatus() {
@@ -600,11 +880,16 @@ func (r *runner) upsertStatus() {
 	}
 }
 
-func (r *runner) view() (RunView, error) {
-	v := RunView{Status: string(r.runStatus)}
+func (r *runner) view() (control.View, error) {
+	v := control.View{Status: string(r.runStatus), Nodes: make([]control.NodeView, 0, len(r.nodes))}
 	for _, n := range r.nodes {
-		v.Nodes = append(v.Nodes, NodeView{ID: n.node.ID, Status: string(n.status), Attempts: n.attempts,
-			Message: n.message, StartedAt: n.startedAt, FinishedAt: n.finishedAt})
+		nv := control.NodeView{ID: n.node.ID, Status: string(n.status), Forced: n.forced, Attempts: n.attempts,
+			Ran: n.ran(), Message: n.message}
+		for _, s := range n.shards {
+			nv.Instances = append(nv.Instances, control.InstanceView{ID: s.id, Shard: s.index, Attempt: s.attempt,
+				Status: string(s.status), WorkerID: s.workerID})
+		}
+		v.Nodes = append(v.Nodes, nv)
 	}
 	return v, nil
 }

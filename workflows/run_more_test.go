@@ -12,6 +12,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/baton-sched/baton/internal/control"
 	"github.com/baton-sched/baton/internal/dag"
 )
 
@@ -152,7 +153,7 @@ func TestStateQueryShowsEveryNode(t *testing.T) {
 			t.Error(err)
 			return
 		}
-		var view RunView
+		var view control.View
 		if err := v.Get(&view); err != nil {
 			t.Error(err)
 			return

@@ -3,6 +3,7 @@ package workflows
 import (
 	"time"
 
+	"github.com/baton-sched/baton/internal/control"
 	"github.com/baton-sched/baton/internal/dag"
 )
 
@@ -14,8 +15,12 @@ const (
 	RecordMirrorActivity = "baton.RecordMirror"
 	LiveWorkersActivity  = "baton.LiveWorkers"
 
-	// QueryState returns a RunView.
+	// QueryState returns the run's control.View.
 	QueryState = "state"
+	// QueryControl takes a request id and returns its ControlResult.
+	QueryControl = "control"
+	// SignalControl carries a control.Request into the run.
+	SignalControl = "control"
 )
 
 // FlowsTaskQueue is the queue every worker polls for workflow tasks.
@@ -51,12 +56,19 @@ type RunInput struct {
 	// HistoryLimit is the history length at which the run drains and
 	// continues as new (0: 20,000 events).
 	HistoryLimit int `json:"history_limit,omitempty"`
+	// OperableWindow keeps an unsuccessful run open for operations
+	// (empty: 7 days).
+	OperableWindow dag.Duration `json:"operable_window,omitempty"`
 	// Carry is the state handed over by continue-as-new.
 	Carry *Carry `json:"carry,omitempty"`
 }
 
 // Carry is a run's state across continue-as-new.
 type Carry struct {
+	Version   int           `json:"version,omitempty"`
+	RevMillis int64         `json:"rev_millis,omitempty"`
+	RevSeq    int64         `json:"rev_seq,omitempty"`
+	Paused    bool          `json:"paused,omitempty"`
 	Rev       int64         `json:"rev"`
 	StartedAt time.Time     `json:"started_at"`
 	Deadline  *time.Time    `json:"deadline,omitempty"`
@@ -68,6 +80,7 @@ type Carry struct {
 type CarriedNode struct {
 	ID         string            `json:"id"`
 	Status     string            `json:"status"`
+	Forced     bool              `json:"forced,omitempty"`
 	Attempts   int               `json:"attempts,omitempty"`
 	Outputs    map[string]string `json:"outputs,omitempty"`
 	Message    string            `json:"message,omitempty"`
@@ -78,10 +91,24 @@ type CarriedNode struct {
 	Remaining  int               `json:"remaining,omitempty"`
 	Succeeded  int               `json:"succeeded,omitempty"`
 	Queued     []QueuedInstance  `json:"queued,omitempty"`
+	Shards     []CarriedShard    `json:"shards,omitempty"`
+}
+
+// CarriedShard is one instance slot's latest attempt across continue-as-new.
+type CarriedShard struct {
+	Index    int    `json:"index"`
+	Param    string `json:"param,omitempty"`
+	Attempt  int    `json:"attempt"`
+	Lost     int    `json:"lost,omitempty"`
+	Queue    string `json:"queue,omitempty"`
+	WorkerID string `json:"worker_id,omitempty"`
+	ID       string `json:"id,omitempty"`
+	Status   string `json:"status"`
 }
 
 // QueuedInstance is an instance decided but not yet scheduled.
 type QueuedInstance struct {
+	ID         string `json:"id,omitempty"`
 	Shard      int    `json:"shard"`
 	ShardParam string `json:"shard_param,omitempty"`
 	Attempt    int    `json:"attempt"`
@@ -90,20 +117,12 @@ type QueuedInstance struct {
 	Lost       int    `json:"lost,omitempty"`
 }
 
-// NodeView is one node's live state, as the "nodes" query returns it.
-type NodeView struct {
-	ID         string     `json:"id"`
-	Status     string     `json:"status"`
-	Attempts   int        `json:"attempts"`
-	Message    string     `json:"message,omitempty"`
-	StartedAt  *time.Time `json:"started_at,omitempty"`
-	FinishedAt *time.Time `json:"finished_at,omitempty"`
-}
-
-// RunView is the live state of a run, as the "nodes" query returns it.
-type RunView struct {
-	Status string     `json:"status"`
-	Nodes  []NodeView `json:"nodes"`
+// ControlResult is what became of a control request.
+type ControlResult struct {
+	// State is "applied" or "refused"; empty while the request is unknown.
+	State    string            `json:"state"`
+	Conflict *control.Conflict `json:"conflict,omitempty"`
+	Plan     control.Plan      `json:"plan"`
 }
 
 // RunResult is what the workflow returns.
@@ -196,11 +215,12 @@ type InstanceState struct {
 
 // TransitionNote is one transition-log entry.
 type TransitionNote struct {
-	Entity   string    `json:"entity"` // run | node | instance
-	EntityID string    `json:"entity_id"`
-	From     string    `json:"from"`
-	To       string    `json:"to"`
-	Actor    string    `json:"actor"`
-	Reason   string    `json:"reason,omitempty"`
-	At       time.Time `json:"at"`
+	Entity    string    `json:"entity"` // run | node | instance
+	EntityID  string    `json:"entity_id"`
+	From      string    `json:"from"`
+	To        string    `json:"to"`
+	Actor     string    `json:"actor"`
+	Reason    string    `json:"reason,omitempty"`
+	RequestID string    `json:"request_id,omitempty"`
+	At        time.Time `json:"at"`
 }
