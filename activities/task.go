@@ -41,7 +41,7 @@ func (a *Tasks) Execute(ctx context.Context, req workflows.TaskRequest) (workflo
 			RunID: req.RunID,
 			Nodes: []models.NodeUpdate{{NodeID: req.NodeID, Status: string(status.NodeRunning), Attempts: req.Attempt, Rev: req.NodeRev}},
 			Instances: []models.InstanceUpdate{{ID: req.InstanceID, NodeID: req.NodeID, ShardIndex: req.ShardIndex,
-				Attempt: req.Attempt, WorkerID: a.WorkerID, Host: a.Host, Status: string(status.InstanceRunning), Rev: 2, StartedAt: &now}},
+				Attempt: req.Attempt, WorkerID: a.WorkerID, Host: a.Host, Status: string(status.InstanceRunning), Rev: req.NodeRev, StartedAt: &now}},
 		})
 		if err != nil {
 			// The run must not fail because the console's copy lags; the

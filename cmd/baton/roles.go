@@ -120,11 +120,14 @@ func runDev(ctx context.Context, cfg config.Config) error {
 		return err
 	}
 	defer c.Close()
+	httpAllow := cfg.HTTPAllow
+	if len(httpAllow) == 0 {
+		// The dev stack runs on one machine: local HTTP services are the point.
+		httpAllow = []string{"127.0.0.0/8", "::1/128"}
+	}
 	w, err := engine.StartWorker(ctx, c, store, engine.WorkerOptions{
 		Group: cfg.Group, WorkerID: cfg.WorkerID, Concurrency: cfg.Concurrency,
-		WorkRoot: filepath.Join(cfg.DataDir, "work"), Logger: log,
-		// The dev stack runs on one machine: local HTTP services are the point.
-		HTTPAllow: []string{"127.0.0.0/8", "::1/128"},
+		WorkRoot: filepath.Join(cfg.DataDir, "work"), Logger: log, HTTPAllow: httpAllow,
 	})
 	if err != nil {
 		return err
@@ -138,7 +141,7 @@ func runDev(ctx context.Context, cfg config.Config) error {
   admin token     %s
 Press Ctrl-C to stop.
 `, cfg.HTTPAddr, uiURL, hostPort, cfg.TemporalNamespace, cfg.DataDir, token)
-	return serveAPI(ctx, cfg.HTTPAddr, store, c, log)
+	return serveAPI(ctx, cfg.HTTPAddr, store, c, cfg.TemporalNamespace, log)
 }
 
 // devToken returns BATON_ADMIN_TOKEN, or the token kept in the data dir,
@@ -170,8 +173,8 @@ func devToken(ctx context.Context, cfg config.Config, store *models.Store) (stri
 	return token, nil
 }
 
-func serveAPI(ctx context.Context, addr string, store *models.Store, c client.Client, log *slog.Logger) error {
-	h := api.New(api.Options{Store: store, Engine: &engine.Engine{Client: c}, Logger: log}).Handler()
+func serveAPI(ctx context.Context, addr string, store *models.Store, c client.Client, namespace string, log *slog.Logger) error {
+	h := api.New(api.Options{Store: store, Engine: &engine.Engine{Client: c, Namespace: namespace}, Logger: log}).Handler()
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", addr, err)
@@ -225,7 +228,7 @@ func apiCmd() *cobra.Command {
 			}
 			defer c.Close()
 			log.Info("baton api listening", "addr", cfg.HTTPAddr, "temporal", cfg.TemporalHostPort())
-			return serveAPI(ctx, cfg.HTTPAddr, store, c, log)
+			return serveAPI(ctx, cfg.HTTPAddr, store, c, cfg.TemporalNamespace, log)
 		},
 	}
 	cmd.Flags().StringVar(&httpAddr, "http-addr", "", "listen address (BATON_HTTP_ADDR)")
@@ -265,12 +268,14 @@ func workerCmd() *cobra.Command {
 			defer c.Close()
 			w, err := engine.StartWorker(ctx, c, store, engine.WorkerOptions{
 				Group: cfg.Group, WorkerID: cfg.WorkerID, Concurrency: cfg.Concurrency, Logger: log,
-				WorkRoot: filepath.Join(os.TempDir(), "baton-work", cfg.WorkerID),
+				WorkRoot:  filepath.Join(os.TempDir(), "baton-work", cfg.WorkerID),
+				HTTPAllow: cfg.HTTPAllow,
 			})
 			if err != nil {
 				return err
 			}
-			log.Info("baton worker running", "group", cfg.Group, "id", cfg.WorkerID, "concurrency", cfg.Concurrency)
+			log.Info("baton worker running", "group", cfg.Group, "id", cfg.WorkerID, "concurrency", cfg.Concurrency,
+				"http_allow", cfg.HTTPAllow)
 			<-ctx.Done()
 			log.Info("baton worker stopping")
 			w.Stop()

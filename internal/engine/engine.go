@@ -54,6 +54,8 @@ func Dial(ctx context.Context, hostPort, namespace string, logger *slog.Logger, 
 // Engine starts runs; it implements api.Engine.
 type Engine struct {
 	Client client.Client
+	// Namespace is needed by the raw service calls (reset).
+	Namespace string
 }
 
 // StartRun starts the interpreter for a run and returns its Temporal run id.

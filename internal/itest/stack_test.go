@@ -140,7 +140,7 @@ func newStack(t *testing.T, dsn string) *stack {
 		t.Fatal(err)
 	}
 	t.Cleanup(w.Stop)
-	s.api = httptest.NewServer(api.New(api.Options{Store: store, Engine: &engine.Engine{Client: c}, Logger: log}).Handler())
+	s.api = httptest.NewServer(api.New(api.Options{Store: store, Engine: &engine.Engine{Client: c, Namespace: "default"}, Logger: log}).Handler())
 	t.Cleanup(s.api.Close)
 	return s
 }

@@ -1,0 +1,167 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	commonpb "go.temporal.io/api/common/v1"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/api/workflowservice/v1"
+
+	"github.com/baton-sched/baton/internal/control"
+	"github.com/baton-sched/baton/workflows"
+)
+
+// ErrRunClosed means the run's workflow has ended for good: only rerun and
+// rerun-from-node apply to it.
+var ErrRunClosed = errors.New("run is closed")
+
+// ErrNeverDispatched means rerun-from-node named a node the run never ran.
+var ErrNeverDispatched = errors.New("node was never dispatched in this run")
+
+// controlWait bounds how long Control waits for the run to take a request.
+const controlWait = 15 * time.Second
+
+// State queries a run's live state.
+func (e *Engine) State(ctx context.Context, runID string) (control.View, error) {
+	var v control.View
+	resp, err := e.Client.QueryWorkflow(ctx, workflows.WorkflowID(runID), "", workflows.QueryState)
+	if err != nil {
+		return v, fmt.Errorf("query run %s: %w", runID, closedOr(err))
+	}
+	if err := resp.Get(&v); err != nil {
+		return v, fmt.Errorf("query run %s: decode: %w", runID, err)
+	}
+	return v, nil
+}
+
+// Control signals a request into the run and waits until the run has
+// applied or refused it. A request whose id the run already processed
+// returns the first answer without a second effect.
+func (e *Engine) Control(ctx context.Context, runID string, req control.Request) (workflows.ControlResult, error) {
+	wfID := workflows.WorkflowID(runID)
+	if req.ID != "" {
+		if res, err := e.controlResult(ctx, wfID, req.ID); err == nil && res.State != "" {
+			return res, nil
+		}
+	}
+	if err := e.Client.SignalWorkflow(ctx, wfID, "", workflows.SignalControl, req); err != nil {
+		return workflows.ControlResult{}, fmt.Errorf("signal run %s: %w", runID, closedOr(err))
+	}
+	deadline := time.Now().Add(controlWait)
+	for delay := 20 * time.Millisecond; ; delay = min(delay*2, 500*time.Millisecond) {
+		res, err := e.controlResult(ctx, wfID, req.ID)
+		if err == nil && res.State != "" {
+			return res, nil
+		}
+		if time.Now().After(deadline) {
+			if err != nil {
+				return res, fmt.Errorf("run %s did not confirm %s: %w", runID, req.Op, err)
+			}
+			return res, fmt.Errorf("run %s did not confirm %s within %s", runID, req.Op, controlWait)
+		}
+		select {
+		case <-ctx.Done():
+			return res, ctx.Err()
+		case <-time.After(delay):
+		}
+	}
+}
+
+func (e *Engine) controlResult(ctx context.Context, wfID, id string) (workflows.ControlResult, error) {
+	var res workflows.ControlResult
+	resp, err := e.Client.QueryWorkflow(ctx, wfID, "", workflows.QueryControl, id)
+	if err != nil {
+		return res, closedOr(err)
+	}
+	return res, resp.Get(&res)
+}
+
+// closedOr turns "the workflow is not running" answers into ErrRunClosed.
+func closedOr(err error) error {
+	var nf *serviceerror.NotFound
+	if errors.As(err, &nf) || strings.Contains(err.Error(), "workflow execution already completed") {
+		return fmt.Errorf("%w: %s", ErrRunClosed, err.Error())
+	}
+	return err
+}
+
+// ResetPoint is where rerun-from-node resets a run to.
+type ResetPoint struct {
+	TemporalRunID string `json:"temporal_run_id"`
+	EventID       int64  `json:"event_id"`
+}
+
+// FindResetPoint finds the workflow task that first dispatched node: the
+// completion of the workflow task whose commands scheduled the node's
+// first instance, searching the run's continue-as-new chain from the
+// latest run backwards.
+func (e *Engine) FindResetPoint(ctx context.Context, runID, node string) (ResetPoint, error) {
+	wfID := workflows.WorkflowID(runID)
+	prefix := runID + "." + node + "."
+	desc, err := e.Client.DescribeWorkflowExecution(ctx, wfID, "")
+	if err != nil {
+		return ResetPoint{}, fmt.Errorf("describe run %s: %w", runID, err)
+	}
+	temporalRun := desc.GetWorkflowExecutionInfo().GetExecution().GetRunId()
+	for hop := 0; hop < 1000; hop++ {
+		it := e.Client.GetWorkflowHistory(ctx, wfID, temporalRun, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+		var previous string
+		for it.HasNext() {
+			ev, err := it.Next()
+			if err != nil {
+				return ResetPoint{}, fmt.Errorf("history of run %s: %w", runID, closedOr(err))
+			}
+			if a := ev.GetWorkflowExecutionStartedEventAttributes(); a != nil {
+				previous = a.GetContinuedExecutionRunId()
+			}
+			if a := ev.GetActivityTaskScheduledEventAttributes(); a != nil && isInstanceOf(a.GetActivityId(), prefix) {
+				return ResetPoint{TemporalRunID: temporalRun, EventID: a.GetWorkflowTaskCompletedEventId()}, nil
+			}
+		}
+		if previous == "" {
+			return ResetPoint{}, fmt.Errorf("rerun-from %s: %w", node, ErrNeverDispatched)
+		}
+		temporalRun = previous
+	}
+	return ResetPoint{}, fmt.Errorf("rerun-from %s: continue-as-new chain too long", node)
+}
+
+// isInstanceOf reports whether an activity id is "<prefix><shard>.<attempt>",
+// so node "a" does not match the instances of node "a.b".
+func isInstanceOf(activityID, prefix string) bool {
+	rest, ok := strings.CutPrefix(activityID, prefix)
+	if !ok {
+		return false
+	}
+	shard, attempt, ok := strings.Cut(rest, ".")
+	if !ok {
+		return false
+	}
+	_, err1 := strconv.Atoi(shard)
+	_, err2 := strconv.Atoi(attempt)
+	return err1 == nil && err2 == nil
+}
+
+// Reset resets the run's workflow to p; the new Temporal run re-executes
+// the node and everything not finished by then. Signals after the reset
+// point are not reapplied: old operator requests must not replay.
+func (e *Engine) Reset(ctx context.Context, runID string, p ResetPoint, reason, requestID string) (string, error) {
+	resp, err := e.Client.ResetWorkflowExecution(ctx, &workflowservice.ResetWorkflowExecutionRequest{
+		Namespace:                 e.Namespace,
+		WorkflowExecution:         &commonpb.WorkflowExecution{WorkflowId: workflows.WorkflowID(runID), RunId: p.TemporalRunID},
+		Reason:                    reason,
+		WorkflowTaskFinishEventId: p.EventID,
+		RequestId:                 requestID,
+		ResetReapplyType:          enumspb.RESET_REAPPLY_TYPE_NONE,
+	})
+	if err != nil {
+		return "", fmt.Errorf("reset run %s: %w", runID, err)
+	}
+	return resp.GetRunId(), nil
+}
