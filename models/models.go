@@ -177,5 +177,19 @@ type Token struct {
 // All lists every model, in migration order.
 func All() []any {
 	return []any{&Task{}, &TaskVersion{}, &Flow{}, &FlowVersion{}, &Run{}, &NodeRun{}, &Instance{},
-		&Transition{}, &LogChunk{}, &AuditEntry{}, &Worker{}, &Token{}}
+		&Transition{}, &LogChunk{}, &AuditEntry{}, &Worker{}, &Token{}, &RunExecution{}}
+}
+
+// RunExecution links a run (batch) to one of its Temporal runs: the first,
+// and one per rerun-from-node reset, with what it re-executed.
+type RunExecution struct {
+	ID            uint64 `gorm:"primaryKey;autoIncrement"`
+	RunID         string `gorm:"size:64;index"`
+	TemporalRunID string `gorm:"size:64"`
+	Reason        string `gorm:"size:32"` // start | rerun-from
+	Node          string `gorm:"size:64"`
+	Reexecuted    string `gorm:"type:text"` // JSON list of node ids
+	Actor         string `gorm:"size:64"`
+	RequestID     string `gorm:"size:64"`
+	CreatedAt     time.Time
 }

@@ -95,6 +95,10 @@ func closedOr(err error) error {
 type ResetPoint struct {
 	TemporalRunID string `json:"temporal_run_id"`
 	EventID       int64  `json:"event_id"`
+	// Reexecuted lists the nodes with instances scheduled or finished after
+	// the reset point, in history order: they run again. Nodes that had not
+	// started by then run too when the flow reaches them.
+	Reexecuted []string `json:"reexecuted"`
 }
 
 // FindResetPoint finds the workflow task that first dispatched node: the
@@ -121,7 +125,9 @@ func (e *Engine) FindResetPoint(ctx context.Context, runID, node string) (ResetP
 				previous = a.GetContinuedExecutionRunId()
 			}
 			if a := ev.GetActivityTaskScheduledEventAttributes(); a != nil && isInstanceOf(a.GetActivityId(), prefix) {
-				return ResetPoint{TemporalRunID: temporalRun, EventID: a.GetWorkflowTaskCompletedEventId()}, nil
+				p := ResetPoint{TemporalRunID: temporalRun, EventID: a.GetWorkflowTaskCompletedEventId()}
+				p.Reexecuted, err = e.reexecuted(ctx, wfID, runID, temporalRun, p.EventID)
+				return p, err
 			}
 		}
 		if previous == "" {
@@ -130,6 +136,64 @@ func (e *Engine) FindResetPoint(ctx context.Context, runID, node string) (ResetP
 		temporalRun = previous
 	}
 	return ResetPoint{}, fmt.Errorf("rerun-from %s: continue-as-new chain too long", node)
+}
+
+// reexecuted lists the nodes whose instances were scheduled, or finished,
+// after event id at in one Temporal run.
+func (e *Engine) reexecuted(ctx context.Context, wfID, runID, temporalRun string, at int64) ([]string, error) {
+	nodeOf := map[int64]string{} // scheduled event id -> node
+	seen := map[string]bool{}
+	var out []string
+	add := func(node string) {
+		if node != "" && !seen[node] {
+			seen[node] = true
+			out = append(out, node)
+		}
+	}
+	it := e.Client.GetWorkflowHistory(ctx, wfID, temporalRun, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	for it.HasNext() {
+		ev, err := it.Next()
+		if err != nil {
+			return nil, fmt.Errorf("history of run %s: %w", runID, err)
+		}
+		var scheduled int64
+		switch {
+		case ev.GetActivityTaskScheduledEventAttributes() != nil:
+			node := nodeOfActivity(ev.GetActivityTaskScheduledEventAttributes().GetActivityId(), runID)
+			nodeOf[ev.GetEventId()] = node
+			if ev.GetEventId() > at {
+				add(node)
+			}
+			continue
+		case ev.GetActivityTaskCompletedEventAttributes() != nil:
+			scheduled = ev.GetActivityTaskCompletedEventAttributes().GetScheduledEventId()
+		case ev.GetActivityTaskFailedEventAttributes() != nil:
+			scheduled = ev.GetActivityTaskFailedEventAttributes().GetScheduledEventId()
+		case ev.GetActivityTaskTimedOutEventAttributes() != nil:
+			scheduled = ev.GetActivityTaskTimedOutEventAttributes().GetScheduledEventId()
+		case ev.GetActivityTaskCanceledEventAttributes() != nil:
+			scheduled = ev.GetActivityTaskCanceledEventAttributes().GetScheduledEventId()
+		default:
+			continue
+		}
+		if ev.GetEventId() > at {
+			add(nodeOf[scheduled])
+		}
+	}
+	return out, nil
+}
+
+// nodeOfActivity extracts the node id from "<run>.<node>.<shard>.<attempt>".
+func nodeOfActivity(activityID, runID string) string {
+	rest, ok := strings.CutPrefix(activityID, runID+".")
+	if !ok {
+		return ""
+	}
+	parts := strings.Split(rest, ".")
+	if len(parts) < 3 {
+		return ""
+	}
+	return strings.Join(parts[:len(parts)-2], ".")
 }
 
 // isInstanceOf reports whether an activity id is "<prefix><shard>.<attempt>",
