@@ -108,6 +108,7 @@ type runner struct {
 	haltMsg   string
 	draining  bool // continue-as-new requested
 	closed    bool // the run ended for good (rolled back, abandoned)
+	notified  status.Run
 
 	candidates  *indexSet
 	queue       []*nodeRun // nodes with queued instances, FIFO
@@ -204,6 +205,7 @@ func (r *runner) run() (RunResult, error) {
 				r.upsertStatus()
 			}
 			r.flush()
+			r.notify()
 			if r.closed || final == status.RunSuccess || final == status.RunSkipped {
 				return r.result(), nil
 			}
@@ -228,6 +230,19 @@ func (r *runner) run() (RunResult, error) {
 		if !r.draining && r.historyFull() {
 			r.draining = true
 		}
+	}
+}
+
+// notify tells the Notify workflow about each final status the run reaches.
+func (r *runner) notify() {
+	if r.in.Notify == "" || r.notified == r.runStatus {
+		return
+	}
+	r.notified = r.runStatus
+	ended := RunEnded{RunID: r.in.RunID, Status: string(r.runStatus), Bizdate: r.in.Bizdate}
+	// The backfill or fire may have ended already; that is not the run's problem.
+	if err := workflow.SignalExternalWorkflow(r.ctx, r.in.Notify, "", SignalRunEnded, ended).Get(r.ctx, nil); err != nil {
+		r.log.Info("notify failed", "workflow", r.in.Notify, "error", err)
 	}
 }
 

@@ -20,6 +20,7 @@ func newEnv(t *testing.T) *testsuite.TestWorkflowEnvironment {
 	t.Helper()
 	var suite testsuite.WorkflowTestSuite
 	env := suite.NewTestWorkflowEnvironment()
+	env.SetTestTimeout(30 * time.Second)
 	env.RegisterWorkflowWithOptions(RunWorkflow, workflow.RegisterOptions{Name: RunWorkflowName})
 	return env
 }
@@ -76,12 +77,16 @@ func slowTasks(ctx context.Context, req TaskRequest) (TaskResult, error) {
 	if req.NodeID == "bad" {
 		return TaskResult{Status: "failed"}, nil
 	}
-	select {
-	case <-ctx.Done():
-		return TaskResult{}, ctx.Err()
-	case <-time.After(time.Hour):
-		return TaskResult{Status: "success"}, nil
+	// Like a real task, learn of a stop through heartbeats.
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); {
+		select {
+		case <-ctx.Done():
+			return TaskResult{}, ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+			activity.RecordHeartbeat(ctx)
+		}
 	}
+	return TaskResult{Status: "success"}, nil
 }
 
 func slowResult(req TaskRequest) TaskResult {

@@ -21,6 +21,8 @@ const (
 	QueryControl = "control"
 	// SignalControl carries a control.Request into the run.
 	SignalControl = "control"
+	// SignalRunEnded carries a RunEnded to the run's Notify workflow.
+	SignalRunEnded = "run-ended"
 )
 
 // FlowsTaskQueue is the queue every worker polls for workflow tasks.
@@ -56,6 +58,9 @@ type RunInput struct {
 	// HistoryLimit is the history length at which the run drains and
 	// continues as new (0: 20,000 events).
 	HistoryLimit int `json:"history_limit,omitempty"`
+	// Notify names a workflow (a backfill or a schedule fire) that gets the
+	// RunEnded signal whenever the run reaches a final status.
+	Notify string `json:"notify,omitempty"`
 	// OperableWindow keeps an unsuccessful run open for operations
 	// (empty: 7 days).
 	OperableWindow dag.Duration `json:"operable_window,omitempty"`
@@ -223,4 +228,12 @@ type TransitionNote struct {
 	Reason    string    `json:"reason,omitempty"`
 	RequestID string    `json:"request_id,omitempty"`
 	At        time.Time `json:"at"`
+}
+
+// RunEnded tells a backfill or schedule fire that one of its runs reached a
+// final status (it may be sent again if an operator retries the run).
+type RunEnded struct {
+	RunID   string `json:"run_id"`
+	Status  string `json:"status"`
+	Bizdate string `json:"bizdate"`
 }

@@ -1,0 +1,88 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/baton-sched/baton/internal/dag"
+	"github.com/baton-sched/baton/internal/status"
+)
+
+// FireInput is the action of a task's or flow's Temporal schedule: the
+// definition version the schedule was last updated with.
+type FireInput struct {
+	Kind           string            `json:"kind"`
+	DefinitionID   string            `json:"definition_id"`
+	DefinitionName string            `json:"definition_name"`
+	Version        int               `json:"version"`
+	Group          string            `json:"group"`
+	Flow           dag.Flow          `json:"flow"`
+	Params         map[string]string `json:"params,omitempty"`
+	Trigger        string            `json:"trigger"` // cron | fixed_rate
+	Cron           string            `json:"cron,omitempty"`
+	Timezone       string            `json:"timezone,omitempty"`
+	Mirror         bool              `json:"mirror"`
+	OperableWindow dag.Duration      `json:"operable_window,omitempty"`
+}
+
+// ScheduleID names the Temporal schedule of a task or flow.
+func ScheduleID(kind, definitionID string) string { return "baton-" + kind + "-" + definitionID }
+
+// errRunUnsuccessful fails the fire so the schedule's pause-on-failure
+// sees it.
+var errRunUnsuccessful = errors.New("run did not succeed")
+
+// FireWorkflow is one firing of a schedule: it starts the run (trigger
+// cron or fixed_rate, bizdate = the scheduled time's date in the trigger's
+// time zone) and lasts until the run reaches a final status, so the
+// schedule's overlap policy applies to runs, not to workflows that stay
+// open for operations.
+func FireWorkflow(ctx workflow.Context, in FireInput) error {
+	info := workflow.GetInfo(ctx)
+	fire := workflow.Now(ctx)
+	if t, ok := workflow.GetTypedSearchAttributes(ctx).GetTime(temporal.NewSearchAttributeKeyTime("TemporalScheduledStartTime")); ok {
+		fire = t
+	}
+	loc := time.UTC
+	if in.Timezone != "" {
+		if l, err := time.LoadLocation(in.Timezone); err == nil {
+			loc = l
+		}
+	}
+	bizdate := fire.In(loc).Format("2006-01-02")
+	id := in.DefinitionID
+	if len(id) > 40 {
+		id = id[:40]
+	}
+	runID := fmt.Sprintf("%s-%s", id, fire.UTC().Format("20060102T150405Z"))
+	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: time.Minute,
+		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumInterval: 30 * time.Second, MaximumAttempts: 10},
+	})
+	req := StartRunRequest{
+		Record: RunRecord{ID: runID, Kind: in.Kind, DefinitionID: in.DefinitionID, DefinitionName: in.DefinitionName,
+			Version: in.Version, Group: in.Group, Trigger: in.Trigger, Bizdate: bizdate, Params: in.Params, Initiator: "schedule"},
+		Input: RunInput{RunID: runID, Kind: in.Kind, DefinitionID: in.DefinitionID, Version: in.Version, Trigger: in.Trigger,
+			Bizdate: bizdate, Params: in.Params, Flow: in.Flow, Mirror: in.Mirror, OperableWindow: in.OperableWindow,
+			Notify: info.WorkflowExecution.ID},
+		Cron: in.Cron, Timezone: in.Timezone, FireTime: fire,
+	}
+	var res StartRunResult
+	if err := workflow.ExecuteActivity(actx, StartRunActivity, req).Get(ctx, &res); err != nil {
+		return fmt.Errorf("start scheduled run %s: %w", runID, err)
+	}
+	if !res.Started {
+		workflow.GetLogger(ctx).Info("scheduled run not started", "run", runID, "reason", res.Reason)
+		return nil
+	}
+	var ended RunEnded
+	workflow.GetSignalChannel(ctx, SignalRunEnded).Receive(ctx, &ended)
+	if ended.Status != string(status.RunSuccess) {
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("run %s ended %s", runID, ended.Status), "RunUnsuccessful", errRunUnsuccessful)
+	}
+	return nil
+}
