@@ -68,6 +68,7 @@ type Run struct {
 	Params         string `gorm:"type:text"`     // JSON object
 	Initiator      string `gorm:"size:64;index"`
 	ParentRunID    string `gorm:"size:64;index"`
+	BackfillID     string `gorm:"size:64;index"`
 	WorkflowID     string `gorm:"size:128"`
 	TemporalRunID  string `gorm:"size:64"`
 	Message        string `gorm:"type:text"`
@@ -177,7 +178,7 @@ type Token struct {
 // All lists every model, in migration order.
 func All() []any {
 	return []any{&Task{}, &TaskVersion{}, &Flow{}, &FlowVersion{}, &Run{}, &NodeRun{}, &Instance{},
-		&Transition{}, &LogChunk{}, &AuditEntry{}, &Worker{}, &Token{}, &RunExecution{}}
+		&Transition{}, &LogChunk{}, &AuditEntry{}, &Worker{}, &Token{}, &RunExecution{}, &Backfill{}}
 }
 
 // RunExecution links a run (batch) to one of its Temporal runs: the first,
@@ -192,4 +193,23 @@ type RunExecution struct {
 	Actor         string `gorm:"size:64"`
 	RequestID     string `gorm:"size:64"`
 	CreatedAt     time.Time
+}
+
+// Backfill is a backfill (补数据) request and its progress.
+type Backfill struct {
+	ID             string `gorm:"primaryKey;size:64"`
+	Kind           string `gorm:"size:8"`
+	DefinitionID   string `gorm:"size:64;index"`
+	DefinitionName string `gorm:"size:64"`
+	Version        int
+	Spec           string `gorm:"type:longtext"` // the request, JSON
+	Status         string `gorm:"size:16;index"`
+	Total          int
+	Done           int
+	Failed         int
+	Running        int
+	Waiting        int
+	Initiator      string    `gorm:"size:64"`
+	CreatedAt      time.Time `gorm:"index"`
+	UpdatedAt      time.Time
 }

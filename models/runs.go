@@ -13,6 +13,7 @@ type RunFilter struct {
 	Definition string // definition id (exact) or name (substring)
 	Kind       string
 	BatchID    string
+	BackfillID string
 	Trigger    string
 	Initiator  string
 	Statuses   []string
@@ -85,6 +86,9 @@ func runScope(db *gorm.DB, f RunFilter) *gorm.DB {
 	}
 	if f.Kind != "" {
 		db = db.Where("kind = ?", f.Kind)
+	}
+	if f.BackfillID != "" {
+		db = db.Where("backfill_id = ?", f.BackfillID)
 	}
 	if f.BatchID != "" {
 		db = db.Where("id = ?", f.BatchID)

@@ -104,12 +104,23 @@ type Worker struct {
 	done    chan struct{}
 }
 
-// RegisterFlows registers the interpreter and its local activities on w.
+// RegisterFlows registers the workflows (interpreter, backfill, schedule
+// fire) and the mirror activities they run on the flows queue.
 func RegisterFlows(w worker.Registry, store *models.Store) {
 	w.RegisterWorkflowWithOptions(workflows.RunWorkflow, workflow.RegisterOptions{Name: workflows.RunWorkflowName})
+	w.RegisterWorkflowWithOptions(workflows.BackfillWorkflow, workflow.RegisterOptions{Name: workflows.BackfillWorkflowName})
+	w.RegisterWorkflowWithOptions(workflows.FireWorkflow, workflow.RegisterOptions{Name: workflows.FireWorkflowName})
 	m := &activities.Mirror{Store: store}
 	w.RegisterActivityWithOptions(m.Record, activity.RegisterOptions{Name: workflows.RecordMirrorActivity})
 	w.RegisterActivityWithOptions(m.LiveWorkers, activity.RegisterOptions{Name: workflows.LiveWorkersActivity})
+}
+
+// RegisterRunStarter registers the activities that start runs by
+// themselves (backfill dates, schedule fires); they need the client.
+func RegisterRunStarter(w worker.Registry, store *models.Store, c client.Client) {
+	runs := &activities.Runs{Store: store, Starter: &Engine{Client: c}}
+	w.RegisterActivityWithOptions(runs.StartRun, activity.RegisterOptions{Name: workflows.StartRunActivity})
+	w.RegisterActivityWithOptions(runs.RecordBackfill, activity.RegisterOptions{Name: workflows.RecordBackfillLocal})
 }
 
 // StartWorker starts polling the flows queue, the group queue and the
@@ -128,6 +139,7 @@ func StartWorker(ctx context.Context, c client.Client, store *models.Store, o Wo
 	tasks := &activities.Tasks{Store: store, WorkerID: o.WorkerID, Host: host, WorkRoot: o.WorkRoot, HTTPAllow: o.HTTPAllow}
 	flows := worker.New(c, workflows.FlowsTaskQueue, worker.Options{})
 	RegisterFlows(flows, store)
+	RegisterRunStarter(flows, store, c)
 	ws := []worker.Worker{flows}
 	for _, q := range []string{workflows.GroupTaskQueue(o.Group), workflows.WorkerTaskQueue(o.Group, o.WorkerID)} {
 		w := worker.New(c, q, worker.Options{

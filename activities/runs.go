@@ -1,0 +1,80 @@
+package activities
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/baton-sched/baton/internal/quartz"
+	"github.com/baton-sched/baton/models"
+	"github.com/baton-sched/baton/workflows"
+)
+
+// RunStarter starts a run's workflow (internal/engine.Engine).
+type RunStarter interface {
+	StartRun(ctx context.Context, in workflows.RunInput) (string, error)
+}
+
+// Runs records and starts runs the engine creates by itself: backfill dates
+// and schedule fires.
+type Runs struct {
+	Store   *models.Store
+	Starter RunStarter
+}
+
+// StartRun records the run and starts it. It is idempotent: a retry after
+// the row or the workflow already exists finishes the job without a second
+// run.
+func (a *Runs) StartRun(ctx context.Context, req workflows.StartRunRequest) (workflows.StartRunResult, error) {
+	if req.Cron != "" {
+		// Temporal's calendars fire a few extra times around DST changes in
+		// some zones (see internal/quartz); Quartz would not, so neither do we.
+		expr, err := quartz.Parse(req.Cron)
+		if err != nil {
+			return workflows.StartRunResult{}, temporal.NewNonRetryableApplicationError("bad cron in schedule", "BadCron", err)
+		}
+		loc, err := quartz.LoadLocation(req.Timezone)
+		if err != nil {
+			return workflows.StartRunResult{}, temporal.NewNonRetryableApplicationError("bad time zone in schedule", "BadTimezone", err)
+		}
+		if !expr.Matches(req.FireTime, loc) {
+			return workflows.StartRunResult{Reason: fmt.Sprintf("%s is not a fire time of %q in %s", req.FireTime, req.Cron, loc)}, nil
+		}
+	}
+	r := req.Record
+	params, err := json.Marshal(r.Params)
+	if err != nil {
+		return workflows.StartRunResult{}, fmt.Errorf("start run %s: params: %w", r.ID, err)
+	}
+	row := &models.Run{ID: r.ID, Kind: r.Kind, DefinitionID: r.DefinitionID, DefinitionName: r.DefinitionName,
+		Version: r.Version, Group: r.Group, Status: "waiting", Trigger: r.Trigger, Bizdate: r.Bizdate,
+		Params: string(params), Initiator: r.Initiator, ParentRunID: r.ParentRunID, BackfillID: r.BackfillID,
+		WorkflowID: workflows.WorkflowID(r.ID)}
+	if err := a.Store.CreateRun(ctx, row); err != nil && !errors.Is(err, models.ErrConflict) {
+		return workflows.StartRunResult{}, fmt.Errorf("start run %s: %w", r.ID, err)
+	}
+	temporalRunID, err := a.Starter.StartRun(ctx, req.Input)
+	switch {
+	case errors.Is(err, models.ErrConflict):
+		return workflows.StartRunResult{Started: true, Reason: "already started"}, nil
+	case err != nil:
+		return workflows.StartRunResult{}, fmt.Errorf("start run %s: %w", r.ID, err)
+	}
+	if err := a.Store.SetRunWorkflow(ctx, r.ID, workflows.WorkflowID(r.ID), temporalRunID); err != nil {
+		return workflows.StartRunResult{}, fmt.Errorf("start run %s: %w", r.ID, err)
+	}
+	if err := a.Store.AddRunExecution(ctx, &models.RunExecution{RunID: r.ID, TemporalRunID: temporalRunID,
+		Reason: "start", Actor: r.Initiator}); err != nil {
+		return workflows.StartRunResult{}, fmt.Errorf("start run %s: %w", r.ID, err)
+	}
+	return workflows.StartRunResult{Started: true}, nil
+}
+
+// RecordBackfill stores a backfill driver's progress.
+func (a *Runs) RecordBackfill(ctx context.Context, p workflows.BackfillProgress) error {
+	return a.Store.UpdateBackfillProgress(ctx, p.ID, models.BackfillCounts{Status: p.Status, Total: p.Total,
+		Done: p.Done, Failed: p.Failed, Running: p.Running, Waiting: p.Waiting})
+}
