@@ -8,6 +8,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/baton-sched/baton/internal/control"
 	"github.com/baton-sched/baton/internal/dag"
 	"github.com/baton-sched/baton/internal/status"
 )
@@ -80,7 +81,22 @@ func FireWorkflow(ctx workflow.Context, in FireInput) error {
 		return nil
 	}
 	var ended RunEnded
-	workflow.GetSignalChannel(ctx, SignalRunEnded).Receive(ctx, &ended)
+	cancelled := false
+	sel := workflow.NewSelector(ctx)
+	sel.AddReceive(workflow.GetSignalChannel(ctx, SignalRunEnded), func(c workflow.ReceiveChannel, _ bool) { c.Receive(ctx, &ended) })
+	sel.AddReceive(ctx.Done(), func(workflow.ReceiveChannel, bool) { cancelled = true })
+	sel.Select(ctx)
+	if cancelled {
+		// The schedule's cancel_other policy cancelled this fire: a newer
+		// one replaces its run, so the run is stopped, as an operator would.
+		dctx, cancel := workflow.NewDisconnectedContext(ctx)
+		defer cancel()
+		stop := control.Request{ID: "fire-cancel-" + runID, Op: status.OpStop, Actor: "schedule"}
+		if err := workflow.SignalExternalWorkflow(dctx, WorkflowID(runID), "", SignalControl, stop).Get(dctx, nil); err != nil {
+			workflow.GetLogger(ctx).Info("stop of cancelled fire's run failed", "run", runID, "error", err)
+		}
+		return temporal.NewCanceledError("replaced by a newer fire")
+	}
 	if ended.Status != string(status.RunSuccess) {
 		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("run %s ended %s", runID, ended.Status), "RunUnsuccessful", errRunUnsuccessful)
 	}
