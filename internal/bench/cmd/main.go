@@ -1,0 +1,179 @@
+// Command bench compares the flow interpreter with hand-written Temporal
+// workflows on one embedded Temporal server (`make bench`). It prints a
+// Markdown table; -out also writes the full report (docs/benchmarks.md).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/baton-sched/baton/internal/bench"
+	"github.com/baton-sched/baton/internal/devstack"
+	"github.com/baton-sched/baton/internal/engine"
+	"github.com/baton-sched/baton/models"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	reps := flag.Int("reps", 3, "repetitions of every shape and variant")
+	shapes := flag.String("shapes", "", "comma-separated name filter (substring), e.g. chain,fanout-1000; empty runs all")
+	mirror := flag.String("mirror", "both", "interpreter variants to run: off, on or both")
+	quick := flag.Bool("quick", false, "small shapes, for a smoke run")
+	out := flag.String("out", "", "also write the full Markdown report to this file (e.g. docs/benchmarks.md)")
+	runTimeout := flag.Duration("run-timeout", 20*time.Minute, "limit for one workflow run")
+	revision := flag.String("revision", "", "what code is measured, for the report (default: from git)")
+	serverConfig := flag.String("server-config", "", "Temporal dynamic config overrides, key=value[,key=value] (default: none, as `baton dev`)")
+	flag.Parse()
+	dyn, err := parseDynamicConfig(*serverConfig)
+	if err != nil {
+		return err
+	}
+	switch *mirror {
+	case "off", "on", "both":
+	default:
+		return fmt.Errorf("-mirror must be off, on or both, not %q", *mirror)
+	}
+	list, err := bench.FilterShapes(bench.Shapes(*quick), *shapes)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+
+	rep := &bench.Report{
+		Command: command(os.Args[1:]),
+		Started: time.Now(), Machine: bench.ReadMachine(),
+		Reps: *reps, Mirror: *mirror, Quick: *quick, Shapes: list, ServerConfig: *serverConfig,
+		Revision: *revision,
+	}
+	if rep.Revision == "" {
+		rep.Revision = bench.GitRevision()
+	}
+	if *out != "" {
+		// Read it now: a bad path should fail before minutes of running.
+		if rep.Analysis, err = bench.KeptAnalysis(*out); err != nil {
+			return err
+		}
+	}
+
+	srv, err := devstack.Start(devstack.Options{
+		FrontendAddr: "127.0.0.1:0", Namespace: "default", SearchAttributes: engine.SearchAttributes(),
+		DynamicConfig: dyn,
+	})
+	if err != nil {
+		return fmt.Errorf("start temporal: %w", err)
+	}
+	defer srv.Stop()
+	// SDK warnings (e.g. a potential deadlock or a blob-size warning) are
+	// findings; routine chatter is not.
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	c, err := engine.Dial(ctx, srv.FrontendAddr(), "default", logger, 30*time.Second)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+
+	dir, err := os.MkdirTemp("", "baton-bench-")
+	if err != nil {
+		return fmt.Errorf("temp dir: %w", err)
+	}
+	defer func() { _ = os.RemoveAll(dir) }()
+	store, err := models.Open(ctx, "sqlite:"+filepath.Join(dir, "mirror.db"))
+	if err != nil {
+		return err
+	}
+	defer func() { _ = store.Close() }()
+	if err := store.Migrate(ctx); err != nil {
+		return err
+	}
+
+	stopWorkers, err := bench.StartWorkers(c, store)
+	if err != nil {
+		return err
+	}
+	defer stopWorkers()
+
+	results, err := bench.Run(ctx, bench.Options{
+		Client: c, Store: store, Shapes: list, Reps: *reps, Mirror: *mirror,
+		Progress: os.Stderr, RunTimeout: *runTimeout,
+	})
+	if err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	rep.Duration, rep.LoadAtEnd = time.Since(rep.Started), bench.LoadAvg()
+	rep.Rows = bench.Summarize(results)
+	fmt.Println(bench.Table(rep.Rows))
+	fmt.Println(bench.TargetTable(rep.Rows))
+	fmt.Println(bench.HopTable(rep.Rows))
+	if f := bench.Failures(rep.Rows); f != "" {
+		fmt.Println("Failures:")
+		fmt.Println(f)
+	}
+	if *out != "" {
+		if werr := os.WriteFile(*out, []byte(rep.Markdown()), 0o644); werr != nil {
+			return fmt.Errorf("write report: %w", werr)
+		}
+		fmt.Fprintln(os.Stderr, "wrote", *out)
+	}
+	if err != nil {
+		return err
+	}
+	for _, r := range rep.Rows {
+		if len(r.Errors) > 0 {
+			return fmt.Errorf("%s, %s: %d run(s) failed", r.Shape.Name, r.Variant, len(r.Errors))
+		}
+	}
+	return nil
+}
+
+// parseDynamicConfig reads key=value pairs; values that parse as integers,
+// booleans or durations are passed as such, as the server expects.
+func parseDynamicConfig(s string) (map[string]any, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, nil
+	}
+	out := map[string]any{}
+	for _, kv := range strings.Split(s, ",") {
+		k, v, ok := strings.Cut(strings.TrimSpace(kv), "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("-server-config: %q is not key=value", kv)
+		}
+		if i, err := strconv.Atoi(v); err == nil {
+			out[k] = i
+		} else if b, err := strconv.ParseBool(v); err == nil {
+			out[k] = b
+		} else if d, err := time.ParseDuration(v); err == nil {
+			out[k] = d
+		} else {
+			out[k] = v
+		}
+	}
+	return out, nil
+}
+
+// command spells the invocation as a shell command that repeats it.
+func command(args []string) string {
+	parts := []string{"go run ./internal/bench/cmd"}
+	for _, a := range args {
+		if strings.ContainsAny(a, " \t'\"$`\\;&|<>()*?[]#~") {
+			a = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		}
+		parts = append(parts, a)
+	}
+	return strings.Join(parts, " ")
+}

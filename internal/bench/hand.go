@@ -1,0 +1,129 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/baton-sched/baton/internal/dag"
+	"github.com/baton-sched/baton/workflows"
+)
+
+// Registered names of the hand-written workflows.
+const (
+	HandChainWorkflow   = "bench.HandChain"
+	HandFanOutWorkflow  = "bench.HandFanOut"
+	HandLayeredWorkflow = "bench.HandLayered"
+)
+
+// Group is the worker group both variants dispatch to.
+const Group = "default"
+
+// handStartToClose is what the interpreter gives a task without a timeout;
+// the hand-written workflows get exactly the same activity options.
+const handStartToClose = 30 * 24 * time.Hour
+
+// HandInput sizes a hand-written workflow: the chain's length, the fan-out's
+// width, or the number of layers and their width.
+type HandInput struct {
+	RunID string `json:"run_id"`
+	N     int    `json:"n"`
+	Width int    `json:"width,omitempty"`
+}
+
+// HandWorkflow returns the registered name of a hand-written workflow and
+// its input for s.
+func (s Shape) HandWorkflow(runID string) (string, HandInput, error) {
+	switch s.Hand {
+	case HandChain:
+		return HandChainWorkflow, HandInput{RunID: runID, N: len(s.Widths)}, nil
+	case HandFanOut:
+		return HandFanOutWorkflow, HandInput{RunID: runID, N: s.Widths[1]}, nil
+	case HandLayered:
+		return HandLayeredWorkflow, HandInput{RunID: runID, N: len(s.Widths), Width: s.Widths[0]}, nil
+	default:
+		return "", HandInput{}, fmt.Errorf("shape %s has no hand-written workflow", s.Name)
+	}
+}
+
+// handStart schedules one node the way the interpreter does: same activity
+// name, queue, options and request type, so the hand-written workflow has
+// no advantage the interpreter could not have.
+func handStart(ctx workflow.Context, runID string, layer, i int) workflow.Future {
+	id := NodeID(layer, i)
+	instance := fmt.Sprintf("%s.%s.0.1", runID, id)
+	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		ActivityID:          instance,
+		TaskQueue:           workflows.GroupTaskQueue(Group),
+		StartToCloseTimeout: handStartToClose,
+		HeartbeatTimeout:    workflows.HeartbeatTimeout,
+		WaitForCancellation: true,
+		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 1},
+	})
+	return workflow.ExecuteActivity(actx, workflows.ExecuteTaskActivity, workflows.TaskRequest{
+		RunID: runID, NodeID: id, InstanceID: instance, Attempt: 1, ShardTotal: 1,
+		Task: dag.Task{Kind: dag.KindNoop},
+	})
+}
+
+func handWait(ctx workflow.Context, fs []workflow.Future) error {
+	for _, f := range fs {
+		var res workflows.TaskResult
+		if err := f.Get(ctx, &res); err != nil {
+			return fmt.Errorf("task: %w", err)
+		}
+		if res.Status != "success" {
+			return fmt.Errorf("task ended %s: %s", res.Status, res.Message)
+		}
+	}
+	return nil
+}
+
+// HandWrittenChain runs node i after node i-1.
+func HandWrittenChain(ctx workflow.Context, in HandInput) error {
+	for k := 0; k < in.N; k++ {
+		if err := handWait(ctx, []workflow.Future{handStart(ctx, in.RunID, k, 0)}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// HandWrittenFanOut runs one node, then N in parallel, then one.
+func HandWrittenFanOut(ctx workflow.Context, in HandInput) error {
+	if err := handWait(ctx, []workflow.Future{handStart(ctx, in.RunID, 0, 0)}); err != nil {
+		return err
+	}
+	fs := make([]workflow.Future, in.N)
+	for i := range fs {
+		fs[i] = handStart(ctx, in.RunID, 1, i)
+	}
+	if err := handWait(ctx, fs); err != nil {
+		return err
+	}
+	return handWait(ctx, []workflow.Future{handStart(ctx, in.RunID, 2, 0)})
+}
+
+// HandWrittenLayered runs N layers of Width parallel nodes, each layer once the
+// previous one is all done.
+func HandWrittenLayered(ctx workflow.Context, in HandInput) error {
+	for k := 0; k < in.N; k++ {
+		fs := make([]workflow.Future, in.Width)
+		for i := range fs {
+			fs[i] = handStart(ctx, in.RunID, k, i)
+		}
+		if err := handWait(ctx, fs); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// NoopTask stands in for activities.Tasks: it succeeds at once, so what is
+// measured is orchestration, not work.
+func NoopTask(context.Context, workflows.TaskRequest) (workflows.TaskResult, error) {
+	return workflows.TaskResult{Status: "success", WorkerID: "bench"}, nil
+}

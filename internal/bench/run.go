@@ -1,0 +1,386 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/baton-sched/baton/internal/dag"
+	"github.com/baton-sched/baton/internal/engine"
+	"github.com/baton-sched/baton/models"
+	"github.com/baton-sched/baton/workflows"
+)
+
+// Variant is one way of running a shape.
+type Variant string
+
+// Variants, in the order the report lists them.
+const (
+	VariantHand      Variant = "hand-written"
+	VariantMirrorOff Variant = "interpreter, mirror off"
+	VariantMirrorOn  Variant = "interpreter, mirror on"
+)
+
+// ActivitySlots is the group worker's MaxConcurrentActivityExecutionSize:
+// a whole 1,000-wide layer can run at once, for both variants alike.
+const ActivitySlots = 1000
+
+// Options configures a benchmark run.
+type Options struct {
+	Client client.Client
+	// Store is the SQLite mirror the interpreter writes when the mirror is on.
+	Store  *models.Store
+	Shapes []Shape
+	Reps   int
+	Mirror string // off | on | both
+	// Progress receives one line per workflow run.
+	Progress io.Writer
+	// RunTimeout bounds one workflow run, so a stuck run fails the
+	// benchmark instead of hanging it.
+	RunTimeout time.Duration
+}
+
+// Sample is one workflow run.
+type Sample struct {
+	Rep      int
+	Makespan time.Duration
+	Stats    HistoryStats
+	Err      error
+}
+
+// Result is every sample of one shape × variant.
+type Result struct {
+	Shape   Shape
+	Variant Variant
+	Samples []Sample
+}
+
+// Failed reports whether any sample failed.
+func (r *Result) Failed() bool {
+	for _, s := range r.Samples {
+		if s.Err != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// Variants lists the variants to run for s under the -mirror setting.
+func (o *Options) Variants(s Shape) []Variant {
+	var vs []Variant
+	if s.Hand != HandNone {
+		vs = append(vs, VariantHand)
+	}
+	if o.Mirror != "on" {
+		vs = append(vs, VariantMirrorOff)
+	}
+	if o.Mirror != "off" {
+		vs = append(vs, VariantMirrorOn)
+	}
+	return vs
+}
+
+// StartWorkers starts what a production worker of group Group runs, in one
+// process: the flows queue (the interpreter with its real mirror local
+// activity, and the hand-written workflows beside it) and the group queue,
+// where NoopTask stands in for the real task executor. Both variants share
+// these workers, so pollers and slots are the same for both.
+func StartWorkers(c client.Client, store *models.Store) (stop func(), err error) {
+	flows := worker.New(c, workflows.FlowsTaskQueue, worker.Options{})
+	engine.RegisterFlows(flows, store)
+	flows.RegisterWorkflowWithOptions(HandWrittenChain, workflow.RegisterOptions{Name: HandChainWorkflow})
+	flows.RegisterWorkflowWithOptions(HandWrittenFanOut, workflow.RegisterOptions{Name: HandFanOutWorkflow})
+	flows.RegisterWorkflowWithOptions(HandWrittenLayered, workflow.RegisterOptions{Name: HandLayeredWorkflow})
+	tasks := worker.New(c, workflows.GroupTaskQueue(Group), worker.Options{
+		MaxConcurrentActivityExecutionSize: ActivitySlots,
+		DisableWorkflowWorker:              true,
+	})
+	tasks.RegisterActivityWithOptions(NoopTask, activity.RegisterOptions{Name: workflows.ExecuteTaskActivity})
+	if err := flows.Start(); err != nil {
+		return nil, fmt.Errorf("start flows worker: %w", err)
+	}
+	if err := tasks.Start(); err != nil {
+		flows.Stop()
+		return nil, fmt.Errorf("start task worker: %w", err)
+	}
+	return func() { tasks.Stop(); flows.Stop() }, nil
+}
+
+type runner struct {
+	o    *Options
+	seq  int
+	deps map[string]map[string][]string // shape name → TaskDeps
+}
+
+// Run runs every shape's variants interleaved, rep after rep, and returns
+// one Result per shape × variant. A failed workflow run is recorded in its
+// Sample, not returned: the other figures are still worth reporting.
+func Run(ctx context.Context, o Options) ([]*Result, error) {
+	if o.Reps < 1 {
+		o.Reps = 1
+	}
+	if o.RunTimeout <= 0 {
+		o.RunTimeout = 20 * time.Minute
+	}
+	if o.Progress == nil {
+		o.Progress = io.Discard
+	}
+	r := &runner{o: &o, deps: map[string]map[string][]string{}}
+	// Warm caches, sticky queues and the mirror's connection so the first
+	// measured variant does not pay for them; not reported.
+	warm := Shape{Name: "warmup", Widths: repeat(1, 5), Hand: HandChain}
+	for _, v := range o.Variants(warm) {
+		if s := r.once(ctx, warm, v, 0); s.Err != nil {
+			return nil, fmt.Errorf("warm-up %s: %w", v, s.Err)
+		}
+	}
+	var results []*Result
+	index := map[string]*Result{}
+	for _, sh := range o.Shapes {
+		for _, v := range o.Variants(sh) {
+			res := &Result{Shape: sh, Variant: v}
+			results = append(results, res)
+			index[sh.Name+"|"+string(v)] = res
+		}
+	}
+	for rep := 1; rep <= o.Reps; rep++ {
+		for _, sh := range o.Shapes {
+			vs := o.Variants(sh)
+			// Rotating the order spreads any drift in the machine's load
+			// over all variants instead of always hitting the same one.
+			for i := range vs {
+				v := vs[(i+rep-1)%len(vs)]
+				s := r.once(ctx, sh, v, rep)
+				res := index[sh.Name+"|"+string(v)]
+				res.Samples = append(res.Samples, s)
+				if err := ctx.Err(); err != nil {
+					return results, err
+				}
+			}
+		}
+	}
+	return results, nil
+}
+
+func (r *runner) once(ctx context.Context, sh Shape, v Variant, rep int) Sample {
+	s := Sample{Rep: rep}
+	r.seq++
+	runID := fmt.Sprintf("bench-%s-%s-%d", sh.Name, variantKey(v), r.seq)
+	flow := sh.Flow()
+	deps, ok := r.deps[sh.Name]
+	if !ok {
+		deps = TaskDeps(&flow)
+		r.deps[sh.Name] = deps
+	}
+	rctx, cancel := context.WithTimeout(ctx, r.o.RunTimeout)
+	defer cancel()
+	wid, first, makespan, err := r.execute(rctx, sh, flow, v, runID)
+	s.Makespan = makespan
+	s.Err = err
+	if first != "" {
+		// Also after a failure: how far the run got, and whether it had
+		// continued as new, tells what broke.
+		hctx, hcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)
+		chain, ferr := FetchChain(hctx, r.o.Client, wid, first)
+		hcancel()
+		if ferr == nil {
+			s.Stats, ferr = Analyze(chain, deps, NodeFromRequest)
+		}
+		switch {
+		case s.Err == nil:
+			s.Err = ferr
+		case ferr == nil:
+			s.Err = fmt.Errorf("%w [after %d run(s) in the continue-as-new chain, %d events, %d of %d activities scheduled]",
+				s.Err, s.Stats.Runs, s.Stats.Events, s.Stats.Activities, sh.TaskNodes())
+		}
+	}
+	line := fmt.Sprintf("rep %d  %-20s %-26s %8.2fs", rep, sh.Name, v, makespan.Seconds())
+	if s.Err != nil {
+		line += "  FAILED: " + s.Err.Error()
+	} else {
+		line += fmt.Sprintf("  runs %d  events %d  workflow tasks %d", s.Stats.Runs, s.Stats.Events, s.Stats.WorkflowTasks)
+	}
+	_, _ = fmt.Fprintln(r.o.Progress, line)
+	return s
+}
+
+func variantKey(v Variant) string {
+	switch v {
+	case VariantHand:
+		return "hand"
+	case VariantMirrorOff:
+		return "off"
+	default:
+		return "on"
+	}
+}
+
+// startOptions are the same for both variants: the interpreter's start
+// options as the engine sets them (search attributes included, since they
+// cost the server a visibility write).
+func startOptions(id, definitionID string) client.StartWorkflowOptions {
+	return client.StartWorkflowOptions{
+		ID:                       id,
+		TaskQueue:                workflows.FlowsTaskQueue,
+		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+		TypedSearchAttributes: temporal.NewSearchAttributes(
+			workflows.SearchStatus.ValueSet("waiting"),
+			workflows.SearchDefinitionID.ValueSet(definitionID),
+			workflows.SearchBizdate.ValueSet(bizdate),
+		),
+	}
+}
+
+const bizdate = "2026-01-01"
+
+// execute starts one workflow and waits for its result, following
+// continue-as-new; the makespan is wall clock from start to result.
+func (r *runner) execute(ctx context.Context, sh Shape, flow dag.Flow, v Variant, runID string) (wid, first string, makespan time.Duration, err error) {
+	c := r.o.Client
+	defID := "bench-" + sh.Name
+	var name string
+	var input any
+	if v == VariantHand {
+		var hin HandInput
+		name, hin, err = sh.HandWorkflow(runID)
+		if err != nil {
+			return "", "", 0, err
+		}
+		wid, input = "bench-hand-"+runID, hin
+	} else {
+		mirror := v == VariantMirrorOn
+		if mirror {
+			// The API creates the run row before starting the workflow; the
+			// mirror only updates it.
+			err := r.o.Store.CreateRun(ctx, &models.Run{ID: runID, Kind: "flow", DefinitionID: defID,
+				DefinitionName: flow.Name, Version: 1, Group: Group, Status: "waiting", Trigger: dag.TriggerManual,
+				Bizdate: bizdate, WorkflowID: workflows.WorkflowID(runID)})
+			if err != nil {
+				return "", "", 0, fmt.Errorf("create run row: %w", err)
+			}
+		}
+		name, wid = workflows.RunWorkflowName, workflows.WorkflowID(runID)
+		input = workflows.RunInput{RunID: runID, Kind: "flow", DefinitionID: defID, Version: 1,
+			Trigger: dag.TriggerManual, Bizdate: bizdate, Flow: flow, Mirror: mirror,
+			MaxInFlight: sh.MaxInFlight, HistoryLimit: sh.HistoryLimit}
+	}
+	t0 := time.Now()
+	run, err := c.ExecuteWorkflow(ctx, startOptions(wid, defID), name, input)
+	if err != nil {
+		return wid, "", time.Since(t0), fmt.Errorf("start %s: %w", wid, err)
+	}
+	// Get moves the handle along the continue-as-new chain: keep the first.
+	first = run.GetRunID()
+	wctx, stuck := context.WithCancelCause(ctx)
+	defer stuck(nil)
+	go watch(wctx, c, wid, stuck)
+	if v == VariantHand {
+		err = run.Get(wctx, nil)
+	} else {
+		var res workflows.RunResult
+		if err = run.Get(wctx, &res); err == nil && res.Status != "success" {
+			err = fmt.Errorf("run ended %s", res.Status)
+		}
+	}
+	makespan = time.Since(t0)
+	if err == nil {
+		return wid, first, makespan, nil
+	}
+	if cause := context.Cause(wctx); errors.As(cause, new(*stuckError)) {
+		err = cause
+	}
+	// A stuck or timed-out run would go on loading the server under the
+	// next measurements; one that already ended makes this a no-op.
+	tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	var done *serviceerror.NotFound
+	if terr := c.TerminateWorkflow(tctx, wid, "", "bench: run failed or is stuck"); terr != nil && !errors.As(terr, &done) {
+		err = fmt.Errorf("%w (and terminating it failed: %w)", err, terr)
+	}
+	return wid, first, makespan, fmt.Errorf("run %s: %w", wid, err)
+}
+
+// stuckAttempts is the workflow-task attempt at which a run counts as stuck:
+// a failing workflow task is retried forever and the run never ends.
+const stuckAttempts = 3
+
+type stuckError struct {
+	attempt int32
+	cause   string
+}
+
+func (e *stuckError) Error() string {
+	return fmt.Sprintf("stuck: workflow task failed %d times in a row: %s", e.attempt, e.cause)
+}
+
+// watch ends the wait for a run whose workflow task keeps failing, with the
+// failure the history recorded.
+func watch(ctx context.Context, c client.Client, wid string, stuck context.CancelCauseFunc) {
+	t := time.NewTicker(2 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		d, err := c.DescribeWorkflowExecution(ctx, wid, "")
+		if err != nil {
+			continue
+		}
+		attempt := d.GetPendingWorkflowTask().GetAttempt()
+		if attempt < stuckAttempts {
+			continue
+		}
+		cause := "unknown cause"
+		it := c.GetWorkflowHistory(ctx, wid, d.GetWorkflowExecutionInfo().GetExecution().GetRunId(), false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+		for it.HasNext() {
+			e, err := it.Next()
+			if err != nil {
+				break
+			}
+			if a := e.GetWorkflowTaskFailedEventAttributes(); a != nil {
+				cause = a.GetCause().String() + ": " + a.GetFailure().GetMessage()
+			}
+		}
+		stuck(&stuckError{attempt: attempt, cause: cause})
+		return
+	}
+}
+
+// FetchChain reads the full history of a workflow from its first run
+// through every continue-as-new.
+func FetchChain(ctx context.Context, c client.Client, workflowID, runID string) ([]Execution, error) {
+	var chain []Execution
+	for runID != "" {
+		it := c.GetWorkflowHistory(ctx, workflowID, runID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+		var ex Execution
+		for it.HasNext() {
+			e, err := it.Next()
+			if err != nil {
+				return nil, fmt.Errorf("history of %s/%s: %w", workflowID, runID, err)
+			}
+			ex = append(ex, e)
+		}
+		chain = append(chain, ex)
+		runID = ""
+		if n := len(ex); n > 0 {
+			runID = ex[n-1].GetWorkflowExecutionContinuedAsNewEventAttributes().GetNewExecutionRunId()
+		}
+	}
+	if len(chain) == 0 {
+		return nil, errors.New("empty history")
+	}
+	return chain, nil
+}
