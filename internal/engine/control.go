@@ -222,7 +222,10 @@ func (e *Engine) Reset(ctx context.Context, runID string, p ResetPoint, reason, 
 		Reason:                    reason,
 		WorkflowTaskFinishEventId: p.EventID,
 		RequestId:                 requestID,
-		ResetReapplyType:          enumspb.RESET_REAPPLY_TYPE_NONE,
+		ResetReapplyExcludeTypes: []enumspb.ResetReapplyExcludeType{
+			enumspb.RESET_REAPPLY_EXCLUDE_TYPE_SIGNAL, enumspb.RESET_REAPPLY_EXCLUDE_TYPE_UPDATE,
+			enumspb.RESET_REAPPLY_EXCLUDE_TYPE_CANCEL_REQUEST,
+		},
 	})
 	if err != nil {
 		return "", fmt.Errorf("reset run %s: %w", runID, err)
