@@ -224,7 +224,6 @@ func (e *Engine) Reset(ctx context.Context, runID string, p ResetPoint, reason, 
 		RequestId:                 requestID,
 		ResetReapplyExcludeTypes: []enumspb.ResetReapplyExcludeType{
 			enumspb.RESET_REAPPLY_EXCLUDE_TYPE_SIGNAL, enumspb.RESET_REAPPLY_EXCLUDE_TYPE_UPDATE,
-			enumspb.RESET_REAPPLY_EXCLUDE_TYPE_CANCEL_REQUEST,
 		},
 	})
 	if err != nil {
