@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -43,6 +44,10 @@ type Config struct {
 	Retention time.Duration
 	// LogLevel is debug, info, warn or error (BATON_LOG_LEVEL).
 	LogLevel string
+	// HTTPAllow lists the internal destinations http tasks of this worker
+	// may reach despite the SSRF guard (BATON_HTTP_ALLOW): CIDRs, IPs,
+	// ip:port, host names and host:port.
+	HTTPAllow []string
 }
 
 // Default returns the built-in defaults.
@@ -113,6 +118,9 @@ func fromLookup(lookup func(string) (string, bool)) (Config, error) {
 	}
 	dur("BATON_OPERABLE_WINDOW", &c.OperableWindow)
 	dur("BATON_RETENTION", &c.Retention)
+	if v, ok := lookup("BATON_HTTP_ALLOW"); ok {
+		c.HTTPAllow = splitList(v)
+	}
 	return c, errors.Join(errs...)
 }
 
@@ -179,6 +187,11 @@ func (c *Config) Validate(role Role) error {
 		if c.Concurrency < 1 {
 			errs = append(errs, fmt.Errorf("BATON_WORKER_CONCURRENCY: %d must be at least 1", c.Concurrency))
 		}
+		for _, e := range c.HTTPAllow {
+			if err := checkAllowEntry(e); err != nil {
+				errs = append(errs, fmt.Errorf("BATON_HTTP_ALLOW: %w", err))
+			}
+		}
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
@@ -208,6 +221,92 @@ func (c *Config) DevDBDSN() string {
 		return c.DBDSN
 	}
 	return "sqlite:" + filepath.Join(c.DataDir, "baton.db")
+}
+
+// splitList reads a comma-separated list, dropping blanks so that a
+// trailing comma or "a, b" spacing is not an error.
+func splitList(v string) []string {
+	var out []string
+	for e := range strings.SplitSeq(v, ",") {
+		if e = strings.TrimSpace(e); e != "" {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// checkAllowEntry accepts what the executor's guard understands: a CIDR, an
+// IP, ip:port ("[::1]:8080" for IPv6), a host name or host:port. Anything
+// else is refused at start, because the guard would ignore it and the
+// operator would only learn so from a failed task.
+func checkAllowEntry(e string) error {
+	if _, err := netip.ParsePrefix(e); err == nil {
+		return nil
+	}
+	if _, err := netip.ParseAddr(e); err == nil {
+		return nil
+	}
+	if strings.Contains(e, "://") {
+		return fmt.Errorf("%q is a URL: give its host or host:port", e)
+	}
+	if strings.Contains(e, "/") {
+		return fmt.Errorf("%q is not a valid CIDR", e)
+	}
+	host := e
+	if strings.HasPrefix(e, "[") || strings.Count(e, ":") == 1 {
+		h, p, err := net.SplitHostPort(e)
+		if err != nil {
+			return fmt.Errorf("%q is not a CIDR, IP, host or host:port", e)
+		}
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("%q: port %q is not a number from 1 to 65535", e, p)
+		}
+		if _, err := netip.ParseAddr(h); err == nil {
+			return nil
+		}
+		if strings.HasPrefix(e, "[") {
+			return fmt.Errorf("%q: %q in brackets is not an IP address", e, h)
+		}
+		host = h
+	}
+	if !validHost(host) {
+		return fmt.Errorf("%q is not a CIDR, IP, host or host:port", e)
+	}
+	return nil
+}
+
+// numericTLD tells a mistyped address ("10.0.0.256") from a host name: no
+// top-level domain is all digits.
+func numericTLD(h string) bool {
+	tld := h[strings.LastIndexByte(h, '.')+1:]
+	for _, r := range tld {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// validHost checks a DNS name loosely (RFC 1123 labels, a trailing dot
+// allowed): enough to catch typos such as a URL or a stray scheme.
+func validHost(h string) bool {
+	h = strings.TrimSuffix(h, ".")
+	if h == "" || len(h) > 253 || numericTLD(h) {
+		return false
+	}
+	for label := range strings.SplitSeq(h, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, r := range label {
+			switch {
+			case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_':
+			default:
+				return false
+			}
+		}
+	}
+	return true
 }
 
 func validName(s string) bool {
