@@ -24,9 +24,9 @@ const (
 // max bytes (default 1 MiB, at most 8 MiB).
 // X-Log-Size is the size stored so far and X-Next-Offset where the next read
 // starts; a reader tails a running instance by polling with that offset
-// until the instance is terminal and the offsets meet. follow=true is
-// accepted for forward compatibility and currently answers like a single
-// read: the streaming variant will keep the connection open instead.
+// until the instance is terminal and the offsets meet. With follow=true the
+// answer instead streams until the instance is terminal (see followLog),
+// and max is ignored.
 func (s *Server) instanceLog(c *gin.Context) {
 	ctx := c.Request.Context()
 	offset, err := int64Param(c, "offset")
@@ -43,7 +43,8 @@ func (s *Server) instanceLog(c *gin.Context) {
 		limit = defaultLogChunk
 	}
 	limit = min(limit, maxLogChunk)
-	if _, err := boolParam(c, "follow"); err != nil {
+	follow, err := boolParam(c, "follow")
+	if err != nil {
 		_ = c.Error(err)
 		return
 	}
@@ -66,6 +67,10 @@ func (s *Server) instanceLog(c *gin.Context) {
 	}
 	if inst == nil && size == 0 {
 		_ = c.Error(fmt.Errorf("instance %q: %w", id, models.ErrNotFound))
+		return
+	}
+	if follow {
+		s.followLog(c, id, offset, size)
 		return
 	}
 	var data []byte

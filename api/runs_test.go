@@ -407,7 +407,7 @@ func TestRunDetailNodesInstancesAndLog(t *testing.T) {
 	}
 
 	// The log of an instance that wrote nothing yet is empty, not missing.
-	lr := e.must(http.StatusOK, "GET", "/api/v1/instances/"+run.ID+".load.0.2/log?follow=true", e.viewer, nil, nil)
+	lr := e.must(http.StatusOK, "GET", "/api/v1/instances/"+run.ID+".load.0.2/log", e.viewer, nil, nil)
 	if len(lr.body) != 0 || lr.header.Get("X-Log-Size") != "0" || lr.header.Get("X-Next-Offset") != "0" ||
 		!strings.HasPrefix(lr.header.Get("Content-Type"), "text/plain") {
 		t.Fatalf("empty log: %q %v", lr.body, lr.header)

@@ -85,6 +85,7 @@ func (s *Server) Handler() http.Handler {
 	v1.GET("/runs/stats", s.runStats)
 	v1.GET("/runs/:id", s.getRun)
 	v1.GET("/runs/:id/instances", s.listRunInstances)
+	v1.GET("/runs/:id/logs", s.runLogs)
 	v1.GET("/instances/:id/log", s.instanceLog)
 	v1.GET("/workers", s.listWorkers)
 	v1.GET("/audit", s.listAudit)
