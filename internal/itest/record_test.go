@@ -2,6 +2,7 @@ package itest
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -14,8 +15,10 @@ import (
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
+	ctl "github.com/baton-sched/baton/internal/control"
 	"github.com/baton-sched/baton/internal/dag"
 	"github.com/baton-sched/baton/internal/engine"
+	"github.com/baton-sched/baton/internal/status"
 	"github.com/baton-sched/baton/models"
 	"github.com/baton-sched/baton/workflows"
 )
@@ -33,7 +36,19 @@ func shellNode(id, script string) dag.Node {
 // interpreter: fan-out/fan-in, logic nodes, handled failures and skips,
 // retries with backoff timers, sharding with a success rate, the run
 // timeout (cancellation), and continue-as-new.
-func historyCases() map[string]workflows.RunInput {
+// flakyOnce fails on its first run and succeeds after.
+func flakyOnce(id, dir string) dag.Node {
+	return shellNode(id, fmt.Sprintf(`test -f %[1]s/%[2]s || { touch %[1]s/%[2]s; exit 1; }`, dir, id))
+}
+
+// undoable has a compensation that appends its id to dir/undone.
+func undoable(id, dir string) dag.Node {
+	n := shellNode(id, "true")
+	n.Task.Rollback = &dag.Task{Kind: dag.KindShell, Shell: &dag.ShellSpec{Script: fmt.Sprintf("echo %s >> %s/undone", id, dir)}}
+	return n
+}
+
+func historyCases(dir string) map[string]workflows.RunInput {
 	retried := shellNode("flaky", `test "$BATON_ATTEMPT" -ge 2`)
 	retried.Retry = &dag.Retry{MaxAttempts: 3, InitialInterval: "200ms", Backoff: 2}
 	sharded := shellNode("shards", `test "$BATON_SHARD_INDEX" != 1`)
@@ -55,6 +70,11 @@ func historyCases() map[string]workflows.RunInput {
 		"retry-and-sharding": {Flow: dag.Flow{Name: "retry", Nodes: []dag.Node{retried, sharded}, Edges: []dag.Edge{{From: "flaky", To: "shards"}}}},
 		"run-timeout":        {Flow: dag.Flow{Name: "timeout", Timeout: "2s", Nodes: []dag.Node{sleeper, shellNode("after", "true")}, Edges: []dag.Edge{{From: "slow", To: "after"}}}},
 		"continue-as-new":    {Flow: chain, HistoryLimit: 60},
+		"control-retry-skip": {Flow: dag.Flow{Name: "retry", Nodes: []dag.Node{flakyOnce("a", dir), shellNode("b", "true"),
+			shellNode("c", "exit 4"), shellNode("d", "true")},
+			Edges: []dag.Edge{{From: "a", To: "b"}, {From: "b", To: "c"}, {From: "c", To: "d"}}}},
+		"control-rollback": {Flow: dag.Flow{Name: "rollback", Nodes: []dag.Node{undoable("a", dir), undoable("b", dir),
+			shellNode("c", "exit 1")}, Edges: []dag.Edge{{From: "a", To: "b"}, {From: "b", To: "c"}}}},
 	}
 }
 
@@ -68,6 +88,50 @@ var historyWant = map[string]struct {
 	"retry-and-sharding": {"success", map[string]string{"flaky": "success", "shards": "success"}},
 	"run-timeout":        {"timeout", map[string]string{"slow": "timeout", "after": "waiting"}},
 	"continue-as-new":    {"success", map[string]string{"naa": "success", "ndb": "success"}},
+	"control-retry-skip": {"success", map[string]string{"a": "success", "b": "success", "c": "success", "d": "success"}},
+	"control-rollback":   {"rolled_back", map[string]string{"a": "rolled_back", "b": "rolled_back", "c": "failed"}},
+}
+
+// historyDrivers operate on a case's run while it is open, as an operator
+// would, so the control paths are recorded too.
+var historyDrivers = map[string]func(t *testing.T, s *stack, runID string){
+	"control-retry-skip": func(t *testing.T, s *stack, runID string) {
+		waitState(t, s, runID, "failed")
+		control(t, s, runID, ctlReq("retry-a", status.OpNodeRetry, "a"))
+		waitState(t, s, runID, "failed") // c fails too, unhandled
+		control(t, s, runID, ctlReq("skip-c", status.OpNodeSkip, "c"))
+	},
+	"control-rollback": func(t *testing.T, s *stack, runID string) {
+		waitState(t, s, runID, "failed")
+		control(t, s, runID, ctlReq("rollback", status.OpRollback))
+	},
+}
+
+func ctlReq(id string, op status.Op, nodes ...string) ctl.Request {
+	return ctl.Request{ID: id, Op: op, Nodes: nodes, Actor: "recorder"}
+}
+
+func waitState(t *testing.T, s *stack, runID, want string) {
+	t.Helper()
+	eng := &engine.Engine{Client: s.client, Namespace: "default"}
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		v, err := eng.State(context.Background(), runID)
+		if err == nil && v.Status == want {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("run %s never became %s", runID, want)
+}
+
+func control(t *testing.T, s *stack, runID string, req ctl.Request) {
+	t.Helper()
+	eng := &engine.Engine{Client: s.client, Namespace: "default"}
+	res, err := eng.Control(context.Background(), runID, req)
+	if err != nil || res.State != "applied" {
+		t.Fatalf("%s on %s: %+v %v", req.Op, runID, res, err)
+	}
 }
 
 func TestRecordedHistoriesReplay(t *testing.T) {
@@ -75,11 +139,15 @@ func TestRecordedHistoriesReplay(t *testing.T) {
 	ctx := context.Background()
 	eng := &engine.Engine{Client: s.client}
 	outDir := os.Getenv(recordEnv)
-	for _, name := range []string{"fanout-and-logic", "retry-and-sharding", "run-timeout", "continue-as-new"} {
-		in := historyCases()[name]
+	dir := t.TempDir()
+	for _, name := range []string{"fanout-and-logic", "retry-and-sharding", "run-timeout", "continue-as-new",
+		"control-retry-skip", "control-rollback"} {
+		in := historyCases(dir)[name]
 		t.Run(name, func(t *testing.T) {
-			in.RunID, in.Kind, in.DefinitionID, in.Version, in.Trigger, in.Bizdate, in.Mirror =
-				"hist-"+name, "flow", "def-"+name, 1, "manual", "2026-01-02", true
+			// Unsuccessful runs stay open for operations; a short window lets
+			// the recorder see them close.
+			in.RunID, in.Kind, in.DefinitionID, in.Version, in.Trigger, in.Bizdate, in.Mirror, in.OperableWindow =
+				"hist-"+name, "flow", "def-"+name, 1, "manual", "2026-01-02", true, "3s"
 			if err := s.store.CreateRun(ctx, &models.Run{ID: in.RunID, Kind: "flow", DefinitionID: in.DefinitionID,
 				Version: 1, Status: "waiting", Trigger: "manual", Bizdate: in.Bizdate}); err != nil {
 				t.Fatal(err)
@@ -87,6 +155,9 @@ func TestRecordedHistoriesReplay(t *testing.T) {
 			firstRunID, err := eng.StartRun(ctx, in)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if drive := historyDrivers[name]; drive != nil {
+				drive(t, s, in.RunID)
 			}
 			var res workflows.RunResult
 			wctx, cancel := context.WithTimeout(ctx, 90*time.Second)
@@ -101,6 +172,11 @@ func TestRecordedHistoriesReplay(t *testing.T) {
 			for id, st := range want.nodes {
 				if got := res.Nodes[id]; got.Status != st {
 					t.Errorf("node %s = %s (%s), want %s", id, got.Status, got.Message, st)
+				}
+			}
+			if name == "control-rollback" {
+				if b, err := os.ReadFile(filepath.Join(dir, "undone")); err != nil || string(b) != "b\na\n" {
+					t.Errorf("compensations ran as %q (%v), want b then a", b, err)
 				}
 			}
 			if name == "retry-and-sharding" && res.Nodes["flaky"].Attempts != 2 {
@@ -128,7 +204,9 @@ func TestRecordedHistoriesReplay(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					if err := os.WriteFile(filepath.Join(outDir, hname+".json"), b, 0o644); err != nil {
+					// Histories of earlier interpreter versions stay in
+					// testdata/ under their own names; these are v1's.
+					if err := os.WriteFile(filepath.Join(outDir, "v1-"+hname+".json"), b, 0o644); err != nil {
 						t.Fatal(err)
 					}
 					t.Logf("recorded %s (%d events)", hname, len(h.Events))
