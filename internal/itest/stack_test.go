@@ -111,6 +111,16 @@ func startTemporal(t *testing.T) *devstack.Server {
 
 func newStack(t *testing.T, dsn string) *stack {
 	t.Helper()
+	return newStackOpts(t, dsn, stackOptions{})
+}
+
+// stackOptions vary the stack's worker.
+type stackOptions struct {
+	HTTPAllow []string
+}
+
+func newStackOpts(t *testing.T, dsn string, o stackOptions) *stack {
+	t.Helper()
 	ctx := context.Background()
 	s := &stack{t: t, dsn: dsn}
 	s.srv = startTemporal(t)
@@ -135,6 +145,7 @@ func newStack(t *testing.T, dsn string) *stack {
 	s.client = c
 	w, err := engine.StartWorker(ctx, c, store, engine.WorkerOptions{
 		Group: "default", WorkerID: "itest-1", Concurrency: 8, WorkRoot: t.TempDir(), Logger: log,
+		HTTPAllow: o.HTTPAllow,
 	})
 	if err != nil {
 		t.Fatal(err)
