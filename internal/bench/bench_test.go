@@ -182,7 +182,7 @@ func TestAnalyzeChainAcrossContinueAsNew(t *testing.T) {
 	r2.add(131, enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED, nil)
 
 	deps := map[string][]string{"a": nil, "b": {"a"}, "c": {"b"}}
-	st, err := Analyze([]Execution{r1.ex, r2.ex}, deps, NodeFromRequest)
+	st, err := Analyze([]Execution{r1.ex, r2.ex}, deps, NodeFromRequest(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,6 +204,11 @@ func TestAnalyzeChainAcrossContinueAsNew(t *testing.T) {
 			t.Errorf("%s = %v, want %v", k, got[k], w)
 		}
 	}
+	// First task started at 20; b done at 70 in run 1, c started at 120 in
+	// run 2; c done at 125, closed at 131.
+	if st.Startup != msec(20) || st.Handover != msec(50) || st.Finish != msec(6) {
+		t.Errorf("startup %v, handover %v, finish %v", st.Startup, st.Handover, st.Finish)
+	}
 }
 
 func TestAnalyzeFanInCriticalHop(t *testing.T) {
@@ -214,7 +219,7 @@ func TestAnalyzeFanInCriticalHop(t *testing.T) {
 	h.activity("y", 10, 50)
 	h.task(t, 55, 60, "z")
 	h.activity("z", 70, 80)
-	st, err := Analyze([]Execution{h.ex}, map[string][]string{"x": nil, "y": nil, "z": {"x", "y"}}, NodeFromRequest)
+	st, err := Analyze([]Execution{h.ex}, map[string][]string{"x": nil, "y": nil, "z": {"x", "y"}}, NodeFromRequest(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -234,7 +239,7 @@ func TestAnalyzeRejectsUndecodableInput(t *testing.T) {
 		e.Attributes = &historypb.HistoryEvent_ActivityTaskScheduledEventAttributes{
 			ActivityTaskScheduledEventAttributes: &historypb.ActivityTaskScheduledEventAttributes{ActivityId: "bad"}}
 	})
-	if _, err := Analyze([]Execution{h.ex}, nil, NodeFromRequest); err == nil {
+	if _, err := Analyze([]Execution{h.ex}, nil, NodeFromRequest(nil)); err == nil {
 		t.Fatal("an activity without a task request must be an error")
 	}
 }

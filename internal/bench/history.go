@@ -36,22 +36,33 @@ type HistoryStats struct {
 	// and ToActivity (workflow task completed → activity started: dispatch
 	// through matching to a poller).
 	Critical, ToTask, InTask, ToActivity []time.Duration
+	// Startup is workflow start → first activity started; Finish is last
+	// activity completed → workflow closed; Handover sums, over every
+	// continue-as-new, the last activity completed in one run → the first
+	// activity started in the next: time in which no task runs.
+	Startup, Finish, Handover time.Duration
 }
 
 // NodeOf tells which node an ActivityTaskScheduled event is for.
 type NodeOf func(*historypb.ActivityTaskScheduledEventAttributes) (string, error)
 
 // NodeFromRequest reads the node id from the workflows.TaskRequest input,
-// which both the interpreter and the hand-written workflows send.
-func NodeFromRequest(a *historypb.ActivityTaskScheduledEventAttributes) (string, error) {
-	var req workflows.TaskRequest
-	if err := converter.GetDefaultDataConverter().FromPayloads(a.GetInput(), &req); err != nil {
-		return "", fmt.Errorf("decode task request of activity %s: %w", a.GetActivityId(), err)
+// which both the interpreter and the hand-written workflows send, decoded
+// with dc (nil: the SDK's default data converter).
+func NodeFromRequest(dc converter.DataConverter) NodeOf {
+	if dc == nil {
+		dc = converter.GetDefaultDataConverter()
 	}
-	if req.NodeID == "" {
-		return "", fmt.Errorf("activity %s: task request names no node", a.GetActivityId())
+	return func(a *historypb.ActivityTaskScheduledEventAttributes) (string, error) {
+		var req workflows.TaskRequest
+		if err := dc.FromPayloads(a.GetInput(), &req); err != nil {
+			return "", fmt.Errorf("decode task request of activity %s: %w", a.GetActivityId(), err)
+		}
+		if req.NodeID == "" {
+			return "", fmt.Errorf("activity %s: task request names no node", a.GetActivityId())
+		}
+		return req.NodeID, nil
 	}
-	return req.NodeID, nil
 }
 
 type scheduled struct {
@@ -67,9 +78,11 @@ func Analyze(chain []Execution, deps map[string][]string, nodeOf NodeOf) (Histor
 	sched := map[string]scheduled{}
 	started := map[string]time.Time{}
 	completed := map[string]time.Time{}
+	var prevDone time.Time // last activity completion of the previous run
 	for r, ex := range chain {
 		byID[r] = make(map[int64]*historypb.HistoryEvent, len(ex))
 		nodeAt := map[int64]string{}
+		var firstStart, lastDone time.Time
 		for _, e := range ex {
 			byID[r][e.GetEventId()] = e
 			st.Events++
@@ -89,14 +102,34 @@ func Analyze(chain []Execution, deps map[string][]string, nodeOf NodeOf) (Histor
 				nodeAt[e.GetEventId()] = id
 				sched[id] = scheduled{run: r, wftDone: a.GetWorkflowTaskCompletedEventId()}
 			case enumspb.EVENT_TYPE_ACTIVITY_TASK_STARTED:
+				t := e.GetEventTime().AsTime()
 				if id, ok := nodeAt[e.GetActivityTaskStartedEventAttributes().GetScheduledEventId()]; ok {
-					started[id] = e.GetEventTime().AsTime()
+					started[id] = t
+				}
+				if firstStart.IsZero() || t.Before(firstStart) {
+					firstStart = t
 				}
 			case enumspb.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+				t := e.GetEventTime().AsTime()
 				if id, ok := nodeAt[e.GetActivityTaskCompletedEventAttributes().GetScheduledEventId()]; ok {
-					completed[id] = e.GetEventTime().AsTime()
+					completed[id] = t
+				}
+				if t.After(lastDone) {
+					lastDone = t
 				}
 			}
+		}
+		switch {
+		case r == 0 && len(ex) > 0 && !firstStart.IsZero():
+			st.Startup = firstStart.Sub(ex[0].GetEventTime().AsTime())
+		case !prevDone.IsZero() && !firstStart.IsZero():
+			st.Handover += firstStart.Sub(prevDone)
+		}
+		if !lastDone.IsZero() {
+			prevDone = lastDone
+		}
+		if r == len(chain)-1 && len(ex) > 0 && !prevDone.IsZero() {
+			st.Finish = ex[len(ex)-1].GetEventTime().AsTime().Sub(prevDone)
 		}
 	}
 	for _, v := range sortedNodes(deps) {

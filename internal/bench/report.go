@@ -40,6 +40,8 @@ type Row struct {
 	ToTask, InTask  time.Duration
 	ToActivity      time.Duration
 	HopPairs, Nodes int
+
+	Startup, Handover, Finish time.Duration
 }
 
 // Summarize turns results into rows, with ratios against the hand-written
@@ -86,6 +88,15 @@ func Summarize(results []*Result) []Row {
 			row.Hop, row.Critical = Median(hops), Median(crit)
 			row.ToTask, row.InTask, row.ToActivity = Median(toTask), Median(inTask), Median(toAct)
 			row.HopPairs = len(hops) / row.OK
+			var startup, handover, finish []time.Duration
+			for _, s := range r.Samples {
+				if s.Err == nil {
+					startup = append(startup, s.Stats.Startup)
+					handover = append(handover, s.Stats.Handover)
+					finish = append(finish, s.Stats.Finish)
+				}
+			}
+			row.Startup, row.Handover, row.Finish = Median(startup), Median(handover), Median(finish)
 		}
 		if h := hand[r.Shape.Name]; h != nil && r.Variant != VariantHand && row.OK > 0 {
 			var hs []time.Duration
@@ -160,6 +171,22 @@ func HopTable(rows []Row) string {
 		}
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %.3f | %d | %d KiB |\n", r.Shape.Name, r.Variant,
 			ms(r.Critical), ms(r.ToTask), ms(r.InTask), ms(r.ToActivity), r.WFTsPerNode, r.MarkersPerRun, r.HistoryKB)
+	}
+	return b.String()
+}
+
+// PhaseTable renders where the makespan goes outside the hops: before the
+// first task, between the runs of a continue-as-new chain, after the last.
+func PhaseTable(rows []Row) string {
+	var b strings.Builder
+	b.WriteString("| shape | variant | makespan p50 | start → first task started | continue-as-new handovers (sum) | last task done → closed | runs in chain |\n")
+	b.WriteString("|---|---|--:|--:|--:|--:|--:|\n")
+	for _, r := range rows {
+		if r.OK == 0 {
+			continue
+		}
+		fmt.Fprintf(&b, "| %s | %s | %.2f s | %s | %s | %s | %d |\n", r.Shape.Name, r.Variant,
+			r.Makespan.Seconds(), ms(r.Startup), ms(r.Handover), ms(r.Finish), r.Runs)
 	}
 	return b.String()
 }
@@ -300,6 +327,8 @@ type Report struct {
 	// ServerConfig is the -server-config the run overrode, if any.
 	ServerConfig string
 	Revision     string // the code measured
+	// PayloadCodec is the -payload-codec what-if, if any.
+	PayloadCodec string
 }
 
 // AnalysisMarker separates the generated part of docs/benchmarks.md from
@@ -342,6 +371,9 @@ func (r *Report) Markdown() string {
 	fmt.Fprintf(&b, "activity and the hand-written workflows; a worker on `baton-group-default` (MaxConcurrentActivityExecutionSize %d,\n", ActivitySlots)
 	b.WriteString("default pollers) whose `baton.ExecuteTask` is a no-op returning `success` at once, so orchestration is\n")
 	b.WriteString("all that is measured.\n\n")
+	if r.PayloadCodec != "" {
+		fmt.Fprintf(&b, "**What-if:** every payload of the client and workers goes through a %s codec (Baton has none).\n\n", r.PayloadCodec)
+	}
 	b.WriteString("- **interpreter**: `workflows.RunWorkflow` over the generated flow; mirror off (`Mirror:false`) or on\n")
 	b.WriteString("  (`Mirror:true`, `activities.Mirror` writing to a SQLite file in a temp dir, run row created first as the\n")
 	b.WriteString("  API does). The worker-side \"running\" mirror write of `activities.Tasks` is not part of the no-op task.\n")
@@ -374,6 +406,9 @@ func (r *Report) Markdown() string {
 	b.WriteString("first, then matching hands the new one to a poller), the workflow task itself (workflow code, plus the\n")
 	b.WriteString("mirror's local activity when on), and from its completion to the activity's start (matching to a poller).\n\n")
 	b.WriteString(HopTable(r.Rows))
+	b.WriteString("\nOutside the hops (milliseconds, medians): the handover is the time, at each continue-as-new, from the\n")
+	b.WriteString("last task completed in one run to the first task started in the next, in which no task runs.\n\n")
+	b.WriteString(PhaseTable(r.Rows))
 	if f := Failures(r.Rows); f != "" {
 		b.WriteString("\n## Failures\n\n")
 		b.WriteString(f)

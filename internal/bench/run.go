@@ -11,6 +11,7 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
@@ -48,6 +49,9 @@ type Options struct {
 	// RunTimeout bounds one workflow run, so a stuck run fails the
 	// benchmark instead of hanging it.
 	RunTimeout time.Duration
+	// DataConverter is the client's, to read activity inputs back from
+	// histories (nil: the SDK's default).
+	DataConverter converter.DataConverter
 }
 
 // Sample is one workflow run.
@@ -194,7 +198,7 @@ func (r *runner) once(ctx context.Context, sh Shape, v Variant, rep int) Sample 
 		chain, ferr := FetchChain(hctx, r.o.Client, wid, first)
 		hcancel()
 		if ferr == nil {
-			s.Stats, ferr = Analyze(chain, deps, NodeFromRequest)
+			s.Stats, ferr = Analyze(chain, deps, NodeFromRequest(r.o.DataConverter))
 		}
 		switch {
 		case s.Err == nil:

@@ -16,6 +16,10 @@ import (
 	"strings"
 	"time"
 
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
+	tlog "go.temporal.io/sdk/log"
+
 	"github.com/baton-sched/baton/internal/bench"
 	"github.com/baton-sched/baton/internal/devstack"
 	"github.com/baton-sched/baton/internal/engine"
@@ -38,10 +42,20 @@ func run() error {
 	runTimeout := flag.Duration("run-timeout", 20*time.Minute, "limit for one workflow run")
 	revision := flag.String("revision", "", "what code is measured, for the report (default: from git)")
 	serverConfig := flag.String("server-config", "", "Temporal dynamic config overrides, key=value[,key=value] (default: none, as `baton dev`)")
+	codec := flag.String("payload-codec", "", "what-if: \"zlib\" compresses every payload of the client and workers (default: none, as Baton has it)")
 	flag.Parse()
 	dyn, err := parseDynamicConfig(*serverConfig)
 	if err != nil {
 		return err
+	}
+	var dc converter.DataConverter
+	switch *codec {
+	case "":
+	case "zlib":
+		dc = converter.NewCodecDataConverter(converter.GetDefaultDataConverter(),
+			converter.NewZlibCodec(converter.ZlibCodecOptions{AlwaysEncode: true}))
+	default:
+		return fmt.Errorf("-payload-codec must be empty or zlib, not %q", *codec)
 	}
 	switch *mirror {
 	case "off", "on", "both":
@@ -59,7 +73,7 @@ func run() error {
 		Command: command(os.Args[1:]),
 		Started: time.Now(), Machine: bench.ReadMachine(),
 		Reps: *reps, Mirror: *mirror, Quick: *quick, Shapes: list, ServerConfig: *serverConfig,
-		Revision: *revision,
+		Revision: *revision, PayloadCodec: *codec,
 	}
 	if rep.Revision == "" {
 		rep.Revision = bench.GitRevision()
@@ -82,9 +96,16 @@ func run() error {
 	// SDK warnings (e.g. a potential deadlock or a blob-size warning) are
 	// findings; routine chatter is not.
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	c, err := engine.Dial(ctx, srv.FrontendAddr(), "default", logger, 30*time.Second)
+	var c client.Client
+	if dc == nil {
+		c, err = engine.Dial(ctx, srv.FrontendAddr(), "default", logger, 30*time.Second)
+	} else {
+		// engine.Dial has no data converter to set: the what-if dials itself.
+		c, err = client.DialContext(ctx, client.Options{HostPort: srv.FrontendAddr(), Namespace: "default",
+			Logger: tlog.NewStructuredLogger(logger), DataConverter: dc})
+	}
 	if err != nil {
-		return err
+		return fmt.Errorf("dial temporal: %w", err)
 	}
 	defer c.Close()
 
@@ -110,7 +131,7 @@ func run() error {
 
 	results, err := bench.Run(ctx, bench.Options{
 		Client: c, Store: store, Shapes: list, Reps: *reps, Mirror: *mirror,
-		Progress: os.Stderr, RunTimeout: *runTimeout,
+		Progress: os.Stderr, RunTimeout: *runTimeout, DataConverter: dc,
 	})
 	if err != nil && !errors.Is(err, context.Canceled) {
 		return err
@@ -120,6 +141,7 @@ func run() error {
 	fmt.Println(bench.Table(rep.Rows))
 	fmt.Println(bench.TargetTable(rep.Rows))
 	fmt.Println(bench.HopTable(rep.Rows))
+	fmt.Println(bench.PhaseTable(rep.Rows))
 	if f := bench.Failures(rep.Rows); f != "" {
 		fmt.Println("Failures:")
 		fmt.Println(f)
