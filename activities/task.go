@@ -35,13 +35,17 @@ func (a *Tasks) Execute(ctx context.Context, req workflows.TaskRequest) (workflo
 	defer a.Running.Add(-1)
 	logger := activity.GetLogger(ctx)
 	mirror := req.Mirror && a.Store != nil
+	instRev := req.InstanceRev
+	if instRev == 0 {
+		instRev = req.NodeRev // dispatched by an interpreter that did not send it
+	}
 	if mirror {
 		now := time.Now().UTC()
 		err := a.Store.ApplyMirror(ctx, models.MirrorBatch{
 			RunID: req.RunID,
 			Nodes: []models.NodeUpdate{{NodeID: req.NodeID, Status: string(status.NodeRunning), Attempts: req.Attempt, Rev: req.NodeRev}},
 			Instances: []models.InstanceUpdate{{ID: req.InstanceID, NodeID: req.NodeID, ShardIndex: req.ShardIndex,
-				Attempt: req.Attempt, WorkerID: a.WorkerID, Host: a.Host, Status: string(status.InstanceRunning), Rev: req.NodeRev, StartedAt: &now}},
+				Attempt: req.Attempt, WorkerID: a.WorkerID, Host: a.Host, Status: string(status.InstanceRunning), Rev: instRev, StartedAt: &now}},
 		})
 		if err != nil {
 			// The run must not fail because the console's copy lags; the

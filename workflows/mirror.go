@@ -85,7 +85,7 @@ func (r *runner) touch(n *nodeRun) {
 	n.lastStatus = n.status
 }
 
-func (r *runner) recordInstance(n *nodeRun, q QueuedInstance, s InstanceState) {
+func (r *runner) recordInstance(n *nodeRun, q QueuedInstance, s InstanceState) int64 {
 	now := workflow.Now(r.ctx)
 	s.ID = q.ID
 	if s.ID == "" {
@@ -106,6 +106,7 @@ func (r *runner) recordInstance(n *nodeRun, q QueuedInstance, s InstanceState) {
 	} else if s.Status != string(status.InstanceWaiting) {
 		r.note("instance", s.ID, "", s.Status)
 	}
+	return s.Rev
 }
 
 // resync puts the whole run into the batch: the first live write of a reset

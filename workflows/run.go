@@ -518,7 +518,7 @@ func (r *runner) enqueue(n *nodeRun, qs ...QueuedInstance) {
 		qs[i].ID = r.newInstanceID(n.node.ID, qs[i].Shard, qs[i].Attempt)
 		s := n.shardAt(qs[i].Shard)
 		s.id, s.status = qs[i].ID, status.InstanceWaiting
-		r.recordInstance(n, qs[i], InstanceState{Status: string(status.InstanceWaiting)})
+		qs[i].Rev = r.recordInstance(n, qs[i], InstanceState{Status: string(status.InstanceWaiting)})
 	}
 	n.queued = append(n.queued, qs...)
 }
@@ -626,7 +626,7 @@ func (r *runner) schedule(n *nodeRun, q QueuedInstance) {
 	req := TaskRequest{
 		RunID: r.in.RunID, NodeID: n.node.ID, InstanceID: q.ID, Attempt: q.Attempt,
 		Bizdate: r.in.Bizdate, ShardIndex: q.Shard, ShardTotal: len(n.shards), ShardParam: q.ShardParam,
-		Params: r.params(n, &t), Task: t, Mirror: r.in.Mirror, NodeRev: n.rev,
+		Params: r.params(n, &t), Task: t, Mirror: r.in.Mirror, NodeRev: n.rev, InstanceRev: q.Rev,
 	}
 	r.inflight++
 	f := workflow.ExecuteActivity(actx, ExecuteTaskActivity, req)

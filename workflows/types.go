@@ -113,7 +113,10 @@ type CarriedShard struct {
 
 // QueuedInstance is an instance decided but not yet scheduled.
 type QueuedInstance struct {
-	ID         string `json:"id,omitempty"`
+	ID string `json:"id,omitempty"`
+	// Rev is the revision its waiting record was written with; the worker
+	// marks it running at that revision.
+	Rev        int64  `json:"rev,omitempty"`
 	Shard      int    `json:"shard"`
 	ShardParam string `json:"shard_param,omitempty"`
 	Attempt    int    `json:"attempt"`
@@ -160,6 +163,8 @@ type TaskRequest struct {
 	// NodeRev lets the worker mark the node running in the mirror at the
 	// revision the workflow dispatched it with.
 	NodeRev int64 `json:"node_rev"`
+	// InstanceRev is the revision of the instance's waiting record.
+	InstanceRev int64 `json:"instance_rev,omitempty"`
 }
 
 // TaskResult is a finished instance.
