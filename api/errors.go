@@ -13,7 +13,9 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/baton-sched/baton/internal/control"
 	"github.com/baton-sched/baton/internal/dag"
+	"github.com/baton-sched/baton/internal/engine"
 	"github.com/baton-sched/baton/models"
 )
 
@@ -30,6 +32,18 @@ const (
 	CodeEngineUnavailable  = "engine_unavailable"
 	CodeServiceUnavailable = "unavailable"
 	CodeInternal           = "internal"
+
+	// Control operations. The refusals of the state machines pass through
+	// with the codes of internal/control (run_not_operable,
+	// node_not_eligible, unknown_node, unknown_instance) and the workflow's
+	// worker_gone.
+	CodeRunClosed           = "run_closed"
+	CodeNodeNeverDispatched = "node_never_dispatched"
+	CodeEngineTimeout       = "engine_timeout"
+
+	// Idempotency-Key handling.
+	CodeIdempotencyInProgress = "idempotency_in_progress"
+	CodeIdempotencyKeyReused  = "idempotency_key_reused"
 )
 
 // Error is an error a handler wants answered with a specific status and
@@ -67,12 +81,20 @@ func badRequest(format string, args ...any) *Error {
 func classify(err error) *Error {
 	var (
 		apiErr   *Error
+		conflict *control.Conflict
 		problems dag.Problems
 		tooLarge *http.MaxBytesError
 	)
 	switch {
 	case errors.As(err, &apiErr):
 		return apiErr
+	case errors.As(err, &conflict):
+		return conflictError(conflict)
+	case errors.Is(err, engine.ErrRunClosed):
+		return &Error{Status: http.StatusConflict, Code: CodeRunClosed,
+			Message: "the run is closed: only rerun and rerun-from-node apply", Err: err}
+	case errors.Is(err, engine.ErrNeverDispatched):
+		return &Error{Status: http.StatusConflict, Code: CodeNodeNeverDispatched, Message: err.Error()}
 	case errors.As(err, &problems):
 		return &Error{Status: http.StatusBadRequest, Code: CodeInvalidDefinition,
 			Message: problemsMessage(problems), Details: []dag.Problem(problems)}
@@ -96,34 +118,62 @@ func problemsMessage(p dag.Problems) string {
 	return fmt.Sprintf("invalid definition: %d problems", len(p))
 }
 
+// conflictError answers a refusal of the state machines. Offending is
+// always a list, so a console can show it without checking for null.
+func conflictError(c *control.Conflict) *Error {
+	status := http.StatusConflict
+	switch c.Code {
+	case control.CodeUnknownNode, control.CodeUnknownInstance:
+		status = http.StatusNotFound
+	case control.CodeBadRequest:
+		status = http.StatusBadRequest
+	}
+	offending := c.Offending
+	if offending == nil {
+		offending = []control.Offender{}
+	}
+	return &Error{Status: status, Code: c.Code, Message: c.Message, Details: gin.H{"offending": offending}}
+}
+
+// ctxErrorRendered marks a request whose error was already written.
+const ctxErrorRendered = "baton.error_rendered"
+
 // errorMiddleware renders the last error a handler reported, so handlers
 // only ever call c.Error and return.
 func errorMiddleware(log *slog.Logger) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		c.Next()
-		if len(c.Errors) == 0 {
-			return
-		}
-		err := c.Errors.Last().Err
-		e := classify(err)
-		if e.Status >= 500 {
-			level := slog.LevelError
-			if errors.Is(err, context.Canceled) {
-				// The client went away; nothing is wrong with the server.
-				level = slog.LevelInfo
-			}
-			log.Log(c.Request.Context(), level, "request failed",
-				"method", c.Request.Method, "path", c.Request.URL.Path,
-				"request_id", RequestID(c.Request.Context()), "status", e.Status, "err", err)
-		}
-		c.Set(ctxErrorCode, e.Code)
-		if c.Writer.Written() {
-			// A streamed response already went out; only the log and the
-			// audit can still learn about the failure.
-			return
-		}
-		c.AbortWithStatusJSON(e.Status, errorBody{Error: e})
+		renderError(c, log)
 	}
+}
+
+// renderError writes the last reported error once. The idempotency
+// middleware calls it early, inside the error middleware, because the
+// error answer is part of what it stores and replays.
+func renderError(c *gin.Context, log *slog.Logger) {
+	if len(c.Errors) == 0 || c.GetBool(ctxErrorRendered) {
+		return
+	}
+	c.Set(ctxErrorRendered, true)
+	err := c.Errors.Last().Err
+	e := classify(err)
+	if e.Status >= 500 {
+		level := slog.LevelError
+		if errors.Is(err, context.Canceled) {
+			// The client went away; nothing is wrong with the server.
+			level = slog.LevelInfo
+		}
+		log.Log(c.Request.Context(), level, "request failed",
+			"method", c.Request.Method, "path", c.Request.URL.Path,
+			"request_id", RequestID(c.Request.Context()), "status", e.Status, "err", err)
+	}
+	c.Set(ctxErrorCode, e.Code)
+	if c.Writer.Written() {
+		// A streamed response already went out; only the log and the
+		// audit can still learn about the failure.
+		return
+	}
+	c.AbortWithStatusJSON(e.Status, errorBody{Error: e})
 }
 
 // decodeJSON reads a request body into v; see decodeBody.

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"net/http"
@@ -12,7 +13,9 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
 
+	"github.com/baton-sched/baton/internal/control"
 	"github.com/baton-sched/baton/internal/dag"
+	"github.com/baton-sched/baton/internal/engine"
 	"github.com/baton-sched/baton/internal/status"
 	"github.com/baton-sched/baton/models"
 	"github.com/baton-sched/baton/workflows"
@@ -80,7 +83,8 @@ func (s *Server) runOnce(k kind) gin.HandlerFunc {
 			return
 		}
 		in := workflows.RunInput{RunID: id, Kind: k.name(), DefinitionID: rec.ID, Version: ver.Version,
-			Trigger: trigger, Bizdate: bizdate, Params: params, Flow: src.flow, Mirror: true}
+			Trigger: trigger, Bizdate: bizdate, Params: params, Flow: src.flow, Mirror: true,
+			OperableWindow: s.operableWindow()}
 		if err := s.startRun(ctx, run, in); err != nil {
 			_ = c.Error(err)
 			return
@@ -136,6 +140,11 @@ func (s *Server) startRun(ctx context.Context, run *models.Run, in workflows.Run
 	if err := s.store.SetRunWorkflow(ctx, run.ID, run.WorkflowID, temporalRunID); err != nil {
 		s.log.Warn("record workflow of started run", "run_id", run.ID, "err", err)
 	}
+	// The first of the run's executions; each rerun-from-node adds one.
+	if err := s.store.AddRunExecution(ctx, &models.RunExecution{RunID: run.ID, TemporalRunID: temporalRunID,
+		Reason: "start", Actor: Actor(ctx), RequestID: RequestID(ctx)}); err != nil {
+		s.log.Warn("record execution of started run", "run_id", run.ID, "err", err)
+	}
 	return nil
 }
 
@@ -185,6 +194,22 @@ type runDetail struct {
 	runView
 	Nodes       []nodeView       `json:"nodes"`
 	Transitions []transitionView `json:"transitions"`
+	// Executions are the Temporal runs of this batch: the start and one
+	// per rerun-from-node.
+	Executions []executionView `json:"executions"`
+	// Live is set when node and instance states come from the workflow
+	// rather than the mirror (?live=true on an open run).
+	Live bool `json:"live,omitempty"`
+}
+
+type executionView struct {
+	TemporalRunID string     `json:"temporal_run_id"`
+	Reason        string     `json:"reason"`
+	Node          string     `json:"node,omitempty"`
+	Reexecuted    []string   `json:"reexecuted"`
+	Actor         string     `json:"actor"`
+	RequestID     string     `json:"request_id"`
+	CreatedAt     *time.Time `json:"created_at"`
 }
 
 type nodeView struct {
@@ -237,11 +262,16 @@ func stringMap(s string) map[string]string {
 }
 
 func viewRun(r *models.Run) runView {
+	finished := utcPtr(r.FinishedAt)
+	if !status.Run(r.Status).Terminal() {
+		// Reopened by a retry, skip or rerun: the last finish no longer holds.
+		finished = nil
+	}
 	return runView{ID: r.ID, Kind: r.Kind, DefinitionID: r.DefinitionID, DefinitionName: r.DefinitionName,
 		Version: r.Version, Group: r.Group, Status: r.Status, Trigger: r.Trigger, Bizdate: r.Bizdate,
 		Params: stringMap(r.Params), Initiator: r.Initiator, ParentRunID: r.ParentRunID, WorkflowID: r.WorkflowID,
 		TemporalRunID: r.TemporalRunID, Message: r.Message, CreatedAt: utc(r.CreatedAt),
-		StartedAt: utcPtr(r.StartedAt), FinishedAt: utcPtr(r.FinishedAt)}
+		StartedAt: utcPtr(r.StartedAt), FinishedAt: finished}
 }
 
 func viewInstance(in *models.Instance) instanceView {
@@ -267,7 +297,21 @@ func (s *Server) runDetail(ctx context.Context, id string) (*runDetail, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &runDetail{runView: viewRun(r), Nodes: make([]nodeView, 0, len(nodes)), Transitions: make([]transitionView, 0, len(trans))}
+	execs, err := s.store.ListRunExecutions(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	d := &runDetail{runView: viewRun(r), Nodes: make([]nodeView, 0, len(nodes)), Transitions: make([]transitionView, 0, len(trans)),
+		Executions: make([]executionView, 0, len(execs))}
+	for _, e := range execs {
+		reexecuted := []string{}
+		if e.Reexecuted != "" {
+			// Display data: a broken list shows as empty, like stringMap.
+			_ = json.Unmarshal([]byte(e.Reexecuted), &reexecuted)
+		}
+		d.Executions = append(d.Executions, executionView{TemporalRunID: e.TemporalRunID, Reason: e.Reason, Node: e.Node,
+			Reexecuted: reexecuted, Actor: e.Actor, RequestID: e.RequestID, CreatedAt: utc(e.CreatedAt)})
+	}
 	byNode := make(map[string][]instanceView, len(nodes))
 	for i := range insts {
 		byNode[insts[i].NodeID] = append(byNode[insts[i].NodeID], viewInstance(&insts[i]))
@@ -285,14 +329,86 @@ func (s *Server) runDetail(ctx context.Context, id string) (*runDetail, error) {
 		d.Transitions = append(d.Transitions, transitionView{At: utc(t.At), Entity: t.Entity, EntityID: t.EntityID,
 			From: t.FromStatus, To: t.ToStatus, Actor: t.Actor, Reason: t.Reason, RequestID: t.RequestID})
 	}
+	d.hideStaleFinish()
 	return d, nil
 }
 
+// hideStaleFinish clears the finish time of nodes that are running again:
+// the mirror keeps the time of the attempt before a retry.
+func (d *runDetail) hideStaleFinish() {
+	if !status.Run(d.Status).Terminal() {
+		d.FinishedAt = nil
+	}
+	for i := range d.Nodes {
+		if !status.Node(d.Nodes[i].Status).Terminal() {
+			d.Nodes[i].FinishedAt = nil
+		}
+	}
+}
+
+// overlayLive replaces the run's, nodes' and instances' statuses with the
+// workflow's. The console reads the mirror; this is for when it must not
+// lag (an operator deciding what to do next).
+func (d *runDetail) overlayLive(v control.View) {
+	if v.Status != "" {
+		d.Status = v.Status
+	}
+	byID := make(map[string]int, len(d.Nodes))
+	for i, n := range d.Nodes {
+		byID[n.ID] = i
+	}
+	for _, lv := range v.Nodes {
+		i, ok := byID[lv.ID]
+		if !ok {
+			d.Nodes = append(d.Nodes, nodeView{ID: lv.ID, Outputs: map[string]string{}, Instances: []instanceView{}})
+			i = len(d.Nodes) - 1
+		}
+		n := &d.Nodes[i]
+		n.Status, n.Forced, n.Attempts, n.Message = lv.Status, lv.Forced, lv.Attempts, lv.Message
+		for _, li := range lv.Instances {
+			if li.ID == "" {
+				continue
+			}
+			found := false
+			for k := range n.Instances {
+				if n.Instances[k].ID == li.ID {
+					n.Instances[k].Status, found = li.Status, true
+				}
+			}
+			if !found {
+				n.Instances = append(n.Instances, instanceView{ID: li.ID, NodeID: lv.ID, ShardIndex: li.Shard,
+					Attempt: li.Attempt, WorkerID: li.WorkerID, Status: li.Status})
+			}
+		}
+	}
+	d.Live = true
+	d.hideStaleFinish()
+}
+
+// getRun answers the mirror's view of a run; ?live=true overlays the
+// workflow's own state while the run is open, and falls back to the mirror
+// when the workflow cannot answer.
 func (s *Server) getRun(c *gin.Context) {
-	d, err := s.runDetail(c.Request.Context(), c.Param("id"))
+	ctx := c.Request.Context()
+	live, err := boolParam(c, "live")
 	if err != nil {
 		_ = c.Error(err)
 		return
+	}
+	d, err := s.runDetail(ctx, c.Param("id"))
+	if err != nil {
+		_ = c.Error(err)
+		return
+	}
+	if live && s.engine != nil && !status.Run(d.Status).Closed() {
+		v, err := s.engine.State(ctx, d.ID)
+		switch {
+		case err == nil:
+			d.overlayLive(v)
+		case errors.Is(err, engine.ErrRunClosed):
+		default:
+			s.log.Warn("live state of run", "run_id", d.ID, "err", err)
+		}
 	}
 	c.JSON(http.StatusOK, d)
 }

@@ -9,13 +9,22 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/baton-sched/baton/internal/control"
+	"github.com/baton-sched/baton/internal/engine"
 	"github.com/baton-sched/baton/models"
 	"github.com/baton-sched/baton/workflows"
 )
 
-// Engine starts runs on Temporal; internal/engine implements it.
+// Engine starts and controls runs on Temporal; *engine.Engine implements it.
 type Engine interface {
 	StartRun(ctx context.Context, in workflows.RunInput) (temporalRunID string, err error)
+	// State is a run's live state, as its workflow reports it.
+	State(ctx context.Context, runID string) (control.View, error)
+	// Control signals a request into the run and waits until it applied or
+	// refused it; a repeated request id returns the first result.
+	Control(ctx context.Context, runID string, req control.Request) (workflows.ControlResult, error)
+	FindResetPoint(ctx context.Context, runID, node string) (engine.ResetPoint, error)
+	Reset(ctx context.Context, runID string, p engine.ResetPoint, reason, requestID string) (newTemporalRunID string, err error)
 }
 
 // Options configures a Server.
@@ -24,6 +33,9 @@ type Options struct {
 	Engine Engine
 	Logger *slog.Logger
 	Now    func() time.Time // nil => time.Now
+	// OperableWindow keeps an unsuccessful run open for operations
+	// (BATON_OPERABLE_WINDOW; 0: the engine's default, 7 days).
+	OperableWindow time.Duration
 }
 
 // Server is the REST API v1.
@@ -32,11 +44,12 @@ type Server struct {
 	engine Engine
 	log    *slog.Logger
 	now    func() time.Time
+	window time.Duration
 }
 
 // New builds a Server; Store is required.
 func New(o Options) *Server {
-	s := &Server{store: o.Store, engine: o.Engine, log: o.Logger, now: o.Now}
+	s := &Server{store: o.Store, engine: o.Engine, log: o.Logger, now: o.Now, window: o.OperableWindow}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -72,7 +85,7 @@ func (s *Server) Handler() http.Handler {
 
 	r.GET("/healthz", s.healthz)
 
-	v1 := r.Group("/api/v1", s.authMiddleware())
+	v1 := r.Group("/api/v1", s.authMiddleware(), s.idempotencyMiddleware())
 
 	tasks := v1.Group("/tasks")
 	s.definitionRoutes(tasks, taskKind{})
@@ -87,6 +100,7 @@ func (s *Server) Handler() http.Handler {
 	v1.GET("/runs/:id/instances", s.listRunInstances)
 	v1.GET("/runs/:id/logs", s.runLogs)
 	v1.GET("/instances/:id/log", s.instanceLog)
+	s.controlRoutes(v1)
 	v1.GET("/workers", s.listWorkers)
 	v1.GET("/audit", s.listAudit)
 

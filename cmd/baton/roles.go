@@ -141,7 +141,7 @@ func runDev(ctx context.Context, cfg config.Config) error {
   admin token     %s
 Press Ctrl-C to stop.
 `, cfg.HTTPAddr, uiURL, hostPort, cfg.TemporalNamespace, cfg.DataDir, token)
-	return serveAPI(ctx, cfg.HTTPAddr, store, c, cfg.TemporalNamespace, log)
+	return serveAPI(ctx, cfg, store, c, log)
 }
 
 // devToken returns BATON_ADMIN_TOKEN, or the token kept in the data dir,
@@ -173,8 +173,10 @@ func devToken(ctx context.Context, cfg config.Config, store *models.Store) (stri
 	return token, nil
 }
 
-func serveAPI(ctx context.Context, addr string, store *models.Store, c client.Client, namespace string, log *slog.Logger) error {
-	h := api.New(api.Options{Store: store, Engine: &engine.Engine{Client: c, Namespace: namespace}, Logger: log}).Handler()
+func serveAPI(ctx context.Context, cfg config.Config, store *models.Store, c client.Client, log *slog.Logger) error {
+	addr := cfg.HTTPAddr
+	h := api.New(api.Options{Store: store, Engine: &engine.Engine{Client: c, Namespace: cfg.TemporalNamespace}, Logger: log,
+		OperableWindow: cfg.OperableWindow}).Handler()
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", addr, err)
@@ -228,7 +230,7 @@ func apiCmd() *cobra.Command {
 			}
 			defer c.Close()
 			log.Info("baton api listening", "addr", cfg.HTTPAddr, "temporal", cfg.TemporalHostPort())
-			return serveAPI(ctx, cfg.HTTPAddr, store, c, cfg.TemporalNamespace, log)
+			return serveAPI(ctx, cfg, store, c, log)
 		},
 	}
 	cmd.Flags().StringVar(&httpAddr, "http-addr", "", "listen address (BATON_HTTP_ADDR)")
