@@ -2,10 +2,13 @@ package itest
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,6 +17,10 @@ import (
 	"testing"
 	"time"
 
+	enumspb "go.temporal.io/api/enums/v1"
+
+	"github.com/baton-sched/baton/api"
+	"github.com/baton-sched/baton/internal/engine"
 	"github.com/baton-sched/baton/internal/status"
 )
 
@@ -803,6 +810,18 @@ func opRerunFromSucceeded(e *ctlEnv) {
 	if len(r.Executions) != 2 {
 		e.t.Errorf("executions %+v", r.Executions)
 	}
+	// From the root, dispatched in the run's first workflow task.
+	e.op(nodePath(id, "a", "rerun-from"), nil)
+	r = e.waitFor(id, "everything re-executed", 60*time.Second, func(r ctlRun) bool {
+		return r.Status == "success" && len(r.node("c").Instances) == 3 && r.node("c").Status == "success"
+	})
+	e.wantInstances(r, "a", "success", "success")
+	if got := e.lines("order"); !slices.Equal(got, []string{"a", "b", "c", "b", "c", "a", "b", "c"}) {
+		e.t.Errorf("order %v", got)
+	}
+	if len(r.Executions) != 3 {
+		e.t.Errorf("executions %+v", r.Executions)
+	}
 }
 
 const logRollback = `echo "$BATON_NODE_ID" >> "$BATON_PARAM_DIR/rollback"`
@@ -1044,4 +1063,41 @@ func opBatch(e *ctlEnv) {
 	}
 	r := e.waitStatus(failing, "success")
 	e.wantInstances(r, "a", "failed", "success")
+}
+
+// After the operable window a failed run's workflow has ended: operations
+// on it are refused as closed, while rerun-from-node and rerun still work.
+func TestControlAfterTheOperableWindow(t *testing.T) {
+	base := newStack(t, databases(t)["sqlite"])
+	s := *base
+	ts := httptest.NewServer(api.New(api.Options{Store: base.store, Engine: &engine.Engine{Client: base.client, Namespace: "default"},
+		OperableWindow: 2 * time.Second, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}).Handler())
+	t.Cleanup(ts.Close)
+	s.api = ts
+	e := newCtlEnv(t, &s)
+	id := e.start([]map[string]any{ctlNodeSpec("a", logOrder, ""), ctlNodeSpec("b", failOnce("b")+"; "+logOrder, "")},
+		ctlEdges("a>b"), nil)
+	e.waitStatus(id, "failed")
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		d, err := base.client.DescribeWorkflowExecution(context.Background(), "baton-run-"+id, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.GetWorkflowExecutionInfo().GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the run's workflow is still %s after its window", d.GetWorkflowExecutionInfo().GetStatus())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	e.refused(id, 409, "run_closed", nodePath(id, "b", "retry"), nil)
+	e.refused(id, 409, "run_closed", runPath(id, "abandon"), nil)
+	e.op(nodePath(id, "b", "rerun-from"), nil)
+	r := e.waitFor(id, "b re-executed", 60*time.Second, func(r ctlRun) bool {
+		return r.Status == "success" && r.node("b").Status == "success"
+	})
+	e.wantInstances(r, "a", "success")
+	e.wantInstances(r, "b", "failed", "success")
 }
