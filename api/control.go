@@ -15,6 +15,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
+	"go.temporal.io/api/serviceerror"
 
 	"github.com/baton-sched/baton/internal/control"
 	"github.com/baton-sched/baton/internal/dag"
@@ -456,6 +457,12 @@ func (s *Server) rerunFrom(c *gin.Context) {
 	}
 	point, err := s.engine.FindResetPoint(ctx, run.ID, node)
 	if err != nil {
+		var noWorkflow *serviceerror.NotFound
+		if errors.As(err, &noWorkflow) {
+			_ = c.Error(&Error{Status: http.StatusConflict, Code: CodeNodeNeverDispatched,
+				Message: fmt.Sprintf("run %s has no workflow to reset: it never started", run.ID), Err: err})
+			return
+		}
 		if errors.Is(err, engine.ErrNeverDispatched) {
 			_ = c.Error(&Error{Status: http.StatusConflict, Code: CodeNodeNeverDispatched,
 				Message: fmt.Sprintf("node %s was never dispatched in run %s (allowed when dispatched at least once)", node, run.ID),

@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"go.temporal.io/api/serviceerror"
+
 	"github.com/baton-sched/baton/internal/control"
 	"github.com/baton-sched/baton/internal/engine"
 	"github.com/baton-sched/baton/internal/status"
@@ -798,6 +800,8 @@ func TestRerunFromRecordsTheExecution(t *testing.T) {
 	}
 	ce.mustFail(http.StatusNotFound, control.CodeUnknownNode, "POST", "/api/v1/runs/"+id+"/nodes/zz/rerun-from", ce.operator, nil)
 	ce.mustFail(http.StatusConflict, control.CodeNodeNotEligible, "POST", "/api/v1/runs/"+id+"/nodes/j/rerun-from", ce.operator, nil)
+	ce.eng.script(func(e *ctlEngine) { e.pointErr = serviceerror.NewNotFound("workflow not found") })
+	ce.mustFail(http.StatusConflict, CodeNodeNeverDispatched, "POST", "/api/v1/runs/"+id+"/nodes/d/rerun-from", ce.operator, nil)
 	ce.eng.script(func(e *ctlEngine) { e.pointErr = engine.ErrNeverDispatched })
 	ae := ce.mustFail(http.StatusConflict, CodeNodeNeverDispatched, "POST", "/api/v1/runs/"+id+"/nodes/d/rerun-from", ce.operator, nil)
 	if !strings.Contains(ae.Error.Message, "d") {
