@@ -133,6 +133,7 @@ func runDev(ctx context.Context, cfg config.Config) error {
 		return err
 	}
 	defer w.Stop()
+	go store.KeepFor(ctx, cfg.Retention, time.Hour, log)
 	fmt.Printf(`baton dev is running
   API + console   http://%s
   Temporal UI     %s
@@ -229,6 +230,7 @@ func apiCmd() *cobra.Command {
 				return err
 			}
 			defer c.Close()
+			go store.KeepFor(ctx, cfg.Retention, time.Hour, log)
 			log.Info("baton api listening", "addr", cfg.HTTPAddr, "temporal", cfg.TemporalHostPort())
 			return serveAPI(ctx, cfg, store, c, log)
 		},
