@@ -57,7 +57,7 @@ func toModelBatch(b workflows.MirrorBatch) models.MirrorBatch {
 	}
 	for _, t := range b.Transitions {
 		out.Transitions = append(out.Transitions, models.Transition{RunID: b.RunID, Entity: t.Entity,
-			EntityID: t.EntityID, FromStatus: t.From, ToStatus: t.To, Actor: t.Actor, Reason: t.Reason, At: t.At})
+			EntityID: t.EntityID, FromStatus: t.From, ToStatus: t.To, Actor: t.Actor, Reason: t.Reason, RequestID: t.RequestID, At: t.At})
 	}
 	return out
 }

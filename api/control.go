@@ -248,7 +248,7 @@ func (s *Server) engineError(run *models.Run, what string, err error) error {
 		return runClosed(run, err)
 	case errors.Is(err, context.Canceled):
 		return err
-	case errors.Is(err, context.DeadlineExceeded), strings.Contains(err.Error(), "did not confirm"):
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, engine.ErrNotConfirmed):
 		return &Error{Status: http.StatusGatewayTimeout, Code: CodeEngineTimeout,
 			Message: fmt.Sprintf("run %s did not confirm %s in time; its state shows whether it took effect", run.ID, what), Err: err}
 	}

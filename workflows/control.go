@@ -131,7 +131,9 @@ func (r *runner) carryOut(req control.Request, plan control.Plan) *control.Confl
 			}
 		}
 	case status.OpRollback:
-		r.rollback(plan.Nodes)
+		r.setRun(status.RunRollingBack, "rollback by "+r.actor)
+		r.upsertStatus()
+		r.rollbackDue = append([]string{}, plan.Nodes...)
 	case status.OpAbandon:
 		r.closed = true
 		r.setRun(status.RunAbandoned, "abandoned "+by)
@@ -236,8 +238,6 @@ func (r *runner) rerunInstance(n *nodeRun, s *shard) *control.Conflict {
 // rollback runs each node's compensation in the order given (reverse
 // topological) and stops at the first that fails.
 func (r *runner) rollback(ids []string) {
-	r.setRun(status.RunRollingBack, "rollback by "+r.actor)
-	r.upsertStatus()
 	r.flush()
 	for k, id := range ids {
 		n := r.byID[id]

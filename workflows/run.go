@@ -109,6 +109,9 @@ type runner struct {
 	draining  bool // continue-as-new requested
 	closed    bool // the run ended for good (rolled back, abandoned)
 	notified  status.Run
+	// rollbackDue holds an accepted rollback until the main loop runs it,
+	// so the request is answered at once however long compensations take.
+	rollbackDue []string
 
 	candidates  *indexSet
 	queue       []*nodeRun // nodes with queued instances, FIFO
@@ -195,6 +198,11 @@ func (r *runner) run() (RunResult, error) {
 		r.evaluate()
 		r.dispatch()
 		r.flush()
+		if ids := r.rollbackDue; ids != nil {
+			r.rollbackDue = nil
+			r.rollback(ids)
+			continue
+		}
 		if r.settled() {
 			final := r.outcome()
 			if r.version < versionOperable1 {

@@ -165,7 +165,9 @@ func runPlan(g *dag.Graph, v View, op status.Op) Plan {
 		st := status.Node(n.Status)
 		switch op {
 		case status.OpStop:
-			if st == status.NodeDispatched || st == status.NodeRunning || st == status.NodeWaiting || st == status.NodePaused {
+			// Nodes that never started stay waiting (not run); only running
+			// work is stopped.
+			if st == status.NodeDispatched || st == status.NodeRunning {
 				p.Nodes = append(p.Nodes, n.ID)
 			}
 		case status.OpRetryFailed:

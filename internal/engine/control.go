@@ -24,6 +24,10 @@ var ErrRunClosed = errors.New("run is closed")
 // ErrNeverDispatched means rerun-from-node named a node the run never ran.
 var ErrNeverDispatched = errors.New("node was never dispatched in this run")
 
+// ErrNotConfirmed means the run did not answer a control request in time;
+// the request may still be applied later.
+var ErrNotConfirmed = errors.New("run did not confirm the request in time")
+
 // controlWait bounds how long Control waits for the run to take a request.
 const controlWait = 15 * time.Second
 
@@ -45,6 +49,11 @@ func (e *Engine) State(ctx context.Context, runID string) (control.View, error) 
 // returns the first answer without a second effect.
 func (e *Engine) Control(ctx context.Context, runID string, req control.Request) (workflows.ControlResult, error) {
 	wfID := workflows.WorkflowID(runID)
+	if req.ID != "" && req.Actor != "" {
+		// The run dedupes on the id: keep one caller's key from answering
+		// another's request.
+		req.ID = req.Actor + "/" + req.ID
+	}
 	if req.ID != "" {
 		if res, err := e.controlResult(ctx, wfID, req.ID); err == nil && res.State != "" {
 			return res, nil
@@ -61,9 +70,9 @@ func (e *Engine) Control(ctx context.Context, runID string, req control.Request)
 		}
 		if time.Now().After(deadline) {
 			if err != nil {
-				return res, fmt.Errorf("run %s did not confirm %s: %w", runID, req.Op, err)
+				return res, fmt.Errorf("run %s, %s: %w (%w)", runID, req.Op, ErrNotConfirmed, err)
 			}
-			return res, fmt.Errorf("run %s did not confirm %s within %s", runID, req.Op, controlWait)
+			return res, fmt.Errorf("run %s, %s within %s: %w", runID, req.Op, controlWait, ErrNotConfirmed)
 		}
 		select {
 		case <-ctx.Done():
