@@ -17,8 +17,9 @@ import (
 // the run's own state, because the state may have moved since the API
 // checked it; a refused request changes nothing and is logged.
 func (r *runner) apply(req control.Request) {
-	if req.ID != "" {
-		if _, done := r.results[req.ID]; done {
+	key := ControlKey(req)
+	if key != "" {
+		if _, done := r.results[key]; done {
 			return // a repeat of a processed request has no second effect
 		}
 	}
@@ -39,7 +40,16 @@ func (r *runner) apply(req control.Request) {
 		r.note("request", string(req.Op)+" "+req.ID, "", "refused")
 		r.log.Info("control request refused", "op", req.Op, "id", req.ID, "reason", conflict.Message)
 	}
-	r.keep(req.ID, res)
+	r.keep(key, res)
+}
+
+// ControlKey is what a run remembers a request by: its id, per actor, so
+// one caller's key never answers another caller's request.
+func ControlKey(req control.Request) string {
+	if req.ID == "" {
+		return ""
+	}
+	return req.Actor + "/" + req.ID
 }
 
 func (r *runner) keep(id string, res ControlResult) {

@@ -49,13 +49,9 @@ func (e *Engine) State(ctx context.Context, runID string) (control.View, error) 
 // returns the first answer without a second effect.
 func (e *Engine) Control(ctx context.Context, runID string, req control.Request) (workflows.ControlResult, error) {
 	wfID := workflows.WorkflowID(runID)
-	if req.ID != "" && req.Actor != "" {
-		// The run dedupes on the id: keep one caller's key from answering
-		// another's request.
-		req.ID = req.Actor + "/" + req.ID
-	}
-	if req.ID != "" {
-		if res, err := e.controlResult(ctx, wfID, req.ID); err == nil && res.State != "" {
+	key := workflows.ControlKey(req)
+	if key != "" {
+		if res, err := e.controlResult(ctx, wfID, key); err == nil && res.State != "" {
 			return res, nil
 		}
 	}
@@ -64,7 +60,7 @@ func (e *Engine) Control(ctx context.Context, runID string, req control.Request)
 	}
 	deadline := time.Now().Add(controlWait)
 	for delay := 20 * time.Millisecond; ; delay = min(delay*2, 500*time.Millisecond) {
-		res, err := e.controlResult(ctx, wfID, req.ID)
+		res, err := e.controlResult(ctx, wfID, key)
 		if err == nil && res.State != "" {
 			return res, nil
 		}
