@@ -23,6 +23,9 @@ type fakeEngine struct {
 	mu     sync.Mutex
 	inputs []workflows.RunInput
 	err    error
+	// sched records schedule syncs and fakes backfill drivers
+	// (triggers_test.go).
+	sched schedFake
 }
 
 func (e *fakeEngine) StartRun(_ context.Context, in workflows.RunInput) (string, error) {

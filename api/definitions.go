@@ -72,6 +72,8 @@ type runSource struct {
 	flow     dag.Flow
 	params   map[string]string
 	timezone string
+	// trigger is the definition's own, which its schedule is made from.
+	trigger *dag.Trigger
 }
 
 // meta is the stored state every definition view carries next to its spec.
@@ -186,8 +188,42 @@ func (s *Server) createDefinition(k kind) gin.HandlerFunc {
 			_ = c.Error(err)
 			return
 		}
-		s.respondDefinition(c, k, http.StatusCreated, rec, ver)
+		s.respondSaved(c, k, http.StatusCreated, rec, ver, true)
 	}
+}
+
+// respondSaved syncs the schedules a save affects and answers with the
+// saved definition; a flow's answer lists the tasks it took over
+// (imported_tasks). A failed sync is a 502 that still carries the saved
+// definition, since the save itself stands.
+func (s *Server) respondSaved(c *gin.Context, k kind, status int, rec record, ver versionRecord, created bool) {
+	ctx := c.Request.Context()
+	imported, failures, err := s.afterSave(ctx, k, rec, ver, created)
+	if err != nil {
+		_ = c.Error(err)
+		return
+	}
+	v, err := k.view(rec, ver)
+	if err != nil {
+		_ = c.Error(err)
+		return
+	}
+	if fv, ok := v.(flowView); ok {
+		v = flowSaved{flowView: fv, ImportedTasks: imported}
+	}
+	if len(failures) > 0 {
+		_ = c.Error(syncFailedError(fmt.Sprintf("%s %s version %d", k.name(), rec.ID, ver.Version), failures, v))
+		return
+	}
+	c.JSON(status, v)
+}
+
+// flowSaved is a flow as a create or update answers it.
+type flowSaved struct {
+	flowView
+	// ImportedTasks are the referenced tasks that fired on their own and
+	// now only run inside flows (their trigger became "flow").
+	ImportedTasks []string `json:"imported_tasks"`
 }
 
 func (s *Server) updateDefinition(k kind) gin.HandlerFunc {
@@ -215,7 +251,7 @@ func (s *Server) updateDefinition(k kind) gin.HandlerFunc {
 			_ = c.Error(err)
 			return
 		}
-		s.respondDefinition(c, k, http.StatusOK, rec, ver)
+		s.respondSaved(c, k, http.StatusOK, rec, ver, false)
 	}
 }
 
@@ -267,27 +303,69 @@ func (s *Server) listDefinitions(k kind) gin.HandlerFunc {
 	}
 }
 
+// deleteDefinition hides and disables the definition and deletes its
+// schedule; runs already started go on with their version.
 func (s *Server) deleteDefinition(k kind) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		if err := k.remove(c.Request.Context(), s.store, c.Param("id")); err != nil {
+		ctx := c.Request.Context()
+		id := c.Param("id")
+		rec, ver, err := k.get(ctx, s.store, id)
+		if err != nil {
 			_ = c.Error(err)
+			return
+		}
+		if err := k.remove(ctx, s.store, id); err != nil {
+			_ = c.Error(err)
+			return
+		}
+		if failures := s.syncDeleted(ctx, k, rec, ver); len(failures) > 0 {
+			_ = c.Error(syncFailedError(fmt.Sprintf("the delete of %s %s", k.name(), id), failures, nil))
 			return
 		}
 		c.Status(http.StatusNoContent)
 	}
 }
 
+// setEnabled turns the definition's schedule on or off (paused). Enabling
+// first checks that the schedule can be made (a flow's referenced tasks
+// still exist), so a refusal leaves the definition as it was.
 func (s *Server) setEnabled(k kind, enabled bool) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		ctx := c.Request.Context()
 		id := c.Param("id")
+		if enabled {
+			rec, ver, err := k.get(ctx, s.store, id)
+			if err != nil {
+				_ = c.Error(err)
+				return
+			}
+			rec.Enabled = true
+			if _, err := s.scheduleDef(ctx, k, rec, ver); err != nil {
+				_ = c.Error(err)
+				return
+			}
+		}
 		if err := k.setEnabled(ctx, s.store, id, enabled); err != nil {
 			_ = c.Error(err)
 			return
 		}
+		failures := s.syncCurrent(ctx, k, id)
 		rec, ver, err := k.get(ctx, s.store, id)
 		if err != nil {
 			_ = c.Error(err)
+			return
+		}
+		if len(failures) > 0 {
+			v, err := k.view(rec, ver)
+			if err != nil {
+				_ = c.Error(err)
+				return
+			}
+			verb := "disable"
+			if enabled {
+				verb = "enable"
+			}
+			_ = c.Error(syncFailedError(fmt.Sprintf("the %s of %s %s", verb, k.name(), id), failures, v))
 			return
 		}
 		s.respondDefinition(c, k, http.StatusOK, rec, ver)

@@ -41,6 +41,11 @@ const (
 	CodeNodeNeverDispatched = "node_never_dispatched"
 	CodeEngineTimeout       = "engine_timeout"
 
+	// Schedules and backfills.
+	CodeScheduleSyncFailed  = "schedule_sync_failed"
+	CodeBackfillClosed      = "backfill_closed"
+	CodeBackfillNotOperable = "backfill_not_operable"
+
 	// Idempotency-Key handling.
 	CodeIdempotencyInProgress = "idempotency_in_progress"
 	CodeIdempotencyKeyReused  = "idempotency_key_reused"

@@ -108,6 +108,7 @@ func (taskKind) parse(_ context.Context, _ *Server, body []byte, pathID string) 
 	}
 	problems := idProblems(b.ID, pathID)
 	problems = append(problems, dag.ValidateTask(&b.Task)...)
+	problems = append(problems, triggerProblems("trigger", b.Trigger, problems)...)
 	problems = requireName(problems, b.Name)
 	if len(problems) > 0 {
 		return definition{}, problems
@@ -163,7 +164,7 @@ func (taskKind) snapshot(_ context.Context, _ *Server, rec record, ver versionRe
 	if err != nil {
 		return runSource{}, err
 	}
-	src := runSource{flow: dag.SingleTaskFlow(rec.ID, t), params: t.Params}
+	src := runSource{flow: dag.SingleTaskFlow(rec.ID, t), params: t.Params, trigger: t.Trigger}
 	if t.Trigger != nil {
 		src.timezone = t.Trigger.Timezone
 	}
@@ -266,6 +267,7 @@ func (flowKind) parse(ctx context.Context, s *Server, body []byte, pathID string
 		// user hunting for a problem in their flow.
 		return definition{}, tasks.err
 	}
+	problems = append(problems, triggerProblems("trigger", b.Trigger, problems)...)
 	problems = requireName(problems, b.Name)
 	if len(problems) > 0 {
 		return definition{}, problems
@@ -331,7 +333,7 @@ func (flowKind) snapshot(ctx context.Context, s *Server, rec record, ver version
 	if len(problems) > 0 {
 		return runSource{}, problems
 	}
-	src := runSource{flow: f, params: f.Params}
+	src := runSource{flow: f, params: f.Params, trigger: f.Trigger}
 	if f.Trigger != nil {
 		src.timezone = f.Trigger.Timezone
 	}

@@ -25,6 +25,9 @@ type Engine interface {
 	Control(ctx context.Context, runID string, req control.Request) (workflows.ControlResult, error)
 	FindResetPoint(ctx context.Context, runID, node string) (engine.ResetPoint, error)
 	Reset(ctx context.Context, runID string, p engine.ResetPoint, reason, requestID string) (newTemporalRunID string, err error)
+	// SyncSchedule makes a definition's Temporal schedule match it: created
+	// or updated, paused when disabled, deleted when it no longer fires.
+	SyncSchedule(ctx context.Context, def engine.ScheduleDef) error
 }
 
 // Options configures a Server.
@@ -36,20 +39,27 @@ type Options struct {
 	// OperableWindow keeps an unsuccessful run open for operations
 	// (BATON_OPERABLE_WINDOW; 0: the engine's default, 7 days).
 	OperableWindow time.Duration
+	// Backfiller drives backfills; nil uses Engine when it implements
+	// Backfiller (*engine.Engine does).
+	Backfiller Backfiller
 }
 
 // Server is the REST API v1.
 type Server struct {
-	store  *models.Store
-	engine Engine
-	log    *slog.Logger
-	now    func() time.Time
-	window time.Duration
+	store      *models.Store
+	engine     Engine
+	backfiller Backfiller
+	log        *slog.Logger
+	now        func() time.Time
+	window     time.Duration
 }
 
 // New builds a Server; Store is required.
 func New(o Options) *Server {
-	s := &Server{store: o.Store, engine: o.Engine, log: o.Logger, now: o.Now, window: o.OperableWindow}
+	s := &Server{store: o.Store, engine: o.Engine, backfiller: o.Backfiller, log: o.Logger, now: o.Now, window: o.OperableWindow}
+	if s.backfiller == nil {
+		s.backfiller, _ = o.Engine.(Backfiller)
+	}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -101,6 +111,9 @@ func (s *Server) Handler() http.Handler {
 	v1.GET("/runs/:id/logs", s.runLogs)
 	v1.GET("/instances/:id/log", s.instanceLog)
 	s.controlRoutes(v1)
+	v1.GET("/cron/preview", s.cronPreview)
+	v1.POST("/schedules/resync", requireRole(RoleAdmin), s.resyncSchedules)
+	s.backfillRoutes(v1)
 	v1.GET("/workers", s.listWorkers)
 	v1.GET("/audit", s.listAudit)
 
