@@ -15,11 +15,6 @@ import (
 	"github.com/baton-sched/baton/internal/quartz"
 )
 
-// overlapPolicies are the names internal/engine maps to Temporal's overlap
-// policies; "" means skip. Checked here so that a typo is a 400 at save
-// time rather than a schedule that cannot be created.
-var overlapPolicies = []string{"skip", "buffer_one", "buffer_all", "allow_all", "cancel_other", "terminate_other"}
-
 // firing reports whether a trigger makes its definition fire on its own,
 // that is whether it has a Temporal schedule.
 func firing(t *dag.Trigger) bool {
@@ -82,8 +77,8 @@ func triggerProblems(at string, t *dag.Trigger, known dag.Problems) dag.Problems
 			add(at+"."+field, err.Error())
 		}
 	}
-	if t.Overlap != "" && !slices.Contains(overlapPolicies, t.Overlap) {
-		add(at+".overlap", fmt.Sprintf("must be one of %s, not %q", strings.Join(overlapPolicies, ", "), t.Overlap))
+	if t.Overlap != "" && !slices.Contains(engine.OverlapPolicies, t.Overlap) {
+		add(at+".overlap", fmt.Sprintf("must be one of %s, not %q", strings.Join(engine.OverlapPolicies, ", "), t.Overlap))
 	}
 	return out
 }

@@ -44,6 +44,10 @@ var overlapPolicies = map[string]enumspb.ScheduleOverlapPolicy{
 	"terminate_other": enumspb.SCHEDULE_OVERLAP_POLICY_TERMINATE_OTHER,
 }
 
+// OverlapPolicies lists the overlap names a trigger may use, in the
+// order documentation shows them.
+var OverlapPolicies = []string{"skip", "buffer_one", "buffer_all", "allow_all", "cancel_other", "terminate_other"}
+
 // ScheduleSpec compiles a trigger; nil means the trigger does not fire on
 // its own (manual, api, flow, or none).
 func ScheduleSpec(t *dag.Trigger) (*client.ScheduleSpec, error) {
@@ -73,12 +77,17 @@ func ScheduleSpec(t *dag.Trigger) (*client.ScheduleSpec, error) {
 // already started keep their version.
 func (e *Engine) SyncSchedule(ctx context.Context, d ScheduleDef) error {
 	id := workflows.ScheduleID(d.Kind, d.DefinitionID)
-	spec, err := ScheduleSpec(d.Trigger)
-	if err != nil {
-		return fmt.Errorf("schedule %s: %w", id, err)
-	}
 	h := e.Client.ScheduleClient().GetHandle(ctx, id)
-	if spec == nil || d.Deleted {
+	var spec *client.ScheduleSpec
+	if !d.Deleted {
+		// A deleted definition's trigger is not compiled: it may not even
+		// compile any more, and its schedule goes regardless.
+		var err error
+		if spec, err = ScheduleSpec(d.Trigger); err != nil {
+			return fmt.Errorf("schedule %s: %w", id, err)
+		}
+	}
+	if spec == nil {
 		if err := h.Delete(ctx); err != nil && !isNotFound(err) {
 			return fmt.Errorf("delete schedule %s: %w", id, err)
 		}
@@ -102,7 +111,7 @@ func (e *Engine) SyncSchedule(ctx context.Context, d ScheduleDef) error {
 	}
 	catchup := d.Trigger.CatchupWindow.MustStd()
 	note := fmt.Sprintf("baton %s %s version %d", d.Kind, d.DefinitionID, d.Version)
-	_, err = e.Client.ScheduleClient().Create(ctx, client.ScheduleOptions{
+	_, err := e.Client.ScheduleClient().Create(ctx, client.ScheduleOptions{
 		ID: id, Spec: *spec, Action: action, Overlap: overlap, CatchupWindow: catchup,
 		PauseOnFailure: d.Trigger.PauseOnFailure, Paused: !d.Enabled, Note: note,
 	})
