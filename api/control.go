@@ -377,23 +377,7 @@ func (s *Server) rerunRun(c *gin.Context) {
 		Bizdate: parent.Bizdate, Params: string(paramsJSON), Initiator: Actor(ctx), ParentRunID: parent.ID,
 		WorkflowID: workflows.WorkflowID(id), CreatedAt: s.now().UTC(),
 	}
-	if err := s.store.CreateRun(ctx, run); err != nil {
-		_ = c.Error(err)
-		return
-	}
-	in := workflows.RunInput{RunID: id, Kind: run.Kind, DefinitionID: run.DefinitionID, Version: run.Version,
-		Trigger: run.Trigger, Bizdate: run.Bizdate, Params: params, Flow: flow, Mirror: true,
-		OperableWindow: s.operableWindow()}
-	if err := s.startRun(ctx, run, in); err != nil {
-		_ = c.Error(err)
-		return
-	}
-	detail, err := s.runDetail(ctx, id)
-	if err != nil {
-		_ = c.Error(err)
-		return
-	}
-	c.JSON(http.StatusCreated, detail)
+	s.launch(c, run, flow, params)
 }
 
 func joinRuns(rs []status.Run) string {

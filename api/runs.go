@@ -78,24 +78,31 @@ func (s *Server) runOnce(k kind) gin.HandlerFunc {
 			Params: string(paramsJSON), Initiator: Actor(ctx), WorkflowID: workflows.WorkflowID(id),
 			CreatedAt: s.now().UTC(),
 		}
-		if err := s.store.CreateRun(ctx, run); err != nil {
-			_ = c.Error(err)
-			return
-		}
-		in := workflows.RunInput{RunID: id, Kind: k.name(), DefinitionID: rec.ID, Version: ver.Version,
-			Trigger: trigger, Bizdate: bizdate, Params: params, Flow: src.flow, Mirror: true,
-			OperableWindow: s.operableWindow()}
-		if err := s.startRun(ctx, run, in); err != nil {
-			_ = c.Error(err)
-			return
-		}
-		detail, err := s.runDetail(ctx, id)
-		if err != nil {
-			_ = c.Error(err)
-			return
-		}
-		c.JSON(http.StatusCreated, detail)
+		s.launch(c, run, src.flow, params)
 	}
+}
+
+// launch records a new run, starts its workflow on the snapshot and
+// answers 201 with the run's detail: run once, test run and rerun.
+func (s *Server) launch(c *gin.Context, run *models.Run, flow dag.Flow, params map[string]string) {
+	ctx := c.Request.Context()
+	if err := s.store.CreateRun(ctx, run); err != nil {
+		_ = c.Error(err)
+		return
+	}
+	in := workflows.RunInput{RunID: run.ID, Kind: run.Kind, DefinitionID: run.DefinitionID, Version: run.Version,
+		Trigger: run.Trigger, Bizdate: run.Bizdate, Params: params, Flow: flow, Mirror: true,
+		OperableWindow: s.operableWindow()}
+	if err := s.startRun(ctx, run, in); err != nil {
+		_ = c.Error(err)
+		return
+	}
+	detail, err := s.runDetail(ctx, run.ID)
+	if err != nil {
+		_ = c.Error(err)
+		return
+	}
+	c.JSON(http.StatusCreated, detail)
 }
 
 // startRun hands the run to the engine. Once the row exists the start is
