@@ -37,6 +37,13 @@ const (
 const (
 	changeOperable   = "operable-window"
 	versionOperable1 = 1
+	// versionOwnLimits: continue-as-new at the interpreter's own history
+	// limits only. Temporal suggests it from 4,096 events, which made every
+	// 1,000-node flow pause to hand over its state.
+	versionOwnLimits = 2
+	// historySizeLimit is the history size at which a run continues as new
+	// (Temporal's hard limit is 50 MiB).
+	historySizeLimit = 20 << 20
 )
 
 // RunWorkflow interprets one run of a flow (or of a single task, as a
@@ -171,7 +178,7 @@ func (r *runner) run() (RunResult, error) {
 		r.version = workflow.Version(c.Version)
 		r.restore(c)
 	} else {
-		r.version = workflow.GetVersion(r.ctx, changeOperable, workflow.DefaultVersion, versionOperable1)
+		r.version = workflow.GetVersion(r.ctx, changeOperable, workflow.DefaultVersion, versionOwnLimits)
 		r.start()
 	}
 	ctrl := workflow.GetSignalChannel(r.ctx, SignalControl)
@@ -288,6 +295,9 @@ func (r *runner) historyFull() bool {
 		limit = defaultHistoryLimit
 	}
 	info := workflow.GetInfo(r.ctx)
+	if r.version >= versionOwnLimits {
+		return info.GetCurrentHistoryLength() >= limit || info.GetCurrentHistorySize() >= historySizeLimit
+	}
 	return info.GetCurrentHistoryLength() >= limit || info.GetContinueAsNewSuggested()
 }
 

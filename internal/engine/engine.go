@@ -37,9 +37,10 @@ func Dial(ctx context.Context, hostPort, namespace string, logger *slog.Logger, 
 	deadline := time.Now().Add(wait)
 	for {
 		c, err := client.DialContext(ctx, client.Options{
-			HostPort:  hostPort,
-			Namespace: namespace,
-			Logger:    tlog.NewStructuredLogger(logger),
+			HostPort:      hostPort,
+			Namespace:     namespace,
+			Logger:        tlog.NewStructuredLogger(logger),
+			DataConverter: DataConverter(),
 		})
 		if err == nil {
 			return c, nil

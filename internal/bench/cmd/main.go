@@ -100,7 +100,7 @@ func run() error {
 	if dc == nil {
 		c, err = engine.Dial(ctx, srv.FrontendAddr(), "default", logger, 30*time.Second)
 	} else {
-		// engine.Dial has no data converter to set: the what-if dials itself.
+		// The what-if compresses every payload, not only large ones as engine.Dial does: it dials itself.
 		c, err = client.DialContext(ctx, client.Options{HostPort: srv.FrontendAddr(), Namespace: "default",
 			Logger: tlog.NewStructuredLogger(logger), DataConverter: dc})
 	}
