@@ -195,7 +195,7 @@ func PhaseTable(rows []Row) string {
 // counterpart.
 func TargetTable(rows []Row) string {
 	var b strings.Builder
-	b.WriteString(fmt.Sprintf("| shape | mirror off (target ≤ %.2f) | mirror on (target ≤ %.2f) |\n|---|---|---|\n", TargetMirrorOff, TargetMirrorOn))
+	fmt.Fprintf(&b, "| shape | mirror off (target ≤ %.2f) | mirror on (target ≤ %.2f) |\n|---|---|---|\n", TargetMirrorOff, TargetMirrorOn)
 	type pair struct{ off, on string }
 	var order []string
 	got := map[string]*pair{}
