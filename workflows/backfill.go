@@ -75,12 +75,15 @@ type BackfillInput struct {
 	Flow           dag.Flow          `json:"flow"` // snapshot, already cut to the chosen nodes
 	Params         map[string]string `json:"params,omitempty"`
 	// Dates are the business dates in the order they run.
-	Dates          []string       `json:"dates"`
-	Parallel       int            `json:"parallel"`
-	Initiator      string         `json:"initiator"`
-	Mirror         bool           `json:"mirror"`
-	OperableWindow dag.Duration   `json:"operable_window,omitempty"`
-	Carry          *BackfillCarry `json:"carry,omitempty"`
+	Dates          []string     `json:"dates"`
+	Parallel       int          `json:"parallel"`
+	Initiator      string       `json:"initiator"`
+	Mirror         bool         `json:"mirror"`
+	OperableWindow dag.Duration `json:"operable_window,omitempty"`
+	// HistoryLimit is the history length at which the driver continues as
+	// new (0: 8,000 events).
+	HistoryLimit int            `json:"history_limit,omitempty"`
+	Carry        *BackfillCarry `json:"carry,omitempty"`
 }
 
 // BackfillDate is one date's state.
@@ -182,7 +185,11 @@ func BackfillWorkflow(ctx workflow.Context, in BackfillInput) (BackfillProgress,
 				return p, nil
 			}
 		}
-		if workflow.GetInfo(ctx).GetCurrentHistoryLength() > backfillHistoryLimit {
+		limit := backfillHistoryLimit
+		if in.HistoryLimit > 0 {
+			limit = in.HistoryLimit
+		}
+		if workflow.GetInfo(ctx).GetCurrentHistoryLength() > limit {
 			// Take in every signal already delivered: a continue-as-new with
 			// unhandled signals would lose them.
 			for sel.HasPending() {

@@ -1,7 +1,6 @@
 package itest
 
 import (
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -9,24 +8,11 @@ import (
 
 func getText(t *testing.T, base, path string) string {
 	t.Helper()
-	req, err := http.NewRequest("GET", base+path, nil)
-	if err != nil {
-		t.Fatal(err)
+	a := get(t, base, path)
+	if a.status != 200 {
+		t.Fatalf("GET %s: %d %s", path, a.status, a.body)
 	}
-	req.Header.Set("Authorization", "Bearer "+testToken)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = resp.Body.Close() }()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if resp.StatusCode != 200 {
-		t.Fatalf("GET %s: %d %s", path, resp.StatusCode, b)
-	}
-	return string(b)
+	return string(a.body)
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }

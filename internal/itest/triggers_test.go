@@ -170,7 +170,9 @@ func TestBackfillOfThreeYearsCompletes(t *testing.T) {
 	s := newStack(t, databases(t)["sqlite"])
 	flow := dag.Flow{Name: "noop", Nodes: []dag.Node{{ID: "n", Type: dag.NodeTask, Task: &dag.Task{Kind: dag.KindNoop}}}}
 	in := workflows.BackfillInput{ID: "bf3y", Kind: "flow", DefinitionID: "noop-flow", Version: 1, Flow: flow,
-		Dates: dates("2023-01-01", 1096), Parallel: 40, Mirror: true}
+		// A low limit makes the hand-over certain rather than dependent on
+		// how many events the default 8,000 leaves room for.
+		Dates: dates("2023-01-01", 1096), Parallel: 40, Mirror: true, HistoryLimit: 2000}
 	start := time.Now()
 	startBackfill(t, s, in)
 	ctx := context.Background()
