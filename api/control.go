@@ -365,16 +365,11 @@ func (s *Server) rerunRun(c *gin.Context) {
 	}
 	params := stringMap(parent.Params)
 	maps.Copy(params, body.Params)
-	paramsJSON, err := json.Marshal(params)
-	if err != nil {
-		_ = c.Error(fmt.Errorf("encode run params: %w", err))
-		return
-	}
 	id := uuid.NewString()
 	run := &models.Run{
 		ID: id, Kind: parent.Kind, DefinitionID: parent.DefinitionID, DefinitionName: parent.DefinitionName,
 		Version: parent.Version, Group: parent.Group, Status: string(status.RunWaiting), Trigger: dag.TriggerRerun,
-		Bizdate: parent.Bizdate, Params: string(paramsJSON), Initiator: Actor(ctx), ParentRunID: parent.ID,
+		Bizdate: parent.Bizdate, Initiator: Actor(ctx), ParentRunID: parent.ID,
 		WorkflowID: workflows.WorkflowID(id), CreatedAt: s.now().UTC(),
 	}
 	s.launch(c, run, flow, params)

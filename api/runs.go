@@ -65,27 +65,29 @@ func (s *Server) runOnce(k kind) gin.HandlerFunc {
 		params := map[string]string{}
 		maps.Copy(params, src.params)
 		maps.Copy(params, body.Params)
-		paramsJSON, err := json.Marshal(params)
-		if err != nil {
-			_ = c.Error(fmt.Errorf("encode run params: %w", err))
-			return
-		}
 
 		id := uuid.NewString()
 		run := &models.Run{
 			ID: id, Kind: k.name(), DefinitionID: rec.ID, DefinitionName: rec.Name, Version: ver.Version,
 			Group: groupOr(rec.Group), Status: string(status.RunWaiting), Trigger: trigger, Bizdate: bizdate,
-			Params: string(paramsJSON), Initiator: Actor(ctx), WorkflowID: workflows.WorkflowID(id),
+			Initiator: Actor(ctx), WorkflowID: workflows.WorkflowID(id),
 			CreatedAt: s.now().UTC(),
 		}
 		s.launch(c, run, src.flow, params)
 	}
 }
 
-// launch records a new run, starts its workflow on the snapshot and
-// answers 201 with the run's detail: run once, test run and rerun.
+// launch records a new run with its params, starts its workflow on the
+// snapshot and answers 201 with the run's detail: run once, test run and
+// rerun.
 func (s *Server) launch(c *gin.Context, run *models.Run, flow dag.Flow, params map[string]string) {
 	ctx := c.Request.Context()
+	encoded, err := json.Marshal(params)
+	if err != nil {
+		_ = c.Error(fmt.Errorf("encode run params: %w", err))
+		return
+	}
+	run.Params = string(encoded)
 	if err := s.store.CreateRun(ctx, run); err != nil {
 		_ = c.Error(err)
 		return

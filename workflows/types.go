@@ -77,7 +77,6 @@ type Carry struct {
 	Rev       int64         `json:"rev"`
 	StartedAt time.Time     `json:"started_at"`
 	Deadline  *time.Time    `json:"deadline,omitempty"`
-	Unhandled bool          `json:"unhandled,omitempty"`
 	Nodes     []CarriedNode `json:"nodes"`
 }
 
