@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	uiserver "github.com/temporalio/ui-server/v2/server"
@@ -17,6 +19,7 @@ import (
 	"go.temporal.io/server/common/config"
 	"go.temporal.io/server/common/dynamicconfig"
 	tlog "go.temporal.io/server/common/log"
+	"go.temporal.io/server/common/log/tag"
 	"go.temporal.io/server/common/membership/static"
 	sqliteplugin "go.temporal.io/server/common/persistence/sql/sqlplugin/sqlite"
 	"go.temporal.io/server/common/primitives"
@@ -77,8 +80,9 @@ func Start(o Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	logger := tlog.NewNoopLogger()
-	var serverLogger tlog.Logger = logger
+	// Quiet by default, but a Fatal is always said: the server's Fatal does
+	// not exit under a no-op logger, and the panic that follows names nothing.
+	var serverLogger tlog.Logger = fatalToStderr{tlog.NewNoopLogger()}
 	if o.LogFile != "" {
 		level := o.LogLevel
 		if level == "" {
@@ -250,14 +254,67 @@ func buildConfig(o Options, host string, port int) (*config.Config, error) {
 	return &conf, nil
 }
 
-// FreePort asks the kernel for a free TCP port on host.
+// FreePort asks the kernel for a free TCP port on host and keeps the kernel
+// from handing it out again for a while.
+//
+// A port that is merely listened on and closed goes back to the ephemeral
+// pool at once; under load (parallel test binaries, many gRPC and database
+// connections) an outgoing connection takes it before the Temporal service
+// binds it, and the service dies with a nil listener. So the port is
+// connected to and the accepted side closed first: that side's socket sits in
+// TIME_WAIT holding the port's bind bucket, which connect() skips when it
+// picks ephemeral ports, while Go's listeners (SO_REUSEADDR) can still bind
+// it. Ports handed out in this process are also never handed out twice.
 func FreePort(host string) (int, error) {
+	for range 20 {
+		port, err := reservePort(host)
+		if err != nil {
+			return 0, err
+		}
+		handedMu.Lock()
+		seen := handed[port]
+		handed[port] = true
+		handedMu.Unlock()
+		if !seen {
+			return port, nil
+		}
+	}
+	return 0, errors.New("devstack: find free port: kernel keeps returning ports already handed out")
+}
+
+var (
+	handedMu sync.Mutex
+	handed   = map[int]bool{}
+)
+
+func reservePort(host string) (int, error) {
 	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 	if err != nil {
 		return 0, fmt.Errorf("devstack: find free port: %w", err)
 	}
 	defer func() { _ = l.Close() }()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	port := l.Addr().(*net.TCPAddr).Port
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			c = nil
+		}
+		accepted <- c
+	}()
+	client, err := net.DialTimeout("tcp", l.Addr().String(), 2*time.Second)
+	if err != nil {
+		return 0, fmt.Errorf("devstack: find free port: %w", err)
+	}
+	server := <-accepted
+	if server != nil {
+		_ = server.Close() // first to close: this side enters TIME_WAIT
+		// Wait for the client to see the FIN so it closes second.
+		_ = client.SetReadDeadline(time.Now().Add(time.Second))
+		_, _ = client.Read(make([]byte, 1))
+	}
+	_ = client.Close()
+	return port, nil
 }
 
 func portFree(host string, port int) error {
@@ -281,4 +338,17 @@ func splitAddr(addr string) (string, int, error) {
 		host = "127.0.0.1"
 	}
 	return host, port, nil
+}
+
+// fatalToStderr keeps a logger's output but writes Fatal messages to stderr.
+type fatalToStderr struct{ tlog.Logger }
+
+func (l fatalToStderr) Fatal(msg string, tags ...tag.Tag) {
+	var b strings.Builder
+	b.WriteString("devstack: Temporal server fatal: " + msg)
+	for _, t := range tags {
+		fmt.Fprintf(&b, " %s=%v", t.Key(), t.Value())
+	}
+	fmt.Fprintln(os.Stderr, b.String())
+	l.Logger.Fatal(msg, tags...)
 }
