@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -66,9 +65,20 @@ type MirrorBatch struct {
 	Transitions []Transition
 }
 
-// Rows per multi-row INSERT: 1000 nodes in a handful of statements while
-// staying far below SQLite's and MySQL's placeholder limits.
-const insertBatch = 200
+// rowsPerInsert is how many rows one multi-row INSERT carries: 1000 nodes
+// in a handful of statements on MySQL, far below its placeholder limit.
+// SQLite gets fewer: the modernc driver matches each placeholder to its
+// argument by scanning all of them, so a statement costs the square of its
+// arguments (measured by BenchmarkApplyMirror: 200 rows per statement spent
+// half of a 1000-node write binding).
+func (s *Store) rowsPerInsert() int {
+	if s.dialect == "sqlite" {
+		return sqliteRowsPerInsert
+	}
+	return 200
+}
+
+var sqliteRowsPerInsert = 32
 
 // ApplyMirror writes a batch in one transaction. Rows are inserted when
 // absent and otherwise updated only if the incoming Rev is at least the
@@ -115,32 +125,39 @@ func isLockConflict(err error) bool {
 	return errors.As(err, &me) && (me.Number == 1213 || me.Number == 1205)
 }
 
+// writer carries what the statement builders need to know of the store.
+type writer struct {
+	dialect   string
+	perInsert int
+}
+
 func (s *Store) applyBatch(tx *gorm.DB, b MirrorBatch) error {
+	w := writer{dialect: s.dialect, perInsert: s.rowsPerInsert()}
 	now := s.now()
 	if b.Run != nil {
-		if err := applyRun(tx, b.RunID, b.Run, now); err != nil {
+		if err := applyRun(tx, w, b.RunID, b.Run, now); err != nil {
 			return fmt.Errorf("run: %w", err)
 		}
 	}
 	if len(b.Nodes) > 0 {
-		if err := applyNodes(tx, b.RunID, b.Nodes, now); err != nil {
+		if err := applyNodes(tx, w, b.RunID, b.Nodes, now); err != nil {
 			return fmt.Errorf("nodes: %w", err)
 		}
 	}
 	if len(b.Instances) > 0 {
-		if err := applyInstances(tx, b.RunID, b.Instances, now); err != nil {
+		if err := applyInstances(tx, w, b.RunID, b.Instances, now); err != nil {
 			return fmt.Errorf("instances: %w", err)
 		}
 	}
 	if len(b.Transitions) > 0 {
-		if err := appendTransitions(tx, b.RunID, b.Transitions, now); err != nil {
+		if err := appendTransitions(tx, s.rowsPerInsert(), b.RunID, b.Transitions, now); err != nil {
 			return fmt.Errorf("transitions: %w", err)
 		}
 	}
 	return nil
 }
 
-func applyRun(tx *gorm.DB, id string, u *RunUpdate, now time.Time) error {
+func applyRun(tx *gorm.DB, w writer, id string, u *RunUpdate, now time.Time) error {
 	created := now
 	if u.StartedAt != nil {
 		// A schedule-started run is first heard of here; its start is the
@@ -154,93 +171,40 @@ func applyRun(tx *gorm.DB, id string, u *RunUpdate, now time.Time) error {
 		TemporalRunID: u.TemporalRunID, Message: u.Message, Rev: u.Rev, CreatedAt: created,
 		StartedAt: normPtr(u.StartedAt), FinishedAt: normPtr(u.FinishedAt), UpdatedAt: now,
 	}
-	res := tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&row)
-	if res.Error != nil {
-		return res.Error
-	}
-	if res.RowsAffected > 0 {
-		return nil
-	}
-	set := map[string]any{"rev": u.Rev, "updated_at": now}
-	setNonEmpty(set, "status", u.Status)
-	setNonEmpty(set, "temporal_run_id", u.TemporalRunID)
-	setNonEmpty(set, "message", u.Message)
-	setTimes(set, u.StartedAt, u.FinishedAt)
-	return tx.Model(&Run{}).Where("id = ? AND rev <= ?", id, u.Rev).Updates(set).Error
+	return upsert(tx, w, runSpec, []Run{row}, func(int) string { return id })
 }
 
-func applyNodes(tx *gorm.DB, runID string, nodes []NodeUpdate, now time.Time) error {
-	outputs := make([]string, len(nodes))
-	keys := make([]string, len(nodes))
+func applyNodes(tx *gorm.DB, w writer, runID string, nodes []NodeUpdate, now time.Time) error {
+	rows := make([]NodeRun, len(nodes))
 	for i, n := range nodes {
-		keys[i] = n.NodeID
+		var outputs string
 		if len(n.Outputs) > 0 {
 			// json.Marshal sorts map keys, so equal outputs store equal text.
 			b, err := json.Marshal(n.Outputs)
 			if err != nil {
 				return fmt.Errorf("node %s outputs: %w", n.NodeID, err)
 			}
-			outputs[i] = string(b)
+			outputs = string(b)
 		}
+		rows[i] = NodeRun{RunID: runID, NodeID: n.NodeID, Status: n.Status, Forced: n.Forced,
+			Attempts: n.Attempts, Outputs: outputs, Message: n.Message, Rev: n.Rev,
+			StartedAt: normPtr(n.StartedAt), FinishedAt: normPtr(n.FinishedAt), UpdatedAt: now}
 	}
-	stored, err := storedRevs(tx, &NodeRun{}, "node_id", keys, "run_id = ?", runID)
-	if err != nil {
-		return err
-	}
-	return upsert(tx, stored, len(nodes),
-		func(i int) (string, int64) { return nodes[i].NodeID, nodes[i].Rev },
-		func(i int) NodeRun {
-			n := nodes[i]
-			return NodeRun{RunID: runID, NodeID: n.NodeID, Status: n.Status, Forced: n.Forced,
-				Attempts: n.Attempts, Outputs: outputs[i], Message: n.Message, Rev: n.Rev,
-				StartedAt: normPtr(n.StartedAt), FinishedAt: normPtr(n.FinishedAt), UpdatedAt: now}
-		},
-		func(i int) error {
-			n := nodes[i]
-			set := map[string]any{"forced": n.Forced, "attempts": n.Attempts, "rev": n.Rev, "updated_at": now}
-			setNonEmpty(set, "status", n.Status)
-			setNonEmpty(set, "outputs", outputs[i])
-			setNonEmpty(set, "message", n.Message)
-			setTimes(set, n.StartedAt, n.FinishedAt)
-			return tx.Model(&NodeRun{}).Where("run_id = ? AND node_id = ? AND rev <= ?", runID, n.NodeID, n.Rev).
-				Updates(set).Error
-		})
+	return upsert(tx, w, nodeSpec, rows, func(i int) string { return nodes[i].NodeID })
 }
 
-func applyInstances(tx *gorm.DB, runID string, insts []InstanceUpdate, now time.Time) error {
-	keys := make([]string, len(insts))
+func applyInstances(tx *gorm.DB, w writer, runID string, insts []InstanceUpdate, now time.Time) error {
+	rows := make([]Instance, len(insts))
 	for i, in := range insts {
-		keys[i] = in.ID
+		rows[i] = Instance{ID: in.ID, RunID: runID, NodeID: in.NodeID, ShardIndex: in.ShardIndex,
+			Attempt: in.Attempt, WorkerID: in.WorkerID, Host: in.Host, Status: in.Status,
+			ExitCode: in.ExitCode, Message: in.Message, Rev: in.Rev, CreatedAt: now,
+			StartedAt: normPtr(in.StartedAt), FinishedAt: normPtr(in.FinishedAt), UpdatedAt: now}
 	}
-	stored, err := storedRevs(tx, &Instance{}, "id", keys, "")
-	if err != nil {
-		return err
-	}
-	return upsert(tx, stored, len(insts),
-		func(i int) (string, int64) { return insts[i].ID, insts[i].Rev },
-		func(i int) Instance {
-			in := insts[i]
-			return Instance{ID: in.ID, RunID: runID, NodeID: in.NodeID, ShardIndex: in.ShardIndex,
-				Attempt: in.Attempt, WorkerID: in.WorkerID, Host: in.Host, Status: in.Status,
-				ExitCode: in.ExitCode, Message: in.Message, Rev: in.Rev, CreatedAt: now,
-				StartedAt: normPtr(in.StartedAt), FinishedAt: normPtr(in.FinishedAt), UpdatedAt: now}
-		},
-		func(i int) error {
-			in := insts[i]
-			set := map[string]any{"rev": in.Rev, "updated_at": now}
-			setNonEmpty(set, "status", in.Status)
-			setNonEmpty(set, "worker_id", in.WorkerID)
-			setNonEmpty(set, "host", in.Host)
-			setNonEmpty(set, "message", in.Message)
-			if in.ExitCode != nil {
-				set["exit_code"] = *in.ExitCode
-			}
-			setTimes(set, in.StartedAt, in.FinishedAt)
-			return tx.Model(&Instance{}).Where("id = ? AND rev <= ?", in.ID, in.Rev).Updates(set).Error
-		})
+	return upsert(tx, w, instanceSpec, rows, func(i int) string { return insts[i].ID })
 }
 
-func appendTransitions(tx *gorm.DB, runID string, ts []Transition, now time.Time) error {
+func appendTransitions(tx *gorm.DB, perInsert int, runID string, ts []Transition, now time.Time) error {
 	rows := make([]Transition, len(ts))
 	for i, t := range ts {
 		t.ID = 0 // the log numbers its own rows
@@ -255,104 +219,106 @@ func appendTransitions(tx *gorm.DB, runID string, ts []Transition, now time.Time
 		}
 		rows[i] = t
 	}
-	return tx.Clauses(clause.OnConflict{DoNothing: true}).CreateInBatches(rows, insertBatch).Error
+	return tx.Clauses(clause.OnConflict{DoNothing: true}).CreateInBatches(rows, perInsert).Error
 }
 
-// storedRevs returns the stored rev of each key that already has a row.
-func storedRevs(tx *gorm.DB, model any, keyCol string, keys []string, where string, args ...any) (map[string]int64, error) {
-	out := make(map[string]int64, len(keys))
-	for start := 0; start < len(keys); start += insertBatch * 2 {
-		chunk := keys[start:min(start+insertBatch*2, len(keys))]
-		var rows []struct {
-			K   string
-			Rev int64
-		}
-		q := tx.Model(model).Select(keyCol+" AS k, rev").Where(keyCol+" IN ?", chunk)
-		if where != "" {
-			q = q.Where(where, args...)
-		}
-		if err := q.Scan(&rows).Error; err != nil {
-			return nil, err
-		}
-		for _, r := range rows {
-			out[r.K] = r.Rev
-		}
-	}
-	return out, nil
+// How an existing row's column takes a write whose rev is not older than
+// the stored one. Columns not listed (identity, created_at, log_size) are
+// written only when the row is inserted.
+type colRule int
+
+const (
+	setAlways  colRule = iota // the write's value
+	setIfText                 // the write's value unless it is ''
+	setIfValue                // the write's value unless it is NULL
+	setOnce                   // the write's value if none is stored yet (started_at)
+)
+
+type upsertCol struct {
+	name string
+	rule colRule
 }
 
-// upsert inserts the absent items of a batch in multi-row statements and
-// applies update to the present ones whose rev is not older than stored.
-// update must itself be conditional on rev, because another writer may have
-// moved a row on since stored was read.
-func upsert[T any](tx *gorm.DB, stored map[string]int64, n int,
-	key func(i int) (string, int64), row func(i int) T, update func(i int) error) error {
-	var (
-		ins    []T
-		insIdx []int
-		upd    []int
-		queued = make(map[string]bool)
-	)
-	// New rows go in batch order, so the engine's order (topological, say)
-	// is the order ListNodeRuns returns them in.
-	for i := range n {
-		k, rev := key(i)
-		if r, ok := stored[k]; ok {
-			if rev >= r {
-				upd = append(upd, i)
-			}
-			continue
-		}
-		if queued[k] {
-			// A second write of the same row in one batch: the rev-guarded
-			// update after the insert settles which one wins.
-			upd = append(upd, i)
-			continue
-		}
-		queued[k] = true
-		ins = append(ins, row(i))
-		insIdx = append(insIdx, i)
+// upsertSpec names a mirror table's conflict key and how its columns move.
+type upsertSpec struct {
+	key  []string
+	cols []upsertCol
+}
+
+var (
+	runSpec = upsertSpec{key: []string{"id"}, cols: []upsertCol{
+		{"status", setIfText}, {"temporal_run_id", setIfText}, {"message", setIfText},
+		{"started_at", setOnce}, {"finished_at", setIfValue}, {"updated_at", setAlways},
+	}}
+	nodeSpec = upsertSpec{key: []string{"run_id", "node_id"}, cols: []upsertCol{
+		{"status", setIfText}, {"forced", setAlways}, {"attempts", setAlways}, {"outputs", setIfText},
+		{"message", setIfText}, {"started_at", setOnce}, {"finished_at", setIfValue}, {"updated_at", setAlways},
+	}}
+	instanceSpec = upsertSpec{key: []string{"id"}, cols: []upsertCol{
+		{"status", setIfText}, {"worker_id", setIfText}, {"host", setIfText}, {"message", setIfText},
+		{"exit_code", setIfValue}, {"started_at", setOnce}, {"finished_at", setIfValue}, {"updated_at", setAlways},
+	}}
+)
+
+// assignments spells spec's rev-guarded update for the dialect. rev comes
+// last: MySQL evaluates assignments left to right on the updated row, so
+// every guard before it still compares with the stored rev. (SQLite's
+// excluded.x and MySQL's VALUES(x) both name the value the insert carried.)
+func (spec upsertSpec) assignments(dialect string) clause.Set {
+	incoming := func(col string) string { return "excluded." + col }
+	if dialect == "mysql" {
+		incoming = func(col string) string { return "VALUES(" + col + ")" }
 	}
-	if len(ins) > 0 {
-		res := tx.Clauses(clause.OnConflict{DoNothing: true}).CreateInBatches(ins, insertBatch)
-		if res.Error != nil {
-			return res.Error
+	newer := incoming("rev") + " >= rev"
+	set := make(clause.Set, 0, len(spec.cols)+1)
+	for _, c := range spec.cols {
+		in := incoming(c.name)
+		var cond string
+		switch c.rule {
+		case setAlways:
+			cond = newer
+		case setIfText:
+			cond = newer + " AND " + in + " <> ''"
+		case setIfValue:
+			cond = newer + " AND " + in + " IS NOT NULL"
+		case setOnce:
+			cond = newer + " AND " + c.name + " IS NULL"
 		}
-		if res.RowsAffected < int64(len(ins)) {
-			// A concurrent writer inserted some of these first; ours were
-			// dropped, so offer them as guarded updates instead.
-			upd = append(insIdx, upd...)
-		}
+		set = append(set, clause.Assignment{Column: clause.Column{Name: c.name},
+			Value: clause.Expr{SQL: "CASE WHEN " + cond + " THEN " + in + " ELSE " + c.name + " END"}})
 	}
-	// Concurrent batches that update rows in the same order wait for each
-	// other instead of deadlocking. Stable, so two writes of one row in a
-	// batch keep their order.
-	sort.SliceStable(upd, func(a, b int) bool {
-		ka, _ := key(upd[a])
-		kb, _ := key(upd[b])
-		return ka < kb
-	})
-	for _, i := range upd {
-		if err := update(i); err != nil {
+	return append(set, clause.Assignment{Column: clause.Column{Name: "rev"},
+		Value: clause.Expr{SQL: "CASE WHEN " + newer + " THEN " + incoming("rev") + " ELSE rev END"}})
+}
+
+// upsert writes rows in multi-row INSERT ... ON CONFLICT/DUPLICATE KEY
+// statements that update existing rows by spec's rules: a handful of
+// statements for a thousand rows, and no read-then-write window for a
+// concurrent writer to slip into. New rows go in batch order, so the
+// engine's order (topological, say) is the order listings return them in.
+// A key written twice in one batch goes in a later statement, so the
+// rev-guarded update settles which write wins.
+func upsert[T any](tx *gorm.DB, w writer, spec upsertSpec, rows []T, key func(i int) string) error {
+	keyCols := make([]clause.Column, len(spec.key))
+	for i, k := range spec.key {
+		keyCols[i] = clause.Column{Name: k}
+	}
+	conflict := clause.OnConflict{Columns: keyCols, DoUpdates: spec.assignments(w.dialect)}
+	seen := make(map[string]int, len(rows))
+	var rounds [][]T
+	for i := range rows {
+		k := key(i)
+		r := seen[k]
+		seen[k] = r + 1
+		if r == len(rounds) {
+			rounds = append(rounds, nil)
+		}
+		rounds[r] = append(rounds[r], rows[i])
+	}
+	for _, round := range rounds {
+		if err := tx.Clauses(conflict).CreateInBatches(round, w.perInsert).Error; err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-func setNonEmpty(set map[string]any, col, v string) {
-	if v != "" {
-		set[col] = v
-	}
-}
-
-// setTimes fills started_at only if it is still empty, and finished_at
-// whenever a value is given.
-func setTimes(set map[string]any, started, finished *time.Time) {
-	if started != nil {
-		set["started_at"] = gorm.Expr("COALESCE(started_at, ?)", norm(*started))
-	}
-	if finished != nil {
-		set["finished_at"] = norm(*finished)
-	}
 }

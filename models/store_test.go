@@ -40,7 +40,7 @@ func forEachDB(t *testing.T, fn func(t *testing.T, s *Store)) {
 }
 
 // freshMySQL creates an empty database next to the one dsn names.
-func freshMySQL(t *testing.T, dsn string) *Store {
+func freshMySQL(t testing.TB, dsn string) *Store {
 	t.Helper()
 	ctx := context.Background()
 	admin, err := Open(ctx, dsn)

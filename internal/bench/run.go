@@ -5,9 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
@@ -15,6 +18,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
+	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/baton-sched/baton/internal/dag"
 	"github.com/baton-sched/baton/internal/engine"
@@ -52,6 +56,10 @@ type Options struct {
 	// DataConverter is the client's, to read activity inputs back from
 	// histories (nil: the SDK's default).
 	DataConverter converter.DataConverter
+	// HistoryDir, when set, receives every measured run's histories as
+	// JSON (one file per run of the chain), for reading a slow run's
+	// timeline event by event.
+	HistoryDir string
 }
 
 // Sample is one workflow run.
@@ -197,6 +205,9 @@ func (r *runner) once(ctx context.Context, sh Shape, v Variant, rep int) Sample 
 		hctx, hcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)
 		chain, ferr := FetchChain(hctx, r.o.Client, wid, first)
 		hcancel()
+		if ferr == nil && r.o.HistoryDir != "" {
+			ferr = writeChain(r.o.HistoryDir, runID, chain)
+		}
 		if ferr == nil {
 			s.Stats, ferr = Analyze(chain, deps, NodeFromRequest(r.o.DataConverter))
 		}
@@ -387,4 +398,20 @@ func FetchChain(ctx context.Context, c client.Client, workflowID, runID string) 
 		return nil, errors.New("empty history")
 	}
 	return chain, nil
+}
+
+// writeChain writes each execution of chain as a Temporal history JSON file
+// (the format `temporal workflow show --output json` prints).
+func writeChain(dir, runID string, chain []Execution) error {
+	for i, ex := range chain {
+		b, err := protojson.Marshal(&historypb.History{Events: ex})
+		if err != nil {
+			return fmt.Errorf("encode history of %s: %w", runID, err)
+		}
+		name := filepath.Join(dir, fmt.Sprintf("%s.%d.json", runID, i))
+		if err := os.WriteFile(name, b, 0o644); err != nil {
+			return fmt.Errorf("write history: %w", err)
+		}
+	}
+	return nil
 }

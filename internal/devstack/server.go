@@ -95,6 +95,14 @@ func Start(o Options) (*Server, error) {
 		// Baton's runs and schedules are driven by one local process: keep
 		// the namespace cache and visibility fast to reflect changes.
 		dynamicconfig.ForceSearchAttributesCacheRefreshOnRead.Key(): true,
+		// The events cache is sized per history shard (512 KiB by default)
+		// and this server has one shard, where a production cluster has
+		// hundreds. Starting an activity reads its scheduled event; once a
+		// fan-out's events outgrow the cache, every start deserialises a
+		// whole history batch from SQLite and a 1,000-way fan-out slows as
+		// it goes (measured in docs/benchmarks.md). 64 MiB is still far
+		// below what a 512-shard cluster caches.
+		dynamicconfig.EventsCacheMaxSizeBytes.Key(): 64 << 20,
 	}
 	for k, v := range o.DynamicConfig {
 		dyn[dynamicconfig.MakeKey(k)] = v

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -43,6 +44,8 @@ func run() error {
 	revision := flag.String("revision", "", "what code is measured, for the report (default: from git)")
 	serverConfig := flag.String("server-config", "", "Temporal dynamic config overrides, key=value[,key=value] (default: none, as `baton dev`)")
 	codec := flag.String("payload-codec", "", "what-if: \"zlib\" compresses every payload of the client and workers (default: none, as Baton has it)")
+	historyDir := flag.String("history-dir", "", "write every measured run's history as JSON into this directory")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole process (server, workers, client) to this file")
 	flag.Parse()
 	dyn, err := parseDynamicConfig(*serverConfig)
 	if err != nil {
@@ -123,6 +126,18 @@ func run() error {
 		return err
 	}
 
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return fmt.Errorf("cpu profile: %w", err)
+		}
+		defer func() { _ = f.Close() }()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("cpu profile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
+
 	stopWorkers, err := bench.StartWorkers(c, store)
 	if err != nil {
 		return err
@@ -131,7 +146,7 @@ func run() error {
 
 	results, err := bench.Run(ctx, bench.Options{
 		Client: c, Store: store, Shapes: list, Reps: *reps, Mirror: *mirror,
-		Progress: os.Stderr, RunTimeout: *runTimeout, DataConverter: dc,
+		Progress: os.Stderr, RunTimeout: *runTimeout, DataConverter: dc, HistoryDir: *historyDir,
 	})
 	if err != nil && !errors.Is(err, context.Canceled) {
 		return err
