@@ -78,7 +78,7 @@ func (s *Store) rowsPerInsert() int {
 	return 200
 }
 
-var sqliteRowsPerInsert = 32
+const sqliteRowsPerInsert = 32
 
 // ApplyMirror writes a batch in one transaction. Rows are inserted when
 // absent and otherwise updated only if the incoming Rev is at least the
