@@ -8,6 +8,7 @@ import (
 
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/baton-sched/baton/internal/dag"
 	"github.com/baton-sched/baton/internal/quartz"
 	"github.com/baton-sched/baton/models"
 	"github.com/baton-sched/baton/workflows"
@@ -18,11 +19,17 @@ type RunStarter interface {
 	StartRun(ctx context.Context, in workflows.RunInput) (string, error)
 }
 
+// SchedulePauser pauses a Temporal schedule (internal/engine.Engine).
+type SchedulePauser interface {
+	PauseSchedule(ctx context.Context, scheduleID, note string) error
+}
+
 // Runs records and starts runs the engine creates by itself: backfill dates
 // and schedule fires.
 type Runs struct {
-	Store   *models.Store
-	Starter RunStarter
+	Store     *models.Store
+	Starter   RunStarter
+	Schedules SchedulePauser
 }
 
 // StartRun records the run and starts it. It is idempotent: a retry after
@@ -71,6 +78,25 @@ func (a *Runs) StartRun(ctx context.Context, req workflows.StartRunRequest) (wor
 		return workflows.StartRunResult{}, fmt.Errorf("start run %s: %w", r.ID, err)
 	}
 	return workflows.StartRunResult{Started: true}, nil
+}
+
+// ActiveFiredRuns lists the definition's runs that schedule fires started
+// and that have not ended, for a fire under terminate_other.
+func (a *Runs) ActiveFiredRuns(ctx context.Context, req workflows.ActiveFiredRunsRequest) ([]string, error) {
+	ids, err := a.Store.ActiveRunIDs(ctx, req.Kind, req.DefinitionID, []string{dag.TriggerCron, dag.TriggerFixedRate})
+	if err != nil {
+		return nil, fmt.Errorf("active fired runs of %s %s: %w", req.Kind, req.DefinitionID, err)
+	}
+	return ids, nil
+}
+
+// PauseSchedule pauses the schedule of a fire whose run failed, for
+// pause_on_failure.
+func (a *Runs) PauseSchedule(ctx context.Context, req workflows.PauseScheduleRequest) error {
+	if err := a.Schedules.PauseSchedule(ctx, req.ScheduleID, req.Note); err != nil {
+		return fmt.Errorf("pause on failure: %w", err)
+	}
+	return nil
 }
 
 // RecordBackfill stores a backfill driver's progress.

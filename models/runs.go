@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"gorm.io/gorm"
+
+	"github.com/baton-sched/baton/internal/status"
 )
 
 // RunFilter selects runs for the runs list and its status counts.
@@ -132,6 +134,29 @@ func (s *Store) ListRuns(ctx context.Context, f RunFilter) ([]Run, int64, error)
 		return nil, 0, wrap(op, err)
 	}
 	return out, total, nil
+}
+
+// ActiveRunIDs returns the ids of a definition's runs with one of triggers
+// that have not reached a final status, oldest first.
+func (s *Store) ActiveRunIDs(ctx context.Context, kind, definitionID string, triggers []string) ([]string, error) {
+	ids := []string{}
+	err := s.db.WithContext(ctx).Model(&Run{}).
+		Where("kind = ? AND definition_id = ? AND `trigger` IN ? AND status IN ?", kind, definitionID, triggers, activeRunStatuses()).
+		Order("created_at").Order("id").Pluck("id", &ids).Error
+	if err != nil {
+		return nil, wrap("active runs", err)
+	}
+	return ids, nil
+}
+
+func activeRunStatuses() []string {
+	var out []string
+	for _, st := range status.Runs {
+		if !st.Terminal() {
+			out = append(out, string(st))
+		}
+	}
+	return out
 }
 
 // RunStats counts the filter's runs per status, ignoring Statuses and

@@ -28,7 +28,45 @@ type FireInput struct {
 	Timezone       string            `json:"timezone,omitempty"`
 	Mirror         bool              `json:"mirror"`
 	OperableWindow dag.Duration      `json:"operable_window,omitempty"`
+	// Overlap is the schedule's overlap policy; the fire acts on
+	// terminate_other itself (see FireWorkflow).
+	Overlap string `json:"overlap,omitempty"`
+	// PauseOnFailure pauses the schedule when the run ends unsuccessful.
+	// Temporal's own pause-on-failure covers the other policies, but it
+	// does not follow allow_all fires at all, so the fire pauses it too.
+	PauseOnFailure bool `json:"pause_on_failure,omitempty"`
 }
+
+// Registered names of the fire's activities.
+const (
+	// ActiveFiredRunsActivity lists the runs of a definition that schedule
+	// fires started and that have not ended.
+	ActiveFiredRunsActivity = "baton.ActiveFiredRuns"
+	// PauseScheduleActivity pauses a schedule (PauseScheduleRequest).
+	PauseScheduleActivity = "baton.PauseSchedule"
+)
+
+// PauseScheduleRequest names the schedule to pause and why.
+type PauseScheduleRequest struct {
+	ScheduleID string `json:"schedule_id"`
+	Note       string `json:"note"`
+}
+
+// OverlapTerminateOther is the overlap policy under which a new fire stops
+// the runs earlier fires started.
+const OverlapTerminateOther = "terminate_other"
+
+// ActiveFiredRunsRequest names the definition whose fired runs to list.
+type ActiveFiredRunsRequest struct {
+	Kind         string `json:"kind"`
+	DefinitionID string `json:"definition_id"`
+}
+
+// Changes to FireWorkflow, for workflow.GetVersion.
+const (
+	changeFireTerminates = "fire-terminate-other"
+	changeFirePauses     = "fire-pause-on-failure"
+)
 
 // ScheduleID names the Temporal schedule of a task or flow.
 func ScheduleID(kind, definitionID string) string { return "baton-" + kind + "-" + definitionID }
@@ -72,6 +110,10 @@ func FireWorkflow(ctx workflow.Context, in FireInput) error {
 			Notify: info.WorkflowExecution.ID},
 		Cron: in.Cron, Timezone: in.Timezone, FireTime: fire,
 	}
+	if in.Overlap == OverlapTerminateOther &&
+		workflow.GetVersion(ctx, changeFireTerminates, workflow.DefaultVersion, 1) >= 1 {
+		stopEarlierRuns(ctx, actx, in, runID)
+	}
 	var res StartRunResult
 	if err := workflow.ExecuteActivity(actx, StartRunActivity, req).Get(ctx, &res); err != nil {
 		return fmt.Errorf("start scheduled run %s: %w", runID, err)
@@ -98,7 +140,44 @@ func FireWorkflow(ctx workflow.Context, in FireInput) error {
 		return temporal.NewCanceledError("replaced by a newer fire")
 	}
 	if ended.Status != string(status.RunSuccess) {
+		if in.PauseOnFailure && workflow.GetVersion(ctx, changeFirePauses, workflow.DefaultVersion, 1) >= 1 {
+			req := PauseScheduleRequest{ScheduleID: ScheduleID(in.Kind, in.DefinitionID),
+				Note: fmt.Sprintf("paused on failure: run %s ended %s", runID, ended.Status)}
+			if err := workflow.ExecuteActivity(actx, PauseScheduleActivity, req).Get(ctx, nil); err != nil {
+				workflow.GetLogger(ctx).Info("pause on failure failed", "run", runID, "error", err)
+			}
+		}
 		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("run %s ended %s", runID, ended.Status), "RunUnsuccessful", errRunUnsuccessful)
 	}
 	return nil
+}
+
+// stopEarlierRuns carries out terminate_other. Temporal terminates the
+// earlier fire workflow, which cannot act on it, and the run that fire
+// started is a workflow of its own that would go on. So the new fire stops
+// every run earlier fires of the definition left running, as an operator
+// would, before starting its own. Failures are logged, not fatal: the new
+// run must still start.
+func stopEarlierRuns(ctx, actx workflow.Context, in FireInput, own string) {
+	log := workflow.GetLogger(ctx)
+	var ids []string
+	req := ActiveFiredRunsRequest{Kind: in.Kind, DefinitionID: in.DefinitionID}
+	if err := workflow.ExecuteActivity(actx, ActiveFiredRunsActivity, req).Get(ctx, &ids); err != nil {
+		log.Info("terminate_other: listing earlier runs failed", "error", err)
+		return
+	}
+	var pending []workflow.Future
+	for _, id := range ids {
+		if id == own {
+			continue
+		}
+		stop := control.Request{ID: "fire-terminate-" + id, Op: status.OpStop, Actor: "schedule",
+			Reason: "terminate_other: replaced by the fire of " + own}
+		pending = append(pending, workflow.SignalExternalWorkflow(ctx, WorkflowID(id), "", SignalControl, stop))
+	}
+	for i, f := range pending {
+		if err := f.Get(ctx, nil); err != nil {
+			log.Info("terminate_other: stop of an earlier run failed", "index", i, "error", err)
+		}
+	}
 }

@@ -119,9 +119,12 @@ func RegisterFlows(w worker.Registry, store *models.Store) {
 // RegisterRunStarter registers the activities that start runs by
 // themselves (backfill dates, schedule fires); they need the client.
 func RegisterRunStarter(w worker.Registry, store *models.Store, c client.Client) {
-	runs := &activities.Runs{Store: store, Starter: &Engine{Client: c}}
+	e := &Engine{Client: c}
+	runs := &activities.Runs{Store: store, Starter: e, Schedules: e}
 	w.RegisterActivityWithOptions(runs.StartRun, activity.RegisterOptions{Name: workflows.StartRunActivity})
 	w.RegisterActivityWithOptions(runs.RecordBackfill, activity.RegisterOptions{Name: workflows.RecordBackfillLocal})
+	w.RegisterActivityWithOptions(runs.ActiveFiredRuns, activity.RegisterOptions{Name: workflows.ActiveFiredRunsActivity})
+	w.RegisterActivityWithOptions(runs.PauseSchedule, activity.RegisterOptions{Name: workflows.PauseScheduleActivity})
 }
 
 // StartWorker starts polling the flows queue, the group queue and the

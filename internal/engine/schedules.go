@@ -107,7 +107,8 @@ func (e *Engine) SyncSchedule(ctx context.Context, d ScheduleDef) error {
 		TaskQueue: workflows.FlowsTaskQueue,
 		Args: []any{workflows.FireInput{Kind: d.Kind, DefinitionID: d.DefinitionID, DefinitionName: d.DefinitionName,
 			Version: d.Version, Group: d.Group, Flow: d.Flow, Params: d.Params, Trigger: d.Trigger.Type,
-			Cron: d.Trigger.Cron, Timezone: d.Trigger.Timezone, Mirror: true, OperableWindow: dag.Duration(window)}},
+			Cron: d.Trigger.Cron, Timezone: d.Trigger.Timezone, Mirror: true, OperableWindow: dag.Duration(window),
+			Overlap: d.Trigger.Overlap, PauseOnFailure: d.Trigger.PauseOnFailure}},
 	}
 	catchup := d.Trigger.CatchupWindow.MustStd()
 	note := fmt.Sprintf("baton %s %s version %d", d.Kind, d.DefinitionID, d.Version)
@@ -143,4 +144,14 @@ func (e *Engine) SyncSchedule(ctx context.Context, d ScheduleDef) error {
 func isNotFound(err error) bool {
 	var nf *serviceerror.NotFound
 	return errors.As(err, &nf)
+}
+
+// PauseSchedule pauses a schedule with a note saying why; a schedule that
+// no longer exists is not an error (its definition was deleted meanwhile).
+func (e *Engine) PauseSchedule(ctx context.Context, scheduleID, note string) error {
+	err := e.Client.ScheduleClient().GetHandle(ctx, scheduleID).Pause(ctx, client.SchedulePauseOptions{Note: note})
+	if err != nil && !isNotFound(err) {
+		return fmt.Errorf("pause schedule %s: %w", scheduleID, err)
+	}
+	return nil
 }

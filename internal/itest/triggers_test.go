@@ -342,3 +342,107 @@ func waitRunning(t *testing.T, s *stack) models.Run {
 	t.Fatal("no scheduled run is running")
 	return models.Run{}
 }
+
+// TestScheduleOverlapAndPauseOnFailure checks the overlap policies that act
+// on runs (a run outlives the fire that started it only as a workflow of
+// its own, so Temporal's policies alone would not touch it) and pause on
+// failure.
+func TestScheduleOverlapAndPauseOnFailure(t *testing.T) {
+	s := newStack(t, databases(t)["sqlite"])
+	ctx := context.Background()
+	eng := &engine.Engine{Client: s.client, Namespace: "default"}
+	def := func(id, script string, trig dag.Trigger) engine.ScheduleDef {
+		trig.Type, trig.Cron = dag.TriggerCron, "*/2 * * * * ?"
+		return engine.ScheduleDef{Kind: "flow", DefinitionID: id, DefinitionName: id, Version: 1,
+			Flow: dag.Flow{Name: id, Nodes: []dag.Node{shellNode("work", script)}}, Trigger: &trig, Enabled: true}
+	}
+	runsOf := func(id string) []models.Run {
+		runs, _, err := s.store.ListRuns(ctx, models.RunFilter{Definition: id, Limit: 500})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return runs // newest first
+	}
+	disable := func(d engine.ScheduleDef) {
+		d.Enabled = false
+		if err := eng.SyncSchedule(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	for _, policy := range []string{"terminate_other", "cancel_other"} {
+		t.Run(policy, func(t *testing.T) {
+			id := "ovl-" + policy
+			d := def(id, "sleep 60", dag.Trigger{Overlap: policy})
+			if err := eng.SyncSchedule(ctx, d); err != nil {
+				t.Fatal(err)
+			}
+			// Three fires: the first two runs must have been stopped by
+			// the fires after them.
+			deadline := time.Now().Add(40 * time.Second)
+			var runs []models.Run
+			for time.Now().Before(deadline) {
+				runs = runsOf(id)
+				stopped := 0
+				for _, r := range runs {
+					if r.Status == "stopped" {
+						stopped++
+					}
+				}
+				if stopped >= 2 {
+					break
+				}
+				time.Sleep(300 * time.Millisecond)
+			}
+			disable(d)
+			var view []string
+			stopped := 0
+			for _, r := range runs {
+				view = append(view, r.ID+"="+r.Status)
+				switch r.Status {
+				case "stopped":
+					stopped++
+				case "success":
+					t.Errorf("run %s of a 60 s task succeeded: it was never stopped", r.ID)
+				}
+			}
+			if stopped < 2 {
+				t.Fatalf("%s: want the runs of earlier fires stopped, got %v", policy, view)
+			}
+		})
+	}
+
+	t.Run("pause_on_failure", func(t *testing.T) {
+		id := "ovl-pause"
+		d := def(id, "exit 3", dag.Trigger{Overlap: "allow_all", PauseOnFailure: true})
+		if err := eng.SyncSchedule(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+		h := s.client.ScheduleClient().GetHandle(ctx, workflows.ScheduleID("flow", id))
+		deadline := time.Now().Add(30 * time.Second)
+		paused := false
+		for time.Now().Before(deadline) && !paused {
+			desc, err := h.Describe(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			paused = desc.Schedule.State.Paused
+			time.Sleep(300 * time.Millisecond)
+		}
+		if !paused {
+			t.Fatalf("schedule not paused after failed runs: %d runs", len(runsOf(id)))
+		}
+		time.Sleep(1500 * time.Millisecond) // a fire already in progress may still record its run
+		before := len(runsOf(id))
+		time.Sleep(5 * time.Second)
+		after := runsOf(id)
+		if len(after) != before {
+			t.Fatalf("paused schedule still fired: %d runs, then %d", before, len(after))
+		}
+		for _, r := range after {
+			if r.Status != "failed" {
+				t.Errorf("run %s: status %s, want failed", r.ID, r.Status)
+			}
+		}
+	})
+}
