@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 )
@@ -16,17 +15,7 @@ import (
 //
 //	go test ./models -run '^$' -bench ApplyMirror -benchtime 20x
 func BenchmarkApplyMirror(b *testing.B) {
-	stores := map[string]func(b *testing.B) *Store{"sqlite": func(b *testing.B) *Store {
-		s, err := Open(context.Background(), "sqlite:"+filepath.Join(b.TempDir(), "mirror.db"))
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() { _ = s.Close() })
-		if err := s.Migrate(context.Background()); err != nil {
-			b.Fatal(err)
-		}
-		return s
-	}}
+	stores := map[string]func(b *testing.B) *Store{"sqlite": func(b *testing.B) *Store { return freshSQLite(b) }}
 	if dsn := os.Getenv("BATON_TEST_MYSQL_DSN"); dsn != "" {
 		stores["mysql"] = func(b *testing.B) *Store { return freshMySQL(b, dsn) }
 	}

@@ -17,17 +17,7 @@ var mysqlSchemaSeq atomic.Int64
 // The DSN names a server and a database the test may create siblings of.
 func forEachDB(t *testing.T, fn func(t *testing.T, s *Store)) {
 	t.Helper()
-	t.Run("sqlite", func(t *testing.T) {
-		s, err := Open(context.Background(), "sqlite:"+filepath.Join(t.TempDir(), "mirror.db"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = s.Close() })
-		if err := s.Migrate(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		fn(t, s)
-	})
+	t.Run("sqlite", func(t *testing.T) { fn(t, freshSQLite(t)) })
 	dsn := os.Getenv("BATON_TEST_MYSQL_DSN")
 	t.Run("mysql", func(t *testing.T) {
 		if dsn == "" {
@@ -37,6 +27,20 @@ func forEachDB(t *testing.T, fn func(t *testing.T, s *Store)) {
 		t.Logf("store test on MySQL/MariaDB (%s)", s.serverVersion(t))
 		fn(t, s)
 	})
+}
+
+// freshSQLite opens a migrated SQLite store in a temp dir.
+func freshSQLite(t testing.TB) *Store {
+	t.Helper()
+	s, err := Open(context.Background(), "sqlite:"+filepath.Join(t.TempDir(), "mirror.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	if err := s.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
 
 // freshMySQL creates an empty database next to the one dsn names.
