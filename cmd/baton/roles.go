@@ -66,7 +66,7 @@ func devCmd() *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVar(&dataDir, "data-dir", "", "state directory (BATON_DATA_DIR, default .baton)")
-	f.StringVar(&httpAddr, "http-addr", "", "API and console address (BATON_HTTP_ADDR, default 127.0.0.1:8080)")
+	f.StringVar(&httpAddr, "http-addr", "", "REST API address (BATON_HTTP_ADDR, default 127.0.0.1:8080)")
 	f.StringVar(&temporalAddr, "temporal-address", "", "use this external Temporal instead of the embedded one (BATON_TEMPORAL_ADDRESS)")
 	f.StringVar(&dbDSN, "db-dsn", "", "use this MySQL DSN instead of the SQLite mirror (BATON_DB_DSN)")
 	f.StringVar(&uiAddr, "ui-addr", "", "Temporal Web UI address (BATON_TEMPORAL_UI_ADDR, default 127.0.0.1:8233)")
@@ -135,7 +135,7 @@ func runDev(ctx context.Context, cfg config.Config) error {
 	defer w.Stop()
 	go store.KeepFor(ctx, cfg.Retention, time.Hour, log)
 	fmt.Printf(`baton dev is running
-  API + console   http://%s
+  API             http://%s
   Temporal UI     %s
   Temporal        %s (namespace %s)
   data            %s

@@ -16,7 +16,7 @@ import (
 type Config struct {
 	// DataDir holds the embedded stack's state (BATON_DATA_DIR).
 	DataDir string
-	// HTTPAddr is the REST API and console listen address (BATON_HTTP_ADDR).
+	// HTTPAddr is the REST API listen address (BATON_HTTP_ADDR).
 	HTTPAddr string
 	// AdminToken is the bootstrap admin token (BATON_ADMIN_TOKEN); dev
 	// generates one and keeps it in DataDir when empty.
