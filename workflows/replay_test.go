@@ -10,7 +10,8 @@ import (
 
 // TestReplayRecordedHistories replays every history in testdata/ (recorded
 // from real runs by `make record-histories`) against the current
-// interpreter. A change that alters the commands an old run produced fails
+// interpreter and the fire and backfill workflows. A change that alters the
+// commands an old run produced fails
 // here: it must go behind workflow.GetVersion instead.
 func TestReplayRecordedHistories(t *testing.T) {
 	files, err := filepath.Glob(filepath.Join("testdata", "*.json"))
@@ -24,6 +25,8 @@ func TestReplayRecordedHistories(t *testing.T) {
 		t.Run(filepath.Base(f), func(t *testing.T) {
 			replayer := worker.NewWorkflowReplayer()
 			replayer.RegisterWorkflowWithOptions(RunWorkflow, workflow.RegisterOptions{Name: RunWorkflowName})
+			replayer.RegisterWorkflowWithOptions(FireWorkflow, workflow.RegisterOptions{Name: FireWorkflowName})
+			replayer.RegisterWorkflowWithOptions(BackfillWorkflow, workflow.RegisterOptions{Name: BackfillWorkflowName})
 			if err := replayer.ReplayWorkflowHistoryFromJSONFile(nil, f); err != nil {
 				t.Fatalf("replay %s: %v", f, err)
 			}

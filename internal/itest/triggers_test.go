@@ -11,8 +11,14 @@ import (
 	"testing"
 	"time"
 
+	"go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/api/temporalproto"
+	workflowpb "go.temporal.io/api/workflow/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
 
 	"github.com/baton-sched/baton/internal/dag"
 	"github.com/baton-sched/baton/internal/engine"
@@ -409,6 +415,9 @@ func TestScheduleOverlapAndPauseOnFailure(t *testing.T) {
 			if stopped < 2 {
 				t.Fatalf("%s: want the runs of earlier fires stopped, got %v", policy, view)
 			}
+			if policy == workflows.OverlapTerminateOther {
+				checkFireHistories(t, s, id, "fire-terminate-other")
+			}
 		})
 	}
 
@@ -444,5 +453,57 @@ func TestScheduleOverlapAndPauseOnFailure(t *testing.T) {
 				t.Errorf("run %s: status %s, want failed", r.ID, r.Status)
 			}
 		}
+		checkFireHistories(t, s, id, "fire-pause-on-failure")
 	})
+}
+
+// checkFireHistories replays the closed fire workflows of a definition
+// against the current FireWorkflow and, under `make record-histories`,
+// writes the one that exercised the change (it ran an extra activity) to
+// workflows/testdata as name.json.
+func checkFireHistories(t *testing.T, s *stack, definitionID, name string) {
+	t.Helper()
+	ctx := context.Background()
+	prefix := "baton-fire-flow-" + definitionID + "-"
+	// Visibility learns of closes a moment after they happen.
+	var closed []*workflowpb.WorkflowExecutionInfo
+	for deadline := time.Now().Add(15 * time.Second); len(closed) == 0 && time.Now().Before(deadline); {
+		resp, err := s.client.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
+			Query: "WorkflowType = '" + workflows.FireWorkflowName + "' AND ExecutionStatus != 'Running'"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ex := range resp.GetExecutions() {
+			if strings.HasPrefix(ex.GetExecution().GetWorkflowId(), prefix) {
+				closed = append(closed, ex)
+			}
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	var chosen *historypb.History
+	for _, ex := range closed {
+		wid := ex.GetExecution().GetWorkflowId()
+		h := fetchHistory(t, s.client, wid, ex.GetExecution().GetRunId())
+		replayer := worker.NewWorkflowReplayer()
+		replayer.RegisterWorkflowWithOptions(workflows.FireWorkflow, workflow.RegisterOptions{Name: workflows.FireWorkflowName})
+		if err := replayer.ReplayWorkflowHistory(nil, h); err != nil {
+			t.Fatalf("replay fire %s: %v", wid, err)
+		}
+		if chosen == nil && countEvents(h, enums.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED) >= 2 {
+			chosen = h
+		}
+	}
+	if chosen == nil {
+		t.Fatalf("no closed fire of %s ran the change's activity", definitionID)
+	}
+	if dir := os.Getenv(recordEnv); dir != "" {
+		b, err := temporalproto.CustomJSONMarshalOptions{Indent: "  "}.Marshal(chosen)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name+".json"), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("recorded %s (%d events)", name, len(chosen.Events))
+	}
 }
