@@ -11,8 +11,8 @@ import (
 // TestReplayRecordedHistories replays every history in testdata/ (recorded
 // from real runs by `make record-histories`) against the current
 // interpreter and the fire and backfill workflows. A change that alters the
-// commands an old run produced fails
-// here: it must go behind workflow.GetVersion instead.
+// commands an old run produced fails here: it must go behind
+// workflow.GetVersion instead.
 func TestReplayRecordedHistories(t *testing.T) {
 	files, err := filepath.Glob(filepath.Join("testdata", "*.json"))
 	if err != nil {
