@@ -45,7 +45,7 @@ test: ## Run all tests (go test ./... -count=1 -timeout 40m -p 2); MySQL tests n
 	$(GO) test $(PKGS) -count=1 -timeout 40m -p 2
 
 record-histories: ## Re-record workflows/testdata histories from real runs (only for a deliberate, versioned change)
-	BATON_RECORD_HISTORIES=$(CURDIR)/workflows/testdata $(GO) test ./internal/itest/ -run 'TestRecordedHistoriesReplay|TestScheduleOverlapAndPauseOnFailure' -count=1 -v
+	BATON_RECORD_HISTORIES=$(CURDIR)/workflows/testdata $(GO) test ./internal/itest/ -run 'TestRecordedHistoriesReplay|TestScheduleOverlapAndPauseOnFailure|TestBackfillParallelLimitAndRetryOfFailedDates' -count=1 -v
 
 lint-tools: ## Install golangci-lint and workflowcheck into bin/ if missing
 	@mkdir -p $(BIN)

@@ -10,7 +10,6 @@ import (
 
 	"go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
-	"go.temporal.io/api/temporalproto"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
@@ -138,7 +137,6 @@ func TestRecordedHistoriesReplay(t *testing.T) {
 	s := newStack(t, databases(t)["sqlite"])
 	ctx := context.Background()
 	eng := &engine.Engine{Client: s.client}
-	outDir := os.Getenv(recordEnv)
 	dir := t.TempDir()
 	for _, name := range []string{"fanout-and-logic", "retry-and-sharding", "run-timeout", "continue-as-new",
 		"control-retry-skip", "control-rollback"} {
@@ -199,18 +197,9 @@ func TestRecordedHistoriesReplay(t *testing.T) {
 				if err := replayer.ReplayWorkflowHistory(nil, h); err != nil {
 					t.Fatalf("replay %s: %v", hname, err)
 				}
-				if outDir != "" {
-					b, err := temporalproto.CustomJSONMarshalOptions{Indent: "  "}.Marshal(h)
-					if err != nil {
-						t.Fatal(err)
-					}
-					// Histories of earlier interpreter versions stay in
-					// testdata/ under their own names; these are v1's.
-					if err := os.WriteFile(filepath.Join(outDir, "v1-"+hname+".json"), b, 0o644); err != nil {
-						t.Fatal(err)
-					}
-					t.Logf("recorded %s (%d events)", hname, len(h.Events))
-				}
+				// Histories of earlier interpreter versions stay in
+				// testdata/ under their own names; these are v1's.
+				recordHistory(t, "v1-"+hname, h)
 			}
 		})
 	}

@@ -176,6 +176,15 @@ esac`, dir)
 	if err != nil || b.Status != workflows.BackfillSuccess || b.Done != 30 {
 		t.Fatalf("mirror: %+v %v", b, err)
 	}
+	// The driver's history (parallel limit, failures, retry signal) guards
+	// it against non-deterministic changes.
+	h := fetchHistory(t, s.client, workflows.BackfillWorkflowID(in.ID), "")
+	replayer := worker.NewWorkflowReplayer()
+	replayer.RegisterWorkflowWithOptions(workflows.BackfillWorkflow, workflow.RegisterOptions{Name: workflows.BackfillWorkflowName})
+	if err := replayer.ReplayWorkflowHistory(nil, h); err != nil {
+		t.Fatalf("replay backfill: %v", err)
+	}
+	recordHistory(t, "backfill-parallel-retry", h)
 }
 
 // TestBackfillOfThreeYearsCompletes runs 1,096 daily dates of a no-op flow:
@@ -496,14 +505,23 @@ func checkFireHistories(t *testing.T, s *stack, definitionID, name string) {
 	if chosen == nil {
 		t.Fatalf("no closed fire of %s ran the change's activity", definitionID)
 	}
-	if dir := os.Getenv(recordEnv); dir != "" {
-		b, err := temporalproto.CustomJSONMarshalOptions{Indent: "  "}.Marshal(chosen)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, name+".json"), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("recorded %s (%d events)", name, len(chosen.Events))
+	recordHistory(t, name, chosen)
+}
+
+// recordHistory writes h to workflows/testdata as name.json under `make
+// record-histories`, for TestReplayRecordedHistories.
+func recordHistory(t *testing.T, name string, h *historypb.History) {
+	t.Helper()
+	dir := os.Getenv(recordEnv)
+	if dir == "" {
+		return
 	}
+	b, err := temporalproto.CustomJSONMarshalOptions{Indent: "  "}.Marshal(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name+".json"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("recorded %s (%d events)", name, len(h.Events))
 }
