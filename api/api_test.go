@@ -107,6 +107,12 @@ type response struct {
 // token, and returns the whole answer.
 func (e *env) do(method, path, token string, body any) response {
 	e.t.Helper()
+	return e.send(method, path, token, body, nil)
+}
+
+// send is do with extra request headers (set last, so they may override).
+func (e *env) send(method, path, token string, body any, hdr map[string]string) response {
+	e.t.Helper()
 	var r io.Reader
 	switch b := body.(type) {
 	case nil:
@@ -128,6 +134,9 @@ func (e *env) do(method, path, token string, body any) response {
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	for k, v := range hdr {
+		req.Header.Set(k, v)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

@@ -200,37 +200,6 @@ func newCtlEnv(t *testing.T) *ctlEnv {
 	return &ctlEnv{env: e, eng: eng}
 }
 
-// send posts body with extra headers and returns the whole answer.
-func (ce *ctlEnv) send(method, path, token string, body any, hdr map[string]string) response {
-	ce.t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			ce.t.Fatal(err)
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequest(method, ce.url+path, rd)
-	if err != nil {
-		ce.t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	for k, v := range hdr {
-		req.Header.Set(k, v)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		ce.t.Fatal(err)
-	}
-	defer func() { _ = resp.Body.Close() }()
-	data, err := io.ReadAll(resp.Body)
-	if err != nil {
-		ce.t.Fatal(err)
-	}
-	return response{status: resp.StatusCode, header: resp.Header, body: data}
-}
-
 // seedOps stores task tb (with a rollback) and flow ops:
 //
 //	a → b → j(and) → d,  a → c → j;  a and b have rollbacks, b by reference.

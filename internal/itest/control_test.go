@@ -185,33 +185,8 @@ func (e *ctlEnv) post(path string, body any, hdr map[string]string) (int, []byte
 
 func (e *ctlEnv) send(path string, body any, hdr map[string]string) (int, []byte, http.Header) {
 	e.t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			e.t.Fatal(err)
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequest("POST", e.s.api.URL+path, rd)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+testToken)
-	req.Header.Set("Content-Type", "application/json")
-	for k, v := range hdr {
-		req.Header.Set(k, v)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer func() { _ = resp.Body.Close() }()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return resp.StatusCode, raw, resp.Header
+	a := request(e.t, "POST", e.s.api.URL+path, body, hdr)
+	return a.status, a.body, a.header
 }
 
 // op applies an operation that must be allowed and returns its answer.

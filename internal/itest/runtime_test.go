@@ -107,31 +107,10 @@ func eventually(t *testing.T, within time.Duration, what string, cond func() (bo
 	}
 }
 
-// answer is a whole HTTP answer, its body read.
-type answer struct {
-	status int
-	header http.Header
-	body   []byte
-}
-
 // get does an authorised GET and returns the whole answer.
 func get(t *testing.T, base, path string) answer {
 	t.Helper()
-	req, err := http.NewRequest("GET", base+path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+testToken)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = resp.Body.Close() }()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("GET %s: %v", path, err)
-	}
-	return answer{status: resp.StatusCode, header: resp.Header, body: b}
+	return request(t, "GET", base+path, nil, nil)
 }
 
 // procStat reads a process's state, parent and process group from

@@ -156,8 +156,15 @@ func newStackOpts(t *testing.T, dsn string, o stackOptions) *stack {
 	return s
 }
 
-// call does one API request and decodes the JSON answer into out.
-func call(t *testing.T, base, method, path string, body any, out any) int {
+// answer is a whole HTTP answer, its body read.
+type answer struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+// request does one authorised API request, body sent as JSON, hdr set last.
+func request(t *testing.T, method, url string, body any, hdr map[string]string) answer {
 	t.Helper()
 	var rd io.Reader
 	if body != nil {
@@ -167,12 +174,15 @@ func call(t *testing.T, base, method, path string, body any, out any) int {
 		}
 		rd = bytes.NewReader(b)
 	}
-	req, err := http.NewRequest(method, base+path, rd)
+	req, err := http.NewRequest(method, url, rd)
 	if err != nil {
 		t.Fatal(err)
 	}
 	req.Header.Set("Authorization", "Bearer "+testToken)
 	req.Header.Set("Content-Type", "application/json")
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -180,14 +190,21 @@ func call(t *testing.T, base, method, path string, body any, out any) int {
 	defer func() { _ = resp.Body.Close() }()
 	raw, err := io.ReadAll(resp.Body)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%s %s: %v", method, url, err)
 	}
-	if out != nil && len(raw) > 0 {
-		if err := json.Unmarshal(raw, out); err != nil {
-			t.Fatalf("%s %s: decode %q: %v", method, path, raw, err)
+	return answer{status: resp.StatusCode, header: resp.Header, body: raw}
+}
+
+// call does one API request and decodes the JSON answer into out.
+func call(t *testing.T, base, method, path string, body any, out any) int {
+	t.Helper()
+	a := request(t, method, base+path, body, nil)
+	if out != nil && len(a.body) > 0 {
+		if err := json.Unmarshal(a.body, out); err != nil {
+			t.Fatalf("%s %s: decode %q: %v", method, path, a.body, err)
 		}
 	}
-	return resp.StatusCode
+	return a.status
 }
 
 type runView struct {
