@@ -65,6 +65,13 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
+	return startEnv(t, &fakeEngine{}, Options{Now: func() time.Time { return fixedNow }})
+}
+
+// startEnv serves the API over a fresh SQLite store with one token per
+// role. o.Engine defaults to fe, which the env keeps for assertions.
+func startEnv(t *testing.T, fe *fakeEngine, o Options) *env {
+	t.Helper()
 	ctx := context.Background()
 	st, err := models.Open(ctx, "sqlite:"+t.TempDir()+"/m.db")
 	if err != nil {
@@ -74,7 +81,7 @@ func newEnv(t *testing.T) *env {
 	if err := st.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, store: st, engine: &fakeEngine{}}
+	e := &env{t: t, store: st, engine: fe}
 	for _, role := range []string{RoleAdmin, RoleOperator, RoleViewer} {
 		plain, _, err := st.CreateToken(ctx, role, role)
 		if err != nil {
@@ -89,9 +96,12 @@ func newEnv(t *testing.T) *env {
 			e.viewer = plain
 		}
 	}
-	srv := New(Options{Store: st, Engine: e.engine, Now: func() time.Time { return fixedNow },
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	ts := httptest.NewServer(srv.Handler())
+	o.Store = st
+	if o.Engine == nil {
+		o.Engine = fe
+	}
+	o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	ts := httptest.NewServer(New(o).Handler())
 	t.Cleanup(ts.Close)
 	e.url = ts.URL
 	return e

@@ -6,10 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
@@ -167,36 +164,8 @@ const testWindow = 36 * time.Hour
 
 func newCtlEnv(t *testing.T) *ctlEnv {
 	t.Helper()
-	ctx := context.Background()
-	st, err := models.Open(ctx, "sqlite:"+t.TempDir()+"/m.db")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
 	eng := newCtlEngine()
-	e := &env{t: t, store: st, engine: eng.fakeEngine}
-	for _, role := range []string{RoleAdmin, RoleOperator, RoleViewer} {
-		plain, _, err := st.CreateToken(ctx, role, role)
-		if err != nil {
-			t.Fatal(err)
-		}
-		switch role {
-		case RoleAdmin:
-			e.admin = plain
-		case RoleOperator:
-			e.operator = plain
-		case RoleViewer:
-			e.viewer = plain
-		}
-	}
-	srv := New(Options{Store: st, Engine: eng, OperableWindow: testWindow,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	ts := httptest.NewServer(srv.Handler())
-	t.Cleanup(ts.Close)
-	e.url = ts.URL
+	e := startEnv(t, eng.fakeEngine, Options{Engine: eng, OperableWindow: testWindow})
 	return &ctlEnv{env: e, eng: eng}
 }
 
