@@ -251,6 +251,10 @@ func (a *app) apply(ctx context.Context, cl *Client, k defKind, body []byte, id,
 	if err != nil {
 		return nil, err
 	}
+	if cur == nil {
+		// Against nothing every field is new; the nodes and edges say enough.
+		diff.Fields = []string{}
+	}
 	res.Diff = diff
 	var meta struct {
 		Version int    `json:"version"`
