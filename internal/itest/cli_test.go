@@ -198,7 +198,10 @@ func TestCLI(t *testing.T) {
 	var wg sync.WaitGroup
 	var retryCode, tailCode int
 	wg.Add(2)
-	go func() { defer wg.Done(); retryCode = c.runTo(&retryOut, &retryErr, "runs", "node", id, "load", "retry", "--follow") }()
+	go func() {
+		defer wg.Done()
+		retryCode = c.runTo(&retryOut, &retryErr, "runs", "node", id, "load", "retry", "--follow")
+	}()
 	deadline := time.Now().Add(60 * time.Second)
 	for !strings.Contains(retryOut.String(), "node report running") && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
