@@ -186,3 +186,22 @@ func TestIdempotencyKeys(t *testing.T) {
 		t.Errorf("headers %q, want %q", got, want)
 	}
 }
+
+// TestFollowWaitsForReopen: after an operation that reopens a run, the old
+// terminal status the mirror still shows does not end the follow.
+func TestFollowWaitsForReopen(t *testing.T) {
+	old := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	f := &follower{started: time.Now(), stale: &old}
+	stale := &runDetail{runView: runView{Status: "failed", FinishedAt: &old}}
+	if f.finished(stale) {
+		t.Error("the pre-operation finish ended the follow")
+	}
+	later := old.Add(time.Minute)
+	if !f.finished(&runDetail{runView: runView{Status: "success", FinishedAt: &later}}) {
+		t.Error("a new finish did not end the follow")
+	}
+	f = &follower{started: time.Now().Add(-reopenGrace), stale: &old}
+	if !f.finished(stale) {
+		t.Error("a run that never reopened keeps the follow waiting past the grace")
+	}
+}
