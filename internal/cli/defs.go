@@ -204,8 +204,11 @@ func (a *app) applyCmd(k defKind) *cobra.Command {
 				fmt.Fprintf(w, "%s %s (%s) is valid; version %d would become %d (%s)\n", k.name, res.Name, res.ID,
 					res.PreviousVersion, res.PreviousVersion+1, res.Diff.summary())
 			}
-			if err := writeDiff(w, res.Diff); err != nil {
-				return err
+			created := res.Action == "created" || res.Action == "would-create"
+			if !created || !res.Diff.Empty() {
+				if err := writeDiff(w, res.Diff); err != nil {
+					return err
+				}
 			}
 			var saved struct {
 				ImportedTasks []string `json:"imported_tasks"`

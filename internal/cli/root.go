@@ -183,6 +183,8 @@ func PrintError(w io.Writer, err error) {
 	}
 	fmt.Fprintf(w, "baton: %s (HTTP %d): %s\n", apiErr.Code, apiErr.Status, apiErr.Message)
 	for _, line := range detailLines(apiErr.Details) {
-		fmt.Fprintln(w, "  "+line)
+		if !strings.Contains(apiErr.Message, line) { // a lone problem is the message already
+			fmt.Fprintln(w, "  "+line)
+		}
 	}
 }

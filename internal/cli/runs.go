@@ -268,15 +268,21 @@ func writeOp(w io.Writer, what string, ans *opAnswer) error {
 	if len(nodes) == 0 {
 		nodes = ans.Nodes
 	}
-	touched := "nodes " + dash(strings.Join(nodes, ", "))
+	var touched []string
+	if len(nodes) > 0 {
+		touched = append(touched, "nodes "+strings.Join(nodes, ", "))
+	}
 	if len(ans.Plan.Instances) > 0 {
-		touched += "; instances " + strings.Join(ans.Plan.Instances, ", ")
+		touched = append(touched, "instances "+strings.Join(ans.Plan.Instances, ", "))
+	}
+	if len(touched) == 0 {
+		touched = []string{"the run itself"} // pause, resume: no node changes state at once
 	}
 	if ans.DryRun {
-		_, err := fmt.Fprintf(w, "dry run: %s would touch %s\n", what, touched)
+		_, err := fmt.Fprintf(w, "dry run: %s would touch %s\n", what, strings.Join(touched, "; "))
 		return err
 	}
-	line := fmt.Sprintf("%s: applied to %s", what, touched)
+	line := fmt.Sprintf("%s: applied to %s", what, strings.Join(touched, "; "))
 	if ans.Run != nil {
 		line += "; the run is " + ans.Run.Status
 	}
