@@ -12,11 +12,7 @@ import (
 )
 
 func backfillPath(parts ...string) string {
-	p := "/api/v1/backfills"
-	for _, s := range parts {
-		p += "/" + url.PathEscape(s)
-	}
-	return p
+	return apiPath("/api/v1/backfills", parts...)
 }
 
 func (a *app) backfillCmd() *cobra.Command {
@@ -176,30 +172,11 @@ func (a *app) backfillListCmd() *cobra.Command {
 		Short: "List backfills, newest first",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cl, err := a.client()
-			if err != nil {
-				return err
-			}
-			q := url.Values{}
-			setQuery(q, "definition", def)
-			setInt(q, "limit", limit)
-			setInt(q, "offset", offset)
-			var page listPage[backfillView]
-			raw, err := cl.call(cmd.Context(), http.MethodGet, backfillPath(), q, nil, &page)
-			if err != nil {
-				return err
-			}
-			w := cmd.OutOrStdout()
-			return a.emit(w, raw, func() error {
-				t := newTable(w, "ID", "DEFINITION", "STATUS", "DATES", "DONE", "FAILED", "RUNNING", "WAITING", "CREATED")
-				for _, b := range page.Items {
-					t.row(b.ID, dash(b.DefinitionName), b.Status, b.Total, b.Done, b.Failed, b.Running, b.Waiting, ts(b.CreatedAt))
-				}
-				if err := t.flush(); err != nil {
-					return err
-				}
-				return pageFooter(w, len(page.Items), page.Total, offset, "")
-			})
+			return listTable(a, cmd, backfillPath(), pageQuery(limit, offset, "definition", def), offset,
+				[]string{"ID", "DEFINITION", "STATUS", "DATES", "DONE", "FAILED", "RUNNING", "WAITING", "CREATED"},
+				func(b backfillView) []any {
+					return []any{b.ID, dash(b.DefinitionName), b.Status, b.Total, b.Done, b.Failed, b.Running, b.Waiting, ts(b.CreatedAt)}
+				})
 		},
 	}
 	c.Flags().StringVar(&def, "definition", "", "only backfills of this definition id")

@@ -50,6 +50,15 @@ type answer struct {
 	body   []byte
 }
 
+// apiPath joins path segments under base, each escaped: ids and node ids
+// may hold characters a URL path must not carry raw.
+func apiPath(base string, parts ...string) string {
+	for _, s := range parts {
+		base += "/" + url.PathEscape(s)
+	}
+	return base
+}
+
 func (c *Client) url(path string, q url.Values) string {
 	u := strings.TrimRight(c.Addr, "/") + path
 	if len(q) > 0 {

@@ -30,11 +30,7 @@ var (
 )
 
 func (k defKind) path(parts ...string) string {
-	p := "/api/v1/" + k.plural
-	for _, s := range parts {
-		p += "/" + url.PathEscape(s)
-	}
-	return p
+	return apiPath("/api/v1/"+k.plural, parts...)
 }
 
 // spec decodes a definition body (a view of the API or a file) into the
@@ -115,6 +111,17 @@ func (a *app) resolve(ctx context.Context, c *Client, k defKind, ref string) (st
 	}
 	raw, err = c.call(ctx, http.MethodGet, k.path(id), nil, nil, nil)
 	return id, raw, err
+}
+
+// definition starts every command on one definition: the client, and the
+// id and current view of the definition ref names.
+func (a *app) definition(ctx context.Context, k defKind, ref string) (*Client, string, []byte, error) {
+	cl, err := a.client()
+	if err != nil {
+		return nil, "", nil, err
+	}
+	id, raw, err := a.resolve(ctx, cl, k, ref)
+	return cl, id, raw, err
 }
 
 // findByName looks a definition up by exact name; the API's name filter
@@ -317,38 +324,18 @@ func (a *app) defListCmd(k defKind) *cobra.Command {
 		Short: "List " + k.plural,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cl, err := a.client()
-			if err != nil {
-				return err
-			}
-			q := url.Values{}
-			setQuery(q, "name", name)
-			setQuery(q, "group", group)
+			q := pageQuery(limit, offset, "name", name, "group", group)
 			if deleted {
 				q.Set("include_deleted", "true")
 			}
-			setInt(q, "limit", limit)
-			setInt(q, "offset", offset)
-			var page listPage[defSummary]
-			raw, err := cl.call(cmd.Context(), http.MethodGet, k.path(), q, nil, &page)
-			if err != nil {
-				return err
-			}
-			w := cmd.OutOrStdout()
-			return a.emit(w, raw, func() error {
-				t := newTable(w, "ID", "NAME", "GROUP", "VERSION", "ENABLED", "TRIGGER", "UPDATED")
-				for _, d := range page.Items {
+			return listTable(a, cmd, k.path(), q, offset, []string{"ID", "NAME", "GROUP", "VERSION", "ENABLED", "TRIGGER", "UPDATED"},
+				func(d defSummary) []any {
 					enabled := strconv.FormatBool(d.Enabled)
 					if d.DeletedAt != nil {
 						enabled = "deleted"
 					}
-					t.row(d.ID, d.Name, d.Group, d.Version, enabled, d.TriggerType, ts(d.UpdatedAt))
-				}
-				if err := t.flush(); err != nil {
-					return err
-				}
-				return pageFooter(w, len(page.Items), page.Total, offset, "")
-			})
+					return []any{d.ID, d.Name, d.Group, d.Version, enabled, d.TriggerType, ts(d.UpdatedAt)}
+				})
 		},
 	}
 	c.Flags().StringVar(&name, "name", "", "names containing this (or this id)")
@@ -361,6 +348,43 @@ func (a *app) defListCmd(k defKind) *cobra.Command {
 func pageFlags(c *cobra.Command, limit, offset *int) {
 	c.Flags().IntVar(limit, "limit", 0, "page size (the API's default 50, at most 500)")
 	c.Flags().IntVar(offset, "offset", 0, "rows to skip")
+}
+
+// pageQuery is the query of a list: the filters given as name, value
+// pairs (empty ones left out) and the page.
+func pageQuery(limit, offset int, filters ...string) url.Values {
+	q := url.Values{}
+	for i := 0; i+1 < len(filters); i += 2 {
+		setQuery(q, filters[i], filters[i+1])
+	}
+	setInt(q, "limit", limit)
+	setInt(q, "offset", offset)
+	return q
+}
+
+// listTable fetches one page of a list and prints it: a table with a row
+// per item and a footer saying how to go on, or the answer with -o.
+func listTable[T any](a *app, cmd *cobra.Command, path string, q url.Values, offset int, headers []string, row func(T) []any) error {
+	cl, err := a.client()
+	if err != nil {
+		return err
+	}
+	var page listPage[T]
+	raw, err := cl.call(cmd.Context(), http.MethodGet, path, q, nil, &page)
+	if err != nil {
+		return err
+	}
+	w := cmd.OutOrStdout()
+	return a.emit(w, raw, func() error {
+		t := newTable(w, headers...)
+		for _, item := range page.Items {
+			t.row(row(item)...)
+		}
+		if err := t.flush(); err != nil {
+			return err
+		}
+		return pageFooter(w, len(page.Items), page.Total, offset, page.NextCursor)
+	})
 }
 
 func setQuery(q url.Values, k, v string) {
@@ -414,11 +438,7 @@ func (a *app) defGetCmd(k defKind) *cobra.Command {
 		Short: "Show a " + k.name + "'s current version (-o yaml for the whole definition)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cl, err := a.client()
-			if err != nil {
-				return err
-			}
-			_, raw, err := a.resolve(cmd.Context(), cl, k, args[0])
+			_, _, raw, err := a.definition(cmd.Context(), k, args[0])
 			if err != nil {
 				return err
 			}
@@ -475,37 +495,17 @@ func (a *app) defVersionsCmd(k defKind) *cobra.Command {
 		Short: "List a " + k.name + "'s saved versions, newest first",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cl, err := a.client()
+			_, id, _, err := a.definition(cmd.Context(), k, args[0])
 			if err != nil {
 				return err
 			}
-			id, _, err := a.resolve(cmd.Context(), cl, k, args[0])
-			if err != nil {
-				return err
-			}
-			q := url.Values{}
-			setInt(q, "limit", limit)
-			setInt(q, "offset", offset)
-			var page listPage[struct {
+			type version struct {
 				Version   int        `json:"version"`
 				CreatedAt *time.Time `json:"created_at"`
 				CreatedBy string     `json:"created_by"`
-			}]
-			raw, err := cl.call(cmd.Context(), http.MethodGet, k.path(id, "versions"), q, nil, &page)
-			if err != nil {
-				return err
 			}
-			w := cmd.OutOrStdout()
-			return a.emit(w, raw, func() error {
-				t := newTable(w, "VERSION", "SAVED", "BY")
-				for _, v := range page.Items {
-					t.row(v.Version, ts(v.CreatedAt), v.CreatedBy)
-				}
-				if err := t.flush(); err != nil {
-					return err
-				}
-				return pageFooter(w, len(page.Items), page.Total, offset, "")
-			})
+			return listTable(a, cmd, k.path(id, "versions"), pageQuery(limit, offset), offset, []string{"VERSION", "SAVED", "BY"},
+				func(v version) []any { return []any{v.Version, ts(v.CreatedAt), v.CreatedBy} })
 		},
 	}
 	pageFlags(c, &limit, &offset)
@@ -527,11 +527,7 @@ func (a *app) defDiffCmd(k defKind) *cobra.Command {
 				}
 				vs[i] = n
 			}
-			cl, err := a.client()
-			if err != nil {
-				return err
-			}
-			id, _, err := a.resolve(ctx, cl, k, args[0])
+			cl, id, _, err := a.definition(ctx, k, args[0])
 			if err != nil {
 				return err
 			}
@@ -566,11 +562,7 @@ func (a *app) defToggleCmd(k defKind, enable bool) *cobra.Command {
 		Short: short,
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cl, err := a.client()
-			if err != nil {
-				return err
-			}
-			id, _, err := a.resolve(cmd.Context(), cl, k, args[0])
+			cl, id, _, err := a.definition(cmd.Context(), k, args[0])
 			if err != nil {
 				return err
 			}
@@ -594,11 +586,7 @@ func (a *app) defDeleteCmd(k defKind) *cobra.Command {
 		Short: "Delete a " + k.name + " (its versions stay readable; started runs go on)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cl, err := a.client()
-			if err != nil {
-				return err
-			}
-			id, _, err := a.resolve(cmd.Context(), cl, k, args[0])
+			cl, id, _, err := a.definition(cmd.Context(), k, args[0])
 			if err != nil {
 				return err
 			}
@@ -650,11 +638,7 @@ func (a *app) defRunCmd(k defKind) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			cl, err := a.client()
-			if err != nil {
-				return err
-			}
-			id, _, err := a.resolve(ctx, cl, k, args[0])
+			cl, id, _, err := a.definition(ctx, k, args[0])
 			if err != nil {
 				return err
 			}

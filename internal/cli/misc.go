@@ -174,15 +174,7 @@ func (a *app) workersCmd() *cobra.Command {
 		Short: "List the workers that reported in",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cl, err := a.client()
-			if err != nil {
-				return err
-			}
-			q := url.Values{}
-			setQuery(q, "group", group)
-			setInt(q, "limit", limit)
-			setInt(q, "offset", offset)
-			var page listPage[struct {
+			type worker struct {
 				ID        string     `json:"id"`
 				Group     string     `json:"group"`
 				Host      string     `json:"host"`
@@ -190,22 +182,12 @@ func (a *app) workersCmd() *cobra.Command {
 				Running   int        `json:"running"`
 				StartedAt *time.Time `json:"started_at"`
 				LastSeen  *time.Time `json:"last_seen"`
-			}]
-			raw, err := cl.call(cmd.Context(), http.MethodGet, "/api/v1/workers", q, nil, &page)
-			if err != nil {
-				return err
 			}
-			w := cmd.OutOrStdout()
-			return a.emit(w, raw, func() error {
-				t := newTable(w, "ID", "GROUP", "HOST", "PID", "RUNNING", "STARTED", "LAST SEEN")
-				for _, wk := range page.Items {
-					t.row(wk.ID, wk.Group, wk.Host, wk.PID, wk.Running, ts(wk.StartedAt), ts(wk.LastSeen))
-				}
-				if err := t.flush(); err != nil {
-					return err
-				}
-				return pageFooter(w, len(page.Items), page.Total, offset, "")
-			})
+			return listTable(a, cmd, "/api/v1/workers", pageQuery(limit, offset, "group", group), offset,
+				[]string{"ID", "GROUP", "HOST", "PID", "RUNNING", "STARTED", "LAST SEEN"},
+				func(wk worker) []any {
+					return []any{wk.ID, wk.Group, wk.Host, wk.PID, wk.Running, ts(wk.StartedAt), ts(wk.LastSeen)}
+				})
 		},
 	}
 	c.Flags().StringVar(&group, "group", "", "only this group")
@@ -224,8 +206,7 @@ func (a *app) auditCmd() *cobra.Command {
 		Short: "List the audit log, newest first",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			q := url.Values{}
-			setQuery(q, "actor", actor)
+			q := pageQuery(limit, offset, "actor", actor)
 			for _, f := range filters {
 				k, v, ok := strings.Cut(f, "=")
 				if !ok || k == "" {
@@ -233,8 +214,6 @@ func (a *app) auditCmd() *cobra.Command {
 				}
 				q.Add(k, v)
 			}
-			setInt(q, "limit", limit)
-			setInt(q, "offset", offset)
 			cl, err := a.client()
 			if err != nil {
 				return err

@@ -18,11 +18,7 @@ import (
 )
 
 func runPath(id string, parts ...string) string {
-	p := "/api/v1/runs/" + url.PathEscape(id)
-	for _, s := range parts {
-		p += "/" + url.PathEscape(s)
-	}
-	return p
+	return apiPath("/api/v1/runs", append([]string{id}, parts...)...)
 }
 
 func (a *app) runsCmd() *cobra.Command {
@@ -53,37 +49,19 @@ func (a *app) runsListCmd() *cobra.Command {
 		Short: "List runs, newest first, with the API's filters",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cl, err := a.client()
-			if err != nil {
-				return err
-			}
-			q := url.Values{}
+			q := pageQuery(limit, offset, "cursor", cursor)
 			for name, v := range f {
 				setQuery(q, strings.ReplaceAll(name, "-", "_"), *v)
 			}
 			if len(statuses) > 0 {
 				q.Set("status", strings.Join(statuses, ","))
 			}
-			setQuery(q, "cursor", cursor)
-			setInt(q, "limit", limit)
-			setInt(q, "offset", offset)
-			var page listPage[runView]
-			raw, err := cl.call(cmd.Context(), http.MethodGet, "/api/v1/runs", q, nil, &page)
-			if err != nil {
-				return err
-			}
-			w := cmd.OutOrStdout()
-			return a.emit(w, raw, func() error {
-				now := time.Now()
-				t := newTable(w, "ID", "DEFINITION", "KIND", "STATUS", "TRIGGER", "BIZDATE", "CREATED", "DURATION")
-				for _, r := range page.Items {
-					t.row(r.ID, dash(r.DefinitionName), r.Kind, r.Status, r.Trigger, r.Bizdate, ts(r.CreatedAt), runSpan(&r, now))
-				}
-				if err := t.flush(); err != nil {
-					return err
-				}
-				return pageFooter(w, len(page.Items), page.Total, offset, page.NextCursor)
-			})
+			now := time.Now()
+			return listTable(a, cmd, "/api/v1/runs", q, offset,
+				[]string{"ID", "DEFINITION", "KIND", "STATUS", "TRIGGER", "BIZDATE", "CREATED", "DURATION"},
+				func(r runView) []any {
+					return []any{r.ID, dash(r.DefinitionName), r.Kind, r.Status, r.Trigger, r.Bizdate, ts(r.CreatedAt), runSpan(&r, now)}
+				})
 		},
 	}
 	for _, fl := range []struct{ name, usage string }{
@@ -510,7 +488,7 @@ func (a *app) logs(ctx context.Context, cl *Client, w io.Writer, runID, node str
 
 // readLog prints an instance's whole stored output, page by page.
 func readLog(ctx context.Context, cl *Client, w io.Writer, id string) error {
-	path := "/api/v1/instances/" + url.PathEscape(id) + "/log"
+	path := apiPath("/api/v1/instances", id, "log")
 	for offset := int64(0); ; {
 		a, err := cl.do(ctx, http.MethodGet, path, url.Values{"offset": {strconv.FormatInt(offset, 10)}}, nil)
 		if err != nil {
@@ -565,7 +543,7 @@ func (a *app) followLogs(ctx context.Context, cl *Client, w io.Writer, runID, no
 }
 
 func streamLog(ctx context.Context, cl *Client, w io.Writer, id string) error {
-	path := "/api/v1/instances/" + url.PathEscape(id) + "/log"
+	path := apiPath("/api/v1/instances", id, "log")
 	var offset int64
 	for {
 		resp, err := cl.stream(ctx, path, url.Values{"follow": {"true"}, "offset": {strconv.FormatInt(offset, 10)}})
