@@ -1,12 +1,15 @@
 package cli
 
 import (
+	"archive/zip"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -23,7 +26,8 @@ func runPath(id string, parts ...string) string {
 
 func (a *app) runsCmd() *cobra.Command {
 	c := &cobra.Command{Use: "runs", Short: "List, show and operate runs; read their logs"}
-	c.AddCommand(a.runsListCmd(), a.runsShowCmd(), a.runsLogsCmd(), a.runsRerunCmd(), a.runsDownstreamCmd(), a.runsNodeCmd())
+	c.AddCommand(a.runsListCmd(), a.runsStatsCmd(), a.runsShowCmd(), a.runsLogsCmd(), a.runsRerunCmd(), a.runsDownstreamCmd(),
+		a.runsNodeCmd(), a.runsInstanceCmd())
 	for _, op := range []struct{ op, short string }{
 		{"stop", "Stop runs (several ids: one batch call)"},
 		{"pause", "Pause a run: nothing new is dispatched"},
@@ -37,36 +41,18 @@ func (a *app) runsCmd() *cobra.Command {
 	return c
 }
 
-func (a *app) runsListCmd() *cobra.Command {
-	var (
-		f             = map[string]*string{}
-		statuses      []string
-		cursor        string
-		limit, offset int
-	)
-	c := &cobra.Command{
-		Use:   "list",
-		Short: "List runs, newest first, with the API's filters",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			q := pageQuery(limit, offset, "cursor", cursor)
-			for name, v := range f {
-				setQuery(q, strings.ReplaceAll(name, "-", "_"), *v)
-			}
-			if len(statuses) > 0 {
-				q.Set("status", strings.Join(statuses, ","))
-			}
-			now := time.Now()
-			return listTable(a, cmd, "/api/v1/runs", q, offset,
-				[]string{"ID", "DEFINITION", "KIND", "STATUS", "TRIGGER", "BIZDATE", "CREATED", "DURATION"},
-				func(r runView) []any {
-					return []any{r.ID, dash(r.DefinitionName), r.Kind, r.Status, r.Trigger, r.Bizdate, ts(r.CreatedAt), runSpan(&r, now)}
-				})
-		},
-	}
+// runFilters are the flags of the runs list filters, named like the API's
+// query parameters (batch-id is batch_id).
+type runFilters struct {
+	values   map[string]*string
+	statuses []string
+}
+
+func addRunFilters(c *cobra.Command) *runFilters {
+	f := &runFilters{values: map[string]*string{}}
 	for _, fl := range []struct{ name, usage string }{
 		{"group", "worker group"},
-		{"definition", "definition id"},
+		{"definition", "definition id, or part of its name"},
 		{"kind", "task or flow"},
 		{"batch-id", "run id (a batch)"},
 		{"trigger", "cron, fixed_rate, manual, api, flow, rerun, backfill or test"},
@@ -77,12 +63,82 @@ func (a *app) runsListCmd() *cobra.Command {
 		{"created-to", "created before (RFC 3339)"},
 	} {
 		v := new(string)
-		f[fl.name] = v
+		f.values[fl.name] = v
 		c.Flags().StringVar(v, fl.name, "", fl.usage)
 	}
-	c.Flags().StringSliceVar(&statuses, "status", nil, "run statuses, comma-separated (failed,timeout)")
+	c.Flags().StringSliceVar(&f.statuses, "status", nil, "run statuses, comma-separated (failed,timeout)")
+	return f
+}
+
+func (f *runFilters) apply(q url.Values) url.Values {
+	for name, v := range f.values {
+		setQuery(q, strings.ReplaceAll(name, "-", "_"), *v)
+	}
+	if len(f.statuses) > 0 {
+		q.Set("status", strings.Join(f.statuses, ","))
+	}
+	return q
+}
+
+func (a *app) runsListCmd() *cobra.Command {
+	var (
+		f             *runFilters
+		cursor        string
+		limit, offset int
+	)
+	c := &cobra.Command{
+		Use:   "list",
+		Short: "List runs, newest first, with the API's filters",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			q := f.apply(pageQuery(limit, offset, "cursor", cursor))
+			now := time.Now()
+			return listTable(a, cmd, "/api/v1/runs", q, offset,
+				[]string{"ID", "DEFINITION", "KIND", "STATUS", "TRIGGER", "BIZDATE", "CREATED", "DURATION"},
+				func(r runView) []any {
+					return []any{r.ID, dash(r.DefinitionName), r.Kind, r.Status, r.Trigger, r.Bizdate, ts(r.CreatedAt), runSpan(&r, now)}
+				})
+		},
+	}
+	f = addRunFilters(c)
 	c.Flags().StringVar(&cursor, "cursor", "", "continue after the page that answered this next_cursor")
 	pageFlags(c, &limit, &offset)
+	return c
+}
+
+func (a *app) runsStatsCmd() *cobra.Command {
+	var f *runFilters
+	c := &cobra.Command{
+		Use:   "stats",
+		Short: "Count runs per status, with the same filters as list",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cl, err := a.client()
+			if err != nil {
+				return err
+			}
+			var st struct {
+				Counts map[string]int64 `json:"counts"`
+				Total  int64            `json:"total"`
+			}
+			raw, err := cl.call(cmd.Context(), http.MethodGet, "/api/v1/runs/stats", f.apply(url.Values{}), nil, &st)
+			if err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			return a.emit(w, raw, func() error {
+				t := newTable(w, "STATUS", "RUNS")
+				for _, s := range status.Runs {
+					if n := st.Counts[string(s)]; n > 0 {
+						t.row(s, n)
+					}
+				}
+				t.row("total", st.Total)
+				return t.flush()
+			})
+		},
+	}
+	f = addRunFilters(c)
 	return c
 }
 
@@ -412,10 +468,32 @@ func (a *app) runsNodeCmd() *cobra.Command {
 	return c
 }
 
+func (a *app) runsInstanceCmd() *cobra.Command {
+	var o opFlags
+	ops := []string{"stop", "rerun"}
+	c := &cobra.Command{
+		Use:       "instance INSTANCE stop|rerun",
+		Short:     "Stop one instance, or run one instance again (a shard, a broadcast target)",
+		Args:      cobra.ExactArgs(2),
+		ValidArgs: ops,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id, op := args[0], args[1]
+			if !slices.Contains(ops, op) {
+				return usagef("unknown instance operation %q: use stop or rerun", op)
+			}
+			// Instance ids start with their run's id, as the API finds the run.
+			runID, _, _ := strings.Cut(id, ".")
+			return a.operate(cmd, runID, fmt.Sprintf("%s instance %s", op, id), apiPath("/api/v1/instances", id, op), o.body(), &o)
+		},
+	}
+	o.add(c, true, true)
+	return c
+}
+
 func (a *app) runsLogsCmd() *cobra.Command {
 	var (
-		node   string
-		follow bool
+		node, archive string
+		follow        bool
 	)
 	c := &cobra.Command{
 		Use:   "logs ID [--node N] [-f]",
@@ -428,12 +506,53 @@ func (a *app) runsLogsCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if archive != "" {
+				if node != "" || follow {
+					return usagef("--archive saves every log of the run: it takes neither --node nor -f")
+				}
+				return saveArchive(cmd, cl, args[0], archive)
+			}
 			return a.logs(cmd.Context(), cl, cmd.OutOrStdout(), args[0], node, follow)
 		},
 	}
+	c.Flags().StringVar(&archive, "archive", "", "save a zip of every instance log of the run (and run.json) to this file")
 	c.Flags().StringVar(&node, "node", "", "only this node")
 	c.Flags().BoolVarP(&follow, "follow", "f", false, "stream the output as it is written")
 	return c
+}
+
+// saveArchive downloads the run's log archive into file, through a
+// temporary file so that a failed download leaves no truncated zip.
+func saveArchive(cmd *cobra.Command, cl *Client, runID, file string) error {
+	resp, err := cl.stream(cmd.Context(), runPath(runID, "logs"), nil)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	tmp, err := os.CreateTemp(filepath.Dir(file), ".baton-logs-*.zip")
+	if err != nil {
+		return fmt.Errorf("save archive: %w", err)
+	}
+	defer func() { _ = os.Remove(tmp.Name()) }() // a no-op after the rename
+	n, err := io.Copy(tmp, resp.Body)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("save archive of run %s: %w", runID, err)
+	}
+	// The server streams the zip as it reads the logs; one that failed on
+	// the way ends without its directory, which only opening it shows.
+	zr, err := zip.OpenReader(tmp.Name())
+	if err != nil {
+		return fmt.Errorf("the log archive of run %s is incomplete (the server failed while writing it): %w", runID, err)
+	}
+	_ = zr.Close()
+	if err := os.Rename(tmp.Name(), file); err != nil {
+		return fmt.Errorf("save archive: %w", err)
+	}
+	_, err = fmt.Fprintf(cmd.OutOrStdout(), "saved %s (%d bytes)\n", file, n)
+	return err
 }
 
 // latestInstances are the newest attempt of each shard of the node.

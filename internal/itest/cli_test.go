@@ -1,6 +1,7 @@
 package itest
 
 import (
+	"archive/zip"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -245,13 +246,35 @@ func TestCLI(t *testing.T) {
 		ID     string `json:"id"`
 		Status string `json:"status"`
 		Nodes  []struct {
-			ID     string `json:"id"`
-			Status string `json:"status"`
+			ID        string `json:"id"`
+			Status    string `json:"status"`
+			Instances []struct {
+				ID string `json:"id"`
+			} `json:"instances"`
 		} `json:"nodes"`
 	}
 	if err := json.Unmarshal([]byte(c.ok("runs", "show", id, "-o", "json")), &shown); err != nil || shown.Status != "success" || len(shown.Nodes) != 3 {
 		t.Errorf("runs show -o json: %+v %v", shown, err)
 	}
+	if len(shown.Nodes) > 0 && len(shown.Nodes[0].Instances) > 0 {
+		r = c.run("runs", "instance", shown.Nodes[0].Instances[0].ID, "rerun", "--dry-run")
+		if r.code != 3 || !strings.Contains(r.stderr, "run_closed (HTTP 409)") {
+			t.Errorf("rerun an instance of a closed run: exit %d %q", r.code, r.stderr)
+		}
+	}
+	archive := filepath.Join(t.TempDir(), "logs.zip")
+	wantLines(t, "logs --archive", c.ok("runs", "logs", id, "--archive", archive), "saved "+archive)
+	if zr, err := zip.OpenReader(archive); err != nil {
+		t.Errorf("log archive: %v", err)
+	} else {
+		var names []string
+		for _, f := range zr.File {
+			names = append(names, f.Name)
+		}
+		_ = zr.Close()
+		wantLines(t, "log archive entries", strings.Join(names, " "), "run.json", "load/0-attempt2.log", "report/0-attempt1.log")
+	}
+	wantLines(t, "runs stats", c.ok("runs", "stats", "--definition", "cli-etl"), "STATUS", "success", "total")
 	wantLines(t, "runs show", c.ok("runs", "show", id), "status:", "success", "NODE", "load", "2")
 	wantLines(t, "runs show -o yaml", c.ok("runs", "show", id, "-o", "yaml"), "\nstatus: success\n", "\nnodes:\n- ")
 	wantLines(t, "runs list", c.ok("runs", "list", "--trigger", "manual", "--status", "success,failed", "--bizdate-from", "2026-01-31"), id, "cli-etl")
