@@ -38,8 +38,9 @@ func (s *syncBuf) String() string {
 
 // cliEnv runs the baton CLI in-process, as `baton ARGS...`, against a stack.
 type cliEnv struct {
-	t   *testing.T
-	env map[string]string
+	t     *testing.T
+	env   map[string]string
+	stdin string // of the next command only
 }
 
 type cliResult struct {
@@ -50,19 +51,21 @@ type cliResult struct {
 func (c *cliEnv) run(args ...string) cliResult {
 	c.t.Helper()
 	var out, errOut syncBuf
-	code := c.runTo(&out, &errOut, args...)
+	stdin := c.stdin
+	c.stdin = ""
+	code := c.runTo(stdin, &out, &errOut, args...)
 	c.t.Logf("$ baton %s  (exit %d)\n%s%s", strings.Join(args, " "), code, out.String(), errOut.String())
 	return cliResult{code: code, stdout: out.String(), stderr: errOut.String()}
 }
 
-func (c *cliEnv) runTo(out, errOut *syncBuf, args ...string) int {
+func (c *cliEnv) runTo(stdin string, out, errOut *syncBuf, args ...string) int {
 	root := &cobra.Command{Use: "baton"}
 	root.AddCommand(cli.Commands(cli.Options{
 		Getenv:       func(k string) string { return c.env[k] },
 		PollInterval: 200 * time.Millisecond,
 	})...)
 	root.SetArgs(args)
-	root.SetIn(strings.NewReader(""))
+	root.SetIn(strings.NewReader(stdin))
 	root.SetOut(out)
 	root.SetErr(errOut)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -140,7 +143,8 @@ func TestCLI(t *testing.T) {
 	if _, err := os.Stat(cfg); err == nil {
 		t.Error("a refused login saved the config")
 	}
-	wantLines(t, "login", c.ok("login", "--addr", s.api.URL, "--token", testToken), "logged in to "+s.api.URL)
+	c.stdin = testToken + "\n" // without --token it is read from stdin
+	wantLines(t, "login", c.ok("login", "--addr", s.api.URL), "logged in to "+s.api.URL)
 	if fi, err := os.Stat(cfg); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("config file %v %v, want mode 600", fi, err)
 	}
@@ -201,7 +205,7 @@ func TestCLI(t *testing.T) {
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
-		retryCode = c.runTo(&retryOut, &retryErr, "runs", "node", id, "load", "retry", "--follow")
+		retryCode = c.runTo("", &retryOut, &retryErr, "runs", "node", id, "load", "retry", "--follow")
 	}()
 	deadline := time.Now().Add(60 * time.Second)
 	for !strings.Contains(retryOut.String(), "node report running") && time.Now().Before(deadline) {
@@ -209,7 +213,7 @@ func TestCLI(t *testing.T) {
 	}
 	go func() {
 		defer wg.Done()
-		tailCode = c.runTo(&tailOut, &tailErr, "runs", "logs", id, "--node", "report", "-f")
+		tailCode = c.runTo("", &tailOut, &tailErr, "runs", "logs", id, "--node", "report", "-f")
 	}()
 	for !strings.Contains(tailOut.String(), "report-start") && time.Now().Before(deadline) {
 		time.Sleep(100 * time.Millisecond)
