@@ -205,3 +205,30 @@ func TestFollowWaitsForReopen(t *testing.T) {
 		t.Error("a run that never reopened keeps the follow waiting past the grace")
 	}
 }
+
+func TestTailable(t *testing.T) {
+	inst := func(shard, attempt int, st string) instanceView {
+		return instanceView{ShardIndex: shard, Attempt: attempt, Status: st}
+	}
+	cases := []struct {
+		name string
+		n    nodeView
+		want bool
+	}{
+		{"not dispatched", nodeView{Status: "waiting"}, false},
+		{"running", nodeView{Status: "running", Instances: []instanceView{inst(0, 1, "running")}}, true},
+		{"finished", nodeView{Status: "failed", Instances: []instanceView{inst(0, 1, "failed")}}, true},
+		{"retried, next attempt not there yet", nodeView{Status: "waiting", Instances: []instanceView{inst(0, 1, "failed")}}, false},
+		{"retried, next attempt running", nodeView{Status: "running", Instances: []instanceView{inst(0, 1, "failed"), inst(0, 2, "running")}}, true},
+		{"one shard of two still running", nodeView{Status: "running", Instances: []instanceView{inst(0, 1, "success"), inst(1, 1, "running")}}, true},
+	}
+	for _, c := range cases {
+		if got := tailable(&c.n); got != c.want {
+			t.Errorf("%s: tailable %v, want %v", c.name, got, c.want)
+		}
+	}
+	got := latestInstances(&nodeView{Instances: []instanceView{inst(1, 1, "x"), inst(0, 2, "y"), inst(0, 1, "z")}})
+	if len(got) != 2 || got[0].Attempt != 2 || got[1].ShardIndex != 1 {
+		t.Errorf("latest instances %+v", got)
+	}
+}

@@ -631,14 +631,17 @@ func readLog(ctx context.Context, cl *Client, w io.Writer, id string) error {
 func (a *app) followLogs(ctx context.Context, cl *Client, w io.Writer, runID, node string, d *runDetail) error {
 	for {
 		n := d.node(node)
-		if n != nil && len(n.Instances) > 0 {
+		if n != nil && tailable(n) {
 			break
 		}
 		if status.Run(d.Status).Terminal() {
-			if n == nil {
+			switch {
+			case n == nil:
 				return fmt.Errorf("run %s has no node %q", runID, node)
+			case len(n.Instances) == 0:
+				return fmt.Errorf("node %s of run %s never ran (%s)", node, runID, n.Status)
 			}
-			return fmt.Errorf("node %s of run %s never ran (%s)", node, runID, n.Status)
+			break
 		}
 		select {
 		case <-ctx.Done():
@@ -659,6 +662,24 @@ func (a *app) followLogs(ctx context.Context, cl *Client, w io.Writer, runID, no
 		}
 	}
 	return nil
+}
+
+// tailable says whether the node's latest attempt is the one to tail: it
+// runs, or the node is done. A node about to run again (retried, its last
+// attempt ended) waits for its next attempt instead.
+func tailable(n *nodeView) bool {
+	if len(n.Instances) == 0 {
+		return false
+	}
+	if status.Node(n.Status).Terminal() {
+		return true
+	}
+	for _, in := range latestInstances(n) {
+		if !status.Instance(in.Status).Terminal() {
+			return true
+		}
+	}
+	return false
 }
 
 func streamLog(ctx context.Context, cl *Client, w io.Writer, id string) error {
