@@ -91,10 +91,7 @@ func (a *app) backfillCreateCmd() *cobra.Command {
 				}
 				body = b
 			}
-			q := url.Values{}
-			if dryRun {
-				q.Set("dry_run", "true")
-			}
+			q := setBool(url.Values{}, "dry_run", dryRun)
 			raw, err := cl.call(ctx, http.MethodPost, backfillPath(), q, body, nil)
 			if err != nil {
 				return err
@@ -215,10 +212,7 @@ func (a *app) backfillOpCmd(op, short string) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			q := url.Values{}
-			if dryRun {
-				q.Set("dry_run", "true")
-			}
+			q := setBool(url.Values{}, "dry_run", dryRun)
 			raw, err := cl.call(cmd.Context(), http.MethodPost, backfillPath(args[0], op), q, nil, nil)
 			if err != nil {
 				return err

@@ -324,10 +324,7 @@ func (a *app) defListCmd(k defKind) *cobra.Command {
 		Short: "List " + k.plural,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			q := pageQuery(limit, offset, "name", name, "group", group)
-			if deleted {
-				q.Set("include_deleted", "true")
-			}
+			q := setBool(pageQuery(limit, offset, "name", name, "group", group), "include_deleted", deleted)
 			return listTable(a, cmd, k.path(), q, offset, []string{"ID", "NAME", "GROUP", "VERSION", "ENABLED", "TRIGGER", "UPDATED"},
 				func(d defSummary) []any {
 					enabled := strconv.FormatBool(d.Enabled)
@@ -391,6 +388,15 @@ func setQuery(q url.Values, k, v string) {
 	if v != "" {
 		q.Set(k, v)
 	}
+}
+
+// setBool sets a true/false query parameter only when it is true, the
+// API's default being false.
+func setBool(q url.Values, k string, v bool) url.Values {
+	if v {
+		q.Set(k, "true")
+	}
+	return q
 }
 
 func setInt(q url.Values, k string, v int) {

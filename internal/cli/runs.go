@@ -160,10 +160,7 @@ func (a *app) runsShowCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			q := url.Values{}
-			if live {
-				q.Set("live", "true")
-			}
+			q := setBool(url.Values{}, "live", live)
 			var d runDetail
 			raw, err := cl.call(cmd.Context(), http.MethodGet, runPath(args[0]), q, nil, &d)
 			if err != nil {
@@ -232,12 +229,7 @@ func (o *opFlags) body() any {
 	return map[string]string{"reason": o.reason}
 }
 
-func (o *opFlags) query() url.Values {
-	if !o.dryRun {
-		return nil
-	}
-	return url.Values{"dry_run": {"true"}}
-}
+func (o *opFlags) query() url.Values { return setBool(url.Values{}, "dry_run", o.dryRun) }
 
 func (a *app) runOpCmd(op, short string) *cobra.Command {
 	var o opFlags
