@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/baton-sched/baton/api/apitest"
 	"github.com/baton-sched/baton/models"
 	"github.com/baton-sched/baton/workflows"
 )
@@ -161,7 +162,7 @@ func (e *env) send(method, path, token string, body any, hdr map[string]string) 
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	checkOpenAPI(e.t, req, sent, resp, data)
+	apitest.Exchange(e.t, openAPIChecker, req, sent, resp, data)
 	return response{status: resp.StatusCode, header: resp.Header, body: data}
 }
 

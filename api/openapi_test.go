@@ -11,7 +11,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/gin-gonic/gin"
@@ -23,26 +22,7 @@ import (
 
 // openAPIChecker is the checker every test request goes through (see
 // env.send), loaded once from the document the server serves.
-var openAPIChecker = sync.OnceValues(func() (*apitest.Checker, error) {
-	doc, err := OpenAPIDocument()
-	if err != nil {
-		return nil, err
-	}
-	return apitest.Load(context.Background(), doc)
-})
-
-// checkOpenAPI fails the test when the exchange disagrees with the
-// OpenAPI document.
-func checkOpenAPI(t testing.TB, req *http.Request, sent []byte, resp *http.Response, body []byte) {
-	t.Helper()
-	c, err := openAPIChecker()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Check(context.Background(), req, sent, resp.StatusCode, resp.Header, body); err != nil {
-		t.Errorf("openapi: %v", err)
-	}
-}
+var openAPIChecker = apitest.Loader(OpenAPIDocument)
 
 func TestOpenAPIServed(t *testing.T) {
 	e := newEnv(t)

@@ -8,7 +8,9 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
+	"testing"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
@@ -145,4 +147,28 @@ func clip(b []byte) string {
 		return string(b[:n]) + "..."
 	}
 	return string(b)
+}
+
+// Loader loads the document doc returns once, on first use.
+func Loader(doc func() ([]byte, error)) func() (*Checker, error) {
+	return sync.OnceValues(func() (*Checker, error) {
+		data, err := doc()
+		if err != nil {
+			return nil, err
+		}
+		return Load(context.Background(), data)
+	})
+}
+
+// Exchange is Check for a test's request helper: a mismatch fails t, a
+// document that does not load stops it.
+func Exchange(t testing.TB, load func() (*Checker, error), req *http.Request, sent []byte, resp *http.Response, body []byte) {
+	t.Helper()
+	c, err := load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Check(context.Background(), req, sent, resp.StatusCode, resp.Header, body); err != nil {
+		t.Errorf("openapi: %v", err)
+	}
 }

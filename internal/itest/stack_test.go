@@ -19,6 +19,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/baton-sched/baton/api"
+	"github.com/baton-sched/baton/api/apitest"
 	"github.com/baton-sched/baton/internal/devstack"
 	"github.com/baton-sched/baton/internal/engine"
 	"github.com/baton-sched/baton/models"
@@ -196,7 +197,7 @@ func request(t *testing.T, method, url string, body any, hdr map[string]string) 
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, url, err)
 	}
-	checkOpenAPI(t, req, sent, resp, raw)
+	apitest.Exchange(t, openAPIChecker, req, sent, resp, raw)
 	return answer{status: resp.StatusCode, header: resp.Header, body: raw}
 }
 
