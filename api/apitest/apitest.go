@@ -19,8 +19,10 @@ import (
 )
 
 func init() {
-	// The run logs archive; its body is checked as an opaque string.
+	// Bodies the filter has no decoder for, checked as opaque strings: the
+	// run logs archive, and server-sent event streams.
 	openapi3filter.RegisterBodyDecoder("application/zip", openapi3filter.FileBodyDecoder)
+	openapi3filter.RegisterBodyDecoder("text/event-stream", openapi3filter.PlainBodyDecoder)
 }
 
 // Checker validates exchanges against one document. It is safe for
