@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/baton-sched/baton/api/apitest"
 	"github.com/baton-sched/baton/models"
 	"github.com/baton-sched/baton/workflows"
 )
@@ -123,17 +124,21 @@ func (e *env) do(method, path, token string, body any) response {
 // send is do with extra request headers (set last, so they may override).
 func (e *env) send(method, path, token string, body any, hdr map[string]string) response {
 	e.t.Helper()
-	var r io.Reader
+	var sent []byte
 	switch b := body.(type) {
 	case nil:
 	case string:
-		r = strings.NewReader(b)
+		sent = []byte(b)
 	default:
 		data, err := json.Marshal(b)
 		if err != nil {
 			e.t.Fatal(err)
 		}
-		r = bytes.NewReader(data)
+		sent = data
+	}
+	var r io.Reader
+	if body != nil {
+		r = bytes.NewReader(sent)
 	}
 	req, err := http.NewRequest(method, e.url+path, r)
 	if err != nil {
@@ -157,6 +162,7 @@ func (e *env) send(method, path, token string, body any, hdr map[string]string) 
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	apitest.Exchange(e.t, openAPIChecker, req, sent, resp, data)
 	return response{status: resp.StatusCode, header: resp.Header, body: data}
 }
 

@@ -267,6 +267,11 @@ func stringMap(s string) map[string]string {
 	if s != "" {
 		_ = json.Unmarshal([]byte(s), &m)
 	}
+	if m == nil {
+		// A stored "null" (a scheduled fire of a definition without
+		// params) unmarshals to a nil map, which would answer null.
+		m = map[string]string{}
+	}
 	return m
 }
 

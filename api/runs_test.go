@@ -471,3 +471,22 @@ func TestWorkers(t *testing.T) {
 		t.Fatalf("gpu workers %+v", l)
 	}
 }
+
+// TestRunWithNullParams covers runs a schedule fired for a definition
+// without params: the row holds "null", and the answer must still be an
+// object, as the OpenAPI document (and a console) expects.
+func TestRunWithNullParams(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	if err := e.store.CreateRun(ctx, &models.Run{ID: "fired", Kind: "flow", DefinitionID: "etl", Status: "success",
+		Trigger: "cron", Bizdate: "2024-03-10", Params: "null", CreatedAt: fixedNow}); err != nil {
+		t.Fatal(err)
+	}
+	var v struct {
+		Params map[string]string `json:"params"`
+	}
+	r := e.must(200, "GET", "/api/v1/runs/fired", e.viewer, nil, &v)
+	if v.Params == nil {
+		t.Fatalf("params answered as null: %s", r.body)
+	}
+}

@@ -75,7 +75,8 @@ func init() {
 	gin.SetMode(gin.ReleaseMode)
 }
 
-// Handler returns the HTTP handler serving /healthz and /api/v1.
+// Handler returns the HTTP handler serving /healthz, /api/openapi.json and
+// /api/v1.
 func (s *Server) Handler() http.Handler {
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
@@ -94,6 +95,7 @@ func (s *Server) Handler() http.Handler {
 	})
 
 	r.GET("/healthz", s.healthz)
+	r.GET("/api/openapi.json", s.openAPI)
 
 	v1 := r.Group("/api/v1", s.authMiddleware(), s.idempotencyMiddleware())
 

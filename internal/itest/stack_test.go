@@ -19,6 +19,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/baton-sched/baton/api"
+	"github.com/baton-sched/baton/api/apitest"
 	"github.com/baton-sched/baton/internal/devstack"
 	"github.com/baton-sched/baton/internal/engine"
 	"github.com/baton-sched/baton/models"
@@ -164,15 +165,19 @@ type answer struct {
 }
 
 // request does one authorised API request, body sent as JSON, hdr set last.
+// The exchange is validated against the OpenAPI document.
 func request(t *testing.T, method, url string, body any, hdr map[string]string) answer {
 	t.Helper()
-	var rd io.Reader
+	var (
+		rd   io.Reader
+		sent []byte
+	)
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
 			t.Fatal(err)
 		}
-		rd = bytes.NewReader(b)
+		rd, sent = bytes.NewReader(b), b
 	}
 	req, err := http.NewRequest(method, url, rd)
 	if err != nil {
@@ -192,6 +197,7 @@ func request(t *testing.T, method, url string, body any, hdr map[string]string) 
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, url, err)
 	}
+	apitest.Exchange(t, openAPIChecker, req, sent, resp, raw)
 	return answer{status: resp.StatusCode, header: resp.Header, body: raw}
 }
 
