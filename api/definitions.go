@@ -182,6 +182,7 @@ func (s *Server) createDefinition(k kind) gin.HandlerFunc {
 		if def.id == "" {
 			def.id = uuid.NewString()
 		}
+		auditTarget(c, def.id)
 		rec, ver, err := k.create(ctx, s.store, models.DefinitionInput{ID: def.id, Name: def.name, Group: groupOr(def.group),
 			TriggerType: def.triggerType, Spec: def.spec, Actor: Actor(ctx), Enabled: true})
 		if err != nil {

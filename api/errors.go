@@ -173,6 +173,7 @@ func renderError(c *gin.Context, log *slog.Logger) {
 			"request_id", RequestID(c.Request.Context()), "status", e.Status, "err", err)
 	}
 	c.Set(ctxErrorCode, e.Code)
+	c.Set(ctxErrorMsg, e.Message)
 	if c.Writer.Written() {
 		// A streamed response already went out; only the log and the
 		// audit can still learn about the failure.
