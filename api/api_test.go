@@ -526,7 +526,7 @@ func TestBadJSON(t *testing.T) {
 		{`{"name": "x", "kind": "noop", "shards": "four"}`, `"shards"`},
 		{`{"name": "x"} {"name": "y"}`, "after"},
 		{``, "empty"},
-		{`[1]`, "expected"},
+		{`[1]`, "must be an object"},
 	}
 	for _, c := range cases {
 		ae := e.mustFail(http.StatusBadRequest, CodeBadRequest, "POST", "/api/v1/tasks", e.operator, c.body)

@@ -661,14 +661,36 @@ func checkGroup(p *Problems, at, g string) {
 	}
 }
 
+// ValidateParams checks run params the way definitions' params are
+// checked, for the params a run once or a rerun gives; at prefixes the
+// paths ("params").
+func ValidateParams(at string, m map[string]string) Problems {
+	var p Problems
+	checkParams(&p, at, m)
+	return p
+}
+
 // checkParams checks keys in sorted order so that problems come out the same
-// way on every call.
+// way on every call. A param reaches a task as an environment variable,
+// which cannot hold a NUL.
 func checkParams(p *Problems, at string, m map[string]string) {
 	for _, k := range sortedKeys(m) {
-		if !ValidID(k) {
-			p.add(at, "param name %q %s", k, idMessage)
+		switch {
+		case !ValidID(k):
+			p.add(at, "param name %s %s", quoteName(k), idMessage)
+		case strings.IndexByte(m[k], 0) >= 0:
+			p.add(at, "param %q has a NUL byte in its value", k)
 		}
 	}
+}
+
+// quoteName quotes a name for a message, shortened when it is long enough
+// to drown the message.
+func quoteName(s string) string {
+	if len(s) > maxIDLen {
+		return fmt.Sprintf("%q... (%d bytes)", s[:maxIDLen], len(s))
+	}
+	return fmt.Sprintf("%q", s)
 }
 
 // checkDuration reports a duration that does not parse or exceeds
