@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -11,28 +12,8 @@ import (
 	"github.com/baton-sched/baton/internal/control"
 )
 
-type auditItem struct {
-	ID      uint64 `json:"id"`
-	At      *time.Time
-	ActorID uint64 `json:"actor_id"`
-	Actor   string `json:"actor"`
-	Action  string `json:"action"`
-	Method  string `json:"method"`
-	Path    string `json:"path"`
-	Target  struct {
-		Kind string `json:"kind"`
-		ID   string `json:"id"`
-		Node string `json:"node"`
-	} `json:"target"`
-	Params         json.RawMessage `json:"params"`
-	Result         string          `json:"result"`
-	Code           string          `json:"code"`
-	Message        string          `json:"message"`
-	Status         int             `json:"status"`
-	RequestID      string          `json:"request_id"`
-	IdempotencyKey string          `json:"idempotency_key"`
-	ClientAddr     string          `json:"client_addr"`
-}
+// auditItem is an entry as the API answers it, decoded back.
+type auditItem = auditView
 
 // audit lists the audit entries matching query, newest first.
 func (e *env) audit(query string) []auditItem {
@@ -102,6 +83,23 @@ func TestAuditAnswersWhoDidWhat(t *testing.T) {
 	if u := all[0]; u.Action != "task.update" || u.Target.ID != created.ID || u.Actor != RoleAdmin || u.Result != "applied" ||
 		!strings.Contains(string(u.Params), `"id":"`+created.ID+`"`) {
 		t.Fatalf("update entry %+v %s", u, u.Params)
+	}
+
+	// The entry's shape is the console's contract: exactly these keys.
+	var raw struct {
+		Items []map[string]json.RawMessage `json:"items"`
+	}
+	e.must(http.StatusOK, "GET", "/api/v1/audit?limit=1", e.viewer, nil, &raw)
+	var keys []string
+	for k := range raw.Items[0] {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	if got := strings.Join(keys, " "); got != "action actor actor_id at client_addr code id idempotency_key message method params path request_id result status target" {
+		t.Fatalf("entry keys: %s", got)
+	}
+	if string(raw.Items[0]["target"]) != `{"kind":"task","id":"`+created.ID+`","node":""}` {
+		t.Fatalf("target %s", raw.Items[0]["target"])
 	}
 
 	// Every field filters.
