@@ -151,7 +151,7 @@ func (s *Server) auditMiddleware() gin.HandlerFunc {
 			e.Result = models.AuditFailed
 		case e.Status >= 400:
 			e.Result = models.AuditRefused
-		case c.Query("dry_run") == "true":
+		case dryRunQuery(c):
 			e.Result = models.AuditDryRun
 		default:
 			e.Result = models.AuditApplied
@@ -408,3 +408,10 @@ func auditFilter(c *gin.Context) (models.AuditFilter, page, error) {
 }
 
 var auditResults = []string{models.AuditApplied, models.AuditDryRun, models.AuditRefused, models.AuditFailed, models.AuditReplayed}
+
+// dryRunQuery reads dry_run as the handlers do (boolParam); a malformed
+// value was refused, so it never reaches a 2xx.
+func dryRunQuery(c *gin.Context) bool {
+	v, err := boolParam(c, "dry_run")
+	return err == nil && v
+}
