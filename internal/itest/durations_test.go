@@ -31,6 +31,20 @@ func TestStoredHugeTimeoutDoesNotWedgeARun(t *testing.T) {
 	if got := waitRun(t, s.api.URL, run.ID, 60*time.Second); got.Status != "success" {
 		t.Fatalf("run status %q, want success: %+v", got.Status, got)
 	}
+	// A flow with the longest durations there are: its deadline timer and
+	// its node's activity timeout are as long as time.Duration goes.
+	flow := `{"name":"longflow","timeout":"106751d","nodes":[{"id":"a","type":"task","timeout":"106751d",` +
+		`"task":{"kind":"shell","shell":{"script":"echo ok"},"grace":"106751d"}}],"edges":[]}`
+	if _, _, err := s.store.CreateFlow(context.Background(), models.DefinitionInput{ID: "longflow", Name: "longflow", Group: "default",
+		TriggerType: "manual", Spec: flow, Actor: "admin", Enabled: true}); err != nil {
+		t.Fatal(err)
+	}
+	if code := call(t, s.api.URL, "POST", "/api/v1/flows/longflow/runs", nil, &run); code != 201 {
+		t.Fatalf("start flow run: %d", code)
+	}
+	if got := waitRun(t, s.api.URL, run.ID, 60*time.Second); got.Status != "success" {
+		t.Fatalf("flow run status %q, want success: %+v", got.Status, got)
+	}
 }
 
 // TestRunInputLimitHoldsOnTheServer: a definition just under the API's
