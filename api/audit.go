@@ -112,11 +112,12 @@ func (s *Server) auditMiddleware() gin.HandlerFunc {
 			return
 		}
 		body := &capturedBody{ReadCloser: c.Request.Body}
-		if c.Request.Body != nil {
+		hasBody := c.Request.Body != nil
+		if hasBody {
 			c.Request.Body = body
 		}
 		c.Next()
-		if c.Request.Body != nil && !body.full() {
+		if hasBody && !body.full() {
 			// A refusal before the handler read the body (auth, a bad
 			// path) still records what was asked, within the bound.
 			_, _ = io.CopyN(io.Discard, body, int64(maxAuditBody-body.buf.Len()+1))
