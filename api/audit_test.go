@@ -156,6 +156,15 @@ func TestAuditRedactsSecrets(t *testing.T) {
 	if a := all[1]; a.Action != "token.create" || a.Target.Kind != "token" || a.Target.ID != itoa(e.tokenID("ci")) {
 		t.Fatalf("token entry %+v", a)
 	}
+
+	// A body past the bound is recorded by its size, not kept twice.
+	big := sleepTask("big", "1s")
+	big["description"] = strings.Repeat("d", maxAuditBody)
+	e.must(http.StatusCreated, "POST", "/api/v1/tasks", e.operator, big, nil)
+	a := e.audit("action=task.create")[0]
+	if len(a.Params) > 200 || !strings.Contains(string(a.Params), `"body_bytes_over":262144`) {
+		t.Fatalf("params of a large body: %.300s", a.Params)
+	}
 }
 
 func TestTokenNamesAreUnique(t *testing.T) {
