@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"strconv"
 	"time"
-	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 
@@ -130,36 +129,6 @@ func (s *Server) listWorkers(c *gin.Context) {
 	c.JSON(http.StatusOK, list[workerView]{Items: items, Total: int64(len(ws)), page: p})
 }
 
-type auditView struct {
-	ID        uint64     `json:"id"`
-	At        *time.Time `json:"at"`
-	Actor     string     `json:"actor"`
-	Method    string     `json:"method"`
-	Path      string     `json:"path"`
-	Status    int        `json:"status"`
-	RequestID string     `json:"request_id"`
-	Detail    string     `json:"detail"`
-}
-
-func (s *Server) listAudit(c *gin.Context) {
-	p, err := pageParams(c)
-	if err != nil {
-		_ = c.Error(err)
-		return
-	}
-	es, total, err := s.store.ListAudit(c.Request.Context(), c.Query("actor"), p.Limit, p.Offset)
-	if err != nil {
-		_ = c.Error(err)
-		return
-	}
-	items := make([]auditView, len(es))
-	for i, e := range es {
-		items[i] = auditView{ID: e.ID, At: utc(e.At), Actor: e.Actor, Method: e.Method, Path: e.Path,
-			Status: e.Status, RequestID: e.RequestID, Detail: e.Detail}
-	}
-	c.JSON(http.StatusOK, list[auditView]{Items: items, Total: total, page: p})
-}
-
 // tokenView never carries the hash; the plaintext appears once, in the
 // answer to the create call.
 type tokenView struct {
@@ -206,18 +175,23 @@ func (s *Server) createToken(c *gin.Context) {
 		return
 	}
 	switch {
-	case body.Name == "" || utf8.RuneCountInString(body.Name) > 64:
-		_ = c.Error(badRequest("name must be 1 to 64 characters"))
+	case !models.ValidTokenName(body.Name):
+		_ = c.Error(badRequest("name must be 1 to 64 characters of letters, digits, '-', '_', '.', got %q", body.Name))
 		return
 	case body.Role != RoleAdmin && body.Role != RoleOperator && body.Role != RoleViewer:
 		_ = c.Error(badRequest("role must be %s, %s or %s, got %q", RoleAdmin, RoleOperator, RoleViewer, body.Role))
 		return
 	}
 	plain, tok, err := s.store.CreateToken(c.Request.Context(), body.Name, body.Role)
+	if errors.Is(err, models.ErrConflict) {
+		err = &Error{Status: http.StatusConflict, Code: CodeConflict,
+			Message: fmt.Sprintf("a token named %q already exists; token names are never reused, revoked tokens included", body.Name), Err: err}
+	}
 	if err != nil {
 		_ = c.Error(err)
 		return
 	}
+	auditTarget(c, strconv.FormatUint(tok.ID, 10))
 	v := viewToken(tok)
 	v.Token = plain
 	c.JSON(http.StatusCreated, v)

@@ -349,6 +349,7 @@ func (s *Server) createBackfill(c *gin.Context) {
 		return
 	}
 	id := uuid.NewString()
+	auditTarget(c, id)
 	row := &models.Backfill{ID: id, Kind: plan.kind.name(), DefinitionID: plan.rec.ID, DefinitionName: plan.rec.Name,
 		Version: plan.ver.Version, Spec: string(spec), Status: workflows.BackfillRunning, Total: len(plan.dates),
 		Waiting: len(plan.dates), Initiator: Actor(ctx)}

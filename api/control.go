@@ -348,6 +348,10 @@ func (s *Server) rerunRun(c *gin.Context) {
 		_ = c.Error(err)
 		return
 	}
+	if err := paramsError(body.Params); err != nil {
+		_ = c.Error(err)
+		return
+	}
 	parent, err := s.store.GetRun(ctx, c.Param("id"))
 	if err != nil {
 		_ = c.Error(err)

@@ -547,7 +547,7 @@ func TestIdempotencyKeyReplaysTheFirstAnswer(t *testing.T) {
 	// Token creation is exempt: its answer holds a secret never stored.
 	tokKey := map[string]string{HeaderIdempotencyKey: "token-1"}
 	t1 := ce.send("POST", "/api/v1/tokens", ce.admin, map[string]any{"name": "ci", "role": RoleViewer}, tokKey)
-	t2 := ce.send("POST", "/api/v1/tokens", ce.admin, map[string]any{"name": "ci", "role": RoleViewer}, tokKey)
+	t2 := ce.send("POST", "/api/v1/tokens", ce.admin, map[string]any{"name": "ci-2", "role": RoleViewer}, tokKey)
 	if t1.status != http.StatusCreated || t2.status != http.StatusCreated || bytes.Equal(t1.body, t2.body) || t2.header.Get(HeaderIdempotentReplay) != "" {
 		t.Fatalf("tokens: %d %s / %d %s", t1.status, t1.body, t2.status, t2.body)
 	}

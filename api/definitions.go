@@ -182,6 +182,11 @@ func (s *Server) createDefinition(k kind) gin.HandlerFunc {
 		if def.id == "" {
 			def.id = uuid.NewString()
 		}
+		auditTarget(c, def.id)
+		if err := s.definitionSizeError(ctx, k, def.id, def); err != nil {
+			_ = c.Error(err)
+			return
+		}
 		rec, ver, err := k.create(ctx, s.store, models.DefinitionInput{ID: def.id, Name: def.name, Group: groupOr(def.group),
 			TriggerType: def.triggerType, Spec: def.spec, Actor: Actor(ctx), Enabled: true})
 		if err != nil {
@@ -242,6 +247,10 @@ func (s *Server) updateDefinition(k kind) gin.HandlerFunc {
 		}
 		def, err := k.parse(ctx, s, body, id)
 		if err != nil {
+			_ = c.Error(err)
+			return
+		}
+		if err := s.definitionSizeError(ctx, k, id, def); err != nil {
 			_ = c.Error(err)
 			return
 		}
@@ -427,7 +436,12 @@ func (s *Server) validateFlow(c *gin.Context) {
 		_ = c.Error(err)
 		return
 	}
-	if _, err := (flowKind{}).parse(c.Request.Context(), s, body, ""); err != nil {
+	def, err := (flowKind{}).parse(c.Request.Context(), s, body, "")
+	if err != nil {
+		_ = c.Error(err)
+		return
+	}
+	if err := s.definitionSizeError(c.Request.Context(), flowKind{}, "validate", def); err != nil {
 		_ = c.Error(err)
 		return
 	}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"reflect"
 	"strings"
 
 	"github.com/gin-gonic/gin"
@@ -21,14 +22,17 @@ import (
 
 // Error codes. Clients switch on them, so they never change once released.
 const (
-	CodeBadRequest         = "bad_request"
-	CodeInvalidDefinition  = "invalid_definition"
-	CodeUnauthorized       = "unauthorized"
-	CodeForbidden          = "forbidden"
-	CodeNotFound           = "not_found"
-	CodeMethodNotAllowed   = "method_not_allowed"
-	CodeConflict           = "conflict"
-	CodeTooLarge           = "too_large"
+	CodeBadRequest        = "bad_request"
+	CodeInvalidDefinition = "invalid_definition"
+	CodeUnauthorized      = "unauthorized"
+	CodeForbidden         = "forbidden"
+	CodeNotFound          = "not_found"
+	CodeMethodNotAllowed  = "method_not_allowed"
+	CodeConflict          = "conflict"
+	CodeTooLarge          = "too_large"
+	// CodeRunInputTooLarge: a definition or run whose input Temporal would
+	// refuse, so no run of it could start.
+	CodeRunInputTooLarge   = "run_input_too_large"
 	CodeEngineUnavailable  = "engine_unavailable"
 	CodeServiceUnavailable = "unavailable"
 	CodeInternal           = "internal"
@@ -173,6 +177,7 @@ func renderError(c *gin.Context, log *slog.Logger) {
 			"request_id", RequestID(c.Request.Context()), "status", e.Status, "err", err)
 	}
 	c.Set(ctxErrorCode, e.Code)
+	c.Set(ctxErrorMsg, e.Message)
 	if c.Writer.Written() {
 		// A streamed response already went out; only the log and the
 		// audit can still learn about the failure.
@@ -233,14 +238,66 @@ func jsonError(err error) *Error {
 		// Bodies embed dag.Task or dag.Flow next to the id; the decoder names
 		// the embedded Go type, which is no part of the JSON the user wrote.
 		field := strings.TrimPrefix(strings.TrimPrefix(typeErr.Field, "Task."), "Flow.")
+		want, got := jsonType(typeErr.Type), jsonValue(typeErr.Value)
 		if field == "" {
-			return badRequest("invalid JSON: expected %v, got %s", typeErr.Type, typeErr.Value)
+			return badRequest("invalid JSON: the body must be %s, got %s", want, got)
 		}
-		return badRequest("invalid JSON: field %q must be %v, got %s", field, typeErr.Type, typeErr.Value)
+		return badRequest("invalid JSON: field %q must be %s, got %s", field, want, got)
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return badRequest("invalid JSON: unexpected end of body")
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		return badRequest("invalid JSON: unknown field %s", strings.TrimPrefix(err.Error(), "json: unknown field "))
 	}
 	return badRequest("invalid JSON: %v", err)
+}
+
+// jsonType names what JSON a Go type decodes from, so that a type error
+// speaks the language of the body rather than of the server's structs.
+func jsonType(t reflect.Type) string {
+	if t == nil {
+		return "a JSON value"
+	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return "an integer"
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "a non-negative integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.Map:
+		if t.Elem().Kind() == reflect.String {
+			return "an object of strings"
+		}
+		return "an object"
+	case reflect.Struct:
+		return "an object"
+	}
+	return "a JSON value"
+}
+
+// jsonValue names the JSON the decoder found: "string", "bool", "array",
+// "object", "number", or "number 1.5" for a number that did not fit.
+func jsonValue(v string) string {
+	switch v {
+	case "string":
+		return "a string"
+	case "bool":
+		return "true or false"
+	case "array":
+		return "an array"
+	case "object":
+		return "an object"
+	case "number":
+		return "a number"
+	}
+	return v
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -71,7 +72,8 @@ func (s *Server) idempotencyMiddleware() gin.HandlerFunc {
 		c.Request.Body = io.NopCloser(bytes.NewReader(body))
 		sum := sha256.Sum256(body)
 		row := &models.IdempotencyKey{Actor: Actor(c.Request.Context()), Key: key, Method: c.Request.Method,
-			Path: truncate(c.Request.URL.Path, 255), BodyHash: hex.EncodeToString(sum[:]), Owner: uuid.NewString()}
+			Path: truncate(c.Request.URL.Path, 255), QueryHash: queryHash(c.Request.URL.Query()),
+			BodyHash: hex.EncodeToString(sum[:]), Owner: uuid.NewString()}
 		owned, err := s.claimIdempotencyKey(c, row)
 		if err != nil {
 			_ = c.Error(err)
@@ -102,6 +104,11 @@ func (s *Server) claimIdempotencyKey(c *gin.Context, row *models.IdempotencyKey)
 			return false, &Error{Status: http.StatusUnprocessableEntity, Code: CodeIdempotencyKeyReused,
 				Message: fmt.Sprintf("%s %q was first used for %s %s; use a new key for another request",
 					HeaderIdempotencyKey, row.Key, got.Method, got.Path)}
+		}
+		if got.QueryHash != row.QueryHash {
+			return false, &Error{Status: http.StatusUnprocessableEntity, Code: CodeIdempotencyKeyReused,
+				Message: fmt.Sprintf("%s %q was first used with a different query (such as dry_run); use a new key for another request",
+					HeaderIdempotencyKey, row.Key)}
 		}
 		if got.BodyHash != row.BodyHash {
 			return false, &Error{Status: http.StatusUnprocessableEntity, Code: CodeIdempotencyKeyReused,
@@ -135,10 +142,22 @@ func (s *Server) claimIdempotencyKey(c *gin.Context, row *models.IdempotencyKey)
 	}
 }
 
+// queryHash fingerprints the query, so that ?dry_run=true and the real
+// call cannot share a key. The parameters are sorted, so their order does
+// not count; no query hashes to "", as rows stored before the query was
+// part of the fingerprint have it.
+func queryHash(q url.Values) string {
+	if len(q) == 0 {
+		return ""
+	}
+	sum := sha256.Sum256([]byte(q.Encode()))
+	return hex.EncodeToString(sum[:])
+}
+
 func replay(c *gin.Context, got *models.IdempotencyKey) {
 	c.Header(HeaderIdempotentReplay, "true")
 	// The audit entry of a repeat says it had no effect of its own.
-	c.Set(ctxErrorCode, "idempotent_replay")
+	c.Set(ctxReplayed, true)
 	ct := got.ContentType
 	if ct == "" {
 		ct = "application/json; charset=utf-8"

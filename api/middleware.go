@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"runtime/debug"
 	"strings"
-	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
@@ -30,7 +29,6 @@ const maxBody = 32 << 20
 // Gin context keys.
 const (
 	ctxErrorCode = "baton.error_code"
-	ctxRole      = "baton.role"
 )
 
 type ctxKey int
@@ -40,11 +38,25 @@ const (
 	requestIDKey
 )
 
-// Actor is the name of the token that made the request, as recorded in the
-// audit log, transitions and run initiators; empty outside a request.
+// principal is the token a request authenticated with.
+type principal struct {
+	id   uint64
+	name string
+}
+
+// Actor is the name of the token that made the request, as recorded in
+// transitions and run initiators; empty outside a request. Token names are
+// unique and never reused, so the name identifies the token; the audit log
+// records its id too (ActorID).
 func Actor(ctx context.Context) string {
-	s, _ := ctx.Value(actorKey).(string)
-	return s
+	p, _ := ctx.Value(actorKey).(principal)
+	return p.name
+}
+
+// ActorID is the id of the token that made the request; 0 outside one.
+func ActorID(ctx context.Context) uint64 {
+	p, _ := ctx.Value(actorKey).(principal)
+	return p.id
 }
 
 // RequestID is the request's id, taken from X-Request-ID or generated.
@@ -53,13 +65,7 @@ func RequestID(ctx context.Context) string {
 	return s
 }
 
-// WithActor returns ctx carrying actor, for callers outside HTTP (the CLI,
-// tests) that invoke code reading Actor.
-func WithActor(ctx context.Context, actor string) context.Context {
-	return context.WithValue(ctx, actorKey, actor)
-}
-
-func withValue(c *gin.Context, key ctxKey, v string) {
+func withValue(c *gin.Context, key ctxKey, v any) {
 	c.Request = c.Request.WithContext(context.WithValue(c.Request.Context(), key, v))
 }
 
@@ -122,7 +128,8 @@ func recoveryMiddleware(log *slog.Logger) gin.HandlerFunc {
 }
 
 // authMiddleware resolves the bearer token to an actor and a role and
-// enforces the role's coarse rights: viewers only read.
+// enforces the roles' rights: viewers only read, and the routes in
+// adminRoutes are the admin's alone.
 func (s *Server) authMiddleware() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		scheme, token, ok := strings.Cut(c.GetHeader("Authorization"), " ")
@@ -142,25 +149,16 @@ func (s *Server) authMiddleware() gin.HandlerFunc {
 			c.Abort()
 			return
 		}
-		withValue(c, actorKey, tok.Name)
-		c.Set(ctxRole, tok.Role)
-		if !readOnly(c.Request.Method) && tok.Role != RoleAdmin && tok.Role != RoleOperator {
-			_ = c.Error(&Error{Status: http.StatusForbidden, Code: CodeForbidden,
-				Message: fmt.Sprintf("role %q may only read", tok.Role)})
-			c.Abort()
-			return
+		withValue(c, actorKey, principal{id: tok.ID, name: tok.Name})
+		var refusal string
+		switch {
+		case adminRoutes[routeKey(c)] && tok.Role != RoleAdmin:
+			refusal = fmt.Sprintf("role %q required, token has %q", RoleAdmin, tok.Role)
+		case !readOnly(c.Request.Method) && tok.Role != RoleAdmin && tok.Role != RoleOperator:
+			refusal = fmt.Sprintf("role %q may only read", tok.Role)
 		}
-		c.Next()
-	}
-}
-
-// requireRole guards routes above the coarse check, such as token
-// management.
-func requireRole(role string) gin.HandlerFunc {
-	return func(c *gin.Context) {
-		if got := c.GetString(ctxRole); got != role {
-			_ = c.Error(&Error{Status: http.StatusForbidden, Code: CodeForbidden,
-				Message: fmt.Sprintf("role %q required, token has %q", role, got)})
+		if refusal != "" {
+			_ = c.Error(&Error{Status: http.StatusForbidden, Code: CodeForbidden, Message: refusal})
 			c.Abort()
 			return
 		}
@@ -170,35 +168,6 @@ func requireRole(role string) gin.HandlerFunc {
 
 func readOnly(method string) bool {
 	return method == http.MethodGet || method == http.MethodHead || method == http.MethodOptions
-}
-
-// auditMiddleware records every mutating call under /api once the response
-// status is known, failures included: a refused or failed attempt is as
-// much a part of the record as a successful one.
-func (s *Server) auditMiddleware() gin.HandlerFunc {
-	return func(c *gin.Context) {
-		c.Next()
-		if readOnly(c.Request.Method) || !strings.HasPrefix(c.Request.URL.Path, "/api/") {
-			return
-		}
-		ctx := c.Request.Context()
-		e := &models.AuditEntry{
-			At:        s.now().UTC(),
-			Actor:     Actor(ctx),
-			Method:    c.Request.Method,
-			Path:      truncate(c.Request.URL.Path, 255),
-			Status:    c.Writer.Status(),
-			RequestID: RequestID(ctx),
-			Detail:    c.GetString(ctxErrorCode),
-		}
-		// The client may already have hung up; the record must still land.
-		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer cancel()
-		if err := s.store.AddAudit(wctx, e); err != nil {
-			s.log.Error("write audit entry", "err", err, "method", e.Method, "path", e.Path,
-				"actor", e.Actor, "status", e.Status, "request_id", e.RequestID)
-		}
-	}
 }
 
 func truncate(s string, n int) string {

@@ -44,6 +44,10 @@ func (s *Server) runOnce(k kind) gin.HandlerFunc {
 			_ = c.Error(badRequest("bizdate must be a date as YYYY-MM-DD, got %q", body.Bizdate))
 			return
 		}
+		if err := paramsError(body.Params); err != nil {
+			_ = c.Error(err)
+			return
+		}
 		rec, ver, err := k.get(ctx, s.store, c.Param("id"))
 		if err != nil {
 			_ = c.Error(err)
@@ -88,13 +92,18 @@ func (s *Server) launch(c *gin.Context, run *models.Run, flow dag.Flow, params m
 		return
 	}
 	run.Params = string(encoded)
+	in := workflows.RunInput{RunID: run.ID, Kind: run.Kind, DefinitionID: run.DefinitionID, Version: run.Version,
+		Trigger: run.Trigger, Bizdate: run.Bizdate, Params: params, Flow: flow, Mirror: true,
+		OperableWindow: s.operableWindow()}
+	// Refused before the row exists: a run that cannot start is not a run.
+	if err := inputSizeError(in, "this run (its definition and params)"); err != nil {
+		_ = c.Error(err)
+		return
+	}
 	if err := s.store.CreateRun(ctx, run); err != nil {
 		_ = c.Error(err)
 		return
 	}
-	in := workflows.RunInput{RunID: run.ID, Kind: run.Kind, DefinitionID: run.DefinitionID, Version: run.Version,
-		Trigger: run.Trigger, Bizdate: run.Bizdate, Params: params, Flow: flow, Mirror: true,
-		OperableWindow: s.operableWindow()}
 	if err := s.startRun(ctx, run, in); err != nil {
 		_ = c.Error(err)
 		return

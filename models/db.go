@@ -113,6 +113,9 @@ func (s *Store) Migrate(ctx context.Context) error {
 	if s.dialect == "mysql" {
 		db = db.Set("gorm:table_options", "ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci")
 	}
+	if err := dedupeTokenNames(s.db.WithContext(ctx)); err != nil {
+		return fmt.Errorf("migrate mirror: %w", err)
+	}
 	if err := db.AutoMigrate(All()...); err != nil {
 		return fmt.Errorf("migrate mirror: %w", err)
 	}

@@ -20,10 +20,12 @@ type IdempotencyKey struct {
 	ID    uint64 `gorm:"primaryKey;autoIncrement"`
 	Actor string `gorm:"size:64;uniqueIndex:ux_idempotency,priority:1"`
 	// "key" is reserved in MySQL, hence the column name.
-	Key      string `gorm:"column:idem_key;size:64;uniqueIndex:ux_idempotency,priority:2"`
-	Method   string `gorm:"size:8"`
-	Path     string `gorm:"size:255"`
-	BodyHash string `gorm:"size:64"`
+	Key    string `gorm:"column:idem_key;size:64;uniqueIndex:ux_idempotency,priority:2"`
+	Method string `gorm:"size:8"`
+	Path   string `gorm:"size:255"`
+	// QueryHash is the SHA-256 of the sorted query, "" without one.
+	QueryHash string `gorm:"size:64"`
+	BodyHash  string `gorm:"size:64"`
 	// Owner identifies the request holding the reservation, so that one
 	// taken over after a crash cannot be completed by the request it was
 	// taken from.

@@ -141,17 +141,47 @@ type LogChunk struct {
 	CreatedAt  time.Time `gorm:"index"`
 }
 
-// AuditEntry records one mutating call.
+// AuditEntry records one mutating call: who (the token's id and name) did
+// what (a stable action name such as "run.stop") to which target, with
+// which parameters (secrets redacted), and whether it worked.
 type AuditEntry struct {
-	ID        uint64    `gorm:"primaryKey;autoIncrement"`
-	At        time.Time `gorm:"index"`
-	Actor     string    `gorm:"size:64;index"`
-	Method    string    `gorm:"size:8"`
-	Path      string    `gorm:"size:255"`
-	Status    int
-	RequestID string `gorm:"size:64"`
-	Detail    string `gorm:"type:text"`
+	ID      uint64    `gorm:"primaryKey;autoIncrement"`
+	At      time.Time `gorm:"index"`
+	ActorID uint64    `gorm:"index"`
+	Actor   string    `gorm:"size:64;index"`
+	Action  string    `gorm:"size:48;index"`
+	Method  string    `gorm:"size:8"`
+	Path    string    `gorm:"size:255"`
+	// Target is what the call acted on: a kind (flow, task, run, node,
+	// instance, backfill, token, schedule), its id and, for node
+	// operations, the node.
+	TargetKind string `gorm:"size:16;index:ix_audit_target,priority:1"`
+	TargetID   string `gorm:"size:191;index:ix_audit_target,priority:2"`
+	TargetNode string `gorm:"size:64"`
+	// Params is the request as JSON: path and query parameters and the
+	// body, with secrets replaced by "[redacted]".
+	Params string `gorm:"type:mediumtext"`
+	// Result is applied, dry_run, refused (4xx), failed (5xx) or replayed
+	// (an Idempotency-Key repeat, which had no effect of its own).
+	Result         string `gorm:"size:16;index"`
+	Code           string `gorm:"size:64"` // error code of a refused or failed call
+	Status         int    `gorm:"index"`
+	RequestID      string `gorm:"size:64;index"`
+	IdempotencyKey string `gorm:"size:64"`
+	ClientAddr     string `gorm:"size:64"`
+	// Detail is the error message of a refused or failed call (before
+	// the Code column existed, it held the code).
+	Detail string `gorm:"type:text"`
 }
+
+// Audit results.
+const (
+	AuditApplied  = "applied"
+	AuditDryRun   = "dry_run" // answered what would happen, changed nothing
+	AuditRefused  = "refused"
+	AuditFailed   = "failed"
+	AuditReplayed = "replayed"
+)
 
 // Worker is a registered worker process.
 type Worker struct {
@@ -166,8 +196,10 @@ type Worker struct {
 
 // Token is an API bearer token; only its SHA-256 is stored.
 type Token struct {
-	ID        uint64 `gorm:"primaryKey;autoIncrement"`
-	Name      string `gorm:"size:64"`
+	ID uint64 `gorm:"primaryKey;autoIncrement"`
+	// Name is unique among every token ever issued, revoked ones
+	// included, so a recorded actor name always means one token.
+	Name      string `gorm:"size:64;uniqueIndex:ux_token_name"`
 	Hash      string `gorm:"size:64;uniqueIndex"`
 	Role      string `gorm:"size:16"` // admin | operator | viewer
 	CreatedAt time.Time

@@ -62,7 +62,7 @@ func TestPurgeRemovesOldFinishedRunsAndTheirRecords(t *testing.T) {
 				t.Errorf("log of %s was purged", id)
 			}
 		}
-		if _, total, _ := s.ListAudit(ctx, "", 10, 0); total != 1 {
+		if _, total, _ := s.ListAudit(ctx, AuditFilter{Limit: 10}); total != 1 {
 			t.Errorf("audit entries left: %d, want 1", total)
 		}
 	})

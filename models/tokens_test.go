@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -110,6 +111,83 @@ func TestEnsureToken(t *testing.T) {
 		}
 		if _, err := s.EnsureToken(ctx, "x", "admin", ""); !errors.Is(err, ErrInvalid) {
 			t.Fatalf("empty token: %v", err)
+		}
+	})
+}
+
+func TestTokenNamesUnique(t *testing.T) {
+	forEachDB(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		_, first, err := s.CreateToken(ctx, "admin", "admin")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := s.CreateToken(ctx, "admin", "viewer"); !errors.Is(err, ErrConflict) || !strings.Contains(err.Error(), `"admin"`) {
+			t.Fatalf("second token named admin: %v", err)
+		}
+		// A revoked token keeps its name: recorded actors stay unambiguous.
+		if err := s.RevokeToken(ctx, first.ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := s.CreateToken(ctx, "admin", "viewer"); !errors.Is(err, ErrConflict) {
+			t.Fatalf("name of a revoked token reused: %v", err)
+		}
+		for _, bad := range []string{"", "a b", "x\x00", strings.Repeat("n", 65), "semi;colon"} {
+			if _, _, err := s.CreateToken(ctx, bad, "viewer"); !errors.Is(err, ErrInvalid) {
+				t.Errorf("name %q: %v", bad, err)
+			}
+		}
+		if _, _, err := s.CreateToken(ctx, "运维-1", "viewer"); err != nil {
+			t.Fatalf("a name in another script: %v", err)
+		}
+
+		// The configured admin secret rotated: the row named admin takes
+		// the new secret, keeps its id, and the old secret stops working.
+		a, err := s.EnsureToken(ctx, "admin", "admin", "secret-2")
+		if err != nil || a.ID != first.ID || a.Revoked {
+			t.Fatalf("ensure over a created token: %+v %v", a, err)
+		}
+		if _, err := s.LookupToken(ctx, "secret-2"); err != nil {
+			t.Fatal(err)
+		}
+		// A secret another named token holds cannot be claimed by a name.
+		if _, err := s.EnsureToken(ctx, "运维-1", "admin", "secret-2"); !errors.Is(err, ErrConflict) {
+			t.Fatalf("ensure taking another token's secret: %v", err)
+		}
+	})
+}
+
+// TestMigrateDedupesTokenNames builds a mirror from before names were
+// unique and migrates it: all but the oldest of each name are renamed.
+func TestMigrateDedupesTokenNames(t *testing.T) {
+	forEachDB(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		if err := s.db.Migrator().DropIndex(&Token{}, "ux_token_name"); err != nil {
+			t.Fatal(err)
+		}
+		for i, name := range []string{"admin", "admin", "ci", "admin", "admin-2"} {
+			tok := &Token{Name: name, Hash: HashToken(fmt.Sprint("s", i)), Role: "viewer", CreatedAt: time.Now()}
+			if err := s.db.Create(tok).Error; err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := s.Migrate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		list, err := s.ListTokens(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, tok := range list {
+			names = append(names, tok.Name)
+		}
+		// Token 2 would be admin-2, which token 5 already is.
+		if got := strings.Join(names, " "); got != "admin admin-2-1 ci admin-4 admin-2" {
+			t.Fatalf("names after migrate: %s", got)
+		}
+		if _, _, err := s.CreateToken(ctx, "ci", "viewer"); !errors.Is(err, ErrConflict) {
+			t.Fatalf("unique index missing after migrate: %v", err)
 		}
 	})
 }

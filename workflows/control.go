@@ -266,7 +266,7 @@ func (r *runner) rollback(ids []string) {
 			RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 1},
 		})
 		if d := t.Timeout.MustStd(); d > 0 {
-			actx = workflow.WithStartToCloseTimeout(actx, d+time.Minute)
+			actx = workflow.WithStartToCloseTimeout(actx, addDurations(d, time.Minute))
 		}
 		var res TaskResult
 		err := workflow.ExecuteActivity(actx, ExecuteTaskActivity, TaskRequest{

@@ -3,6 +3,7 @@ package workflows
 import (
 	"errors"
 	"fmt"
+	"math"
 	"sort"
 	"time"
 
@@ -41,6 +42,11 @@ const (
 	// limits only. Temporal suggests it from 4,096 events, which made every
 	// 1,000-node flow pause to hand over its state.
 	versionOwnLimits = 2
+	// versionSaturatedWaits: a retry wait whose backoff passes
+	// time.Duration's range is capped (at max_interval, else
+	// dag.MaxDuration) instead of wrapping negative, which failed the
+	// node at once without its remaining attempts.
+	versionSaturatedWaits = 3
 	// historySizeLimit is the history size at which a run continues as new
 	// (Temporal's hard limit is 50 MiB).
 	historySizeLimit = 20 << 20
@@ -178,7 +184,7 @@ func (r *runner) run() (RunResult, error) {
 		r.version = workflow.Version(c.Version)
 		r.restore(c)
 	} else {
-		r.version = workflow.GetVersion(r.ctx, changeOperable, workflow.DefaultVersion, versionOwnLimits)
+		r.version = workflow.GetVersion(r.ctx, changeOperable, workflow.DefaultVersion, versionSaturatedWaits)
 		r.start()
 	}
 	ctrl := workflow.GetSignalChannel(r.ctx, SignalControl)
@@ -619,11 +625,11 @@ func (r *runner) schedule(n *nodeRun, q QueuedInstance) {
 	if timeout > 0 {
 		grace := t.Grace.MustStd()
 		if grace == 0 {
-			grace = 10 * time.Second
+			grace = dag.DefaultGrace
 		}
 		// The worker enforces the task timeout and the grace period itself;
 		// this only bounds a worker that stopped answering.
-		stc = timeout + grace + time.Minute
+		stc = addDurations(timeout, grace, time.Minute)
 	}
 	s := n.shardAt(q.Shard)
 	ictx, cancel := workflow.WithCancel(r.actCtx)
@@ -721,7 +727,7 @@ func (r *runner) instanceDone(n *nodeRun, s *shard, q QueuedInstance, t *dag.Tas
 		}
 	}
 	if s.status != status.InstanceSuccess && r.halted == "" && n.stopReq == "" && s.stopReq == "" {
-		if next, wait, ok := retryAfter(t, q); ok {
+		if next, wait, ok := retryAfter(t, q, r.version >= versionSaturatedWaits); ok {
 			if n.attempts < next.Attempt {
 				n.attempts = next.Attempt
 			}
@@ -743,7 +749,9 @@ func (r *runner) instanceDone(n *nodeRun, s *shard, q QueuedInstance, t *dag.Tas
 	r.nodeSettle(n, res)
 }
 
-func retryAfter(t *dag.Task, q QueuedInstance) (QueuedInstance, time.Duration, bool) {
+// retryAfter is the next attempt of a failed instance and the wait before
+// it; saturate caps a wait that outgrows time.Duration.
+func retryAfter(t *dag.Task, q QueuedInstance, saturate bool) (QueuedInstance, time.Duration, bool) {
 	rp := t.Retry
 	if rp == nil || q.Attempt-q.Lost >= rp.MaxAttempts {
 		return q, 0, false
@@ -757,7 +765,12 @@ func retryAfter(t *dag.Task, q QueuedInstance) (QueuedInstance, time.Duration, b
 		backoff = 1
 	}
 	for i := 1; i < q.Attempt-q.Lost; i++ {
-		wait = time.Duration(float64(wait) * backoff)
+		next := float64(wait) * backoff
+		if saturate && next >= float64(dag.MaxDuration) {
+			wait = dag.MaxDuration
+			break
+		}
+		wait = time.Duration(next)
 	}
 	if maxWait := rp.MaxInterval.MustStd(); maxWait > 0 && wait > maxWait {
 		wait = maxWait
@@ -938,4 +951,21 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// addDurations sums durations, saturating at the largest time.Duration
+// instead of wrapping negative. A negative activity timeout is a command
+// Temporal refuses, which fails the workflow task on every attempt and
+// wedges the run; validation bounds what new definitions give, and this
+// keeps stored ones from wedging. No recorded history depends on the
+// wrapped sum: Temporal never accepted the command it produced.
+func addDurations(ds ...time.Duration) time.Duration {
+	var sum time.Duration
+	for _, d := range ds {
+		if sum > math.MaxInt64-d {
+			return math.MaxInt64
+		}
+		sum += d
+	}
+	return sum
 }

@@ -3,8 +3,10 @@ package workflows
 import (
 	"context"
 	"fmt"
+	"math"
 	"sync"
 	"testing"
+	"time"
 
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/testsuite"
@@ -280,5 +282,38 @@ func TestParamsAndUpstreamOutputsReachTasks(t *testing.T) {
 	}
 	if st.reqs[0].Params["k"] != "task" || st.reqs[0].Params["only_task"] != "t" {
 		t.Errorf("a got %+v", st.reqs[0].Params)
+	}
+}
+
+// TestHugeDurationsCannotWedgeARun: a stored definition from before
+// durations were bounded gives a timeout whose sum with the grace period
+// and the engine's margin passes time.Duration's range. The activity's
+// timeout saturates instead of wrapping negative (which Temporal refuses,
+// failing the workflow task for ever), and the task runs.
+func TestHugeDurationsCannotWedgeARun(t *testing.T) {
+	n := task("a")
+	n.Task.Timeout, n.Task.Grace = "106751d", "1d"
+	res, st := runFlow(t, dag.Flow{Nodes: []dag.Node{n}}, script{})
+	if res.Status != "success" || len(st.reqs) != 1 {
+		t.Fatalf("result %+v after %d instances", res, len(st.reqs))
+	}
+	if got := addDurations(math.MaxInt64-5, 10, time.Minute); got != math.MaxInt64 {
+		t.Fatalf("saturated sum %d", got)
+	}
+}
+
+// TestRetryBackoffSaturates: a backoff whose waits pass time.Duration's
+// range caps them at max_interval rather than failing the node before its
+// last attempt (the product wrapped negative before the cap applied).
+func TestRetryBackoffSaturates(t *testing.T) {
+	n := task("a")
+	n.Retry = &dag.Retry{MaxAttempts: 4, InitialInterval: "1h", Backoff: 1e300, MaxInterval: "2h"}
+	res, _ := runFlow(t, dag.Flow{Nodes: []dag.Node{n}}, script{"a": {"failed", "failed", "failed", "success"}})
+	if res.Status != "success" || res.Nodes["a"].Attempts != 4 {
+		t.Fatalf("result %+v", res)
+	}
+	_, wait, _ := retryAfter(&dag.Task{Retry: &dag.Retry{MaxAttempts: 4, InitialInterval: "1h", Backoff: 1e300}}, QueuedInstance{Attempt: 3}, true)
+	if wait != dag.MaxDuration {
+		t.Fatalf("wait %s", wait)
 	}
 }

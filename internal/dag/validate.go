@@ -75,6 +75,20 @@ const (
 	idMessage   = "must be 1 to 64 characters of A-Z, a-z, 0-9, '_', '.', '-'"
 )
 
+// MaxDuration bounds every duration of a definition. The workflow adds
+// durations (a task's timeout, its grace period and a margin bound how
+// long the engine waits for a silent worker), and time.Duration ends at
+// about 292 years: a sum past that wraps negative, Temporal refuses the
+// command, and the run's workflow task fails for ever. A century is
+// longer than any task means to run and keeps every such sum in range.
+const MaxDuration = 36500 * 24 * time.Hour
+
+// DefaultGrace is the grace period of a task that gives none: how long a
+// stopped or timed-out process group has between SIGTERM and SIGKILL.
+const DefaultGrace = 10 * time.Second
+
+const maxDurationText = "36500d (100 years)"
+
 // ValidID reports whether s is a valid node, task or group id.
 func ValidID(s string) bool {
 	if len(s) == 0 || len(s) > maxIDLen {
@@ -215,7 +229,14 @@ func checkNode(p *Problems, f *Flow, i int, index map[string]int, upstream int, 
 		if n.Task != nil {
 			checkTask(p, at+".task", n.Task, true)
 		}
-		checkDuration(p, at+".timeout", n.Timeout)
+		if timeout, ok := checkDuration(p, at+".timeout", n.Timeout); ok && n.Task != nil && n.Timeout != "" {
+			// The node's timeout replaces its task's; the sum with the
+			// task's grace must fit just the same (a bad grace is
+			// reported at the task).
+			if grace, err := n.Task.Grace.Std(); err == nil && grace <= MaxDuration {
+				checkStopWindow(p, at+".timeout", timeout, grace)
+			}
+		}
 		if n.Retry != nil {
 			checkRetry(p, at+".retry", n.Retry)
 		}
@@ -518,8 +539,11 @@ func checkTask(p *Problems, at string, t *Task, top bool) {
 	if t.SuccessRate < 0 || t.SuccessRate > 100 {
 		p.add(join(at, "success_rate"), "must be 0 to 100 (percent; 0 means 100), not %d", t.SuccessRate)
 	}
-	checkDuration(p, join(at, "timeout"), t.Timeout)
-	checkDuration(p, join(at, "grace"), t.Grace)
+	timeout, okT := checkDuration(p, join(at, "timeout"), t.Timeout)
+	grace, okG := checkDuration(p, join(at, "grace"), t.Grace)
+	if okT && okG {
+		checkStopWindow(p, join(at, "grace"), timeout, grace)
+	}
 	if t.Retry != nil {
 		checkRetry(p, join(at, "retry"), t.Retry)
 	}
@@ -637,24 +661,67 @@ func checkGroup(p *Problems, at, g string) {
 	}
 }
 
+// ValidateParams checks run params the way definitions' params are
+// checked, for the params a run once or a rerun gives; at prefixes the
+// paths ("params").
+func ValidateParams(at string, m map[string]string) Problems {
+	var p Problems
+	checkParams(&p, at, m)
+	return p
+}
+
 // checkParams checks keys in sorted order so that problems come out the same
-// way on every call.
+// way on every call. A param reaches a task as an environment variable,
+// which cannot hold a NUL.
 func checkParams(p *Problems, at string, m map[string]string) {
 	for _, k := range sortedKeys(m) {
-		if !ValidID(k) {
-			p.add(at, "param name %q %s", k, idMessage)
+		switch {
+		case !ValidID(k):
+			p.add(at, "param name %s %s", quoteName(k), idMessage)
+		case strings.IndexByte(m[k], 0) >= 0:
+			p.add(at, "param %q has a NUL byte in its value", k)
 		}
 	}
 }
 
-// checkDuration reports a duration that does not parse; ok is false then.
+// quoteName quotes a name for a message, shortened when it is long enough
+// to drown the message.
+func quoteName(s string) string {
+	if len(s) > maxIDLen {
+		return fmt.Sprintf("%q... (%d bytes)", s[:maxIDLen], len(s))
+	}
+	return fmt.Sprintf("%q", s)
+}
+
+// checkDuration reports a duration that does not parse or exceeds
+// MaxDuration; ok is false then.
 func checkDuration(p *Problems, at string, d Duration) (time.Duration, bool) {
 	v, err := d.Std()
 	if err != nil {
 		p.add(at, "%v (use Go syntax such as 90s, 10m, 1h30m, or whole days such as 2d)", err)
 		return 0, false
 	}
+	if v > MaxDuration {
+		p.add(at, "%q is longer than %s", string(d), maxDurationText)
+		return 0, false
+	}
 	return v, true
+}
+
+// checkStopWindow checks that a timed-out task's timeout plus its grace
+// period (the default when none is given) stays within MaxDuration: the
+// engine waits that long, plus a margin, before it presumes the worker
+// dead.
+func checkStopWindow(p *Problems, at string, timeout, grace time.Duration) {
+	if timeout == 0 {
+		return
+	}
+	if grace == 0 {
+		grace = DefaultGrace
+	}
+	if timeout+grace > MaxDuration {
+		p.add(at, "timeout %s plus grace %s is longer than %s", timeout, grace, maxDurationText)
+	}
 }
 
 func sortedKeys(m map[string]string) []string {

@@ -135,6 +135,9 @@ func TestValidateFlowRules(t *testing.T) {
 		{"task does not exist", func(f *Flow) { f.Nodes[1].TaskID = "gone" }, []string{"nodes[1].task_id"}, "does not exist"},
 		{"inline task checked", func(f *Flow) { f.Nodes[0].Task.Shell.Script = "  " }, []string{"nodes[0].task.shell.script"}, ""},
 		{"node timeout", func(f *Flow) { f.Nodes[0].Timeout = "10 min" }, []string{"nodes[0].timeout"}, ""},
+		{"node timeout plus task grace", func(f *Flow) { f.Nodes[0].Timeout = "36500d"; f.Nodes[0].Task.Grace = "1m" },
+			[]string{"nodes[0].timeout"}, "plus grace 1m"},
+		{"flow timeout past the century", func(f *Flow) { f.Timeout = "106000d" }, []string{"timeout"}, "longer"},
 		{"node retry", func(f *Flow) { f.Nodes[0].Retry.MaxAttempts = 101 }, []string{"nodes[0].retry.max_attempts"}, ""},
 		{"node params", func(f *Flow) { f.Nodes[0].Params = map[string]string{"a=b": ""} }, []string{"nodes[0].params"}, ""},
 
@@ -286,6 +289,14 @@ func TestValidateTask(t *testing.T) {
 		{"success rate default", func(t *Task) { t.SuccessRate = 0 }, nil, ""},
 		{"timeout and grace", func(t *Task) { t.Timeout = "1y"; t.Grace = "x" }, []string{"timeout", "grace"}, ""},
 		{"days", func(t *Task) { t.Timeout = "2d"; t.Grace = "1d" }, nil, ""},
+		// time.Duration ends near 106751d: the engine's timeout + grace +
+		// margin wrapped negative and wedged the run.
+		{"timeout past the century", func(t *Task) { t.Timeout = "106751d"; t.Grace = "1d" }, []string{"timeout"}, "longer than 36500d"},
+		{"grace past the century", func(t *Task) { t.Timeout = "1h"; t.Grace = "2562047h" }, []string{"grace"}, "longer than"},
+		{"timeout plus grace", func(t *Task) { t.Timeout = "36500d"; t.Grace = "1s" }, []string{"grace"}, "plus grace"},
+		{"timeout plus default grace", func(t *Task) { t.Timeout = "36500d" }, []string{"grace"}, "plus grace 10s"},
+		{"a century exactly", func(t *Task) { t.Timeout = "36499d"; t.Grace = "1d" }, nil, ""},
+		{"retry interval past the century", func(t *Task) { t.Retry.MaxInterval = "36501d" }, []string{"retry.max_interval"}, "longer"},
 		{"retry attempts negative", func(t *Task) { t.Retry.MaxAttempts = -1 }, []string{"retry.max_attempts"}, ""},
 		{"retry attempts 100", func(t *Task) { t.Retry.MaxAttempts = 100 }, nil, ""},
 		{"retry backoff", func(t *Task) { t.Retry.Backoff = 0.5 }, []string{"retry.backoff"}, "0.5"},

@@ -23,7 +23,7 @@ import (
 
 // DefaultGrace is how long a stopped or timed-out process group gets between
 // SIGTERM and SIGKILL when the task does not say.
-const DefaultGrace = 10 * time.Second
+const DefaultGrace = dag.DefaultGrace
 
 // heartbeatInterval is well under the 5 s the activity relies on, so that a
 // slow Heartbeat callback or a busy machine does not make the instance look

@@ -5,8 +5,10 @@ import (
 	"time"
 )
 
-// MaxPreview bounds Preview so one request cannot ask for unbounded work.
-const MaxPreview = 1000
+// MaxPreview bounds Preview so one request cannot ask for unbounded work:
+// a console shows a handful of fire times, a script checking a schedule a
+// few dozen.
+const MaxPreview = 100
 
 // Next returns the first fire time strictly after `after`, evaluated on the
 // wall clock of loc (nil means UTC), and false when the expression never
@@ -237,8 +239,10 @@ func LoadLocation(tz string) (*time.Location, error) {
 }
 
 // Preview returns up to n fire times of expr in time zone tz after from,
-// each in tz; fewer when the expression stops firing. It backs
-// GET /api/v1/cron/preview.
+// each in tz; fewer when the expression stops firing. It lists only what
+// the compiled schedule fires: nothing after LastCalendarYear, the end of
+// the years Compile gives Temporal, though Quartz's own calendar goes on
+// to MaxYear. It backs GET /api/v1/cron/preview.
 func Preview(expr, tz string, from time.Time, n int) ([]time.Time, error) {
 	if n < 1 || n > MaxPreview {
 		return nil, &ParseError{Field: "count", Value: fmt.Sprint(n), Reason: fmt.Sprintf("out of range 1-%d", MaxPreview)}
@@ -254,7 +258,7 @@ func Preview(expr, tz string, from time.Time, n int) ([]time.Time, error) {
 	out := make([]time.Time, 0, n)
 	for t := from; len(out) < n; {
 		next, ok := e.Next(t, loc)
-		if !ok {
+		if !ok || next.In(loc).Year() > LastCalendarYear {
 			break
 		}
 		out = append(out, next.In(loc))

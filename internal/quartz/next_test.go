@@ -231,6 +231,12 @@ func TestPreview(t *testing.T) {
 	if got, err := Preview("0 0 0 1 1 ? 2027,2028", "", from, 5); err != nil || len(got) != 2 || got[0].Location() != time.UTC {
 		t.Errorf("a sequence that ends: %v, %v", got, err)
 	}
+	// The compiled schedule stops at LastCalendarYear; so does the preview,
+	// though Quartz's calendar would go on to 2199.
+	late := time.Date(2098, 6, 1, 0, 0, 0, 0, time.UTC)
+	if got, err := Preview("0 0 0 1 1 ?", "Asia/Shanghai", late, 10); err != nil || len(got) != 2 || got[1].Year() != LastCalendarYear {
+		t.Errorf("preview past the compiled years: %v, %v", got, err)
+	}
 	for _, c := range []struct {
 		expr, tz string
 		n        int
