@@ -4,6 +4,9 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -193,5 +196,40 @@ func TestEventStreamsRefuseBadInput(t *testing.T) {
 	e.mustFail(http.StatusNotFound, CodeNotFound, "GET", "/api/v1/runs/nope/events", e.viewer, nil)
 	if r := e.send("GET", path, "", nil, nil); r.status != http.StatusUnauthorized {
 		t.Errorf("no token: %d", r.status)
+	}
+}
+
+// TestStreamsOutliveWriteTimeout serves the API with HTTPServer's settings
+// but a WriteTimeout of 300ms: an event stream keeps going well past it,
+// because each write moves the deadline.
+func TestStreamsOutliveWriteTimeout(t *testing.T) {
+	e := startEnv(t, &fakeEngine{}, Options{Now: func() time.Time { return fixedNow }})
+	seedFlow(t, e)
+	var run runResp
+	e.must(http.StatusCreated, "POST", "/api/v1/flows/settle/runs", e.operator, nil, &run)
+
+	st := e.store
+	srv := HTTPServer(New(Options{Store: st, Engine: &fakeEngine{}, Heartbeat: 100 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}).Handler())
+	srv.WriteTimeout = 300 * time.Millisecond
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+
+	short := &env{t: t, store: st, url: "http://" + ln.Addr().String(), viewer: e.viewer}
+	lines, cancel := readSSE(t, short, "/api/v1/runs/"+run.ID+"/events", nil)
+	defer cancel()
+	start := time.Now()
+	for n := 0; time.Since(start) < 1500*time.Millisecond; n++ {
+		l, ok := <-lines
+		if !ok {
+			t.Fatalf("stream cut after %s (%d lines): the WriteTimeout applied", time.Since(start), n)
+		}
+		if l != ": keepalive" {
+			t.Fatalf("unexpected line %q", l)
+		}
 	}
 }
