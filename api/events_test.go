@@ -233,3 +233,23 @@ func TestStreamsOutliveWriteTimeout(t *testing.T) {
 		}
 	}
 }
+
+func TestMetricsOpenWithoutToken(t *testing.T) {
+	e := newEnv(t)
+	e.do("GET", "/api/v1/runs", e.viewer, nil)
+	e.do("GET", "/api/v1/runs/nope", e.viewer, nil)
+	e.do("GET", "/no/such/route", "", nil)
+	r := e.do("GET", "/metrics", "", nil)
+	if r.status != http.StatusOK || !strings.HasPrefix(r.header.Get("Content-Type"), "text/plain") {
+		t.Fatalf("/metrics: %d %s", r.status, r.header.Get("Content-Type"))
+	}
+	for _, want := range []string{
+		`baton_http_request_duration_seconds_count{method="GET",route="/api/v1/runs",status="200"} 1`,
+		`baton_http_request_duration_seconds_count{method="GET",route="/api/v1/runs/:id",status="404"} 1`,
+		`baton_http_request_duration_seconds_count{method="GET",route="unmatched",status="404"} 1`,
+	} {
+		if !strings.Contains(string(r.body), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+}

@@ -80,6 +80,15 @@ func New(o Options) *Server {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	if s.metrics == nil {
+		// /metrics is part of the contract: a server built without a
+		// registry (tests, tools) still answers it, with its own.
+		m, err := metrics.New()
+		if err != nil {
+			s.log.Error("metrics registry", "err", err)
+		}
+		s.metrics = m
+	}
 	return s
 }
 
@@ -108,10 +117,8 @@ func (s *Server) Handler() http.Handler {
 	})
 
 	r.GET("/healthz", s.healthz)
-	if s.metrics != nil {
-		// Open like /healthz: scrapers carry no token.
-		r.GET("/metrics", gin.WrapH(s.metrics.Handler()))
-	}
+	// Open like /healthz: scrapers carry no token.
+	r.GET("/metrics", s.serveMetrics)
 
 	v1 := r.Group("/api/v1", s.authMiddleware(), s.idempotencyMiddleware())
 
@@ -155,6 +162,14 @@ func (s *Server) definitionRoutes(g *gin.RouterGroup, k kind) {
 	g.POST("/:id/enable", s.setEnabled(k, true))
 	g.POST("/:id/disable", s.setEnabled(k, false))
 	g.POST("/:id/runs", s.runOnce(k))
+}
+
+func (s *Server) serveMetrics(c *gin.Context) {
+	if s.metrics == nil {
+		_ = c.Error(&Error{Status: http.StatusServiceUnavailable, Code: CodeServiceUnavailable, Message: "metrics registry unavailable"})
+		return
+	}
+	s.metrics.Handler().ServeHTTP(c.Writer, c.Request)
 }
 
 func (s *Server) healthz(c *gin.Context) {
