@@ -296,6 +296,18 @@ func TestLiveEventsAndMetrics(t *testing.T) {
 			call(t, base, "GET", "/api/v1/backfills/"+bf.ID, nil, &bf)
 		}
 
+		// A schedule fire: a task on a two-second cron, disabled after it ran.
+		var task struct{ ID string }
+		if code := call(t, base, "POST", "/api/v1/tasks", map[string]any{"name": "cron-metrics", "kind": "noop",
+			"trigger": map[string]any{"type": "cron", "cron": "*/2 * * * * ?", "overlap": "allow_all"}}, &task); code != 201 {
+			t.Fatalf("create task: %d", code)
+		}
+		fired := waitRunCount(t, s, "task", task.ID, 1, 30*time.Second)
+		waitRun(t, base, fired[0].ID, 30*time.Second)
+		if code := call(t, base, "POST", "/api/v1/tasks/"+task.ID+"/disable", nil, nil); code != 200 {
+			t.Fatalf("disable task: %d", code)
+		}
+
 		after := scrape(t, base+"/metrics")
 		moved := func(key string, by float64) {
 			t.Helper()
@@ -316,6 +328,8 @@ func TestLiveEventsAndMetrics(t *testing.T) {
 		moved("baton_http_request_duration_seconds{method=GET,route=/api/v1/runs/:id,status=200}count", 1)
 		moved("baton_http_request_duration_seconds{method=POST,route=/api/v1/flows/:id/runs,status=201}count", 1)
 		moved("baton_backfill_dates_total{outcome=done}", 2)
+		moved("baton_schedule_fires_total{result=started}", 1)
+		moved("baton_runs_started_total{kind=task,trigger=cron}", 1)
 		for k := range after {
 			if strings.Contains(k, "/api/v1/runs/"+id) {
 				t.Errorf("series %s is labelled with a raw path", k)
