@@ -5,6 +5,10 @@ import (
 	"fmt"
 	"time"
 
+	"go.temporal.io/sdk/activity"
+
+	"github.com/baton-sched/baton/internal/metrics"
+	"github.com/baton-sched/baton/internal/status"
 	"github.com/baton-sched/baton/models"
 	"github.com/baton-sched/baton/workflows"
 )
@@ -15,15 +19,63 @@ const WorkerLiveness = 30 * time.Second
 
 // Mirror writes run state to the relational mirror.
 type Mirror struct {
-	Store *models.Store
+	Store   *models.Store
+	Metrics *metrics.Metrics
 }
 
 // Record applies one workflow task's batch of state changes.
 func (m *Mirror) Record(ctx context.Context, b workflows.MirrorBatch) error {
-	if err := m.Store.ApplyMirror(ctx, toModelBatch(b)); err != nil {
+	start := time.Now()
+	mb := toModelBatch(b)
+	if err := m.Store.ApplyMirror(ctx, mb); err != nil {
 		return fmt.Errorf("record mirror batch of run %s: %w", b.RunID, err)
 	}
+	if m.Metrics != nil {
+		m.observe(ctx, mb, start)
+	}
 	return nil
+}
+
+// observe records a committed batch's size, write time and lag, and the
+// run starting or finishing if the batch says so.
+func (m *Mirror) observe(ctx context.Context, b models.MirrorBatch, start time.Time) {
+	done := time.Now()
+	rows := len(b.Nodes) + len(b.Instances) + len(b.Transitions)
+	if b.Run != nil {
+		rows++
+	}
+	lags := make([]time.Duration, len(b.Transitions))
+	var started bool
+	var finished []string
+	for i, t := range b.Transitions {
+		lags[i] = done.Sub(t.At)
+		if t.Entity != "run" {
+			continue
+		}
+		if t.FromStatus == "" {
+			started = true
+		}
+		if status.Run(t.ToStatus).Terminal() {
+			finished = append(finished, t.ToStatus)
+		}
+	}
+	m.Metrics.MirrorWrite(rows, done.Sub(start), lags)
+	if !started && len(finished) == 0 {
+		return
+	}
+	// The batch carries the run's state, not its identity: one read, only
+	// when a run starts or ends.
+	run, err := m.Store.GetRun(ctx, b.RunID)
+	if err != nil {
+		activity.GetLogger(ctx).Warn("metrics: read run", "run", b.RunID, "error", err)
+		return
+	}
+	if started {
+		m.Metrics.RunStarted(run.Kind, run.Trigger)
+	}
+	for _, st := range finished {
+		m.Metrics.RunFinished(run.Kind, run.Trigger, st)
+	}
 }
 
 // LiveWorkers lists the ids of the group's workers that heartbeated lately.

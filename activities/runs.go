@@ -9,6 +9,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/baton-sched/baton/internal/dag"
+	"github.com/baton-sched/baton/internal/metrics"
 	"github.com/baton-sched/baton/internal/quartz"
 	"github.com/baton-sched/baton/models"
 	"github.com/baton-sched/baton/workflows"
@@ -30,12 +31,28 @@ type Runs struct {
 	Store     *models.Store
 	Starter   RunStarter
 	Schedules SchedulePauser
+	Metrics   *metrics.Metrics
 }
 
 // StartRun records the run and starts it. It is idempotent: a retry after
 // the row or the workflow already exists finishes the job without a second
 // run.
 func (a *Runs) StartRun(ctx context.Context, req workflows.StartRunRequest) (workflows.StartRunResult, error) {
+	res, err := a.startRun(ctx, req)
+	if err == nil && (req.Record.Trigger == dag.TriggerCron || req.Record.Trigger == dag.TriggerFixedRate) {
+		switch {
+		case !res.Started:
+			a.Metrics.ScheduleFire("skipped")
+		case res.Reason != "":
+			a.Metrics.ScheduleFire("duplicate")
+		default:
+			a.Metrics.ScheduleFire("started")
+		}
+	}
+	return res, err
+}
+
+func (a *Runs) startRun(ctx context.Context, req workflows.StartRunRequest) (workflows.StartRunResult, error) {
 	if req.Cron != "" {
 		// Temporal's calendars fire a few extra times around DST changes in
 		// some zones (see internal/quartz); Quartz would not, so neither do we.
@@ -101,6 +118,16 @@ func (a *Runs) PauseSchedule(ctx context.Context, req workflows.PauseScheduleReq
 
 // RecordBackfill stores a backfill driver's progress.
 func (a *Runs) RecordBackfill(ctx context.Context, p workflows.BackfillProgress) error {
-	return a.Store.UpdateBackfillProgress(ctx, p.ID, models.BackfillCounts{Status: p.Status, Total: p.Total,
+	var prev *models.Backfill
+	if a.Metrics != nil {
+		// The driver reports totals; the dates done since are the difference.
+		prev, _ = a.Store.GetBackfill(ctx, p.ID)
+	}
+	err := a.Store.UpdateBackfillProgress(ctx, p.ID, models.BackfillCounts{Status: p.Status, Total: p.Total,
 		Done: p.Done, Failed: p.Failed, Running: p.Running, Waiting: p.Waiting})
+	if err == nil && prev != nil {
+		a.Metrics.BackfillDates("done", p.Done-prev.Done)
+		a.Metrics.BackfillDates("failed", p.Failed-prev.Failed)
+	}
+	return err
 }

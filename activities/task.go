@@ -9,6 +9,7 @@ import (
 	"go.temporal.io/sdk/activity"
 
 	"github.com/baton-sched/baton/internal/executor"
+	"github.com/baton-sched/baton/internal/metrics"
 	"github.com/baton-sched/baton/internal/status"
 	"github.com/baton-sched/baton/models"
 	"github.com/baton-sched/baton/workflows"
@@ -26,6 +27,9 @@ type Tasks struct {
 	HTTPAllow []string
 	// Running counts instances in progress, for the worker's heartbeat.
 	Running atomic.Int64
+	// Group labels the instance durations this worker observes.
+	Group   string
+	Metrics *metrics.Metrics
 }
 
 // Execute runs one instance. A task that fails is reported in the result;
@@ -33,6 +37,7 @@ type Tasks struct {
 func (a *Tasks) Execute(ctx context.Context, req workflows.TaskRequest) (workflows.TaskResult, error) {
 	a.Running.Add(1)
 	defer a.Running.Add(-1)
+	start := time.Now()
 	logger := activity.GetLogger(ctx)
 	mirror := req.Mirror && a.Store != nil
 	instRev := req.InstanceRev
@@ -46,6 +51,11 @@ func (a *Tasks) Execute(ctx context.Context, req workflows.TaskRequest) (workflo
 			Nodes: []models.NodeUpdate{{NodeID: req.NodeID, Status: string(status.NodeRunning), Attempts: req.Attempt, Rev: req.NodeRev}},
 			Instances: []models.InstanceUpdate{{ID: req.InstanceID, NodeID: req.NodeID, ShardIndex: req.ShardIndex,
 				Attempt: req.Attempt, WorkerID: a.WorkerID, Host: a.Host, Status: string(status.InstanceRunning), Rev: instRev, StartedAt: &now}},
+			// The workflow never sees an instance start (it only hears the
+			// result), so the log learns of it here; event streams show it.
+			Transitions: []models.Transition{{Entity: "instance", EntityID: req.InstanceID,
+				FromStatus: string(status.InstanceWaiting), ToStatus: string(status.InstanceRunning),
+				Reason: "started on worker " + a.WorkerID, At: now}},
 		})
 		if err != nil {
 			// The run must not fail because the console's copy lags; the
@@ -76,6 +86,7 @@ func (a *Tasks) Execute(ctx context.Context, req workflows.TaskRequest) (workflo
 			logger.Warn("log store: some output could not be stored", "instance", req.InstanceID, "error", err)
 		}
 	}
+	a.Metrics.InstanceDone(a.Group, req.Task.Kind, string(res.Status), time.Since(start))
 	return workflows.TaskResult{Status: string(res.Status), ExitCode: res.ExitCode, Outputs: res.Outputs,
 		Message: res.Message, WorkerID: a.WorkerID}, nil
 }

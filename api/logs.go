@@ -47,6 +47,7 @@ func (s *Server) followLog(c *gin.Context, id string, offset int64, size int64) 
 	c.Status(http.StatusOK)
 	c.Writer.WriteHeaderNow()
 	c.Writer.Flush()
+	out := newDeadlineWriter(c.Writer)
 
 	state := ""
 	defer func() {
@@ -54,6 +55,7 @@ func (s *Server) followLog(c *gin.Context, id string, offset int64, size int64) 
 		if state != "" {
 			h.Set("X-Instance-Status", state)
 		}
+		out.Flush()
 	}()
 	deadline := time.NewTimer(followLimit)
 	defer deadline.Stop()
@@ -79,10 +81,10 @@ func (s *Server) followLog(c *gin.Context, id string, offset int64, size int64) 
 			return
 		}
 		if len(data) > 0 {
-			if _, err := c.Writer.Write(data); err != nil {
+			if _, err := out.Write(data); err != nil {
 				return // the client went away
 			}
-			c.Writer.Flush()
+			out.Flush()
 			offset += int64(len(data))
 			if len(data) == defaultLogChunk {
 				continue // more is probably stored already: no need to wait
@@ -130,7 +132,7 @@ func (s *Server) runLogs(c *gin.Context) {
 	c.Header("Content-Type", "application/zip")
 	c.Header("Content-Disposition", fmt.Sprintf(`attachment; filename="run-%s-logs.zip"`, id))
 	c.Status(http.StatusOK)
-	zw := zip.NewWriter(c.Writer)
+	zw := zip.NewWriter(newDeadlineWriter(c.Writer))
 	fail := func(err error) {
 		// The status line is gone; an unfinished archive (no central
 		// directory) is how the client learns, and the log how we do.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/baton-sched/baton/internal/control"
 	"github.com/baton-sched/baton/internal/engine"
+	"github.com/baton-sched/baton/internal/metrics"
 	"github.com/baton-sched/baton/models"
 	"github.com/baton-sched/baton/workflows"
 )
@@ -42,6 +43,12 @@ type Options struct {
 	// Backfiller drives backfills; nil uses Engine when it implements
 	// Backfiller (*engine.Engine does).
 	Backfiller Backfiller
+	// Feed tunes the shared transition feed behind the event streams.
+	Feed models.FeedOptions
+	// Heartbeat is how often an idle event stream sends a comment (15s).
+	Heartbeat time.Duration
+	// Metrics receives the API's series; nil records nothing.
+	Metrics *metrics.Metrics
 }
 
 // Server is the REST API v1.
@@ -52,11 +59,18 @@ type Server struct {
 	log        *slog.Logger
 	now        func() time.Time
 	window     time.Duration
+	feed       *models.Feed
+	heartbeat  time.Duration
+	metrics    *metrics.Metrics
 }
 
 // New builds a Server; Store is required.
 func New(o Options) *Server {
-	s := &Server{store: o.Store, engine: o.Engine, backfiller: o.Backfiller, log: o.Logger, now: o.Now, window: o.OperableWindow}
+	s := &Server{store: o.Store, engine: o.Engine, backfiller: o.Backfiller, log: o.Logger, now: o.Now, window: o.OperableWindow,
+		feed: o.Store.NewFeed(o.Feed), heartbeat: o.Heartbeat, metrics: o.Metrics}
+	if s.heartbeat <= 0 {
+		s.heartbeat = defaultHeartbeat
+	}
 	if s.backfiller == nil {
 		s.backfiller, _ = o.Engine.(Backfiller)
 	}
@@ -65,6 +79,15 @@ func New(o Options) *Server {
 	}
 	if s.now == nil {
 		s.now = time.Now
+	}
+	if s.metrics == nil {
+		// /metrics is part of the contract: a server built without a
+		// registry (tests, tools) still answers it, with its own.
+		m, err := metrics.New()
+		if err != nil {
+			s.log.Error("metrics registry", "err", err)
+		}
+		s.metrics = m
 	}
 	return s
 }
@@ -85,7 +108,7 @@ func (s *Server) Handler() http.Handler {
 	_ = r.SetTrustedProxies(nil)
 	// Order matters: audit reads the status the error middleware writes,
 	// and the error middleware renders what recovery and auth report.
-	r.Use(requestIDMiddleware(), s.auditMiddleware(), errorMiddleware(s.log), recoveryMiddleware(s.log), bodyLimitMiddleware())
+	r.Use(s.metrics.GinMiddleware(), requestIDMiddleware(), s.auditMiddleware(), errorMiddleware(s.log), recoveryMiddleware(s.log), bodyLimitMiddleware())
 	r.NoRoute(func(c *gin.Context) {
 		_ = c.Error(&Error{Status: http.StatusNotFound, Code: CodeNotFound, Message: "no route " + c.Request.Method + " " + c.Request.URL.Path})
 	})
@@ -96,6 +119,9 @@ func (s *Server) Handler() http.Handler {
 
 	r.GET("/healthz", s.healthz)
 	r.GET("/api/openapi.json", s.openAPI)
+
+	// Open like /healthz: scrapers carry no token.
+	r.GET("/metrics", s.serveMetrics)
 
 	v1 := r.Group("/api/v1", s.authMiddleware(), s.idempotencyMiddleware())
 
@@ -108,6 +134,8 @@ func (s *Server) Handler() http.Handler {
 
 	v1.GET("/runs", s.listRuns)
 	v1.GET("/runs/stats", s.runStats)
+	v1.GET("/runs/events", s.runsEvents)
+	v1.GET("/runs/:id/events", s.runEvents)
 	v1.GET("/runs/:id", s.getRun)
 	v1.GET("/runs/:id/instances", s.listRunInstances)
 	v1.GET("/runs/:id/logs", s.runLogs)
@@ -137,6 +165,14 @@ func (s *Server) definitionRoutes(g *gin.RouterGroup, k kind) {
 	g.POST("/:id/enable", s.setEnabled(k, true))
 	g.POST("/:id/disable", s.setEnabled(k, false))
 	g.POST("/:id/runs", s.runOnce(k))
+}
+
+func (s *Server) serveMetrics(c *gin.Context) {
+	if s.metrics == nil {
+		_ = c.Error(&Error{Status: http.StatusServiceUnavailable, Code: CodeServiceUnavailable, Message: "metrics registry unavailable"})
+		return
+	}
+	s.metrics.Handler().ServeHTTP(c.Writer, c.Request)
 }
 
 func (s *Server) healthz(c *gin.Context) {

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,6 +20,7 @@ import (
 	"github.com/baton-sched/baton/internal/config"
 	"github.com/baton-sched/baton/internal/devstack"
 	"github.com/baton-sched/baton/internal/engine"
+	"github.com/baton-sched/baton/internal/metrics"
 	"github.com/baton-sched/baton/models"
 )
 
@@ -115,7 +115,11 @@ func runDev(ctx context.Context, cfg config.Config) error {
 	if err != nil {
 		return err
 	}
-	c, err := engine.Dial(ctx, hostPort, cfg.TemporalNamespace, log, 30*time.Second)
+	m, err := metrics.New()
+	if err != nil {
+		return err
+	}
+	c, err := engine.Dial(ctx, hostPort, cfg.TemporalNamespace, log, 30*time.Second, engine.WithMetrics(m))
 	if err != nil {
 		return err
 	}
@@ -127,7 +131,7 @@ func runDev(ctx context.Context, cfg config.Config) error {
 	}
 	w, err := engine.StartWorker(ctx, c, store, engine.WorkerOptions{
 		Group: cfg.Group, WorkerID: cfg.WorkerID, Concurrency: cfg.Concurrency,
-		WorkRoot: filepath.Join(cfg.DataDir, "work"), Logger: log, HTTPAllow: httpAllow,
+		WorkRoot: filepath.Join(cfg.DataDir, "work"), Logger: log, HTTPAllow: httpAllow, Metrics: m,
 	})
 	if err != nil {
 		return err
@@ -142,7 +146,7 @@ func runDev(ctx context.Context, cfg config.Config) error {
   admin token     %s
 Press Ctrl-C to stop.
 `, cfg.HTTPAddr, uiURL, hostPort, cfg.TemporalNamespace, cfg.DataDir, token)
-	return serveAPI(ctx, cfg, store, c, log)
+	return serveAPI(ctx, cfg, store, c, log, m)
 }
 
 // devToken returns BATON_ADMIN_TOKEN, or the token kept in the data dir,
@@ -174,15 +178,15 @@ func devToken(ctx context.Context, cfg config.Config, store *models.Store) (stri
 	return token, nil
 }
 
-func serveAPI(ctx context.Context, cfg config.Config, store *models.Store, c client.Client, log *slog.Logger) error {
+func serveAPI(ctx context.Context, cfg config.Config, store *models.Store, c client.Client, log *slog.Logger, m *metrics.Metrics) error {
 	addr := cfg.HTTPAddr
-	h := api.New(api.Options{Store: store, Engine: &engine.Engine{Client: c, Namespace: cfg.TemporalNamespace}, Logger: log,
-		OperableWindow: cfg.OperableWindow}).Handler()
+	h := api.New(api.Options{Store: store, Engine: &engine.Engine{Client: c, Namespace: cfg.TemporalNamespace, Metrics: m},
+		Logger: log, OperableWindow: cfg.OperableWindow, Metrics: m}).Handler()
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", addr, err)
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	srv := api.HTTPServer(h)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -225,14 +229,18 @@ func apiCmd() *cobra.Command {
 					return err
 				}
 			}
-			c, err := engine.Dial(ctx, cfg.TemporalHostPort(), cfg.TemporalNamespace, log, time.Minute)
+			m, err := metrics.New()
+			if err != nil {
+				return err
+			}
+			c, err := engine.Dial(ctx, cfg.TemporalHostPort(), cfg.TemporalNamespace, log, time.Minute, engine.WithMetrics(m))
 			if err != nil {
 				return err
 			}
 			defer c.Close()
 			go store.KeepFor(ctx, cfg.Retention, time.Hour, log)
 			log.Info("baton api listening", "addr", cfg.HTTPAddr, "temporal", cfg.TemporalHostPort())
-			return serveAPI(ctx, cfg, store, c, log)
+			return serveAPI(ctx, cfg, store, c, log, m)
 		},
 	}
 	cmd.Flags().StringVar(&httpAddr, "http-addr", "", "listen address (BATON_HTTP_ADDR)")
@@ -240,7 +248,7 @@ func apiCmd() *cobra.Command {
 }
 
 func workerCmd() *cobra.Command {
-	var group, id string
+	var group, id, metricsAddr string
 	var concurrency int
 	cmd := &cobra.Command{
 		Use:   "worker",
@@ -252,6 +260,7 @@ func workerCmd() *cobra.Command {
 			}
 			override(cmd, "group", &cfg.Group, group)
 			override(cmd, "id", &cfg.WorkerID, id)
+			override(cmd, "metrics-addr", &cfg.MetricsAddr, metricsAddr)
 			if cmd.Flags().Changed("concurrency") {
 				cfg.Concurrency = concurrency
 			}
@@ -265,7 +274,18 @@ func workerCmd() *cobra.Command {
 				return err
 			}
 			defer func() { _ = store.Close() }()
-			c, err := engine.Dial(ctx, cfg.TemporalHostPort(), cfg.TemporalNamespace, log, time.Minute)
+			m, err := metrics.New()
+			if err != nil {
+				return err
+			}
+			if cfg.MetricsAddr != "" {
+				addr, err := metrics.Start(ctx, cfg.MetricsAddr, m)
+				if err != nil {
+					return err
+				}
+				log.Info("baton worker metrics", "addr", addr)
+			}
+			c, err := engine.Dial(ctx, cfg.TemporalHostPort(), cfg.TemporalNamespace, log, time.Minute, engine.WithMetrics(m))
 			if err != nil {
 				return err
 			}
@@ -273,7 +293,7 @@ func workerCmd() *cobra.Command {
 			w, err := engine.StartWorker(ctx, c, store, engine.WorkerOptions{
 				Group: cfg.Group, WorkerID: cfg.WorkerID, Concurrency: cfg.Concurrency, Logger: log,
 				WorkRoot:  filepath.Join(os.TempDir(), "baton-work", cfg.WorkerID),
-				HTTPAllow: cfg.HTTPAllow,
+				HTTPAllow: cfg.HTTPAllow, Metrics: m,
 			})
 			if err != nil {
 				return err
@@ -290,6 +310,7 @@ func workerCmd() *cobra.Command {
 	f.StringVar(&group, "group", "", "worker group (BATON_WORKER_GROUP, default \"default\")")
 	f.StringVar(&id, "id", "", "worker id, unique in the group (BATON_WORKER_ID, default host-pid)")
 	f.IntVar(&concurrency, "concurrency", 0, "task instances run at once (BATON_WORKER_CONCURRENCY, default 16)")
+	f.StringVar(&metricsAddr, "metrics-addr", "", "serve Prometheus /metrics on this host:port (BATON_METRICS_ADDR; default none)")
 	return cmd
 }
 

@@ -48,6 +48,9 @@ type Config struct {
 	// may reach despite the SSRF guard (BATON_HTTP_ALLOW): CIDRs, IPs,
 	// ip:port, host names and host:port.
 	HTTPAllow []string
+	// MetricsAddr is where a worker serves /metrics (BATON_METRICS_ADDR);
+	// empty serves none. The API and dev serve /metrics on HTTPAddr.
+	MetricsAddr string
 }
 
 // Default returns the built-in defaults.
@@ -108,6 +111,7 @@ func fromLookup(lookup func(string) (string, bool)) (Config, error) {
 	str("BATON_WORKER_GROUP", &c.Group)
 	str("BATON_WORKER_ID", &c.WorkerID)
 	str("BATON_LOG_LEVEL", &c.LogLevel)
+	str("BATON_METRICS_ADDR", &c.MetricsAddr)
 	if v, ok := lookup("BATON_WORKER_CONCURRENCY"); ok && v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil {
@@ -161,6 +165,9 @@ func (c *Config) Validate(role Role) error {
 	}
 	if role == RoleDev || role == RoleAPI {
 		addr("BATON_HTTP_ADDR", c.HTTPAddr)
+	}
+	if role == RoleWorker && c.MetricsAddr != "" {
+		addr("BATON_METRICS_ADDR", c.MetricsAddr)
 	}
 	if role == RoleDev {
 		addr("BATON_TEMPORAL_UI_ADDR", c.TemporalUIAddr)

@@ -40,6 +40,7 @@ func TestFromEnvReadsEveryVariable(t *testing.T) {
 		"BATON_RETENTION":          "36h",
 		"BATON_LOG_LEVEL":          "debug",
 		"BATON_HTTP_ALLOW":         " 10.0.0.0/8, hooks.internal:8443,,[::1]:8080 ,",
+		"BATON_METRICS_ADDR":       "0.0.0.0:9464",
 	}
 	c, err := fromLookup(lookupFrom(env))
 	if err != nil {
@@ -50,7 +51,8 @@ func TestFromEnvReadsEveryVariable(t *testing.T) {
 		TemporalAddress: "temporal:7233", TemporalNamespace: "prod", TemporalUIAddr: "127.0.0.1:9233",
 		DBDSN: "baton:pw@tcp(db:3306)/baton", Group: "etl", WorkerID: "etl-7", Concurrency: 4,
 		OperableWindow: 48 * time.Hour, Retention: 36 * time.Hour, LogLevel: "debug",
-		HTTPAllow: []string{"10.0.0.0/8", "hooks.internal:8443", "[::1]:8080"},
+		HTTPAllow:   []string{"10.0.0.0/8", "hooks.internal:8443", "[::1]:8080"},
+		MetricsAddr: "0.0.0.0:9464",
 	}
 	if !equalConfig(c, want) {
 		t.Fatalf("got  %+v\nwant %+v", c, want)
@@ -132,6 +134,7 @@ func TestValidateErrors(t *testing.T) {
 		{"worker id", []Role{RoleDev, RoleWorker}, func(c *Config) { c.WorkerID = strings.Repeat("w", 65) }, "BATON_WORKER_ID:"},
 		{"concurrency", []Role{RoleDev, RoleWorker}, func(c *Config) { c.Concurrency = 0 }, "BATON_WORKER_CONCURRENCY: 0 must be at least 1"},
 		{"operable window", []Role{RoleDev, RoleAPI, RoleWorker, RoleMigrate}, func(c *Config) { c.OperableWindow = 0 }, "BATON_OPERABLE_WINDOW: must be positive"},
+		{"metrics addr", []Role{RoleWorker}, func(c *Config) { c.MetricsAddr = "9464" }, `BATON_METRICS_ADDR: "9464" is not host:port`},
 		{"retention", []Role{RoleDev, RoleAPI, RoleWorker, RoleMigrate}, func(c *Config) { c.Retention = 0 }, "BATON_RETENTION: must be positive"},
 		{"log level", []Role{RoleDev, RoleAPI, RoleWorker, RoleMigrate}, func(c *Config) { c.LogLevel = "verbose" }, `BATON_LOG_LEVEL: "verbose" is not debug`},
 		{"http allow", []Role{RoleDev, RoleWorker}, func(c *Config) { c.HTTPAllow = []string{"10.0.0.0/8", "http://hooks:80"} }, `BATON_HTTP_ALLOW: "http://hooks:80" is a URL`},

@@ -48,6 +48,28 @@ func (e *Engine) State(ctx context.Context, runID string) (control.View, error) 
 // applied or refused it. A request whose id the run already processed
 // returns the first answer without a second effect.
 func (e *Engine) Control(ctx context.Context, runID string, req control.Request) (workflows.ControlResult, error) {
+	start := time.Now()
+	res, err := e.control(ctx, runID, req)
+	e.Metrics.Control(string(req.Op), controlOutcome(res.State, err), time.Since(start))
+	return res, err
+}
+
+// controlOutcome is the result label of a control operation's metric.
+func controlOutcome(state string, err error) string {
+	switch {
+	case errors.Is(err, ErrRunClosed):
+		return "closed"
+	case errors.Is(err, ErrNotConfirmed):
+		return "unconfirmed"
+	case err != nil:
+		return "error"
+	case state == "":
+		return "unknown"
+	}
+	return state
+}
+
+func (e *Engine) control(ctx context.Context, runID string, req control.Request) (workflows.ControlResult, error) {
 	wfID := workflows.WorkflowID(runID)
 	key := workflows.ControlKey(req)
 	if key != "" {
@@ -221,6 +243,17 @@ func isInstanceOf(activityID, prefix string) bool {
 // the node and everything not finished by then. Signals after the reset
 // point are not reapplied: old operator requests must not replay.
 func (e *Engine) Reset(ctx context.Context, runID string, p ResetPoint, reason, requestID string) (string, error) {
+	start := time.Now()
+	id, err := e.reset(ctx, runID, p, reason, requestID)
+	state := "applied"
+	if err != nil {
+		state = ""
+	}
+	e.Metrics.Control("rerun-from", controlOutcome(state, err), time.Since(start))
+	return id, err
+}
+
+func (e *Engine) reset(ctx context.Context, runID string, p ResetPoint, reason, requestID string) (string, error) {
 	resp, err := e.Client.ResetWorkflowExecution(ctx, &workflowservice.ResetWorkflowExecutionRequest{
 		Namespace:                 e.Namespace,
 		WorkflowExecution:         &commonpb.WorkflowExecution{WorkflowId: workflows.WorkflowID(runID), RunId: p.TemporalRunID},

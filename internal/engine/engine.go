@@ -19,6 +19,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/baton-sched/baton/activities"
+	"github.com/baton-sched/baton/internal/metrics"
 	"github.com/baton-sched/baton/models"
 	"github.com/baton-sched/baton/workflows"
 )
@@ -32,16 +33,29 @@ func SearchAttributes() map[string]enumspb.IndexedValueType {
 	return m
 }
 
+// DialOption adjusts the Temporal client's options.
+type DialOption func(*client.Options)
+
+// WithMetrics sends the SDK's own metrics (requests, polls, task latencies)
+// to m's registry.
+func WithMetrics(m *metrics.Metrics) DialOption {
+	return func(o *client.Options) { o.MetricsHandler = m.TemporalHandler() }
+}
+
 // Dial connects to Temporal, retrying for up to wait while the server comes up.
-func Dial(ctx context.Context, hostPort, namespace string, logger *slog.Logger, wait time.Duration) (client.Client, error) {
+func Dial(ctx context.Context, hostPort, namespace string, logger *slog.Logger, wait time.Duration, opts ...DialOption) (client.Client, error) {
 	deadline := time.Now().Add(wait)
+	o := client.Options{
+		HostPort:      hostPort,
+		Namespace:     namespace,
+		Logger:        tlog.NewStructuredLogger(logger),
+		DataConverter: DataConverter(),
+	}
+	for _, opt := range opts {
+		opt(&o)
+	}
 	for {
-		c, err := client.DialContext(ctx, client.Options{
-			HostPort:      hostPort,
-			Namespace:     namespace,
-			Logger:        tlog.NewStructuredLogger(logger),
-			DataConverter: DataConverter(),
-		})
+		c, err := client.DialContext(ctx, o)
 		if err == nil {
 			return c, nil
 		}
@@ -57,6 +71,8 @@ type Engine struct {
 	Client client.Client
 	// Namespace is needed by the raw service calls (reset).
 	Namespace string
+	// Metrics counts control operations; nil records nothing.
+	Metrics *metrics.Metrics
 }
 
 // StartRun starts the interpreter for a run and returns its Temporal run id.
@@ -92,6 +108,8 @@ type WorkerOptions struct {
 	WorkRoot  string
 	HTTPAllow []string
 	Logger    *slog.Logger
+	// Metrics receives instance, mirror, schedule and backfill series.
+	Metrics *metrics.Metrics
 }
 
 // Worker is a running group worker.
@@ -107,20 +125,20 @@ type Worker struct {
 
 // RegisterFlows registers the workflows (interpreter, backfill, schedule
 // fire) and the mirror activities they run on the flows queue.
-func RegisterFlows(w worker.Registry, store *models.Store) {
+func RegisterFlows(w worker.Registry, store *models.Store, m *metrics.Metrics) {
 	w.RegisterWorkflowWithOptions(workflows.RunWorkflow, workflow.RegisterOptions{Name: workflows.RunWorkflowName})
 	w.RegisterWorkflowWithOptions(workflows.BackfillWorkflow, workflow.RegisterOptions{Name: workflows.BackfillWorkflowName})
 	w.RegisterWorkflowWithOptions(workflows.FireWorkflow, workflow.RegisterOptions{Name: workflows.FireWorkflowName})
-	m := &activities.Mirror{Store: store}
-	w.RegisterActivityWithOptions(m.Record, activity.RegisterOptions{Name: workflows.RecordMirrorActivity})
-	w.RegisterActivityWithOptions(m.LiveWorkers, activity.RegisterOptions{Name: workflows.LiveWorkersActivity})
+	mirror := &activities.Mirror{Store: store, Metrics: m}
+	w.RegisterActivityWithOptions(mirror.Record, activity.RegisterOptions{Name: workflows.RecordMirrorActivity})
+	w.RegisterActivityWithOptions(mirror.LiveWorkers, activity.RegisterOptions{Name: workflows.LiveWorkersActivity})
 }
 
 // RegisterRunStarter registers the activities that start runs by
 // themselves (backfill dates, schedule fires); they need the client.
-func RegisterRunStarter(w worker.Registry, store *models.Store, c client.Client) {
+func RegisterRunStarter(w worker.Registry, store *models.Store, c client.Client, m *metrics.Metrics) {
 	e := &Engine{Client: c}
-	runs := &activities.Runs{Store: store, Starter: e, Schedules: e}
+	runs := &activities.Runs{Store: store, Starter: e, Schedules: e, Metrics: m}
 	w.RegisterActivityWithOptions(runs.StartRun, activity.RegisterOptions{Name: workflows.StartRunActivity})
 	w.RegisterActivityWithOptions(runs.RecordBackfill, activity.RegisterOptions{Name: workflows.RecordBackfillLocal})
 	w.RegisterActivityWithOptions(runs.ActiveFiredRuns, activity.RegisterOptions{Name: workflows.ActiveFiredRunsActivity})
@@ -140,10 +158,11 @@ func StartWorker(ctx context.Context, c client.Client, store *models.Store, o Wo
 	if err := os.MkdirAll(o.WorkRoot, 0o755); err != nil {
 		return nil, fmt.Errorf("start worker: work root: %w", err)
 	}
-	tasks := &activities.Tasks{Store: store, WorkerID: o.WorkerID, Host: host, WorkRoot: o.WorkRoot, HTTPAllow: o.HTTPAllow}
+	tasks := &activities.Tasks{Store: store, WorkerID: o.WorkerID, Host: host, WorkRoot: o.WorkRoot, HTTPAllow: o.HTTPAllow,
+		Group: o.Group, Metrics: o.Metrics}
 	flows := worker.New(c, workflows.FlowsTaskQueue, worker.Options{})
-	RegisterFlows(flows, store)
-	RegisterRunStarter(flows, store, c)
+	RegisterFlows(flows, store, o.Metrics)
+	RegisterRunStarter(flows, store, c, o.Metrics)
 	ws := []worker.Worker{flows}
 	for _, q := range []string{workflows.GroupTaskQueue(o.Group), workflows.WorkerTaskQueue(o.Group, o.WorkerID)} {
 		w := worker.New(c, q, worker.Options{

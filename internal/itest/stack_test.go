@@ -22,6 +22,7 @@ import (
 	"github.com/baton-sched/baton/api/apitest"
 	"github.com/baton-sched/baton/internal/devstack"
 	"github.com/baton-sched/baton/internal/engine"
+	"github.com/baton-sched/baton/internal/metrics"
 	"github.com/baton-sched/baton/models"
 )
 
@@ -118,6 +119,9 @@ func newStack(t *testing.T, dsn string) *stack {
 // stackOptions vary the stack's worker.
 type stackOptions struct {
 	HTTPAllow []string
+	// Metrics, when set, records the worker's, engine's and API's series
+	// (the API then serves /metrics).
+	Metrics *metrics.Metrics
 }
 
 func newStackOpts(t *testing.T, dsn string, o stackOptions) *stack {
@@ -138,7 +142,7 @@ func newStackOpts(t *testing.T, dsn string, o stackOptions) *stack {
 	}
 	s.store = store
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	c, err := engine.Dial(ctx, s.srv.FrontendAddr(), "default", log, 30*time.Second)
+	c, err := engine.Dial(ctx, s.srv.FrontendAddr(), "default", log, 30*time.Second, engine.WithMetrics(o.Metrics))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,13 +150,14 @@ func newStackOpts(t *testing.T, dsn string, o stackOptions) *stack {
 	s.client = c
 	w, err := engine.StartWorker(ctx, c, store, engine.WorkerOptions{
 		Group: "default", WorkerID: "itest-1", Concurrency: 8, WorkRoot: t.TempDir(), Logger: log,
-		HTTPAllow: o.HTTPAllow,
+		HTTPAllow: o.HTTPAllow, Metrics: o.Metrics,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(w.Stop)
-	s.api = httptest.NewServer(api.New(api.Options{Store: store, Engine: &engine.Engine{Client: c, Namespace: "default"}, Logger: log}).Handler())
+	s.api = httptest.NewServer(api.New(api.Options{Store: store, Engine: &engine.Engine{Client: c, Namespace: "default", Metrics: o.Metrics},
+		Logger: log, Metrics: o.Metrics, Feed: models.FeedOptions{Interval: 50 * time.Millisecond}}).Handler())
 	t.Cleanup(s.api.Close)
 	return s
 }
