@@ -1,0 +1,119 @@
+package itest
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/baton-sched/baton/internal/reconcile"
+	"github.com/baton-sched/baton/models"
+)
+
+// The mirror reconciler on the real stack: rows deleted or given wrong
+// statuses on purpose are restored from Temporal in one pass, for a run
+// whose workflow has closed and for a failed run whose workflow is still
+// open for operations; a run row whose workflow was never started is
+// marked failed once the start grace is over.
+func TestReconcileRepairsCorruptedMirror(t *testing.T) {
+	forEachDB(t, func(t *testing.T, dsn string) {
+		s := newStack(t, dsn)
+		e := newCtlEnv(t, s)
+		ctx := context.Background()
+		exec := func(stmt string, args ...any) {
+			t.Helper()
+			if err := s.store.Exec(ctx, stmt, args...); err != nil {
+				t.Fatal(err)
+			}
+		}
+
+		done := e.start([]map[string]any{
+			ctlNodeSpec("a", `echo "answer=42" >> "$BATON_OUTPUTS"`, ""),
+			ctlNodeSpec("b", "true", ""),
+			ctlNodeSpec("c", "true", ""),
+		}, ctlEdges("a>b", "b>c"), nil)
+		open := e.start([]map[string]any{ctlNodeSpec("x", "exit 3", ""), ctlNodeSpec("y", "true", "")},
+			ctlEdges("x>y"), nil)
+		if got := e.waitStatus(done, "success").Status; got != "success" {
+			t.Fatalf("run %s is %s", done, got)
+		}
+		e.waitStatus(open, "failed")
+		assertMirrorMatches(t, s, 30*time.Second, done, open)
+
+		// The finished run: its status moved backwards, a node moved
+		// backwards, another "forwards" to a wrong final status, a node
+		// row, instance rows and transitions gone.
+		exec("UPDATE runs SET status = 'running' WHERE id = ?", done)
+		exec("UPDATE node_runs SET status = 'waiting', outputs = '' WHERE run_id = ? AND node_id = 'a'", done)
+		exec("UPDATE node_runs SET status = 'failed', attempts = 7 WHERE run_id = ? AND node_id = 'c'", done)
+		exec("DELETE FROM node_runs WHERE run_id = ? AND node_id = 'b'", done)
+		exec("DELETE FROM instances WHERE run_id = ? AND node_id IN ('a', 'b')", done)
+		exec("DELETE FROM transitions WHERE run_id = ? AND (entity = 'run' OR entity_id = 'c')", done)
+		// The open run: failed but said to be running, its failed node said
+		// to have succeeded, the downstream node and the instance gone.
+		exec("UPDATE runs SET status = 'running' WHERE id = ?", open)
+		exec("UPDATE node_runs SET status = 'success' WHERE run_id = ? AND node_id = 'x'", open)
+		exec("DELETE FROM node_runs WHERE run_id = ? AND node_id = 'y'", open)
+		exec("DELETE FROM instances WHERE run_id = ?", open)
+		// A run recorded whose start never reached Temporal.
+		lost := "r-lost-start-" + strings.ReplaceAll(t.Name(), "/", "-")
+		if err := s.store.CreateRun(ctx, &models.Run{ID: lost, Kind: "flow", DefinitionID: "f-none",
+			Status: "waiting", Trigger: "manual", CreatedAt: time.Now().Add(-time.Minute)}); err != nil {
+			t.Fatal(err)
+		}
+		for _, id := range []string{done, open} {
+			if diff := s.mirrorDiff(id); len(diff) == 0 {
+				t.Fatalf("run %s: the checker does not see the corruption", id)
+			}
+		}
+
+		// Within its grace the lost start is left alone.
+		patient := s.reconciler(reconcile.Options{StartGrace: time.Hour})
+		if st := patient.Pass(ctx); st.MarkedFailed != 0 || st.Errors != 0 || st.Repaired != 2 || !st.Complete {
+			t.Errorf("first pass: %+v, want 2 runs repaired and none marked failed", st)
+		}
+		assertMirrorMatches(t, s, 0, done, open)
+		if r, err := s.store.GetRun(ctx, lost); err != nil || r.Status != "waiting" {
+			t.Fatalf("lost start within its grace: %+v, %v", r, err)
+		}
+		m, err := s.store.LoadRunMirror(ctx, done)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range m.Nodes {
+			if n.NodeID == "a" && n.Outputs != `{"answer":"42"}` {
+				t.Errorf("node a outputs %q after repair", n.Outputs)
+			}
+		}
+		if len(m.Instances) != 3 {
+			t.Errorf("run %s has %d instances after repair, want 3", done, len(m.Instances))
+		}
+
+		// The repaired open run still takes operations: skip the failed node.
+		e.op(nodePath(open, "x", "skip"), map[string]any{})
+		e.waitStatus(open, "success")
+		assertMirrorMatches(t, s, 30*time.Second, open)
+
+		r := s.reconciler(reconcile.Options{StartGrace: time.Second})
+		st := r.Pass(ctx)
+		if st.MarkedFailed != 1 || st.Repaired != 0 || st.Errors != 0 {
+			t.Errorf("second pass: %+v, want only the lost start marked failed", st)
+		}
+		got, err := s.store.LoadRunMirror(ctx, lost)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Run.Status != "failed" || !strings.Contains(got.Run.Message, "no workflow was started") || got.Run.FinishedAt == nil {
+			t.Errorf("lost start after the grace: %s %q finished %v", got.Run.Status, got.Run.Message, got.Run.FinishedAt)
+		}
+		if n := len(got.Transitions); n != 1 || got.Transitions[0].Actor != reconcile.Actor || got.Transitions[0].ToStatus != "failed" {
+			t.Errorf("lost start transitions: %+v", got.Transitions)
+		}
+		if st := r.Pass(ctx); st.Repaired+st.MarkedFailed+st.Errors != 0 {
+			t.Errorf("a pass over a converged mirror changed something: %+v", st)
+		}
+		if s := r.Stats(); s.Passes != 2 || s.MarkedFailed != 1 {
+			t.Errorf("stats %+v", s)
+		}
+	})
+}
