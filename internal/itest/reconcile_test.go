@@ -2,12 +2,17 @@ package itest
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	enumspb "go.temporal.io/api/enums/v1"
+
 	"github.com/baton-sched/baton/internal/reconcile"
 	"github.com/baton-sched/baton/models"
+	"github.com/baton-sched/baton/workflows"
 )
 
 // The mirror reconciler on the real stack: rows deleted or given wrong
@@ -116,4 +121,70 @@ func TestReconcileRepairsCorruptedMirror(t *testing.T) {
 			t.Errorf("stats %+v", s)
 		}
 	})
+}
+
+// While the mirror's tables are gone (an outage that fails writes at once,
+// like a stopped MariaDB), runs keep going at their pace; a run still going
+// when the database is back writes everything it had gathered with its next
+// batch, and one that ended during the outage is repaired by the reconciler.
+func TestMirrorOutage(t *testing.T) {
+	forEachDB(t, func(t *testing.T, dsn string) {
+		s := newStack(t, dsn)
+		e := newCtlEnv(t, s)
+		ctx := context.Background()
+		exec := func(stmt string) {
+			t.Helper()
+			if err := s.store.Exec(ctx, stmt); err != nil {
+				t.Fatal(err)
+			}
+		}
+		const awaitGo = `while [ ! -f "$BATON_PARAM_DIR/go" ]; do sleep 0.1; done`
+		fast := e.start([]map[string]any{ctlNodeSpec("a", awaitGo, ""), ctlNodeSpec("b", "true", ""), ctlNodeSpec("c", "true", "")},
+			ctlEdges("a>b", "b>c"), nil)
+		slow := e.start([]map[string]any{ctlNodeSpec("x", awaitRelease, ""), ctlNodeSpec("y", "true", "")},
+			ctlEdges("x>y"), nil)
+		e.waitNode(fast, "a", "running")
+		e.waitNode(slow, "x", "running")
+		exec("ALTER TABLE node_runs RENAME TO node_runs_away")
+		exec("ALTER TABLE instances RENAME TO instances_away")
+		down := time.Now()
+		if err := os.WriteFile(filepath.Join(e.dir, "go"), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		waitClosed(t, s, fast, 60*time.Second)
+		t.Logf("a three-node run finished in %s with the mirror down", time.Since(down).Round(100*time.Millisecond))
+		if r, err := s.store.GetRun(ctx, fast); err != nil || r.Status == "success" {
+			t.Fatalf("run %s during the outage: %+v, %v; want it stale in the mirror", fast, r, err)
+		}
+
+		exec("ALTER TABLE node_runs_away RENAME TO node_runs")
+		exec("ALTER TABLE instances_away RENAME TO instances")
+		e.release()
+		waitClosed(t, s, slow, 60*time.Second)
+		assertMirrorMatches(t, s, 30*time.Second, slow)
+
+		if len(s.mirrorDiff(fast)) == 0 {
+			t.Fatalf("run %s: its last writes were lost in the outage, yet the mirror matches", fast)
+		}
+		if st := s.reconciler(reconcile.Options{}).Pass(ctx); st.Repaired != 1 || st.Errors != 0 {
+			t.Errorf("pass after the outage: %+v, want the ended run repaired", st)
+		}
+		assertMirrorMatches(t, s, 0, fast)
+	})
+}
+
+// waitClosed waits until the run's workflow has closed.
+func waitClosed(t *testing.T, s *stack, runID string, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		d, err := s.client.DescribeWorkflowExecution(context.Background(), workflows.WorkflowID(runID), "")
+		if err == nil && d.GetWorkflowExecutionInfo().GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("run %s: workflow still open after %s (%v)", runID, within, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
