@@ -38,13 +38,13 @@ func (s *Store) LoadRunMirror(ctx context.Context, id string) (RunMirror, error)
 // ReconcileCandidates lists, by id after the cursor, up to limit runs the
 // reconciler should compare with Temporal: every run not yet at a final
 // status, and every run that ended unsuccessfully since endedSince (its
-// workflow may still be open for operations).
+// workflow may still be open for operations) or has no end time at all.
 func (s *Store) ReconcileCandidates(ctx context.Context, after string, limit int, endedSince time.Time) ([]Run, error) {
 	out := []Run{}
 	err := s.db.WithContext(ctx).
 		Where("id > ?", after).
 		Where(s.db.Where("status IN ?", activeRunStatuses()).
-			Or("status IN ? AND finished_at >= ?", operableRunStatuses(), norm(endedSince))).
+			Or("status IN ? AND (finished_at IS NULL OR finished_at >= ?)", operableRunStatuses(), norm(endedSince))).
 		Order("id").Limit(limit).Find(&out).Error
 	if err != nil {
 		return nil, wrap("reconcile candidates", err)

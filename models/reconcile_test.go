@@ -22,6 +22,7 @@ func TestReconcileCandidates(t *testing.T) {
 			{ID: "r7", Status: "paused"},
 			{ID: "r8", Status: "abandoned", FinishedAt: &recent},
 			{ID: "r9", Status: "rollback_failed", FinishedAt: &recent},
+			{ID: "ra", Status: "timeout"},
 		} {
 			if err := s.CreateRun(ctx, &r); err != nil {
 				t.Fatal(err)
@@ -39,7 +40,7 @@ func TestReconcileCandidates(t *testing.T) {
 			}
 			return out
 		}
-		if got, want := ids("", 100), []string{"r1", "r2", "r3", "r6", "r7", "r9"}; !slices.Equal(got, want) {
+		if got, want := ids("", 100), []string{"r1", "r2", "r3", "r6", "r7", "r9", "ra"}; !slices.Equal(got, want) {
 			t.Errorf("candidates %v, want %v", got, want)
 		}
 		if got, want := ids("r2", 2), []string{"r3", "r6"}; !slices.Equal(got, want) {

@@ -39,11 +39,14 @@ func TestReconcileRepairsCorruptedMirror(t *testing.T) {
 		}, ctlEdges("a>b", "b>c"), nil)
 		open := e.start([]map[string]any{ctlNodeSpec("x", "exit 3", ""), ctlNodeSpec("y", "true", "")},
 			ctlEdges("x>y"), nil)
+		going := e.start([]map[string]any{ctlNodeSpec("p", awaitRelease, ""), ctlNodeSpec("q", "true", "")},
+			ctlEdges("p>q"), nil)
 		if got := e.waitStatus(done, "success").Status; got != "success" {
 			t.Fatalf("run %s is %s", done, got)
 		}
 		e.waitStatus(open, "failed")
-		assertMirrorMatches(t, s, 30*time.Second, done, open)
+		e.waitNode(going, "p", "running")
+		assertMirrorMatches(t, s, 30*time.Second, done, open, going)
 
 		// The finished run: its status moved backwards, a node moved
 		// backwards, another "forwards" to a wrong final status, a node
@@ -54,19 +57,21 @@ func TestReconcileRepairsCorruptedMirror(t *testing.T) {
 		exec("DELETE FROM node_runs WHERE run_id = ? AND node_id = 'b'", done)
 		exec("DELETE FROM instances WHERE run_id = ? AND node_id IN ('a', 'b')", done)
 		exec("DELETE FROM transitions WHERE run_id = ? AND (entity = 'run' OR entity_id = 'c')", done)
-		// The open run: failed but said to be running, its failed node said
-		// to have succeeded, the downstream node and the instance gone.
-		exec("UPDATE runs SET status = 'running' WHERE id = ?", open)
+		// The failed run, still open for operations: its failed node said to
+		// have succeeded, the downstream node and the instance gone.
 		exec("UPDATE node_runs SET status = 'success' WHERE run_id = ? AND node_id = 'x'", open)
 		exec("DELETE FROM node_runs WHERE run_id = ? AND node_id = 'y'", open)
 		exec("DELETE FROM instances WHERE run_id = ?", open)
+		// The running run said to have timed out, its waiting node gone.
+		exec("UPDATE runs SET status = 'timeout' WHERE id = ?", going)
+		exec("DELETE FROM node_runs WHERE run_id = ? AND node_id = 'q'", going)
 		// A run recorded whose start never reached Temporal.
 		lost := "r-lost-start-" + strings.ReplaceAll(t.Name(), "/", "-")
 		if err := s.store.CreateRun(ctx, &models.Run{ID: lost, Kind: "flow", DefinitionID: "f-none",
 			Status: "waiting", Trigger: "manual", CreatedAt: time.Now().Add(-time.Minute)}); err != nil {
 			t.Fatal(err)
 		}
-		for _, id := range []string{done, open} {
+		for _, id := range []string{done, open, going} {
 			if diff := s.mirrorDiff(id); len(diff) == 0 {
 				t.Fatalf("run %s: the checker does not see the corruption", id)
 			}
@@ -74,10 +79,10 @@ func TestReconcileRepairsCorruptedMirror(t *testing.T) {
 
 		// Within its grace the lost start is left alone.
 		patient := s.reconciler(reconcile.Options{StartGrace: time.Hour})
-		if st := patient.Pass(ctx); st.MarkedFailed != 0 || st.Errors != 0 || st.Repaired != 2 || !st.Complete {
-			t.Errorf("first pass: %+v, want 2 runs repaired and none marked failed", st)
+		if st := patient.Pass(ctx); st.MarkedFailed != 0 || st.Errors != 0 || st.Repaired != 3 || !st.Complete {
+			t.Errorf("first pass: %+v, want 3 runs repaired and none marked failed", st)
 		}
-		assertMirrorMatches(t, s, 0, done, open)
+		assertMirrorMatches(t, s, 0, done, open, going)
 		if r, err := s.store.GetRun(ctx, lost); err != nil || r.Status != "waiting" {
 			t.Fatalf("lost start within its grace: %+v, %v", r, err)
 		}
@@ -97,7 +102,9 @@ func TestReconcileRepairsCorruptedMirror(t *testing.T) {
 		// The repaired open run still takes operations: skip the failed node.
 		e.op(nodePath(open, "x", "skip"), map[string]any{})
 		e.waitStatus(open, "success")
-		assertMirrorMatches(t, s, 30*time.Second, open)
+		e.release()
+		e.waitStatus(going, "success")
+		assertMirrorMatches(t, s, 30*time.Second, open, going)
 
 		r := s.reconciler(reconcile.Options{StartGrace: time.Second})
 		st := r.Pass(ctx)
