@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
-
 	"time"
 
 	"github.com/baton-sched/baton/internal/control"
@@ -104,18 +103,10 @@ func NewPlan(m models.RunMirror, t Truth, now time.Time) Plan {
 	for _, nv := range v.Nodes {
 		want := models.NodeUpdate{NodeID: nv.ID, Status: nv.Status, Forced: nv.Forced, Attempts: nv.Attempts,
 			Outputs: nv.Outputs, Message: nv.Message}
-		switch row, ok := nodes[nv.ID]; {
-		case !ok:
-			p.Repairs = append(p.Repairs, fmt.Sprintf("node %s: row missing", nv.ID))
+		row, found := nodes[nv.ID]
+		if write, rev := p.decide("node "+nv.ID, found, row.Rev, v.Rev, func() string { return nodeDiff(row, nv) }); write {
+			want.Rev = rev
 			p.Batch.Nodes = append(p.Batch.Nodes, want)
-		case row.Rev > v.Rev:
-			p.Behind = append(p.Behind, fmt.Sprintf("node %s: row rev %d is newer than the view's %d", nv.ID, row.Rev, v.Rev))
-		default:
-			if d := nodeDiff(row, nv); d != "" {
-				p.Repairs = append(p.Repairs, fmt.Sprintf("node %s: %s", nv.ID, d))
-				want.Rev = row.Rev
-				p.Batch.Nodes = append(p.Batch.Nodes, want)
-			}
 		}
 		logged("node", nv.ID, nv.Status, nodeSame)
 
@@ -125,15 +116,15 @@ func NewPlan(m models.RunMirror, t Truth, now time.Time) Plan {
 			}
 			want := models.InstanceUpdate{ID: iv.ID, NodeID: nv.ID, ShardIndex: iv.Shard, Attempt: iv.Attempt,
 				WorkerID: iv.WorkerID, Status: iv.Status}
-			switch row, ok := insts[iv.ID]; {
-			case !ok:
-				p.Repairs = append(p.Repairs, fmt.Sprintf("instance %s: row missing", iv.ID))
-				p.Batch.Instances = append(p.Batch.Instances, want)
-			case row.Rev > v.Rev:
-				p.Behind = append(p.Behind, fmt.Sprintf("instance %s: row rev %d is newer than the view's %d", iv.ID, row.Rev, v.Rev))
-			case !instanceSame(row.Status, iv.Status):
-				p.Repairs = append(p.Repairs, fmt.Sprintf("instance %s: status %q, workflow says %q", iv.ID, row.Status, iv.Status))
-				want.Rev = row.Rev
+			row, found := insts[iv.ID]
+			diff := func() string {
+				if instanceSame(row.Status, iv.Status) {
+					return ""
+				}
+				return fmt.Sprintf("status %q, workflow says %q", row.Status, iv.Status)
+			}
+			if write, rev := p.decide("instance "+iv.ID, found, row.Rev, v.Rev, diff); write {
+				want.Rev = rev
 				p.Batch.Instances = append(p.Batch.Instances, want)
 			}
 			if iv.Status != string(status.InstanceWaiting) {
@@ -149,6 +140,25 @@ func NewPlan(m models.RunMirror, t Truth, now time.Time) Plan {
 		p.Batch.Transitions = transitions
 	}
 	return p
+}
+
+// decide settles one node or instance row: a missing row is recreated at
+// rev 0, a row newer than the view is left alone, and a row that differs
+// is rewritten at its own rev. It says whether to write, and at which rev.
+func (p *Plan) decide(what string, found bool, rowRev, viewRev int64, diff func() string) (bool, int64) {
+	switch {
+	case !found:
+		p.Repairs = append(p.Repairs, what+": row missing")
+		return true, 0
+	case rowRev > viewRev:
+		p.Behind = append(p.Behind, fmt.Sprintf("%s: row rev %d is newer than the view's %d", what, rowRev, viewRev))
+		return false, 0
+	}
+	if d := diff(); d != "" {
+		p.Repairs = append(p.Repairs, what+": "+d)
+		return true, rowRev
+	}
+	return false, 0
 }
 
 // nodeDiff says how a stored node differs from the view ("" if it does
