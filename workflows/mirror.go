@@ -20,6 +20,9 @@ type pendingBatch struct {
 	nodes       map[string]NodeState
 	instances   map[string]InstanceState
 	transitions []TransitionNote
+	// failed counts the writes of this batch that failed; from the first
+	// failure on, the mirror is taken to be down.
+	failed int
 }
 
 func newPendingBatch() *pendingBatch {
@@ -141,15 +144,26 @@ func (r *runner) flush() {
 	for _, k := range sortedKeys(r.batch.instances) {
 		b.Instances = append(b.Instances, r.batch.instances[k])
 	}
-	lctx := workflow.WithLocalActivityOptions(r.ctx, workflow.LocalActivityOptions{
+	opts := workflow.LocalActivityOptions{
 		StartToCloseTimeout: 30 * time.Second,
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval: 200 * time.Millisecond, BackoffCoefficient: 2,
 			MaximumInterval: 5 * time.Second, MaximumAttempts: 8,
 		},
-	})
+	}
+	if r.batch.failed > 0 {
+		// The mirror is down: one short attempt per workflow task, so the
+		// run keeps its pace instead of waiting out the retries on every
+		// task. The batch keeps growing and lands whole once the database
+		// is back; a run that ends first is repaired by the reconciler.
+		// (Retry options shape no command, so replay is unaffected.)
+		opts = workflow.LocalActivityOptions{StartToCloseTimeout: 10 * time.Second,
+			RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 1}}
+	}
+	lctx := workflow.WithLocalActivityOptions(r.ctx, opts)
 	if err := workflow.ExecuteLocalActivity(lctx, RecordMirrorActivity, b).Get(r.ctx, nil); err != nil {
-		r.log.Info("mirror write failed; will resend with the next batch", "error", err)
+		r.batch.failed++
+		r.log.Info("mirror write failed; will resend with the next batch", "error", err, "failed_writes", r.batch.failed)
 		return
 	}
 	r.batch = newPendingBatch()

@@ -927,10 +927,10 @@ func (r *runner) upsertStatus() {
 }
 
 func (r *runner) view() (control.View, error) {
-	v := control.View{Status: string(r.runStatus), Nodes: make([]control.NodeView, 0, len(r.nodes))}
+	v := control.View{Status: string(r.runStatus), Nodes: make([]control.NodeView, 0, len(r.nodes)), Rev: r.rev}
 	for _, n := range r.nodes {
 		nv := control.NodeView{ID: n.node.ID, Status: string(n.status), Forced: n.forced, Attempts: n.attempts,
-			Ran: n.ran(), Message: n.message}
+			Ran: n.ran(), Message: n.message, Outputs: n.outputs}
 		for _, s := range n.shards {
 			nv.Instances = append(nv.Instances, control.InstanceView{ID: s.id, Shard: s.index, Attempt: s.attempt,
 				Status: string(s.status), WorkerID: s.workerID})

@@ -21,6 +21,7 @@ import (
 	"github.com/baton-sched/baton/internal/devstack"
 	"github.com/baton-sched/baton/internal/engine"
 	"github.com/baton-sched/baton/internal/metrics"
+	"github.com/baton-sched/baton/internal/reconcile"
 	"github.com/baton-sched/baton/models"
 )
 
@@ -138,6 +139,7 @@ func runDev(ctx context.Context, cfg config.Config) error {
 	}
 	defer w.Stop()
 	go store.KeepFor(ctx, cfg.Retention, time.Hour, log)
+	go newReconciler(cfg, store, c, log).Run(ctx)
 	fmt.Printf(`baton dev is running
   API             http://%s
   Temporal UI     %s
@@ -176,6 +178,14 @@ func devToken(ctx context.Context, cfg config.Config, store *models.Store) (stri
 		return "", err
 	}
 	return token, nil
+}
+
+// newReconciler repairs the mirror from Temporal (docs/architecture.md,
+// "Mirror consistency"); Stats() is there for metrics.
+func newReconciler(cfg config.Config, store *models.Store, c client.Client, log *slog.Logger) *reconcile.Reconciler {
+	return reconcile.New(store, reconcile.TemporalObserver{Engine: &engine.Engine{Client: c, Namespace: cfg.TemporalNamespace}},
+		reconcile.Options{Interval: cfg.ReconcileInterval, StartGrace: cfg.ReconcileStartGrace,
+			OperableWindow: cfg.OperableWindow, Logger: log})
 }
 
 func serveAPI(ctx context.Context, cfg config.Config, store *models.Store, c client.Client, log *slog.Logger, m *metrics.Metrics) error {
@@ -239,6 +249,7 @@ func apiCmd() *cobra.Command {
 			}
 			defer c.Close()
 			go store.KeepFor(ctx, cfg.Retention, time.Hour, log)
+			go newReconciler(cfg, store, c, log).Run(ctx)
 			log.Info("baton api listening", "addr", cfg.HTTPAddr, "temporal", cfg.TemporalHostPort())
 			return serveAPI(ctx, cfg, store, c, log, m)
 		},

@@ -42,6 +42,12 @@ type Config struct {
 	OperableWindow time.Duration
 	// Retention is how long records and logs are kept (BATON_RETENTION).
 	Retention time.Duration
+	// ReconcileInterval is the time between mirror reconciler passes in
+	// api and dev (BATON_RECONCILE_INTERVAL).
+	ReconcileInterval time.Duration
+	// ReconcileStartGrace is how long a run may have no workflow before the
+	// reconciler marks it failed (BATON_RECONCILE_START_GRACE).
+	ReconcileStartGrace time.Duration
 	// LogLevel is debug, info, warn or error (BATON_LOG_LEVEL).
 	LogLevel string
 	// HTTPAllow lists the internal destinations http tasks of this worker
@@ -60,17 +66,19 @@ func Default() Config {
 		host = "worker"
 	}
 	return Config{
-		DataDir:           ".baton",
-		HTTPAddr:          "127.0.0.1:8080",
-		TemporalAddress:   "",
-		TemporalNamespace: "default",
-		TemporalUIAddr:    "127.0.0.1:8233",
-		Group:             "default",
-		WorkerID:          fmt.Sprintf("%s-%d", host, os.Getpid()),
-		Concurrency:       16,
-		OperableWindow:    7 * 24 * time.Hour,
-		Retention:         7 * 24 * time.Hour,
-		LogLevel:          "info",
+		DataDir:             ".baton",
+		HTTPAddr:            "127.0.0.1:8080",
+		TemporalAddress:     "",
+		TemporalNamespace:   "default",
+		TemporalUIAddr:      "127.0.0.1:8233",
+		Group:               "default",
+		WorkerID:            fmt.Sprintf("%s-%d", host, os.Getpid()),
+		Concurrency:         16,
+		OperableWindow:      7 * 24 * time.Hour,
+		Retention:           7 * 24 * time.Hour,
+		ReconcileInterval:   time.Minute,
+		ReconcileStartGrace: 2 * time.Minute,
+		LogLevel:            "info",
 	}
 }
 
@@ -122,6 +130,8 @@ func fromLookup(lookup func(string) (string, bool)) (Config, error) {
 	}
 	dur("BATON_OPERABLE_WINDOW", &c.OperableWindow)
 	dur("BATON_RETENTION", &c.Retention)
+	dur("BATON_RECONCILE_INTERVAL", &c.ReconcileInterval)
+	dur("BATON_RECONCILE_START_GRACE", &c.ReconcileStartGrace)
 	if v, ok := lookup("BATON_HTTP_ALLOW"); ok {
 		c.HTTPAllow = splitList(v)
 	}
@@ -210,6 +220,12 @@ func (c *Config) Validate(role Role) error {
 	}
 	if c.Retention <= 0 {
 		errs = append(errs, errors.New("BATON_RETENTION: must be positive"))
+	}
+	if c.ReconcileInterval <= 0 {
+		errs = append(errs, errors.New("BATON_RECONCILE_INTERVAL: must be positive"))
+	}
+	if c.ReconcileStartGrace <= 0 {
+		errs = append(errs, errors.New("BATON_RECONCILE_START_GRACE: must be positive"))
 	}
 	return errors.Join(errs...)
 }

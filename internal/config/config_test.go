@@ -26,21 +26,23 @@ func valid() Config {
 
 func TestFromEnvReadsEveryVariable(t *testing.T) {
 	env := map[string]string{
-		"BATON_DATA_DIR":           "/var/lib/baton",
-		"BATON_HTTP_ADDR":          "0.0.0.0:9090",
-		"BATON_ADMIN_TOKEN":        "bt_secret",
-		"BATON_TEMPORAL_ADDRESS":   "temporal:7233",
-		"BATON_TEMPORAL_NAMESPACE": "prod",
-		"BATON_TEMPORAL_UI_ADDR":   "127.0.0.1:9233",
-		"BATON_DB_DSN":             "baton:pw@tcp(db:3306)/baton",
-		"BATON_WORKER_GROUP":       "etl",
-		"BATON_WORKER_ID":          "etl-7",
-		"BATON_WORKER_CONCURRENCY": "4",
-		"BATON_OPERABLE_WINDOW":    "2d",
-		"BATON_RETENTION":          "36h",
-		"BATON_LOG_LEVEL":          "debug",
-		"BATON_HTTP_ALLOW":         " 10.0.0.0/8, hooks.internal:8443,,[::1]:8080 ,",
-		"BATON_METRICS_ADDR":       "0.0.0.0:9464",
+		"BATON_DATA_DIR":              "/var/lib/baton",
+		"BATON_HTTP_ADDR":             "0.0.0.0:9090",
+		"BATON_ADMIN_TOKEN":           "bt_secret",
+		"BATON_TEMPORAL_ADDRESS":      "temporal:7233",
+		"BATON_TEMPORAL_NAMESPACE":    "prod",
+		"BATON_TEMPORAL_UI_ADDR":      "127.0.0.1:9233",
+		"BATON_DB_DSN":                "baton:pw@tcp(db:3306)/baton",
+		"BATON_WORKER_GROUP":          "etl",
+		"BATON_WORKER_ID":             "etl-7",
+		"BATON_WORKER_CONCURRENCY":    "4",
+		"BATON_OPERABLE_WINDOW":       "2d",
+		"BATON_RETENTION":             "36h",
+		"BATON_RECONCILE_INTERVAL":    "30s",
+		"BATON_RECONCILE_START_GRACE": "5m",
+		"BATON_LOG_LEVEL":             "debug",
+		"BATON_HTTP_ALLOW":            " 10.0.0.0/8, hooks.internal:8443,,[::1]:8080 ,",
+		"BATON_METRICS_ADDR":          "0.0.0.0:9464",
 	}
 	c, err := fromLookup(lookupFrom(env))
 	if err != nil {
@@ -51,6 +53,7 @@ func TestFromEnvReadsEveryVariable(t *testing.T) {
 		TemporalAddress: "temporal:7233", TemporalNamespace: "prod", TemporalUIAddr: "127.0.0.1:9233",
 		DBDSN: "baton:pw@tcp(db:3306)/baton", Group: "etl", WorkerID: "etl-7", Concurrency: 4,
 		OperableWindow: 48 * time.Hour, Retention: 36 * time.Hour, LogLevel: "debug",
+		ReconcileInterval: 30 * time.Second, ReconcileStartGrace: 5 * time.Minute,
 		HTTPAllow:   []string{"10.0.0.0/8", "hooks.internal:8443", "[::1]:8080"},
 		MetricsAddr: "0.0.0.0:9464",
 	}
@@ -136,6 +139,8 @@ func TestValidateErrors(t *testing.T) {
 		{"operable window", []Role{RoleDev, RoleAPI, RoleWorker, RoleMigrate}, func(c *Config) { c.OperableWindow = 0 }, "BATON_OPERABLE_WINDOW: must be positive"},
 		{"metrics addr", []Role{RoleWorker}, func(c *Config) { c.MetricsAddr = "9464" }, `BATON_METRICS_ADDR: "9464" is not host:port`},
 		{"retention", []Role{RoleDev, RoleAPI, RoleWorker, RoleMigrate}, func(c *Config) { c.Retention = 0 }, "BATON_RETENTION: must be positive"},
+		{"reconcile interval", []Role{RoleDev, RoleAPI, RoleWorker, RoleMigrate}, func(c *Config) { c.ReconcileInterval = 0 }, "BATON_RECONCILE_INTERVAL: must be positive"},
+		{"reconcile grace", []Role{RoleDev, RoleAPI, RoleWorker, RoleMigrate}, func(c *Config) { c.ReconcileStartGrace = 0 }, "BATON_RECONCILE_START_GRACE: must be positive"},
 		{"log level", []Role{RoleDev, RoleAPI, RoleWorker, RoleMigrate}, func(c *Config) { c.LogLevel = "verbose" }, `BATON_LOG_LEVEL: "verbose" is not debug`},
 		{"http allow", []Role{RoleDev, RoleWorker}, func(c *Config) { c.HTTPAllow = []string{"10.0.0.0/8", "http://hooks:80"} }, `BATON_HTTP_ALLOW: "http://hooks:80" is a URL`},
 	}

@@ -25,19 +25,25 @@ type Request struct {
 type View struct {
 	Status string     `json:"status"`
 	Nodes  []NodeView `json:"nodes"`
+	// Rev is the latest mirror revision the run had issued when it answered:
+	// a mirror row with a rev at most this is no newer than the view, so the
+	// reconciler may repair it from the view.
+	Rev int64 `json:"rev,omitempty"`
 }
 
 // NodeView is one node's live state.
 type NodeView struct {
-	ID         string         `json:"id"`
-	Status     string         `json:"status"`
-	Forced     bool           `json:"forced,omitempty"`
-	Attempts   int            `json:"attempts"`
-	Ran        bool           `json:"ran"`
-	Message    string         `json:"message,omitempty"`
-	Instances  []InstanceView `json:"instances,omitempty"`
-	StartedAt  *string        `json:"started_at,omitempty"`
-	FinishedAt *string        `json:"finished_at,omitempty"`
+	ID       string `json:"id"`
+	Status   string `json:"status"`
+	Forced   bool   `json:"forced,omitempty"`
+	Attempts int    `json:"attempts"`
+	Ran      bool   `json:"ran"`
+	Message  string `json:"message,omitempty"`
+	// Outputs lets the reconciler recreate a lost node row whole.
+	Outputs    map[string]string `json:"outputs,omitempty"`
+	Instances  []InstanceView    `json:"instances,omitempty"`
+	StartedAt  *string           `json:"started_at,omitempty"`
+	FinishedAt *string           `json:"finished_at,omitempty"`
 }
 
 // InstanceView is one instance's live state.

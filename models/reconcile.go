@@ -1,0 +1,65 @@
+package models
+
+import (
+	"context"
+	"time"
+
+	"github.com/baton-sched/baton/internal/status"
+)
+
+// RunMirror is everything the mirror holds about one run.
+type RunMirror struct {
+	Run         Run
+	Nodes       []NodeRun
+	Instances   []Instance
+	Transitions []Transition
+}
+
+// LoadRunMirror reads a run's row, nodes, instances and transition log.
+func (s *Store) LoadRunMirror(ctx context.Context, id string) (RunMirror, error) {
+	var m RunMirror
+	r, err := s.GetRun(ctx, id)
+	if err != nil {
+		return m, err
+	}
+	m.Run = *r
+	if m.Nodes, err = s.ListNodeRuns(ctx, id); err != nil {
+		return m, err
+	}
+	if m.Instances, err = s.ListInstances(ctx, id); err != nil {
+		return m, err
+	}
+	if m.Transitions, err = s.ListTransitions(ctx, id); err != nil {
+		return m, err
+	}
+	return m, nil
+}
+
+// ReconcileCandidates lists, by id after the cursor, up to limit runs the
+// reconciler should compare with Temporal: every run not yet at a final
+// status, and every run that ended unsuccessfully since endedSince (its
+// workflow may still be open for operations) or has no end time at all.
+func (s *Store) ReconcileCandidates(ctx context.Context, after string, limit int, endedSince time.Time) ([]Run, error) {
+	out := []Run{}
+	err := s.db.WithContext(ctx).
+		Where("id > ?", after).
+		Where(s.db.Where("status IN ?", activeRunStatuses()).
+			Or("status IN ? AND (finished_at IS NULL OR finished_at >= ?)", operableRunStatuses(), norm(endedSince))).
+		Order("id").Limit(limit).Find(&out).Error
+	if err != nil {
+		return nil, wrap("reconcile candidates", err)
+	}
+	return out, nil
+}
+
+// operableRunStatuses are the final statuses whose workflow stays open for
+// the operable window.
+func operableRunStatuses() []string {
+	var out []string
+	for _, st := range status.Runs {
+		if st.Terminal() && !st.Closed() {
+			out = append(out, string(st))
+		}
+	}
+	return out
+}
