@@ -19,6 +19,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/baton-sched/baton/activities"
+	"github.com/baton-sched/baton/internal/executor"
 	"github.com/baton-sched/baton/models"
 	"github.com/baton-sched/baton/workflows"
 )
@@ -91,6 +92,8 @@ type WorkerOptions struct {
 	// WorkRoot holds per-instance working directories ("" = temp dir).
 	WorkRoot  string
 	HTTPAllow []string
+	// Isolation confines shell tasks (task user, cgroups, environment).
+	Isolation executor.Isolation
 	Logger    *slog.Logger
 }
 
@@ -137,10 +140,11 @@ func StartWorker(ctx context.Context, c client.Client, store *models.Store, o Wo
 	if o.WorkRoot == "" {
 		o.WorkRoot = filepath.Join(os.TempDir(), "baton-work")
 	}
-	if err := os.MkdirAll(o.WorkRoot, 0o755); err != nil {
-		return nil, fmt.Errorf("start worker: work root: %w", err)
+	if err := executor.PrepareWorkRoot(o.WorkRoot, o.Isolation.User); err != nil {
+		return nil, fmt.Errorf("start worker: %w", err)
 	}
-	tasks := &activities.Tasks{Store: store, WorkerID: o.WorkerID, Host: host, WorkRoot: o.WorkRoot, HTTPAllow: o.HTTPAllow}
+	tasks := &activities.Tasks{Store: store, WorkerID: o.WorkerID, Host: host, WorkRoot: o.WorkRoot, HTTPAllow: o.HTTPAllow,
+		Isolation: o.Isolation}
 	flows := worker.New(c, workflows.FlowsTaskQueue, worker.Options{})
 	RegisterFlows(flows, store)
 	RegisterRunStarter(flows, store, c)

@@ -187,33 +187,42 @@ func taskEnv(req Request, outputsPath, dir, marker string) []string {
 	return append(env, MarkerVar+"="+marker)
 }
 
-// makeWorkDir creates an instance's working directory under root, both
-// 0700 and, with a task user, owned by that user: other users of the
-// machine see nothing of a task's files.
-func makeWorkDir(root string, u *TaskUser) (string, error) {
-	if root == "" {
-		root = filepath.Join(os.TempDir(), "baton-work")
-	}
+// PrepareWorkRoot creates the parent of a worker's task working
+// directories: 0700 and, with a task user, owned by that user, whose
+// parents the task user can traverse. Workers call it at start to fail
+// early; every instance calls it again, so a root changed since is fixed.
+func PrepareWorkRoot(root string, u *TaskUser) error {
 	// Parents stay traversable (a shared $TMPDIR/baton-work holds the
 	// roots of several workers); the root itself is private.
 	if err := os.MkdirAll(filepath.Dir(root), 0o755); err != nil {
-		return "", fmt.Errorf("create work root: %w", err)
+		return fmt.Errorf("create work root: %w", err)
 	}
 	if err := os.Mkdir(root, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
-		return "", fmt.Errorf("create work root: %w", err)
+		return fmt.Errorf("create work root: %w", err)
 	}
 	// The root may predate this worker (made 0755 by an older one, or by
 	// hand): tighten it every time rather than trust it.
 	if err := os.Chmod(root, 0o700); err != nil {
-		return "", fmt.Errorf("work root mode: %w", err)
+		return fmt.Errorf("work root mode: %w", err)
 	}
-	if u != nil {
-		if err := chownTo(root, u); err != nil {
-			return "", fmt.Errorf("work root owner: %w", err)
-		}
-		if err := reachable(filepath.Dir(root), u); err != nil {
-			return "", err
-		}
+	if u == nil {
+		return nil
+	}
+	if err := chownTo(root, u); err != nil {
+		return fmt.Errorf("work root owner: %w", err)
+	}
+	return reachable(filepath.Dir(root), u)
+}
+
+// makeWorkDir creates an instance's working directory under root, 0700
+// and owned by the task user if there is one: other users of the machine
+// see nothing of a task's files.
+func makeWorkDir(root string, u *TaskUser) (string, error) {
+	if root == "" {
+		root = filepath.Join(os.TempDir(), "baton-work")
+	}
+	if err := PrepareWorkRoot(root, u); err != nil {
+		return "", err
 	}
 	dir, err := os.MkdirTemp(root, "baton-")
 	if err != nil {
