@@ -328,3 +328,14 @@ func TestSetupCgroup(t *testing.T) {
 		t.Errorf("warnings do not say tasks run with the server's privileges and without cgroups:\n%s", w)
 	}
 }
+
+// BenchmarkProcessTreeSample is the cost of one sample of the fallback
+// path's process tree, taken every treeInterval per running instance.
+func BenchmarkProcessTreeSample(b *testing.B) {
+	r := &shellRun{pgid: os.Getpid(), known: map[int]uint64{}}
+	procs := len(readProcs())
+	b.ReportMetric(float64(procs), "procs")
+	for b.Loop() {
+		r.descendants(readProcs())
+	}
+}
