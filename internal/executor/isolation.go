@@ -54,6 +54,11 @@ func Setup(userSpec, cgroup string, envAllow []string) (Isolation, error) {
 	if err != nil {
 		return iso, err
 	}
+	if u != nil {
+		if err := canSwitchUser(); err != nil {
+			return iso, err
+		}
+	}
 	iso.User = u
 	switch cgroup {
 	case CgroupOff:
@@ -139,6 +144,45 @@ func ResolveTaskUser(spec string) (*TaskUser, error) {
 		tu.Home = "" // "/nonexistent" and the like: the work dir stands in
 	}
 	return &tu, nil
+}
+
+// Capability bits of capabilities(7) a worker needs to hand work dirs to
+// the task user and start its processes as that user.
+const (
+	capChown  = 0
+	capSetgid = 6
+	capSetuid = 7
+)
+
+// canSwitchUser checks this process's effective capabilities, so that a
+// worker that cannot run tasks as the task user refuses to start instead
+// of failing every shell instance with EPERM.
+func canSwitchUser() error {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return fmt.Errorf("BATON_TASK_USER: read capabilities: %w", err)
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		v, ok := strings.CutPrefix(line, "CapEff:")
+		if !ok {
+			continue
+		}
+		caps, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+		if err != nil {
+			return fmt.Errorf("BATON_TASK_USER: read capabilities: %w", err)
+		}
+		for _, c := range []struct {
+			bit  uint
+			name string
+		}{{capSetuid, "CAP_SETUID"}, {capSetgid, "CAP_SETGID"}, {capChown, "CAP_CHOWN"}} {
+			if caps&(1<<c.bit) == 0 {
+				return fmt.Errorf("BATON_TASK_USER: switching to the task user needs root or %s, which this process (uid %d) lacks",
+					c.name, os.Geteuid())
+			}
+		}
+		return nil
+	}
+	return errors.New("BATON_TASK_USER: no CapEff line in /proc/self/status")
 }
 
 // baseEnv are the worker variables every task sees: what a shell needs to

@@ -173,6 +173,22 @@ echo "user=$USER" >> "$BATON_OUTPUTS"
 	})
 }
 
+func TestSetupTaskUser(t *testing.T) {
+	iso, err := Setup("65534:65534", CgroupOff, nil)
+	if os.Geteuid() == 0 {
+		if err != nil || iso.User == nil || iso.User.UID != 65534 {
+			t.Fatalf("Setup as root = %+v, %v", iso, err)
+		}
+		if w := strings.Join(iso.Warnings(), "\n"); strings.Contains(w, "BATON_TASK_USER") {
+			t.Errorf("a task user is set, yet the warnings say otherwise: %s", w)
+		}
+		return
+	}
+	if err == nil || !strings.Contains(err.Error(), "CAP_SETUID") {
+		t.Fatalf("Setup without the rights = %v, want a refusal naming CAP_SETUID", err)
+	}
+}
+
 func TestResolveTaskUser(t *testing.T) {
 	if u, err := ResolveTaskUser(""); u != nil || err != nil {
 		t.Errorf(`"" = %+v, %v; want nil, nil`, u, err)
