@@ -61,6 +61,7 @@ type shellRun struct {
 	cg      *instanceCgroup
 	knownMu sync.Mutex
 	known   map[int]uint64
+	seeded  bool
 	// detached are processes a stop found outside the process group but in
 	// the cgroup, and signalled with the rest.
 	detached []procInfo
@@ -208,7 +209,7 @@ func (r *shellRun) recordTree() (stop func()) {
 
 // sampler takes one /proc sample per treeInterval for all running
 // instances of the process: a sample costs milliseconds on a busy machine
-// (6.9 ms for 117 processes, BenchmarkProcessTreeSample), which per
+// (3 to 7 ms for about 110 processes, BenchmarkProcessTreeSample), which per
 // instance would grow with the worker's concurrency.
 var sampler treeSampler
 
@@ -509,8 +510,8 @@ func (r *shellRun) scan() (members, escaped []procInfo) {
 }
 
 // descendants extends the recorded tree with procs' parent links and
-// returns the live processes in it: the group leader, every process seen
-// below it before and the children of any of them. A recorded pid whose
+// returns the live processes in it: the group leader as first seen, every
+// process seen below it before and the children of any of them. A recorded pid whose
 // start time changed belongs to someone else now and is dropped.
 func (r *shellRun) descendants(procs []procStat) map[int]bool {
 	r.knownMu.Lock()
@@ -521,8 +522,16 @@ func (r *shellRun) descendants(procs []procStat) map[int]bool {
 		byPid[p.pid] = p
 		children[p.ppid] = append(children[p.ppid], p.pid)
 	}
+	if !r.seeded {
+		// The leader is a root of the tree only as the process it was at
+		// the first sample: once reaped, its pid may be someone else's.
+		r.seeded = true
+		if p, ok := byPid[r.pgid]; ok {
+			r.known[r.pgid] = p.start
+		}
+	}
 	live := map[int]bool{}
-	queue := []int{r.pgid}
+	var queue []int
 	for pid, start := range r.known {
 		if p, ok := byPid[pid]; ok && p.start == start {
 			queue = append(queue, pid)
@@ -533,27 +542,15 @@ func (r *shellRun) descendants(procs []procStat) map[int]bool {
 	for len(queue) > 0 {
 		pid := queue[0]
 		queue = queue[1:]
-		if live[pid] {
-			continue
-		}
 		p, ok := byPid[pid]
-		if !ok {
-			// The leader may be gone while its children live on.
-			queue = append(queue, children[pid]...)
-			live[pid] = false
+		if live[pid] || !ok {
 			continue
 		}
 		live[pid] = true
 		r.known[pid] = p.start
 		queue = append(queue, children[pid]...)
 	}
-	out := map[int]bool{}
-	for pid, ok := range live {
-		if ok {
-			out[pid] = true
-		}
-	}
-	return out
+	return live
 }
 
 func hasMarker(pid int, needle []byte) bool {
