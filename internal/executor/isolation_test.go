@@ -356,3 +356,44 @@ func BenchmarkProcessTreeSample(b *testing.B) {
 		r.descendants(readProcs())
 	}
 }
+
+// TestTaskUserCannotLeaveCgroup: the cgroup holds a task only because the
+// task user may not write to a cgroup.procs file; as root it could.
+func TestTaskUserCannotLeaveCgroup(t *testing.T) {
+	u := taskUser(t)
+	iso, err := Setup("", CgroupAuto, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if iso.CgroupParent == "" {
+		t.Skipf("no usable cgroup v2 here: %s", iso.cgroupNote)
+	}
+	// The worker's own cgroup: the obvious place to escape to.
+	target := filepath.Join(filepath.Dir(iso.CgroupParent), "cgroup.procs")
+	task := shellTask(`if echo $$ > "$BATON_PARAM_TARGET" 2>/dev/null; then echo left=yes; else echo left=no; fi >> "$BATON_OUTPUTS"
+echo "cg=$(grep '^0::' /proc/self/cgroup | cut -c4-)" >> "$BATON_OUTPUTS"`)
+	for _, tc := range []struct {
+		name string
+		user *TaskUser
+		root string
+		left string
+	}{
+		{"root can (the control)", nil, t.TempDir(), "yes"},
+		{"task user cannot", u, userWorkRoot(t), "no"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req := newReq(t, task, &syncBuffer{})
+			req.Params = map[string]string{"target": target}
+			req.Isolation, req.WorkRoot = iso, tc.root
+			req.Isolation.User = tc.user
+			res := Execute(context.Background(), req)
+			if res.Status != status.InstanceSuccess {
+				t.Fatalf("result = %+v; log:\n%s", res, req.Log)
+			}
+			if res.Outputs["left"] != tc.left {
+				t.Errorf("left the cgroup: %q, want %q (now in %q)", res.Outputs["left"], tc.left, res.Outputs["cg"])
+			}
+			assertNoCgroups(t, iso.CgroupParent, req.InstanceID)
+		})
+	}
+}
