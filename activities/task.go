@@ -23,6 +23,8 @@ type Tasks struct {
 	Host     string
 	// WorkRoot is where per-instance working directories are made.
 	WorkRoot string
+	// Isolation is who shell tasks run as and how their processes are tracked.
+	Isolation executor.Isolation
 	// HTTPAllow lifts the SSRF guard for these CIDRs or hosts.
 	HTTPAllow []string
 	// Running counts instances in progress, for the worker's heartbeat.
@@ -78,7 +80,7 @@ func (a *Tasks) Execute(ctx context.Context, req workflows.TaskRequest) (workflo
 	res := executor.Execute(ctx, executor.Request{
 		Task: req.Task, RunID: req.RunID, NodeID: req.NodeID, InstanceID: req.InstanceID, Bizdate: req.Bizdate,
 		Attempt: req.Attempt, ShardIndex: req.ShardIndex, ShardTotal: req.ShardTotal, ShardParam: req.ShardParam,
-		Params: req.Params, WorkRoot: a.WorkRoot, Log: logw, HTTPAllow: a.HTTPAllow,
+		Params: req.Params, WorkRoot: a.WorkRoot, Isolation: a.Isolation, Log: logw, HTTPAllow: a.HTTPAllow,
 		Heartbeat: func() { activity.RecordHeartbeat(ctx) },
 	})
 	if chunks != nil {

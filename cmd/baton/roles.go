@@ -20,6 +20,7 @@ import (
 	"github.com/baton-sched/baton/internal/config"
 	"github.com/baton-sched/baton/internal/devstack"
 	"github.com/baton-sched/baton/internal/engine"
+	"github.com/baton-sched/baton/internal/executor"
 	"github.com/baton-sched/baton/internal/metrics"
 	"github.com/baton-sched/baton/internal/reconcile"
 	"github.com/baton-sched/baton/models"
@@ -82,8 +83,12 @@ func override(cmd *cobra.Command, flag string, dst *string, v string) {
 
 func runDev(ctx context.Context, cfg config.Config) error {
 	log := newLogger(cfg.LogLevel)
-	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
-		return fmt.Errorf("data dir: %w", err)
+	if err := devstack.PrivateDataDir(cfg.DataDir); err != nil {
+		return err
+	}
+	iso, warnings, err := taskIsolation(cfg, log)
+	if err != nil {
+		return err
 	}
 	uiURL := "(external Temporal: its own UI)"
 	hostPort := cfg.TemporalAddress
@@ -132,7 +137,7 @@ func runDev(ctx context.Context, cfg config.Config) error {
 	}
 	w, err := engine.StartWorker(ctx, c, store, engine.WorkerOptions{
 		Group: cfg.Group, WorkerID: cfg.WorkerID, Concurrency: cfg.Concurrency,
-		WorkRoot: filepath.Join(cfg.DataDir, "work"), Logger: log, HTTPAllow: httpAllow, Metrics: m,
+		WorkRoot: cfg.TaskWorkRoot(), Isolation: iso, Logger: log, HTTPAllow: httpAllow, Metrics: m,
 	})
 	if err != nil {
 		return err
@@ -146,9 +151,43 @@ func runDev(ctx context.Context, cfg config.Config) error {
   Temporal        %s (namespace %s)
   data            %s
   admin token     %s
-Press Ctrl-C to stop.
-`, cfg.HTTPAddr, uiURL, hostPort, cfg.TemporalNamespace, cfg.DataDir, token)
+  task work dir   %s
+  task user       %s
+%sPress Ctrl-C to stop.
+`, cfg.HTTPAddr, uiURL, hostPort, cfg.TemporalNamespace, cfg.DataDir, token, cfg.TaskWorkRoot(), taskUserLine(iso),
+		bannerWarnings(warnings))
 	return serveAPI(ctx, cfg, store, c, log, m)
+}
+
+// taskIsolation sets up how this worker confines its shell tasks and says
+// at WARN, once per gap, what that leaves open.
+func taskIsolation(cfg config.Config, log *slog.Logger) (executor.Isolation, []string, error) {
+	iso, err := executor.Setup(cfg.TaskUser, cfg.TaskCgroup, cfg.TaskEnv)
+	if err != nil {
+		return iso, nil, err
+	}
+	log.Info("task isolation", "user", taskUserLine(iso), "cgroup", iso.CgroupParent, "work_dir", cfg.TaskWorkRoot(),
+		"env_allow", cfg.TaskEnv)
+	warnings := iso.Warnings()
+	for _, w := range warnings {
+		log.Warn(w)
+	}
+	return iso, warnings, nil
+}
+
+func taskUserLine(iso executor.Isolation) string {
+	if u := iso.User; u != nil {
+		return fmt.Sprintf("%s (uid %d, gid %d)", u.Name, u.UID, u.GID)
+	}
+	return fmt.Sprintf("the server's own (uid %d)", os.Geteuid())
+}
+
+func bannerWarnings(ws []string) string {
+	var b strings.Builder
+	for _, w := range ws {
+		b.WriteString("  WARNING: " + w + "\n")
+	}
+	return b.String()
 }
 
 // devToken returns BATON_ADMIN_TOKEN, or the token kept in the data dir,
@@ -301,10 +340,13 @@ func workerCmd() *cobra.Command {
 				return err
 			}
 			defer c.Close()
+			iso, _, err := taskIsolation(cfg, log)
+			if err != nil {
+				return err
+			}
 			w, err := engine.StartWorker(ctx, c, store, engine.WorkerOptions{
 				Group: cfg.Group, WorkerID: cfg.WorkerID, Concurrency: cfg.Concurrency, Logger: log,
-				WorkRoot:  filepath.Join(os.TempDir(), "baton-work", cfg.WorkerID),
-				HTTPAllow: cfg.HTTPAllow, Metrics: m,
+				WorkRoot: cfg.TaskWorkRoot(), Isolation: iso, HTTPAllow: cfg.HTTPAllow, Metrics: m,
 			})
 			if err != nil {
 				return err

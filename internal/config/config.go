@@ -57,6 +57,19 @@ type Config struct {
 	// MetricsAddr is where a worker serves /metrics (BATON_METRICS_ADDR);
 	// empty serves none. The API and dev serve /metrics on HTTPAddr.
 	MetricsAddr string
+	// TaskUser is who this worker's shell tasks run as (BATON_TASK_USER):
+	// a user name or uid:gid; empty runs them as the worker's own user. A
+	// worker serves one group, so the setting is per group.
+	TaskUser string
+	// TaskWorkDir is the parent of this worker's task working directories
+	// (BATON_TASK_WORK_DIR); empty means $TMPDIR/baton-work/<worker id>.
+	TaskWorkDir string
+	// TaskCgroup is auto, off or a cgroup v2 directory to create one cgroup
+	// per shell instance under (BATON_TASK_CGROUP).
+	TaskCgroup string
+	// TaskEnv names worker variables passed on to shell tasks beyond the
+	// base list (BATON_TASK_ENV).
+	TaskEnv []string
 }
 
 // Default returns the built-in defaults.
@@ -79,6 +92,7 @@ func Default() Config {
 		ReconcileInterval:   time.Minute,
 		ReconcileStartGrace: 2 * time.Minute,
 		LogLevel:            "info",
+		TaskCgroup:          "auto",
 	}
 }
 
@@ -120,6 +134,12 @@ func fromLookup(lookup func(string) (string, bool)) (Config, error) {
 	str("BATON_WORKER_ID", &c.WorkerID)
 	str("BATON_LOG_LEVEL", &c.LogLevel)
 	str("BATON_METRICS_ADDR", &c.MetricsAddr)
+	str("BATON_TASK_USER", &c.TaskUser)
+	str("BATON_TASK_WORK_DIR", &c.TaskWorkDir)
+	str("BATON_TASK_CGROUP", &c.TaskCgroup)
+	if v, ok := lookup("BATON_TASK_ENV"); ok {
+		c.TaskEnv = splitList(v)
+	}
 	if v, ok := lookup("BATON_WORKER_CONCURRENCY"); ok && v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil {
@@ -209,6 +229,7 @@ func (c *Config) Validate(role Role) error {
 				errs = append(errs, fmt.Errorf("BATON_HTTP_ALLOW: %w", err))
 			}
 		}
+		errs = append(errs, c.validateTask(role)...)
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
@@ -228,6 +249,68 @@ func (c *Config) Validate(role Role) error {
 		errs = append(errs, errors.New("BATON_RECONCILE_START_GRACE: must be positive"))
 	}
 	return errors.Join(errs...)
+}
+
+// validateTask checks the task isolation settings. Whether the task user
+// exists and the cgroup is usable is only known on the worker's machine,
+// so the executor checks those at start.
+func (c *Config) validateTask(role Role) []error {
+	var errs []error
+	if c.TaskWorkDir != "" && !filepath.IsAbs(c.TaskWorkDir) {
+		errs = append(errs, fmt.Errorf("BATON_TASK_WORK_DIR: %q is not an absolute path", c.TaskWorkDir))
+	}
+	if role == RoleDev && c.DataDir != "" {
+		// Inside the data dir a task sits next to the admin token and the
+		// database.
+		if rel, err := filepath.Rel(absPath(c.DataDir), absPath(c.TaskWorkRoot())); err == nil &&
+			(rel == "." || !strings.HasPrefix(rel, "..")) {
+			errs = append(errs, fmt.Errorf("BATON_TASK_WORK_DIR: %q is inside BATON_DATA_DIR %q, where tasks could read the admin token and the database",
+				c.TaskWorkRoot(), c.DataDir))
+		}
+	}
+	switch c.TaskCgroup {
+	case "auto", "off":
+	default:
+		if !filepath.IsAbs(c.TaskCgroup) {
+			errs = append(errs, fmt.Errorf("BATON_TASK_CGROUP: %q is not auto, off or an absolute cgroup v2 directory", c.TaskCgroup))
+		}
+	}
+	for _, n := range c.TaskEnv {
+		switch {
+		case strings.HasPrefix(n, "BATON_"):
+			errs = append(errs, fmt.Errorf("BATON_TASK_ENV: %s: BATON_* variables are the worker's own settings (DSN, tokens) and never reach tasks", n))
+		case !validEnvName(n):
+			errs = append(errs, fmt.Errorf("BATON_TASK_ENV: %q is not a variable name", n))
+		}
+	}
+	return errs
+}
+
+// TaskWorkRoot is the directory this worker's task working directories go in.
+func (c *Config) TaskWorkRoot() string {
+	if c.TaskWorkDir != "" {
+		return c.TaskWorkDir
+	}
+	return filepath.Join(os.TempDir(), "baton-work", c.WorkerID)
+}
+
+func absPath(p string) string {
+	if a, err := filepath.Abs(p); err == nil {
+		return a
+	}
+	return p
+}
+
+func validEnvName(s string) bool {
+	if s == "" || (s[0] >= '0' && s[0] <= '9') {
+		return false
+	}
+	for _, r := range s {
+		if !(r == '_' || (r >= 'A' && r <= 'Z') || (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9')) {
+			return false
+		}
+	}
+	return true
 }
 
 // TemporalHostPort is the frontend to dial.

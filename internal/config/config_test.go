@@ -1,6 +1,8 @@
 package config
 
 import (
+	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -43,6 +45,10 @@ func TestFromEnvReadsEveryVariable(t *testing.T) {
 		"BATON_LOG_LEVEL":             "debug",
 		"BATON_HTTP_ALLOW":            " 10.0.0.0/8, hooks.internal:8443,,[::1]:8080 ,",
 		"BATON_METRICS_ADDR":          "0.0.0.0:9464",
+		"BATON_TASK_USER":             "etl",
+		"BATON_TASK_WORK_DIR":         "/srv/baton-work",
+		"BATON_TASK_CGROUP":           "off",
+		"BATON_TASK_ENV":              "JAVA_HOME, HADOOP_CONF_DIR",
 	}
 	c, err := fromLookup(lookupFrom(env))
 	if err != nil {
@@ -56,6 +62,7 @@ func TestFromEnvReadsEveryVariable(t *testing.T) {
 		ReconcileInterval: 30 * time.Second, ReconcileStartGrace: 5 * time.Minute,
 		HTTPAllow:   []string{"10.0.0.0/8", "hooks.internal:8443", "[::1]:8080"},
 		MetricsAddr: "0.0.0.0:9464",
+		TaskUser:    "etl", TaskWorkDir: "/srv/baton-work", TaskCgroup: "off", TaskEnv: []string{"JAVA_HOME", "HADOOP_CONF_DIR"},
 	}
 	if !equalConfig(c, want) {
 		t.Fatalf("got  %+v\nwant %+v", c, want)
@@ -81,6 +88,9 @@ func TestFromEnvDefaults(t *testing.T) {
 	d.WorkerID = c.WorkerID
 	if !equalConfig(c, d) || len(c.HTTPAllow) != 0 {
 		t.Fatalf("got %+v, want defaults %+v", c, d)
+	}
+	if want := filepath.Join(os.TempDir(), "baton-work", c.WorkerID); c.TaskWorkRoot() != want || c.TaskCgroup != "auto" {
+		t.Errorf("task work root %s (want %s), cgroup %q", c.TaskWorkRoot(), want, c.TaskCgroup)
 	}
 	if c.TemporalHostPort() != DefaultTemporalAddress || c.DevDBDSN() != "sqlite:.baton/baton.db" {
 		t.Errorf("derived: %s %s", c.TemporalHostPort(), c.DevDBDSN())
@@ -142,6 +152,12 @@ func TestValidateErrors(t *testing.T) {
 		{"reconcile interval", []Role{RoleDev, RoleAPI, RoleWorker, RoleMigrate}, func(c *Config) { c.ReconcileInterval = 0 }, "BATON_RECONCILE_INTERVAL: must be positive"},
 		{"reconcile grace", []Role{RoleDev, RoleAPI, RoleWorker, RoleMigrate}, func(c *Config) { c.ReconcileStartGrace = 0 }, "BATON_RECONCILE_START_GRACE: must be positive"},
 		{"log level", []Role{RoleDev, RoleAPI, RoleWorker, RoleMigrate}, func(c *Config) { c.LogLevel = "verbose" }, `BATON_LOG_LEVEL: "verbose" is not debug`},
+		{"task work dir relative", []Role{RoleDev, RoleWorker}, func(c *Config) { c.TaskWorkDir = "work" }, `BATON_TASK_WORK_DIR: "work" is not an absolute path`},
+		{"task work dir in data dir", []Role{RoleDev}, func(c *Config) { c.DataDir, c.TaskWorkDir = "/var/lib/baton", "/var/lib/baton/work" }, "is inside BATON_DATA_DIR"},
+		{"task work dir is data dir", []Role{RoleDev}, func(c *Config) { c.DataDir, c.TaskWorkDir = "/var/lib/baton", "/var/lib/baton/" }, "is inside BATON_DATA_DIR"},
+		{"task cgroup", []Role{RoleDev, RoleWorker}, func(c *Config) { c.TaskCgroup = "yes" }, `BATON_TASK_CGROUP: "yes" is not auto, off`},
+		{"task env baton", []Role{RoleDev, RoleWorker}, func(c *Config) { c.TaskEnv = []string{"JAVA_HOME", "BATON_DB_DSN"} }, "BATON_TASK_ENV: BATON_DB_DSN: BATON_* variables"},
+		{"task env name", []Role{RoleDev, RoleWorker}, func(c *Config) { c.TaskEnv = []string{"A=B"} }, `BATON_TASK_ENV: "A=B" is not a variable name`},
 		{"http allow", []Role{RoleDev, RoleWorker}, func(c *Config) { c.HTTPAllow = []string{"10.0.0.0/8", "http://hooks:80"} }, `BATON_HTTP_ALLOW: "http://hooks:80" is a URL`},
 	}
 	for _, tc := range cases {

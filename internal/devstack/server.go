@@ -208,7 +208,7 @@ func buildConfig(o Options, host string, port int) (*config.Config, error) {
 	} else {
 		sqlConf.ConnectAttributes = map[string]string{"mode": "rwc", "_journal_mode": "WAL", "_busy_timeout": "10000"}
 		sqlConf.DatabaseName = o.DBFile
-		if err := os.MkdirAll(filepath.Dir(o.DBFile), 0o755); err != nil {
+		if err := os.MkdirAll(filepath.Dir(o.DBFile), 0o700); err != nil {
 			return nil, fmt.Errorf("devstack: data dir: %w", err)
 		}
 	}

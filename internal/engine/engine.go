@@ -19,6 +19,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/baton-sched/baton/activities"
+	"github.com/baton-sched/baton/internal/executor"
 	"github.com/baton-sched/baton/internal/metrics"
 	"github.com/baton-sched/baton/models"
 	"github.com/baton-sched/baton/workflows"
@@ -107,6 +108,8 @@ type WorkerOptions struct {
 	// WorkRoot holds per-instance working directories ("" = temp dir).
 	WorkRoot  string
 	HTTPAllow []string
+	// Isolation confines shell tasks (task user, cgroups, environment).
+	Isolation executor.Isolation
 	Logger    *slog.Logger
 	// Metrics receives instance, mirror, schedule and backfill series.
 	Metrics *metrics.Metrics
@@ -155,11 +158,11 @@ func StartWorker(ctx context.Context, c client.Client, store *models.Store, o Wo
 	if o.WorkRoot == "" {
 		o.WorkRoot = filepath.Join(os.TempDir(), "baton-work")
 	}
-	if err := os.MkdirAll(o.WorkRoot, 0o755); err != nil {
-		return nil, fmt.Errorf("start worker: work root: %w", err)
+	if err := executor.PrepareWorkRoot(o.WorkRoot, o.Isolation.User); err != nil {
+		return nil, fmt.Errorf("start worker: %w", err)
 	}
 	tasks := &activities.Tasks{Store: store, WorkerID: o.WorkerID, Host: host, WorkRoot: o.WorkRoot, HTTPAllow: o.HTTPAllow,
-		Group: o.Group, Metrics: o.Metrics}
+		Group: o.Group, Metrics: o.Metrics, Isolation: o.Isolation}
 	flows := worker.New(c, workflows.FlowsTaskQueue, worker.Options{})
 	RegisterFlows(flows, store, o.Metrics)
 	RegisterRunStarter(flows, store, c, o.Metrics)

@@ -40,8 +40,12 @@ type Request struct {
 	// any name Params does not set.
 	Params map[string]string
 	// WorkRoot is the parent directory of per-instance working directories
-	// ("" means os.TempDir()).
+	// ("" means $TMPDIR/baton-work). It is made 0700 and, with a task user,
+	// owned by that user.
 	WorkRoot string
+	// Isolation is who shell tasks run as, what they inherit and how their
+	// processes are tracked.
+	Isolation Isolation
 	// Log receives the process's stdout and stderr as they are produced
 	// (and, for http, a response summary), plus "[baton] ..." notes on
 	// stops, leftovers and truncation. May be nil. Execute never closes it:

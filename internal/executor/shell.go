@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -55,6 +56,15 @@ type shellRun struct {
 	lw     *logWriter
 	waited chan struct{} // closed when the group leader has been reaped
 	state  *os.ProcessState
+	// cg is the instance's cgroup; nil on the fallback path, where known
+	// records the descendants seen so far (pid -> start time).
+	cg      *instanceCgroup
+	knownMu sync.Mutex
+	known   map[int]uint64
+	seeded  bool
+	// detached are processes a stop found outside the process group but in
+	// the cgroup, and signalled with the rest.
+	detached []procInfo
 }
 
 func runShell(ctx context.Context, req Request, lw *logWriter, timeout, grace time.Duration) Result {
@@ -62,14 +72,15 @@ func runShell(ctx context.Context, req Request, lw *logWriter, timeout, grace ti
 	if spec == nil {
 		return notProcess(status.InstanceFailed, "shell task without a shell spec")
 	}
-	dir, err := makeWorkDir(req.WorkRoot)
+	tu := req.Isolation.User
+	dir, err := makeWorkDir(req.WorkRoot, tu)
 	if err != nil {
 		return notProcess(status.InstanceFailed, err.Error())
 	}
 	defer removeWorkDir(dir, lw)
 
 	outputsPath := filepath.Join(dir, OutputsFile)
-	if err := os.WriteFile(outputsPath, nil, 0o600); err != nil {
+	if err := writeTaskFile(outputsPath, nil, tu); err != nil {
 		return notProcess(status.InstanceFailed, fmt.Sprintf("create outputs file: %v", err))
 	}
 	interp := spec.Shell
@@ -79,7 +90,7 @@ func runShell(ctx context.Context, req Request, lw *logWriter, timeout, grace ti
 	args := []string{"-c", spec.Script}
 	if len(spec.Script) > maxInlineScript {
 		p := filepath.Join(dir, scriptFile)
-		if err := os.WriteFile(p, []byte(spec.Script), 0o600); err != nil {
+		if err := writeTaskFile(p, []byte(spec.Script), tu); err != nil {
 			return notProcess(status.InstanceFailed, fmt.Sprintf("write script file: %v", err))
 		}
 		args = []string{p}
@@ -89,25 +100,58 @@ func runShell(ctx context.Context, req Request, lw *logWriter, timeout, grace ti
 		return notProcess(status.InstanceFailed, err.Error())
 	}
 
-	cmd := exec.Command(interp, args...)
-	cmd.Dir = dir
-	cmd.Env = shellEnv(req, outputsPath, dir, marker)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	run := &shellRun{marker: marker, lw: lw, waited: make(chan struct{}), known: map[int]uint64{}}
+	if req.Isolation.CgroupParent != "" {
+		if run.cg, err = newInstanceCgroup(req.Isolation.CgroupParent, req.InstanceID, marker); err != nil {
+			lw.notef("no cgroup for this instance (%v): tracking its processes by process tree", err)
+		}
+	}
 	// Our own pipe rather than an io.Writer: exec.Cmd.Wait would otherwise
 	// wait for every holder of the pipe (a background child) to go away.
 	pr, pw, err := os.Pipe()
 	if err != nil {
+		run.removeCgroup()
 		return notProcess(status.InstanceFailed, fmt.Sprintf("create output pipe: %v", err))
 	}
-	cmd.Stdout, cmd.Stderr = pw, pw
+	newCmd := func() *exec.Cmd {
+		cmd := exec.Command(interp, args...)
+		cmd.Dir = dir
+		cmd.Env = taskEnv(req, outputsPath, dir, marker)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		if tu != nil {
+			cmd.SysProcAttr.Credential = &syscall.Credential{Uid: tu.UID, Gid: tu.GID, Groups: tu.Groups}
+		}
+		if run.cg != nil {
+			// clone3(CLONE_INTO_CGROUP): the process is born in the
+			// cgroup, so not even its first fork happens outside it.
+			cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, run.cg.fd
+		}
+		cmd.Stdout, cmd.Stderr = pw, pw
+		return cmd
+	}
+	cmd := newCmd()
 	err = cmd.Start()
+	if err != nil && run.cg != nil {
+		// An older kernel (no clone3 into a cgroup) or a cgroup that
+		// refuses processes: run anyway, tracked the other way.
+		lw.notef("could not start in cgroup %s (%v): tracking the instance's processes by process tree", run.cg.dir, err)
+		run.removeCgroup()
+		run.cg = nil
+		cmd = newCmd()
+		err = cmd.Start()
+	}
 	pw.Close()
 	if err != nil {
 		pr.Close()
+		run.removeCgroup()
 		return notProcess(status.InstanceFailed, fmt.Sprintf("start %s: %v", interp, err))
 	}
+	run.cmd, run.pgid = cmd, cmd.Process.Pid
+	if run.cg != nil {
+		run.cg.closeFD()
+	}
+	defer run.removeCgroup()
 
-	run := &shellRun{cmd: cmd, pgid: cmd.Process.Pid, marker: marker, lw: lw, waited: make(chan struct{})}
 	var finishing atomic.Bool
 	copied := make(chan struct{})
 	go func() {
@@ -120,8 +164,10 @@ func runShell(ctx context.Context, req Request, lw *logWriter, timeout, grace ti
 		run.state = cmd.ProcessState
 		close(run.waited)
 	}()
+	stopRecording := run.recordTree()
 
 	res := run.supervise(ctx, timeout, grace)
+	stopRecording()
 
 	finishing.Store(true)
 	_ = pr.SetReadDeadline(time.Now().Add(drainIdle))
@@ -134,6 +180,86 @@ func runShell(ctx context.Context, req Request, lw *logWriter, timeout, grace ti
 	}
 	res.Outputs = outputs
 	return res
+}
+
+func (r *shellRun) removeCgroup() {
+	if r.cg == nil {
+		return
+	}
+	if err := r.cg.remove(); err != nil {
+		r.lw.notef("%v", err)
+	}
+}
+
+// treeInterval is how often the fallback path records the instance's
+// process tree, so that a child that left the process group and dropped
+// the marker is still known after its parent exited.
+var treeInterval = 200 * time.Millisecond
+
+// recordTree has the process tree sampled for r until the returned
+// function is called; a no-op when a cgroup tracks the instance.
+func (r *shellRun) recordTree() (stop func()) {
+	if r.cg != nil {
+		return func() {}
+	}
+	r.descendants(readProcs())
+	sampler.add(r)
+	return func() { sampler.remove(r) }
+}
+
+// sampler takes one /proc sample per treeInterval for all running
+// instances of the process: a sample costs milliseconds on a busy machine
+// (3 to 7 ms for about 110 processes, BenchmarkProcessTreeSample), which per
+// instance would grow with the worker's concurrency.
+var sampler treeSampler
+
+type treeSampler struct {
+	mu   sync.Mutex
+	runs map[*shellRun]bool
+	stop chan struct{} // closes the goroutine serving the current runs
+}
+
+func (s *treeSampler) add(r *shellRun) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.runs) == 0 {
+		s.runs = map[*shellRun]bool{}
+		s.stop = make(chan struct{})
+		go s.loop(s.stop)
+	}
+	s.runs[r] = true
+}
+
+func (s *treeSampler) remove(r *shellRun) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.runs, r)
+	if len(s.runs) == 0 && s.stop != nil {
+		close(s.stop)
+		s.stop = nil
+	}
+}
+
+func (s *treeSampler) loop(stop chan struct{}) {
+	t := time.NewTicker(treeInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		procs := readProcs()
+		s.mu.Lock()
+		runs := make([]*shellRun, 0, len(s.runs))
+		for r := range s.runs {
+			runs = append(runs, r)
+		}
+		s.mu.Unlock()
+		for _, r := range runs {
+			r.descendants(procs)
+		}
+	}
 }
 
 // supervise waits for the process to end, stops it on cancellation or
@@ -150,16 +276,26 @@ func (r *shellRun) supervise(ctx context.Context, timeout, grace time.Duration) 
 	case <-r.waited:
 		res = r.exitResult()
 	case <-ctx.Done():
-		r.lw.notef("stop requested: sending SIGTERM to process group %d", r.pgid)
+		r.lw.notef("stop requested: sending SIGTERM to %s", r.target())
 		res = r.stop(status.InstanceStopped, "", grace)
 	case <-timedOut:
-		r.lw.notef("timed out after %s: sending SIGTERM to process group %d", timeout, r.pgid)
+		r.lw.notef("timed out after %s: sending SIGTERM to %s", timeout, r.target())
 		res = r.stop(status.InstanceTimeout, fmt.Sprintf("timed out after %s, ", timeout), grace)
+	}
+	if len(r.detached) > 0 {
+		res.Message += fmt.Sprintf("; process(es) %s had left the process group and were stopped through the instance's cgroup", describe(r.detached))
 	}
 	if res.Status == status.InstanceStopFailed {
 		return res
 	}
 	return r.cleanup(res)
+}
+
+func (r *shellRun) target() string {
+	if r.cg != nil {
+		return fmt.Sprintf("process group %d and cgroup %s", r.pgid, r.cg.dir)
+	}
+	return fmt.Sprintf("process group %d", r.pgid)
 }
 
 func (r *shellRun) exitResult() Result {
@@ -174,10 +310,23 @@ func (r *shellRun) exitResult() Result {
 	}
 }
 
-// stop sends SIGTERM to the process group, gives it grace to exit and then
-// SIGKILLs what is left. s is the status to report; prefix goes before the
-// message ("timed out after 10s, ").
+// stop sends SIGTERM to the process group (and, with a cgroup, to every
+// process in it), gives it grace to exit and then SIGKILLs what is left. s
+// is the status to report; prefix goes before the message ("timed out
+// after 10s, ").
 func (r *shellRun) stop(s status.Instance, prefix string, grace time.Duration) Result {
+	if r.cg == nil {
+		// The SIGTERM orphans the group's children: take their parent
+		// links now, while they still point into the tree.
+		r.descendants(readProcs())
+	} else {
+		if _, outside := r.scan(); len(outside) > 0 {
+			r.detached = outside
+			r.lw.notef("%d process(es) left the process group but not the instance's cgroup: %s; sending them SIGTERM too",
+				len(outside), describe(outside))
+		}
+		r.cg.signal(syscall.SIGTERM)
+	}
 	_ = syscall.Kill(-r.pgid, syscall.SIGTERM)
 	deadline := time.Now().Add(grace)
 	clean := r.waitGroupGone(deadline)
@@ -186,8 +335,8 @@ func (r *shellRun) stop(s status.Instance, prefix string, grace time.Duration) R
 		code = r.state.ExitCode()
 		return Result{Status: s, ExitCode: code, Message: prefix + "stopped with SIGTERM"}
 	}
-	r.lw.notef("still running %s after SIGTERM: sending SIGKILL to process group %d", grace, r.pgid)
-	_ = syscall.Kill(-r.pgid, syscall.SIGKILL)
+	r.lw.notef("still running %s after SIGTERM: sending SIGKILL to %s", grace, r.target())
+	r.killGroup()
 	select {
 	case <-r.waited:
 		code = r.state.ExitCode()
@@ -202,8 +351,16 @@ func (r *shellRun) stop(s status.Instance, prefix string, grace time.Duration) R
 	return Result{Status: s, ExitCode: code, Message: prefix + msg}
 }
 
+func (r *shellRun) killGroup() {
+	if r.cg != nil {
+		r.cg.kill()
+	}
+	_ = syscall.Kill(-r.pgid, syscall.SIGKILL)
+}
+
 // waitGroupGone reports whether the group leader exited and no other member
-// of its process group is alive before deadline.
+// of its process group (or, with a cgroup, of the cgroup) is alive before
+// deadline.
 func (r *shellRun) waitGroupGone(deadline time.Time) bool {
 	select {
 	case <-r.waited:
@@ -211,7 +368,8 @@ func (r *shellRun) waitGroupGone(deadline time.Time) bool {
 		return false
 	}
 	for {
-		if members, _ := scanProcs(r.pgid, r.marker); len(members) == 0 {
+		members, outside := r.scan()
+		if len(members) == 0 && (r.cg == nil || len(outside) == 0) {
 			return true
 		}
 		if time.Now().After(deadline) {
@@ -222,11 +380,13 @@ func (r *shellRun) waitGroupGone(deadline time.Time) bool {
 }
 
 // cleanup kills whatever the instance left behind: members of its process
-// group and processes that escaped it but still carry the marker. Escapees
-// turn the result into stop_failed (a stop that could not be done cleanly
-// must not be silent); so does anything that survives SIGKILL.
+// group and processes that escaped it but are still known to be the
+// instance's (cgroup, marker or recorded parent links). On the fallback
+// path escapees turn a stop into stop_failed: they were not reached by
+// the stop's SIGTERM, and a stop that could not be done cleanly must not be
+// silent. Anything that survives SIGKILL is stop_failed on either path.
 func (r *shellRun) cleanup(res Result) Result {
-	members, escaped := scanProcs(r.pgid, r.marker)
+	members, escaped := r.scan()
 	if len(members) > 0 {
 		r.lw.notef("killing %d leftover process(es) of the instance: %s", len(members), describe(members))
 	}
@@ -234,12 +394,13 @@ func (r *shellRun) cleanup(res Result) Result {
 		r.lw.notef("%d process(es) escaped the process group: %s; killing them with SIGKILL", len(escaped), describe(escaped))
 	}
 	survivors := r.killAll(escaped)
+	stopped := res.Status != status.InstanceSuccess && res.Status != status.InstanceFailed
 	switch {
 	case len(survivors) > 0:
 		res.Status = status.InstanceStopFailed
 		res.Message += fmt.Sprintf("; %d process(es) still alive after SIGKILL: %s", len(survivors), describe(survivors))
 		r.lw.notef("still alive after SIGKILL: %s", describe(survivors))
-	case len(escaped) > 0 && res.Status != status.InstanceSuccess && res.Status != status.InstanceFailed:
+	case len(escaped) > 0 && stopped && r.cg == nil:
 		res.Status = status.InstanceStopFailed
 		res.Message += fmt.Sprintf("; process(es) %s escaped the process group and survived the stop (killed afterwards with SIGKILL)", describe(escaped))
 	case len(escaped) > 0:
@@ -248,19 +409,19 @@ func (r *shellRun) cleanup(res Result) Result {
 	return res
 }
 
-// killAll SIGKILLs the process group and the given escapees, repeating while
-// new marked processes show up (an escapee may fork between scans), and
+// killAll SIGKILLs the process group, the cgroup and the given escapees,
+// repeating while new ones show up (an escapee may fork between scans), and
 // returns those still alive after killSettle.
 func (r *shellRun) killAll(escaped []procInfo) []procInfo {
 	deadline := time.Now().Add(killSettle)
 	members := []procInfo(nil)
 	for {
-		_ = syscall.Kill(-r.pgid, syscall.SIGKILL)
+		r.killGroup()
 		for _, p := range escaped {
 			_ = syscall.Kill(p.pid, syscall.SIGKILL)
 		}
 		time.Sleep(20 * time.Millisecond)
-		members, escaped = scanProcs(r.pgid, r.marker)
+		members, escaped = r.scan()
 		if len(members) == 0 && len(escaped) == 0 {
 			return nil
 		}
@@ -283,42 +444,64 @@ func describe(ps []procInfo) string {
 	return strings.Join(parts, ", ")
 }
 
-// scanProcs lists live processes of process group pgid and, separately,
-// live processes outside it whose environment carries marker. Zombies are
-// not alive: they hold no resources and only wait for their parent.
-func scanProcs(pgid int, marker string) (members, escaped []procInfo) {
+// procStat is what /proc/<pid>/stat says about a live process.
+type procStat struct {
+	pid, ppid, pgrp int
+	start           uint64 // clock ticks after boot: tells a reused pid apart
+	state           byte
+	comm            string
+}
+
+// readProcs lists the live processes other than this one. Zombies are not
+// alive: they hold no resources and only wait for their parent.
+func readProcs() []procStat {
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
-		return nil, nil
+		return nil
 	}
-	needle := []byte("\x00" + MarkerVar + "=" + marker + "\x00")
 	self := os.Getpid()
+	var out []procStat
 	for _, e := range entries {
 		pid, err := strconv.Atoi(e.Name())
 		if err != nil || pid == self {
 			continue
 		}
-		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
 		if err != nil {
 			continue
 		}
-		comm, state, pgrp, ok := parseStat(stat)
-		if !ok || state == 'Z' || state == 'X' {
+		st, ok := parseProcStat(b)
+		if !ok || st.state == 'Z' || st.state == 'X' {
 			continue
 		}
-		if pgrp == pgid {
-			members = append(members, procInfo{pid, comm})
-			continue
+		st.pid = pid
+		out = append(out, st)
+	}
+	return out
+}
+
+// scan lists the live processes of the instance: members of its process
+// group and, separately, the others known to be its own: in its cgroup, or
+// (fallback) descendants by recorded parent links, plus on either path any
+// process whose environment carries the marker.
+func (r *shellRun) scan() (members, escaped []procInfo) {
+	procs := readProcs()
+	mine := map[int]bool{}
+	if r.cg != nil {
+		for _, pid := range r.cg.pids() {
+			mine[pid] = true
 		}
-		env, err := os.ReadFile("/proc/" + e.Name() + "/environ")
-		if err != nil || len(env) == 0 {
-			continue
-		}
-		// Framing with NULs makes the match exact: no prefix or suffix of
-		// another variable's value can pass for the marker.
-		framed := append(append([]byte{0}, env...), 0)
-		if bytes.Contains(framed, needle) {
-			escaped = append(escaped, procInfo{pid, comm})
+	} else {
+		mine = r.descendants(procs)
+	}
+	needle := []byte("\x00" + MarkerVar + "=" + r.marker + "\x00")
+	for _, p := range procs {
+		info := procInfo{p.pid, p.comm}
+		switch {
+		case p.pgrp == r.pgid:
+			members = append(members, info)
+		case mine[p.pid] || hasMarker(p.pid, needle):
+			escaped = append(escaped, info)
 		}
 	}
 	sort.Slice(members, func(i, j int) bool { return members[i].pid < members[j].pid })
@@ -326,25 +509,91 @@ func scanProcs(pgid int, marker string) (members, escaped []procInfo) {
 	return members, escaped
 }
 
-// parseStat reads comm, state and pgrp from /proc/<pid>/stat. comm may hold
-// spaces and parentheses, so the fields are found after the last ')'.
+// descendants extends the recorded tree with procs' parent links and
+// returns the live processes in it: the group leader as first seen, every
+// process seen below it before and the children of any of them. A recorded pid whose
+// start time changed belongs to someone else now and is dropped.
+func (r *shellRun) descendants(procs []procStat) map[int]bool {
+	r.knownMu.Lock()
+	defer r.knownMu.Unlock()
+	byPid := make(map[int]procStat, len(procs))
+	children := map[int][]int{}
+	for _, p := range procs {
+		byPid[p.pid] = p
+		children[p.ppid] = append(children[p.ppid], p.pid)
+	}
+	if !r.seeded {
+		// The leader is a root of the tree only as the process it was at
+		// the first sample: once reaped, its pid may be someone else's.
+		r.seeded = true
+		if p, ok := byPid[r.pgid]; ok {
+			r.known[r.pgid] = p.start
+		}
+	}
+	live := map[int]bool{}
+	var queue []int
+	for pid, start := range r.known {
+		if p, ok := byPid[pid]; ok && p.start == start {
+			queue = append(queue, pid)
+		} else {
+			delete(r.known, pid)
+		}
+	}
+	for len(queue) > 0 {
+		pid := queue[0]
+		queue = queue[1:]
+		p, ok := byPid[pid]
+		if live[pid] || !ok {
+			continue
+		}
+		live[pid] = true
+		r.known[pid] = p.start
+		queue = append(queue, children[pid]...)
+	}
+	return live
+}
+
+func hasMarker(pid int, needle []byte) bool {
+	env, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ")
+	if err != nil || len(env) == 0 {
+		return false
+	}
+	// Framing with NULs makes the match exact: no prefix or suffix of
+	// another variable's value can pass for the marker.
+	framed := append(append([]byte{0}, env...), 0)
+	return bytes.Contains(framed, needle)
+}
+
+// parseStat reads comm, state and pgrp from /proc/<pid>/stat.
 func parseStat(b []byte) (comm string, state byte, pgrp int, ok bool) {
+	st, ok := parseProcStat(b)
+	return st.comm, st.state, st.pgrp, ok
+}
+
+// parseProcStat reads /proc/<pid>/stat (pid itself is left 0). comm may
+// hold spaces and parentheses, so the fields are found after the last ')'.
+func parseProcStat(b []byte) (procStat, bool) {
 	open := bytes.IndexByte(b, '(')
 	closing := bytes.LastIndexByte(b, ')')
 	if open < 0 || closing < open {
-		return "", 0, 0, false
+		return procStat{}, false
 	}
-	comm = string(b[open+1 : closing])
+	st := procStat{comm: string(b[open+1 : closing])}
 	fields := strings.Fields(string(b[closing+1:]))
-	// state ppid pgrp ...
-	if len(fields) < 3 || len(fields[0]) != 1 {
-		return "", 0, 0, false
+	// state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt
+	// utime stime cutime cstime priority nice threads itrealvalue starttime
+	if len(fields) < 20 || len(fields[0]) != 1 {
+		return procStat{}, false
 	}
-	pgrp, err := strconv.Atoi(fields[2])
-	if err != nil {
-		return "", 0, 0, false
+	st.state = fields[0][0]
+	var err1, err2, err3 error
+	st.ppid, err1 = strconv.Atoi(fields[1])
+	st.pgrp, err2 = strconv.Atoi(fields[2])
+	st.start, err3 = strconv.ParseUint(fields[19], 10, 64)
+	if err1 != nil || err2 != nil || err3 != nil {
+		return procStat{}, false
 	}
-	return comm, fields[0][0], pgrp, true
+	return st, true
 }
 
 // copyOutput streams the pipe into the log as data arrives. Once finishing
@@ -370,42 +619,12 @@ func copyOutput(pr *os.File, lw *logWriter, finishing *atomic.Bool) {
 	}
 }
 
-// shellEnv is the worker's environment without its BATON_* variables (they
-// include the database DSN and the admin token), plus the instance's own.
-func shellEnv(req Request, outputsPath, dir, marker string) []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		name, _, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(name, "BATON_") || name == "PWD" || name == "OLDPWD" {
-			continue
-		}
-		env = append(env, kv)
-	}
-	env = append(env, "PWD="+dir)
-	env = append(env, Environment(req, outputsPath)...)
-	return append(env, MarkerVar+"="+marker)
-}
-
 func newMarker() (string, error) {
 	b := make([]byte, 16)
 	if _, err := rand.Read(b); err != nil {
 		return "", fmt.Errorf("generate process marker: %w", err)
 	}
 	return hex.EncodeToString(b), nil
-}
-
-func makeWorkDir(root string) (string, error) {
-	if root == "" {
-		root = os.TempDir()
-	}
-	if err := os.MkdirAll(root, 0o755); err != nil {
-		return "", fmt.Errorf("create work root: %w", err)
-	}
-	dir, err := os.MkdirTemp(root, "baton-")
-	if err != nil {
-		return "", fmt.Errorf("create working directory: %w", err)
-	}
-	return dir, nil
 }
 
 // removeWorkDir deletes the working directory even when the script removed

@@ -207,6 +207,8 @@ func TestShellEnvironment(t *testing.T) {
 	t.Setenv("BATON_ADMIN_TOKEN", "admin-secret")
 	t.Setenv("BATON_OTHER_WORKER_SETTING", "worker-only")
 	t.Setenv("EXECUTOR_TEST_INHERITED", "inherited")
+	t.Setenv("EXECUTOR_TEST_NOT_ALLOWED", "not-allowed")
+	t.Setenv("LC_TIME", "C")
 	task := shellTask(`
 test -f "$BATON_OUTPUTS" && test ! -s "$BATON_OUTPUTS" || { echo "outputs file missing or not empty"; exit 9; }
 [ "$(pwd -P)" = "$(cd "$(dirname "$BATON_OUTPUTS")" && pwd -P)" ] || { echo "cwd is not the working dir"; exit 8; }
@@ -220,6 +222,7 @@ env > "$BATON_OUTPUTS"
 	req.ShardIndex = 3
 	req.ShardTotal = 4
 	req.ShardParam = "shard-d"
+	req.Isolation.EnvAllow = []string{"EXECUTOR_TEST_INHERITED", "BATON_ADMIN_TOKEN"}
 	req.Params = map[string]string{"x": "1", "my-param.v2": "dashed", "region": "cn"}
 	res := Execute(context.Background(), req)
 	if res.Status != status.InstanceSuccess {
@@ -253,6 +256,18 @@ env > "$BATON_OUTPUTS"
 		if v, ok := res.Outputs[secret]; ok {
 			t.Errorf("worker variable %s leaked into the script: %q", secret, v)
 		}
+	}
+	// Only the allowlist and what a shell sets itself get through.
+	allowed := map[string]bool{"PATH": true, "LANG": true, "LANGUAGE": true, "TZ": true, "TMPDIR": true,
+		"HOME": true, "USER": true, "LOGNAME": true, "PWD": true, "OLDPWD": true, "SHLVL": true, "_": true,
+		"EXECUTOR_TEST_INHERITED": true}
+	for k := range res.Outputs {
+		if !strings.HasPrefix(k, "BATON_") && !strings.HasPrefix(k, "LC_") && !allowed[k] {
+			t.Errorf("worker variable %s reached the script without being allowed", k)
+		}
+	}
+	if res.Outputs["LC_TIME"] != "C" || res.Outputs["PATH"] == "" {
+		t.Errorf("LC_TIME = %q, PATH = %q: the base allowlist did not get through", res.Outputs["LC_TIME"], res.Outputs["PATH"])
 	}
 	for k, v := range res.Outputs {
 		if strings.Contains(v, "secret") {
