@@ -52,8 +52,11 @@ type InstanceUpdate struct {
 	ExitCode   *int
 	Message    string
 	Rev        int64
-	StartedAt  *time.Time
-	FinishedAt *time.Time
+	// DispatchedAt is when the instance was queued for a worker; nil means
+	// now, the time of the instance's first write.
+	DispatchedAt *time.Time
+	StartedAt    *time.Time
+	FinishedAt   *time.Time
 }
 
 // MirrorBatch is everything one workflow task changed in one run.
@@ -196,7 +199,11 @@ func applyNodes(tx *gorm.DB, w writer, runID string, nodes []NodeUpdate, now tim
 func applyInstances(tx *gorm.DB, w writer, runID string, insts []InstanceUpdate, now time.Time) error {
 	rows := make([]Instance, len(insts))
 	for i, in := range insts {
-		rows[i] = Instance{ID: in.ID, RunID: runID, NodeID: in.NodeID, ShardIndex: in.ShardIndex,
+		dispatched := normPtr(in.DispatchedAt)
+		if dispatched == nil {
+			dispatched = &now
+		}
+		rows[i] = Instance{DispatchedAt: dispatched, ID: in.ID, RunID: runID, NodeID: in.NodeID, ShardIndex: in.ShardIndex,
 			Attempt: in.Attempt, WorkerID: in.WorkerID, Host: in.Host, Status: in.Status,
 			ExitCode: in.ExitCode, Message: in.Message, Rev: in.Rev, CreatedAt: now,
 			StartedAt: normPtr(in.StartedAt), FinishedAt: normPtr(in.FinishedAt), UpdatedAt: now}
@@ -256,7 +263,7 @@ var (
 	}}
 	instanceSpec = upsertSpec{key: []string{"id"}, cols: []upsertCol{
 		{"status", setIfText}, {"worker_id", setIfText}, {"host", setIfText}, {"message", setIfText},
-		{"exit_code", setIfValue}, {"started_at", setOnce}, {"finished_at", setIfValue}, {"updated_at", setAlways},
+		{"exit_code", setIfValue}, {"dispatched_at", setOnce}, {"started_at", setOnce}, {"finished_at", setIfValue}, {"updated_at", setAlways},
 	}}
 )
 

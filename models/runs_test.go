@@ -87,6 +87,8 @@ func TestListRunsAndStats(t *testing.T) {
 			{RunFilter{Limit: 2, Offset: 1}, 6, "[r4 r3]"},
 			{RunFilter{Group: "g1"}, 3, "[r4 r1 r0]"},
 			{RunFilter{Definition: "t1"}, 2, "[r1 r0]"},
+			{RunFilter{DefinitionID: "f1"}, 2, "[r3 r2]"},
+			{RunFilter{DefinitionID: "settle"}, 0, "[]"},   // an id, never a name
 			{RunFilter{Definition: "load_"}, 2, "[r1 r0]"}, // "_" literal: not loadxorders
 			{RunFilter{Definition: "ORDERS"}, 3, "[r4 r1 r0]"},
 			{RunFilter{Kind: "flow"}, 3, "[r4 r3 r2]"},
@@ -101,18 +103,19 @@ func TestListRunsAndStats(t *testing.T) {
 			{RunFilter{Group: "g2", Statuses: []string{"failed"}}, 1, "[r3]"},
 		}
 		for _, c := range cases {
-			got, total, err := s.ListRuns(ctx, c.f)
+			pg, err := s.ListRuns(ctx, c.f)
 			if err != nil {
 				t.Fatal(err)
 			}
+			got, total := pg.Runs, pg.Total
 			if total != c.total || ids(got) != c.want {
 				t.Errorf("ListRuns(%+v) = %s (total %d), want %s (total %d)", c.f, ids(got), total, c.want, c.total)
 			}
 		}
 		// A start-time bound given in another zone means the same instant.
 		cst := at(1).In(time.FixedZone("CST", 8*3600))
-		if got, _, err := s.ListRuns(ctx, RunFilter{CreatedFrom: &cst, CreatedTo: &cst}); err != nil || ids(got) != "[r1]" {
-			t.Errorf("zoned created range: %s %v", ids(got), err)
+		if pg, err := s.ListRuns(ctx, RunFilter{CreatedFrom: &cst, CreatedTo: &cst}); err != nil || ids(pg.Runs) != "[r1]" {
+			t.Errorf("zoned created range: %s %v", ids(pg.Runs), err)
 		}
 
 		stats, err := s.RunStats(ctx, RunFilter{Group: "g1", Statuses: []string{"success"}, Limit: 1})

@@ -1,0 +1,180 @@
+package models
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+)
+
+func runIDs(rs []Run) []string {
+	out := make([]string, len(rs))
+	for i, r := range rs {
+		out[i] = r.ID
+	}
+	return out
+}
+
+// Pages reached through the cursor neither skip nor repeat a run while new
+// runs arrive between them, and the count stops at its cap.
+func TestListRunsCursorAndCap(t *testing.T) {
+	forEachDB(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		base := time.Date(2024, 5, 1, 0, 0, 0, 0, time.UTC)
+		mk := func(id string, at time.Time, st string) {
+			t.Helper()
+			if err := s.CreateRun(ctx, &Run{ID: id, Kind: "flow", DefinitionID: "f", Status: st, CreatedAt: at}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// 25 runs; several share a millisecond so the id must break ties.
+		for i := range 25 {
+			mk(fmt.Sprintf("r%02d", i), base.Add(time.Duration(i/3)*time.Second), "success")
+		}
+		var seen []string
+		var cur *RunCursor
+		for page := 0; ; page++ {
+			pg, err := s.ListRuns(ctx, RunFilter{Limit: 4, After: cur})
+			if err != nil {
+				t.Fatal(err)
+			}
+			seen = append(seen, runIDs(pg.Runs)...)
+			// New runs arrive between pages, newer than anything listed.
+			mk(fmt.Sprintf("n%02d", page), base.Add(time.Hour+time.Duration(page)*time.Second), "running")
+			if pg.Next == nil {
+				break
+			}
+			if len(pg.Runs) != 4 {
+				t.Fatalf("page %d has %d runs but a next cursor", page, len(pg.Runs))
+			}
+			cur = pg.Next
+		}
+		if len(seen) != 25 {
+			t.Fatalf("paged %d runs, want 25: %v", len(seen), seen)
+		}
+		for i, id := range seen {
+			if want := fmt.Sprintf("r%02d", 24-i); id != want {
+				t.Fatalf("position %d: %s, want %s (all: %v)", i, id, want, seen)
+			}
+		}
+		// The last page is exact: no cursor when the page is full but nothing follows.
+		pg, err := s.ListRuns(ctx, RunFilter{Statuses: []string{"success"}, Limit: 25})
+		if err != nil || len(pg.Runs) != 25 || pg.Next != nil {
+			t.Fatalf("full last page: %d runs, next %v, %v", len(pg.Runs), pg.Next, err)
+		}
+
+		// Cap: exact up to it, flagged beyond.
+		all, err := s.ListRuns(ctx, RunFilter{TotalCap: 1000})
+		if err != nil || all.TotalCapped {
+			t.Fatal(all.Total, err)
+		}
+		n := all.Total
+		for _, c := range []struct {
+			cap    int64
+			total  int64
+			capped bool
+		}{{n - 1, n - 1, true}, {n, n, false}, {5, 5, true}} {
+			pg, err := s.ListRuns(ctx, RunFilter{TotalCap: c.cap})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if pg.Total != c.total || pg.TotalCapped != c.capped {
+				t.Errorf("cap %d: total %d capped %v, want %d %v", c.cap, pg.Total, pg.TotalCapped, c.total, c.capped)
+			}
+		}
+		pg, err = s.ListRuns(ctx, RunFilter{Statuses: []string{"success"}, TotalCap: 24})
+		if err != nil || pg.Total != 24 || !pg.TotalCapped {
+			t.Errorf("filtered cap: %d %v %v", pg.Total, pg.TotalCapped, err)
+		}
+	})
+}
+
+// LIKE metacharacters in a definition filter match themselves.
+func TestListRunsLikeIsLiteral(t *testing.T) {
+	forEachDB(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		for i, name := range []string{`100%_done`, `100xydone`, `a\b`, `a\\b`, `axb`, `x!y`, `xy`} {
+			if err := s.CreateRun(ctx, &Run{ID: fmt.Sprint("r", i), Kind: "flow", DefinitionID: fmt.Sprint("d", i),
+				DefinitionName: name, Status: "success"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for q, want := range map[string]string{`%`: "[r0]", `_`: "[r0]", `0%_d`: "[r0]", `\`: "[r3 r2]",
+			`a\b`: "[r2]", `\\`: "[r3]", `!`: "[r5]", `x!y`: "[r5]"} {
+			pg, err := s.ListRuns(ctx, RunFilter{Definition: q})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := fmt.Sprint(runIDs(pg.Runs)); got != want {
+				t.Errorf("definition %q: %s, want %s", q, got, want)
+			}
+		}
+	})
+}
+
+func TestNodeHistoryAndDispatchedAt(t *testing.T) {
+	forEachDB(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		base := time.Date(2024, 5, 1, 0, 0, 0, 0, time.UTC)
+		for i := range 6 {
+			id := fmt.Sprint("h", i)
+			def := "f1"
+			if i == 3 {
+				def = "f2" // another definition's run with the same node id
+			}
+			if err := s.CreateRun(ctx, &Run{ID: id, Kind: "flow", DefinitionID: def, Status: "success",
+				Bizdate: fmt.Sprintf("2024-05-0%d", i+1), Trigger: "cron", CreatedAt: base.Add(time.Duration(i) * time.Hour)}); err != nil {
+				t.Fatal(err)
+			}
+			st := base.Add(time.Duration(i) * time.Hour)
+			fin := st.Add(time.Duration(i+1) * time.Second)
+			status := "success"
+			if i == 4 {
+				status = "failed"
+			}
+			if err := s.ApplyMirror(ctx, MirrorBatch{RunID: id, Nodes: []NodeUpdate{
+				{NodeID: "load", Status: status, Attempts: 1, Rev: 1, StartedAt: &st, FinishedAt: &fin},
+				{NodeID: "other", Status: "success", Rev: 1}}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// From h4 (h5 is newer and left out), newest first, f2's run skipped.
+		rows, err := s.NodeHistory(ctx, "flow", "f1", "load", RunCursor{CreatedAt: base.Add(4 * time.Hour), ID: "h4"}, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, r := range rows {
+			got = append(got, fmt.Sprintf("%s:%s:%s:%v", r.RunID, r.Status, r.Bizdate, r.FinishedAt.Sub(*r.StartedAt)))
+		}
+		if want := "[h4:failed:2024-05-05:5s h2:success:2024-05-03:3s h1:success:2024-05-02:2s]"; fmt.Sprint(got) != want {
+			t.Fatalf("history %v, want %s", got, want)
+		}
+		if rows, err := s.NodeHistory(ctx, "flow", "f1", "nope", RunCursor{CreatedAt: base.Add(9 * time.Hour), ID: "z"}, 10); err != nil || len(rows) != 0 {
+			t.Fatalf("unknown node: %v %v", rows, err)
+		}
+
+		// An instance keeps the dispatch time its first write gave, or the
+		// time of that write when it gave none.
+		queued := base.Add(time.Minute)
+		later := base.Add(time.Hour)
+		before := time.Now().Add(-time.Second)
+		if err := s.ApplyMirror(ctx, MirrorBatch{RunID: "h0", Instances: []InstanceUpdate{
+			{ID: "h0.load.0.1", NodeID: "load", Attempt: 1, Status: "waiting", Rev: 1, DispatchedAt: &queued},
+			{ID: "h0.load.0.2", NodeID: "load", Attempt: 2, Status: "waiting", Rev: 1}}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.ApplyMirror(ctx, MirrorBatch{RunID: "h0", Instances: []InstanceUpdate{
+			{ID: "h0.load.0.1", NodeID: "load", Attempt: 1, Status: "running", Rev: 2, DispatchedAt: &later, StartedAt: &later}}}); err != nil {
+			t.Fatal(err)
+		}
+		a, err := s.GetInstance(ctx, "h0.load.0.1")
+		if err != nil || a.DispatchedAt == nil || !a.DispatchedAt.Equal(queued) || a.Status != "running" {
+			t.Fatalf("dispatched_at %v (status %s), want %v: %v", a.DispatchedAt, a.Status, queued, err)
+		}
+		b, err := s.GetInstance(ctx, "h0.load.0.2")
+		if err != nil || b.DispatchedAt == nil || b.DispatchedAt.Before(before) {
+			t.Fatalf("default dispatched_at %v, want about now: %v", b.DispatchedAt, err)
+		}
+	})
+}

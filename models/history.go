@@ -1,0 +1,39 @@
+package models
+
+import (
+	"context"
+	"time"
+)
+
+// NodeHistoryRow is one past run of a node: the run it was part of and
+// how the node fared in it.
+type NodeHistoryRow struct {
+	RunID      string
+	Bizdate    string
+	Trigger    string
+	CreatedAt  time.Time
+	Status     string
+	Attempts   int
+	StartedAt  *time.Time
+	FinishedAt *time.Time
+}
+
+// NodeHistory returns node's rows in the runs of one definition listed at
+// or after from (the same run included), newest first, at most limit.
+// It walks the definition's runs by ix_run_def_created and probes
+// node_runs by its (run_id, node_id) key, so it reads about limit rows
+// however long the definition has run.
+func (s *Store) NodeHistory(ctx context.Context, kind, definitionID, node string, from RunCursor, limit int) ([]NodeHistoryRow, error) {
+	out := []NodeHistoryRow{}
+	at := norm(from.CreatedAt)
+	err := s.db.WithContext(ctx).Table("runs AS r").
+		Select("r.id AS run_id, r.bizdate, r.`trigger`, r.created_at, n.status, n.attempts, n.started_at, n.finished_at").
+		Joins("JOIN node_runs AS n ON n.run_id = r.id AND n.node_id = ?", node).
+		Where("r.definition_id = ? AND r.kind = ?", definitionID, kind).
+		Where("r.created_at <= ? AND (r.created_at < ? OR r.id <= ?)", at, at, from.ID).
+		Order("r.created_at DESC").Order("r.id DESC").Limit(limit).Scan(&out).Error
+	if err != nil {
+		return nil, wrap("node history", err)
+	}
+	return out, nil
+}
