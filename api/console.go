@@ -706,13 +706,8 @@ func viewParam(c *gin.Context) (string, error) {
 }
 
 // topologyView answers d with its pinned topology.
-func (s *Server) topologyView(c *gin.Context, d *runDetail) {
+func (s *Server) topologyView(c *gin.Context, run *models.Run, d *runDetail) {
 	ctx := c.Request.Context()
-	run, err := s.store.GetRun(ctx, d.ID)
-	if err != nil {
-		_ = c.Error(err)
-		return
-	}
 	flow, flowErr := s.pinnedFlow(ctx, run)
 	fp := &flow
 	if flowErr != nil {

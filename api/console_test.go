@@ -189,7 +189,8 @@ func TestRunTopologyView(t *testing.T) {
 			{ID: id + ".extract.0.1", NodeID: "extract", Attempt: 1, WorkerID: "w1", Status: "success", ExitCode: &code, Rev: 2, DispatchedAt: &t0, StartedAt: &t0, FinishedAt: &t1},
 			{ID: id + ".load.1.1", NodeID: "load", ShardIndex: 1, Attempt: 1, WorkerID: "w2", Status: "running", Rev: 2, DispatchedAt: &t1, StartedAt: &t1},
 		},
-		Transitions: []models.Transition{{Entity: "run", EntityID: id, FromStatus: "waiting", ToStatus: "running", Actor: "engine", At: t0}},
+		Transitions: []models.Transition{{Entity: "run", EntityID: id, FromStatus: "waiting", ToStatus: "running", Actor: "engine", At: t0},
+			{Entity: "node", EntityID: "extract", FromStatus: "running", ToStatus: "success", Actor: "engine", At: t1}},
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -245,7 +246,7 @@ func TestRunTopologyView(t *testing.T) {
 	// The full detail keeps its shape, with the dispatch time added.
 	var full map[string]any
 	e.must(http.StatusOK, "GET", "/api/v1/runs/"+id, e.viewer, nil, &full)
-	if _, ok := full["view"]; ok || full["edges"] != nil {
+	if _, ok := full["view"]; ok || full["edges"] != nil || len(full["transitions"].([]any)) != 2 {
 		t.Fatalf("default view changed: %v", full)
 	}
 	ae := e.mustFail(http.StatusBadRequest, CodeBadRequest, "GET", "/api/v1/runs/"+id+"?view=tree", e.viewer, nil)

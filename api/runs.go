@@ -298,6 +298,13 @@ func (s *Server) runDetail(ctx context.Context, id string) (*runDetail, error) {
 	if err != nil {
 		return nil, err
 	}
+	return s.detailOf(ctx, r, "")
+}
+
+// detailOf is runDetail of a run already read, with the transitions of
+// one entity kind only ("run"), or all of them ("").
+func (s *Server) detailOf(ctx context.Context, r *models.Run, entity string) (*runDetail, error) {
+	id := r.ID
 	nodes, err := s.store.ListNodeRuns(ctx, id)
 	if err != nil {
 		return nil, err
@@ -306,7 +313,7 @@ func (s *Server) runDetail(ctx context.Context, id string) (*runDetail, error) {
 	if err != nil {
 		return nil, err
 	}
-	trans, err := s.store.ListTransitions(ctx, id)
+	trans, err := s.store.ListEntityTransitions(ctx, id, entity)
 	if err != nil {
 		return nil, err
 	}
@@ -417,7 +424,18 @@ func (s *Server) getRun(c *gin.Context) {
 		_ = c.Error(err)
 		return
 	}
-	d, err := s.runDetail(ctx, c.Param("id"))
+	r, err := s.store.GetRun(ctx, c.Param("id"))
+	if err != nil {
+		_ = c.Error(err)
+		return
+	}
+	// The topology view keeps the run's own transitions only: a 10,000-node
+	// run logs some 50,000, which the full detail still lists.
+	entity := ""
+	if view == "topology" {
+		entity = "run"
+	}
+	d, err := s.detailOf(ctx, r, entity)
 	if err != nil {
 		_ = c.Error(err)
 		return
@@ -433,7 +451,7 @@ func (s *Server) getRun(c *gin.Context) {
 		}
 	}
 	if view == "topology" {
-		s.topologyView(c, d)
+		s.topologyView(c, r, d)
 		return
 	}
 	c.JSON(http.StatusOK, d)

@@ -178,3 +178,46 @@ func TestNodeHistoryAndDispatchedAt(t *testing.T) {
 		}
 	})
 }
+
+// Many runs' batches in one call land as ApplyMirror would write them one
+// by one, replays included.
+func TestApplyMirrorBatches(t *testing.T) {
+	forEachDB(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		at := time.Date(2024, 5, 1, 0, 0, 0, 0, time.UTC)
+		batch := func(id string, st string, rev int64) MirrorBatch {
+			return MirrorBatch{RunID: id,
+				Run:   &RunUpdate{Kind: "flow", DefinitionID: "f", Status: st, Rev: rev, StartedAt: &at},
+				Nodes: []NodeUpdate{{NodeID: "a", Status: st, Rev: rev}, {NodeID: "b", Status: "waiting", Rev: rev}},
+				Instances: []InstanceUpdate{{ID: id + ".a.0.1", NodeID: "a", Attempt: 1, Status: st, Rev: rev,
+					DispatchedAt: &at}},
+				Transitions: []Transition{{Entity: "run", EntityID: id, FromStatus: "waiting", ToStatus: st, At: at}}}
+		}
+		bs := []MirrorBatch{batch("m1", "running", 2), batch("m2", "success", 2), batch("m1", "failed", 1)}
+		if err := s.ApplyMirrorBatches(ctx, bs); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.ApplyMirrorBatches(ctx, bs[:2]); err != nil { // a replay changes nothing
+			t.Fatal(err)
+		}
+		for id, want := range map[string]string{"m1": "running", "m2": "success"} {
+			r, err := s.GetRun(ctx, id)
+			if err != nil || r.Status != want || !r.CreatedAt.Equal(at) {
+				t.Fatalf("run %s: %+v %v", id, r, err)
+			}
+			nodes, _ := s.ListNodeRuns(ctx, id)
+			insts, _ := s.ListInstances(ctx, id)
+			trans, _ := s.ListTransitions(ctx, id)
+			if len(nodes) != 2 || nodes[0].Status != want || len(insts) != 1 || !insts[0].DispatchedAt.Equal(at) {
+				t.Fatalf("run %s: nodes %+v instances %+v", id, nodes, insts)
+			}
+			// m1 logged both of its transitions, once each.
+			if wantT := map[string]int{"m1": 2, "m2": 1}[id]; len(trans) != wantT {
+				t.Fatalf("run %s: %d transitions, want %d", id, len(trans), wantT)
+			}
+		}
+		if err := s.ApplyMirrorBatches(ctx, []MirrorBatch{{}}); err == nil {
+			t.Fatal("batch without run id accepted")
+		}
+	})
+}

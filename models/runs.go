@@ -265,8 +265,18 @@ func (s *Store) GetInstance(ctx context.Context, id string) (*Instance, error) {
 
 // ListTransitions returns a run's transition log in time order.
 func (s *Store) ListTransitions(ctx context.Context, runID string) ([]Transition, error) {
+	return s.ListEntityTransitions(ctx, runID, "")
+}
+
+// ListEntityTransitions is ListTransitions of one entity kind (run, node,
+// instance); "" lists them all.
+func (s *Store) ListEntityTransitions(ctx context.Context, runID, entity string) ([]Transition, error) {
 	out := []Transition{}
-	if err := s.db.WithContext(ctx).Where("run_id = ?", runID).Order("at").Order("id").Find(&out).Error; err != nil {
+	q := s.db.WithContext(ctx).Where("run_id = ?", runID)
+	if entity != "" {
+		q = q.Where("entity = ?", entity)
+	}
+	if err := q.Order("at").Order("id").Find(&out).Error; err != nil {
 		return nil, wrap("list transitions", err)
 	}
 	return out, nil
