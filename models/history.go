@@ -37,3 +37,19 @@ func (s *Store) NodeHistory(ctx context.Context, kind, definitionID, node string
 	}
 	return out, nil
 }
+
+// TableCounts counts the rows of the tables that grow with runs (runs,
+// node_runs, instances, transitions) and of flows, for reports on the
+// size of a mirror.
+func (s *Store) TableCounts(ctx context.Context) (map[string]int64, error) {
+	out := map[string]int64{}
+	for name, model := range map[string]any{"runs": &Run{}, "node_runs": &NodeRun{}, "instances": &Instance{},
+		"transitions": &Transition{}, "flows": &Flow{}} {
+		var n int64
+		if err := s.db.WithContext(ctx).Model(model).Count(&n).Error; err != nil {
+			return nil, wrap("count "+name, err)
+		}
+		out[name] = n
+	}
+	return out, nil
+}
