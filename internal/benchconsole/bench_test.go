@@ -72,7 +72,11 @@ func TestSmallDataSet(t *testing.T) {
 	if _, err := srv.Get(ctx, "/api/v1/runs/"+HugeRunID+"?view=topology", &topo); err != nil || len(topo.Nodes) != 300 || len(topo.Edges) < 300 {
 		t.Fatalf("huge run topology: %d nodes, %d edges, %v", len(topo.Nodes), len(topo.Edges), err)
 	}
-	var h struct{ Items []struct{ DurationMS *int64 `json:"duration_ms"` } }
+	var h struct {
+		Items []struct {
+			DurationMS *int64 `json:"duration_ms"`
+		}
+	}
 	if _, err := srv.Get(ctx, hist, &h); err != nil || len(h.Items) != 30 || h.Items[0].DurationMS == nil {
 		t.Fatalf("history %s: %+v %v", hist, h, err)
 	}
