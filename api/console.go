@@ -88,32 +88,6 @@ type topologyDetail struct {
 	TopologyError string `json:"topology_error,omitempty"`
 }
 
-// kindOf is the definition kind a run was started from.
-func kindOf(run *models.Run) kind {
-	if run.Kind == "task" {
-		return taskKind{}
-	}
-	return flowKind{}
-}
-
-// pinnedFlow is the topology of the version a run executes, with
-// referenced tasks inlined as they are now (what the run took is in its
-// workflow input, not in the mirror). A referenced task deleted since
-// leaves its node without a task rather than failing the view.
-func (s *Server) pinnedFlow(ctx context.Context, run *models.Run) (dag.Flow, error) {
-	k := kindOf(run)
-	ver, err := k.version(ctx, s.store, run.DefinitionID, run.Version)
-	if err != nil {
-		return dag.Flow{}, err
-	}
-	src, err := k.snapshot(ctx, s, record{ID: run.DefinitionID}, ver)
-	var problems dag.Problems
-	if errors.As(err, &problems) {
-		return decodeFlow(run.DefinitionID, ver)
-	}
-	return src.flow, err
-}
-
 // describe fills a topology node's definition fields.
 func describe(n *dag.Node, flowGroup string) topoNode {
 	t := topoNode{ID: n.ID, Name: n.Name, Type: string(n.EffectiveType()), TaskID: n.TaskID, Core: n.Core}
@@ -141,9 +115,9 @@ func compactInstance(in *instanceView) topoInstance {
 		FinishedAt: in.FinishedAt, LogSize: in.LogSize}
 }
 
-// topology renders d in the topology view over flow (nil when it could not
-// be read, err saying why).
-func topology(d *runDetail, flow *dag.Flow, flowErr error) (*topologyDetail, error) {
+// topology renders d in the topology view over g (nil when it could not
+// be read, flowErr saying why).
+func topology(d *runDetail, g *dag.Graph, flowErr error) *topologyDetail {
 	out := &topologyDetail{runView: d.runView, View: "topology", Transitions: make([]topoTransition, len(d.Transitions)),
 		Executions: d.Executions, Live: d.Live, Edges: [][3]string{}}
 	state := make(map[string]*nodeView, len(d.Nodes))
@@ -165,20 +139,16 @@ func topology(d *runDetail, flow *dag.Flow, flowErr error) (*topologyDetail, err
 		}
 	}
 	listed := map[string]bool{}
-	if flow != nil {
-		g, err := dag.NewGraph(flow)
-		if err != nil {
-			return nil, fmt.Errorf("topology of run %s: %w", d.ID, err)
-		}
+	if g != nil {
 		out.Nodes = make([]topoNode, 0, g.Len())
 		for _, id := range g.Order() {
-			t := describe(g.Node(id), flow.Group)
+			t := describe(g.Node(id), d.Group)
 			fill(&t, state[id])
 			out.Nodes = append(out.Nodes, t)
 			listed[id] = true
-		}
-		for _, e := range flow.Edges {
-			out.Edges = append(out.Edges, [3]string{e.From, e.To, string(e.Condition())})
+			for _, e := range g.Downstream(id) {
+				out.Edges = append(out.Edges, [3]string{e.From, e.To, string(e.Condition())})
+			}
 		}
 	} else {
 		out.TopologyError = flowErr.Error()
@@ -196,36 +166,31 @@ func topology(d *runDetail, flow *dag.Flow, flowErr error) (*topologyDetail, err
 		out.Transitions[i] = topoTransition{At: t.At, Entity: t.Entity, EntityID: t.EntityID, From: t.From, To: t.To,
 			Actor: t.Actor, Reason: t.Reason, RequestID: t.RequestID}
 	}
-	return out, nil
+	return out
 }
 
 // runGraph is what the node routes work on: the run, its pinned graph
 // and its nodes' recorded states.
-type runGraph struct {
+type runState struct {
 	run   *models.Run
-	flow  dag.Flow
 	graph *dag.Graph
 	nodes map[string]*models.NodeRun
 }
 
-func (s *Server) loadRunGraph(ctx context.Context, id string) (*runGraph, error) {
+func (s *Server) loadRunState(ctx context.Context, id string) (*runState, error) {
 	run, err := s.store.GetRun(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	flow, err := s.pinnedFlow(ctx, run)
+	g, err := s.runGraph(ctx, run)
 	if err != nil {
 		return nil, err
-	}
-	g, err := dag.NewGraph(&flow)
-	if err != nil {
-		return nil, fmt.Errorf("topology of run %s: %w", id, err)
 	}
 	rows, err := s.store.ListNodeRuns(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	rg := &runGraph{run: run, flow: flow, graph: g, nodes: make(map[string]*models.NodeRun, len(rows))}
+	rg := &runState{run: run, graph: g, nodes: make(map[string]*models.NodeRun, len(rows))}
 	for i := range rows {
 		rg.nodes[rows[i].NodeID] = &rows[i]
 	}
@@ -233,7 +198,7 @@ func (s *Server) loadRunGraph(ctx context.Context, id string) (*runGraph, error)
 }
 
 // nodeStatus is a node's recorded status; waiting until the mirror has one.
-func (rg *runGraph) nodeStatus(id string) string {
+func (rg *runState) nodeStatus(id string) string {
 	if n := rg.nodes[id]; n != nil && n.Status != "" {
 		return n.Status
 	}
@@ -241,13 +206,21 @@ func (rg *runGraph) nodeStatus(id string) string {
 }
 
 // node checks that the route's node belongs to the run.
-func (rg *runGraph) node(id string) (*dag.Node, error) {
+func (rg *runState) node(id string) (*dag.Node, error) {
 	n := rg.graph.Node(id)
 	if n == nil {
 		return nil, &Error{Status: http.StatusNotFound, Code: CodeNotFound,
 			Message: fmt.Sprintf("run %s has no node %q", rg.run.ID, id)}
 	}
 	return n, nil
+}
+
+// onlyInt reads the route's one query parameter, an integer in [lo, hi].
+func onlyInt(c *gin.Context, name string, def, lo, hi int) (int, error) {
+	if err := checkQuery(c, name); err != nil {
+		return 0, err
+	}
+	return boundedInt(c, name, def, lo, hi)
 }
 
 // boundedInt reads an integer query parameter within [lo, hi].
@@ -307,16 +280,12 @@ const (
 
 func (s *Server) locateRun(c *gin.Context) {
 	ctx := c.Request.Context()
-	if err := checkQuery(c, "lines"); err != nil {
-		_ = c.Error(err)
-		return
-	}
-	lines, err := boundedInt(c, "lines", defaultTailLines, 0, maxTailLines)
+	lines, err := onlyInt(c, "lines", defaultTailLines, 0, maxTailLines)
 	if err != nil {
 		_ = c.Error(err)
 		return
 	}
-	rg, err := s.loadRunGraph(ctx, c.Param("id"))
+	rg, err := s.loadRunState(ctx, c.Param("id"))
 	if err != nil {
 		_ = c.Error(err)
 		return
@@ -476,7 +445,7 @@ func (s *Server) nodeLineage(c *gin.Context) {
 		_ = c.Error(badRequest("query parameter \"direction\" must be up, down or both, got %q", dir))
 		return
 	}
-	rg, err := s.loadRunGraph(ctx, c.Param("id"))
+	rg, err := s.loadRunState(ctx, c.Param("id"))
 	if err != nil {
 		_ = c.Error(err)
 		return
@@ -509,9 +478,14 @@ func (s *Server) nodeLineage(c *gin.Context) {
 			in[r.ID] = true
 		}
 	}
-	for _, e := range rg.flow.Edges {
-		if in[e.From] && in[e.To] {
-			out.Edges = append(out.Edges, [3]string{e.From, e.To, string(e.Condition())})
+	for _, id := range rg.graph.Order() {
+		if !in[id] {
+			continue
+		}
+		for _, e := range rg.graph.Downstream(id) {
+			if in[e.To] {
+				out.Edges = append(out.Edges, [3]string{e.From, e.To, string(e.Condition())})
+			}
 		}
 	}
 	c.JSON(http.StatusOK, out)
@@ -553,11 +527,7 @@ const (
 
 func (s *Server) nodeHistory(c *gin.Context) {
 	ctx := c.Request.Context()
-	if err := checkQuery(c, "limit"); err != nil {
-		_ = c.Error(err)
-		return
-	}
-	limit, err := boundedInt(c, "limit", defaultHistory, 1, maxHistory)
+	limit, err := onlyInt(c, "limit", defaultHistory, 1, maxHistory)
 	if err != nil {
 		_ = c.Error(err)
 		return
@@ -593,7 +563,7 @@ func (s *Server) nodeHistory(c *gin.Context) {
 	if len(rows) == 0 {
 		// Not even the run itself has the node: a wrong name, not a node
 		// without history.
-		if _, err := s.nodeOfRun(ctx, run, node); err != nil {
+		if err := s.nodeOfRun(ctx, run, node); err != nil {
 			_ = c.Error(err)
 			return
 		}
@@ -604,18 +574,13 @@ func (s *Server) nodeHistory(c *gin.Context) {
 }
 
 // nodeOfRun checks node is in run's pinned topology.
-func (s *Server) nodeOfRun(ctx context.Context, run *models.Run, node string) (*dag.Node, error) {
-	flow, err := s.pinnedFlow(ctx, run)
+func (s *Server) nodeOfRun(ctx context.Context, run *models.Run, node string) error {
+	g, err := s.runGraph(ctx, run)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	for i := range flow.Nodes {
-		if flow.Nodes[i].ID == node {
-			return &flow.Nodes[i], nil
-		}
-	}
-	return nil, &Error{Status: http.StatusNotFound, Code: CodeNotFound,
-		Message: fmt.Sprintf("run %s has no node %q", run.ID, node)}
+	_, err = (&runState{run: run, graph: g}).node(node)
+	return err
 }
 
 // percentile is the nearest-rank p-th percentile of xs; nil when empty.
@@ -707,20 +672,10 @@ func viewParam(c *gin.Context) (string, error) {
 
 // topologyView answers d with its pinned topology.
 func (s *Server) topologyView(c *gin.Context, run *models.Run, d *runDetail) {
-	ctx := c.Request.Context()
-	flow, flowErr := s.pinnedFlow(ctx, run)
-	fp := &flow
-	if flowErr != nil {
-		if !errors.Is(flowErr, models.ErrNotFound) {
-			_ = c.Error(flowErr)
-			return
-		}
-		fp = nil
-	}
-	out, err := topology(d, fp, flowErr)
-	if err != nil {
+	g, err := s.runGraph(c.Request.Context(), run)
+	if err != nil && !errors.Is(err, models.ErrNotFound) {
 		_ = c.Error(err)
 		return
 	}
-	c.JSON(http.StatusOK, out)
+	c.JSON(http.StatusOK, topology(d, g, err))
 }

@@ -231,7 +231,8 @@ func TestRunTopologyView(t *testing.T) {
 		d.Nodes[2].Instances[0].WorkerID != "w2" || d.Nodes[2].Instances[0].DispatchedAt == nil || !d.Nodes[2].Instances[0].DispatchedAt.Equal(t1) {
 		t.Fatalf("load node %s", r.body)
 	}
-	wantEdges := `[["extract","load","success"],["load","both","success"],["check","both","success"],["both","report","success"],["extract","alert","failure"]]`
+	// By source node in topological order, then as declared.
+	wantEdges := `[["extract","load","success"],["extract","alert","failure"],["check","both","success"],["load","both","success"],["both","report","success"]]`
 	if got, _ := json.Marshal(d.Edges); string(got) != wantEdges {
 		t.Fatalf("edges %s, want %s", got, wantEdges)
 	}
