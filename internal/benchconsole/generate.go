@@ -7,7 +7,10 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"sync/atomic"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/google/uuid"
 
@@ -24,6 +27,9 @@ type Spec struct {
 	End       time.Time // the newest run starts just before End
 	Seed      uint64
 	Batch     int // runs per ApplyMirrorBatches call
+	// Writers is how many batches are written at once (SQLite takes one
+	// writer at a time whatever this says).
+	Writers int
 }
 
 // YearSpec is the benchmark's data set: a year of 100,000 runs over 40
@@ -31,7 +37,7 @@ type Spec struct {
 // plus one 10,000-node run.
 func YearSpec() Spec {
 	return Spec{Runs: 100_000, Flows: 40, Days: 365, HugeNodes: 10_000,
-		End: time.Date(2026, 11, 30, 0, 0, 0, 0, time.UTC), Seed: 9, Batch: 400}
+		End: time.Date(2026, 11, 30, 0, 0, 0, 0, time.UTC), Seed: 9, Batch: 400, Writers: 2}
 }
 
 // Groups the definitions are spread over.
@@ -148,6 +154,52 @@ func Generate(ctx context.Context, st *models.Store, s Spec, report func(done in
 	if err := saveFlow(ctx, st, HugeFlowID, huge); err != nil {
 		return err
 	}
+	// Runs are made in one goroutine, so the data repeats with the seed,
+	// and written by Writers.
+	type job struct {
+		runs []models.MirrorBatch
+		upTo int
+	}
+	jobs := make(chan job)
+	g, gctx := errgroup.WithContext(ctx)
+	var done atomic.Int64
+	for range max(s.Writers, 1) {
+		g.Go(func() error {
+			for j := range jobs {
+				if err := st.ApplyMirrorBatches(gctx, j.runs); err != nil {
+					return fmt.Errorf("write runs up to %d: %w", j.upTo, err)
+				}
+				if n := done.Add(int64(len(j.runs))); report != nil {
+					report(int(n))
+				}
+			}
+			return nil
+		})
+	}
+	g.Go(func() error {
+		defer close(jobs)
+		return makeRuns(gctx, s, flows, func(runs []models.MirrorBatch, upTo int) bool {
+			select {
+			case jobs <- job{runs, upTo}:
+				return true
+			case <-gctx.Done():
+				return false
+			}
+		})
+	})
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	// The huge run failed near its end, so nearly every node ran, and it
+	// keeps its whole transition log, as the engine writes it.
+	hr := genRun(rand.New(rand.NewPCG(s.Seed, 2)), runPlan{id: HugeRunID, defID: HugeFlowID, flow: &huge,
+		at: s.End.Add(-3 * time.Hour), out: "failed", trigger: dag.TriggerManual, stopAt: len(huge.Nodes) - 50, fullLog: true})
+	return st.ApplyMirrorBatches(ctx, []models.MirrorBatch{hr})
+}
+
+// makeRuns generates s's runs in batches of s.Batch and hands each to
+// write, stopping when it says no.
+func makeRuns(ctx context.Context, s Spec, flows []dag.Flow, write func([]models.MirrorBatch, int) bool) error {
 	rng := rand.New(rand.NewPCG(s.Seed, 1))
 	start := s.End.Add(-time.Duration(s.Days) * 24 * time.Hour)
 	step := s.End.Sub(start) / time.Duration(max(s.Runs, 1))
@@ -164,20 +216,13 @@ func Generate(ctx context.Context, st *models.Store, s Spec, report func(done in
 		batch = append(batch, genRun(rng, runPlan{id: id, defID: FlowID(i), flow: &flows[i], at: at, out: out,
 			trigger: pickTrigger(rng), stopAt: stopAt}))
 		if len(batch) == s.Batch || r == s.Runs-1 {
-			if err := st.ApplyMirrorBatches(ctx, batch); err != nil {
-				return fmt.Errorf("write runs up to %d: %w", r, err)
+			if !write(batch, r) {
+				return ctx.Err()
 			}
-			batch = batch[:0]
-			if report != nil {
-				report(r + 1)
-			}
+			batch = nil
 		}
 	}
-	// The huge run failed near its end, so nearly every node ran, and it
-	// keeps its whole transition log, as the engine writes it.
-	hr := genRun(rand.New(rand.NewPCG(s.Seed, 2)), runPlan{id: HugeRunID, defID: HugeFlowID, flow: &huge,
-		at: s.End.Add(-3 * time.Hour), out: "failed", trigger: dag.TriggerManual, stopAt: len(huge.Nodes) - 50, fullLog: true})
-	return st.ApplyMirrorBatches(ctx, []models.MirrorBatch{hr})
+	return nil
 }
 
 // flowPick skews runs towards the first flows, as a few hourly jobs
