@@ -37,9 +37,10 @@ func run() error {
 	force := flag.Bool("force", false, "regenerate even if the database already holds the data")
 	n := flag.Int("n", 200, "timed requests per query")
 	runs := flag.Int("runs", benchconsole.YearSpec().Runs, "runs to generate besides the 10,000-node one")
+	writers := flag.Int("writers", benchconsole.YearSpec().Writers, "batches written at once while generating")
 	flag.Parse()
 	spec := benchconsole.YearSpec()
-	spec.Runs = *runs
+	spec.Runs, spec.Writers = *runs, *writers
 	ctx := context.Background()
 	m := bench.ReadMachine()
 	fmt.Printf("Machine: %s, %d CPUs, %s; load %s\n", m.CPUModel, m.NumCPU, m.GoVersion, m.LoadAvg)
