@@ -8,8 +8,10 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	lru "github.com/hashicorp/golang-lru/v2"
 
 	"github.com/baton-sched/baton/internal/control"
+	"github.com/baton-sched/baton/internal/dag"
 	"github.com/baton-sched/baton/internal/engine"
 	"github.com/baton-sched/baton/models"
 	"github.com/baton-sched/baton/workflows"
@@ -52,11 +54,15 @@ type Server struct {
 	log        *slog.Logger
 	now        func() time.Time
 	window     time.Duration
+	// graphs caches runs' pinned graphs by run id: a run's snapshot never
+	// changes, and decoding a 10,000-node flow is most of its detail's cost.
+	graphs *lru.Cache[string, *dag.Graph]
 }
 
 // New builds a Server; Store is required.
 func New(o Options) *Server {
 	s := &Server{store: o.Store, engine: o.Engine, backfiller: o.Backfiller, log: o.Logger, now: o.Now, window: o.OperableWindow}
+	s.graphs, _ = lru.New[string, *dag.Graph](graphCacheSize) // fails only for a size below 1
 	if s.backfiller == nil {
 		s.backfiller, _ = o.Engine.(Backfiller)
 	}
