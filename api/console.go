@@ -288,6 +288,10 @@ type locateView struct {
 	Failed  *locateFailure `json:"failed"`
 }
 
+// locateStatuses are the node statuses locate looks for.
+var locateStatuses = []string{string(status.NodeDispatched), string(status.NodeRunning), string(status.NodeStopping),
+	string(status.NodeFailed), string(status.NodeTimeout)}
+
 // Bounds of the log tail locate reads.
 const (
 	defaultTailLines = 20
@@ -302,12 +306,33 @@ func (s *Server) locateRun(c *gin.Context) {
 		_ = c.Error(err)
 		return
 	}
-	rg, err := s.loadRunState(ctx, c.Param("id"))
+	run, err := s.store.GetRun(ctx, c.Param("id"))
 	if err != nil {
 		_ = c.Error(err)
 		return
 	}
-	insts, err := s.store.ListInstances(ctx, rg.run.ID)
+	g, err := s.pinnedGraph(ctx, run)
+	if err != nil {
+		_ = c.Error(err)
+		return
+	}
+	// Only the nodes at work or failed, and their instances: a 10,000-node
+	// run has a handful of either.
+	rows, err := s.store.ListNodeRunsWithStatus(ctx, run.ID, locateStatuses)
+	if err != nil {
+		_ = c.Error(err)
+		return
+	}
+	rg := &runState{run: run, graph: g, nodes: make(map[string]*models.NodeRun, len(rows))}
+	var ids []string
+	for i := range rows {
+		if g.Node(rows[i].NodeID) != nil {
+			rg.nodes[rows[i].NodeID] = &rows[i]
+			ids = append(ids, rows[i].NodeID)
+		}
+	}
+	sort.Slice(ids, func(a, b int) bool { return g.Index(ids[a]) < g.Index(ids[b]) })
+	insts, err := s.store.ListNodeInstances(ctx, run.ID, ids)
 	if err != nil {
 		_ = c.Error(err)
 		return
@@ -338,7 +363,7 @@ func (s *Server) locateRun(c *gin.Context) {
 		return v
 	}
 	var firstFailed string
-	for _, id := range rg.graph.Order() {
+	for _, id := range ids {
 		switch status.Node(rg.nodeStatus(id)) {
 		case status.NodeDispatched, status.NodeRunning, status.NodeStopping:
 			out.Running = append(out.Running, view(id, func(in *models.Instance) bool {
@@ -645,7 +670,7 @@ func (s *Server) runGantt(c *gin.Context) {
 		_ = c.Error(err)
 		return
 	}
-	insts, err := s.store.ListInstances(ctx, run.ID)
+	insts, err := s.store.ListInstanceTimes(ctx, run.ID)
 	if err != nil {
 		_ = c.Error(err)
 		return

@@ -221,3 +221,36 @@ func TestApplyMirrorBatches(t *testing.T) {
 		}
 	})
 }
+
+func TestNodeAndInstanceSubsets(t *testing.T) {
+	forEachDB(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		at := time.Date(2024, 5, 1, 0, 0, 0, 0, time.UTC)
+		later := at.Add(time.Minute)
+		if err := s.ApplyMirror(ctx, MirrorBatch{RunID: "r",
+			Run:   &RunUpdate{Kind: "flow", DefinitionID: "f", Status: "running", Rev: 1},
+			Nodes: []NodeUpdate{{NodeID: "a", Status: "success", Rev: 1}, {NodeID: "b", Status: "running", Rev: 1}, {NodeID: "c", Status: "failed", Rev: 1}},
+			Instances: []InstanceUpdate{
+				{ID: "r.a.0.1", NodeID: "a", Attempt: 1, Status: "success", Message: "done", Rev: 1, DispatchedAt: &later},
+				{ID: "r.b.0.1", NodeID: "b", Attempt: 1, Status: "running", Rev: 1, DispatchedAt: &at, WorkerID: "w"},
+				{ID: "r.c.0.1", NodeID: "c", Attempt: 1, Status: "failed", Rev: 1, DispatchedAt: &at}}}); err != nil {
+			t.Fatal(err)
+		}
+		nodes, err := s.ListNodeRunsWithStatus(ctx, "r", []string{"running", "failed"})
+		if err != nil || len(nodes) != 2 || nodes[0].NodeID != "b" || nodes[1].NodeID != "c" {
+			t.Fatalf("nodes with status: %+v %v", nodes, err)
+		}
+		insts, err := s.ListNodeInstances(ctx, "r", []string{"c", "a"})
+		if err != nil || len(insts) != 2 || insts[0].ID != "r.a.0.1" || insts[1].ID != "r.c.0.1" || insts[0].Message != "done" {
+			t.Fatalf("node instances: %+v %v", insts, err)
+		}
+		if none, err := s.ListNodeInstances(ctx, "r", nil); err != nil || len(none) != 0 {
+			t.Fatalf("no nodes: %+v %v", none, err)
+		}
+		times, err := s.ListInstanceTimes(ctx, "r")
+		if err != nil || len(times) != 3 || times[2].ID != "r.a.0.1" || times[0].Message != "" || times[0].DispatchedAt == nil ||
+			times[1].WorkerID != "w" && times[0].WorkerID != "w" {
+			t.Fatalf("instance times: %+v %v", times, err)
+		}
+	})
+}

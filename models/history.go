@@ -53,3 +53,41 @@ func (s *Store) TableCounts(ctx context.Context) (map[string]int64, error) {
 	}
 	return out, nil
 }
+
+// ListNodeRunsWithStatus returns a run's nodes in one of statuses, in the
+// order they were first recorded: the handful locating a run's progress
+// needs, however many nodes it has.
+func (s *Store) ListNodeRunsWithStatus(ctx context.Context, runID string, statuses []string) ([]NodeRun, error) {
+	out := []NodeRun{}
+	if err := s.db.WithContext(ctx).Where("run_id = ? AND status IN ?", runID, statuses).Order("id").Find(&out).Error; err != nil {
+		return nil, wrap("list node runs with status", err)
+	}
+	return out, nil
+}
+
+// ListNodeInstances returns the instances of some of a run's nodes, by
+// node, shard and attempt.
+func (s *Store) ListNodeInstances(ctx context.Context, runID string, nodes []string) ([]Instance, error) {
+	out := []Instance{}
+	if len(nodes) == 0 {
+		return out, nil
+	}
+	err := s.db.WithContext(ctx).Where("run_id = ? AND node_id IN ?", runID, nodes).
+		Order("node_id").Order("shard_index").Order("attempt").Order("id").Find(&out).Error
+	if err != nil {
+		return nil, wrap("list node instances", err)
+	}
+	return out, nil
+}
+
+// ListInstanceTimes is ListInstances with only what a timeline draws:
+// identity, worker, status and times (no messages, exit codes or hosts).
+func (s *Store) ListInstanceTimes(ctx context.Context, runID string) ([]Instance, error) {
+	out := []Instance{}
+	err := s.db.WithContext(ctx).Select("id, node_id, shard_index, attempt, worker_id, status, dispatched_at, started_at, finished_at").
+		Where("run_id = ?", runID).Order("dispatched_at").Order("id").Find(&out).Error
+	if err != nil {
+		return nil, wrap("list instance times", err)
+	}
+	return out, nil
+}
