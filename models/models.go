@@ -101,11 +101,13 @@ type NodeRun struct {
 
 // Instance is one execution of a node on one worker or shard.
 type Instance struct {
-	ID         string `gorm:"primaryKey;size:191"` // run.node.shard.attempt
-	RunID      string `gorm:"size:64;index:ix_inst_run,priority:1"`
-	NodeID     string `gorm:"size:64;index:ix_inst_run,priority:2"`
-	ShardIndex int
-	Attempt    int
+	ID string `gorm:"primaryKey;size:191"` // run.node.shard.attempt
+	// ix_inst_run_order is the order ListInstances returns a run's
+	// instances in, so a 10,000-node run's are read without a sort.
+	RunID      string `gorm:"size:64;index:ix_inst_run_order,priority:1"`
+	NodeID     string `gorm:"size:64;index:ix_inst_run_order,priority:2"`
+	ShardIndex int    `gorm:"index:ix_inst_run_order,priority:3"`
+	Attempt    int    `gorm:"index:ix_inst_run_order,priority:4"`
 	WorkerID   string `gorm:"size:128;index"`
 	Host       string `gorm:"size:128"`
 	Status     string `gorm:"size:20;index"`
