@@ -47,6 +47,12 @@ func run() error {
 	if rev := bench.GitRevision(); rev != "" {
 		fmt.Println("Code:", rev)
 	}
+	if *dsn == "" && *sqlitePath == "" {
+		return errors.New("nothing to measure: set -mysql (or BATON_BENCH_MYSQL_DSN / BATON_TEST_MYSQL_DSN) or -sqlite")
+	}
+	if *dsn == "" {
+		fmt.Println("MariaDB: skipped (no -mysql, BATON_BENCH_MYSQL_DSN or BATON_TEST_MYSQL_DSN)")
+	}
 	if *dsn != "" {
 		target, err := mysqlDatabase(*dsn, *database, *force)
 		if err != nil {
