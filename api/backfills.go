@@ -470,7 +470,7 @@ func (s *Server) mirrorDates(ctx context.Context, row *models.Backfill) ([]workf
 		byDate[d] = &workflows.BackfillDate{Bizdate: d, Status: dateWaiting}
 	}
 	for offset := 0; ; offset += maxLimit {
-		pg, err := s.store.ListRuns(ctx, models.RunFilter{BackfillID: row.ID, Limit: maxLimit, Offset: offset})
+		pg, err := s.store.ListRunPage(ctx, models.RunFilter{BackfillID: row.ID, Limit: maxLimit, Offset: offset})
 		if err != nil {
 			return nil, err
 		}

@@ -589,7 +589,7 @@ func (s *Server) listRuns(c *gin.Context) {
 		}
 	}
 	f.Limit, f.Offset, f.TotalCap = p.Limit, p.Offset, runsTotalCap
-	pg, err := s.store.ListRuns(c.Request.Context(), f)
+	pg, err := s.store.ListRunPage(c.Request.Context(), f)
 	if err != nil {
 		_ = c.Error(err)
 		return

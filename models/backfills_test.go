@@ -35,9 +35,9 @@ func TestBackfills(t *testing.T) {
 		if err := s.CreateRun(ctx, &Run{ID: "r2", Kind: "flow", DefinitionID: "f1", Status: "waiting"}); err != nil {
 			t.Fatal(err)
 		}
-		pg, err := s.ListRuns(ctx, RunFilter{BackfillID: "b1"})
-		if err != nil || pg.Total != 1 || pg.Runs[0].ID != "r1" {
-			t.Fatalf("runs of backfill: %+v %v", pg, err)
+		runs, n, err := s.ListRuns(ctx, RunFilter{BackfillID: "b1"})
+		if err != nil || n != 1 || runs[0].ID != "r1" {
+			t.Fatalf("runs of backfill: %v %d %v", runs, n, err)
 		}
 	})
 }

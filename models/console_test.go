@@ -34,7 +34,7 @@ func TestListRunsCursorAndCap(t *testing.T) {
 		var seen []string
 		var cur *RunCursor
 		for page := 0; ; page++ {
-			pg, err := s.ListRuns(ctx, RunFilter{Limit: 4, After: cur})
+			pg, err := s.ListRunPage(ctx, RunFilter{Limit: 4, After: cur})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -58,13 +58,13 @@ func TestListRunsCursorAndCap(t *testing.T) {
 			}
 		}
 		// The last page is exact: no cursor when the page is full but nothing follows.
-		pg, err := s.ListRuns(ctx, RunFilter{Statuses: []string{"success"}, Limit: 25})
+		pg, err := s.ListRunPage(ctx, RunFilter{Statuses: []string{"success"}, Limit: 25})
 		if err != nil || len(pg.Runs) != 25 || pg.Next != nil {
 			t.Fatalf("full last page: %d runs, next %v, %v", len(pg.Runs), pg.Next, err)
 		}
 
 		// Cap: exact up to it, flagged beyond.
-		all, err := s.ListRuns(ctx, RunFilter{TotalCap: 1000})
+		all, err := s.ListRunPage(ctx, RunFilter{TotalCap: 1000})
 		if err != nil || all.TotalCapped {
 			t.Fatal(all.Total, err)
 		}
@@ -74,7 +74,7 @@ func TestListRunsCursorAndCap(t *testing.T) {
 			total  int64
 			capped bool
 		}{{n - 1, n - 1, true}, {n, n, false}, {5, 5, true}} {
-			pg, err := s.ListRuns(ctx, RunFilter{TotalCap: c.cap})
+			pg, err := s.ListRunPage(ctx, RunFilter{TotalCap: c.cap})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -82,7 +82,7 @@ func TestListRunsCursorAndCap(t *testing.T) {
 				t.Errorf("cap %d: total %d capped %v, want %d %v", c.cap, pg.Total, pg.TotalCapped, c.total, c.capped)
 			}
 		}
-		pg, err = s.ListRuns(ctx, RunFilter{Statuses: []string{"success"}, TotalCap: 24})
+		pg, err = s.ListRunPage(ctx, RunFilter{Statuses: []string{"success"}, TotalCap: 24})
 		if err != nil || pg.Total != 24 || !pg.TotalCapped {
 			t.Errorf("filtered cap: %d %v %v", pg.Total, pg.TotalCapped, err)
 		}
@@ -101,7 +101,7 @@ func TestListRunsLikeIsLiteral(t *testing.T) {
 		}
 		for q, want := range map[string]string{`%`: "[r0]", `_`: "[r0]", `0%_d`: "[r0]", `\`: "[r3 r2]",
 			`a\b`: "[r2]", `\\`: "[r3]", `!`: "[r5]", `x!y`: "[r5]"} {
-			pg, err := s.ListRuns(ctx, RunFilter{Definition: q})
+			pg, err := s.ListRunPage(ctx, RunFilter{Definition: q})
 			if err != nil {
 				t.Fatal(err)
 			}

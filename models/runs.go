@@ -149,8 +149,15 @@ func runScope(db *gorm.DB, f RunFilter) *gorm.DB {
 }
 
 // ListRuns pages runs, newest first, with the total count up to the
-// filter's cap.
-func (s *Store) ListRuns(ctx context.Context, f RunFilter) (RunPage, error) {
+// filter's cap: ListRunPage without the cursor and the cap flag.
+func (s *Store) ListRuns(ctx context.Context, f RunFilter) ([]Run, int64, error) {
+	pg, err := s.ListRunPage(ctx, f)
+	return pg.Runs, pg.Total, err
+}
+
+// ListRunPage pages runs, newest first, with the total count up to the
+// filter's cap and the cursor of the next page.
+func (s *Store) ListRunPage(ctx context.Context, f RunFilter) (RunPage, error) {
 	const op = "list runs"
 	db := s.db.WithContext(ctx)
 	filtered := func() *gorm.DB {

@@ -103,19 +103,18 @@ func TestListRunsAndStats(t *testing.T) {
 			{RunFilter{Group: "g2", Statuses: []string{"failed"}}, 1, "[r3]"},
 		}
 		for _, c := range cases {
-			pg, err := s.ListRuns(ctx, c.f)
+			got, total, err := s.ListRuns(ctx, c.f)
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, total := pg.Runs, pg.Total
 			if total != c.total || ids(got) != c.want {
 				t.Errorf("ListRuns(%+v) = %s (total %d), want %s (total %d)", c.f, ids(got), total, c.want, c.total)
 			}
 		}
 		// A start-time bound given in another zone means the same instant.
 		cst := at(1).In(time.FixedZone("CST", 8*3600))
-		if pg, err := s.ListRuns(ctx, RunFilter{CreatedFrom: &cst, CreatedTo: &cst}); err != nil || ids(pg.Runs) != "[r1]" {
-			t.Errorf("zoned created range: %s %v", ids(pg.Runs), err)
+		if got, _, err := s.ListRuns(ctx, RunFilter{CreatedFrom: &cst, CreatedTo: &cst}); err != nil || ids(got) != "[r1]" {
+			t.Errorf("zoned created range: %s %v", ids(got), err)
 		}
 
 		stats, err := s.RunStats(ctx, RunFilter{Group: "g1", Statuses: []string{"success"}, Limit: 1})
