@@ -28,7 +28,7 @@ WORKFLOWCHECK := $(BIN)/workflowcheck
 BENCH_DIR := internal/bench/cmd
 
 .DEFAULT_GOAL := help
-.PHONY: help build dev test lint lint-tools bench fmt clean record-histories
+.PHONY: help build dev test lint lint-tools bench bench-console fmt clean record-histories
 
 help: ## List the targets
 	@echo "Baton make targets:"
@@ -70,6 +70,9 @@ bench: ## Run the interpreter-vs-hand-written-workflow benchmark (go run ./inter
 	else \
 		echo "make bench: $(BENCH_DIR) does not exist yet (the benchmark is not written); nothing to run."; \
 	fi
+
+bench-console: ## Time the console's queries over a year of records on MariaDB (BATON_BENCH_MYSQL_DSN or BATON_TEST_MYSQL_DSN) and SQLite; ARGS=-force regenerates
+	$(GO) run ./internal/benchconsole/cmd $(ARGS)
 
 fmt: ## Format the Go code (gofmt -s)
 	gofmt -s -w $$(find . -name '*.go' -not -path './.git/*' -not -path './bin/*' -not -path './.baton/*' -not -path '*/node_modules/*' -not -path '*/testdata/*')

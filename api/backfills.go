@@ -471,10 +471,11 @@ func (s *Server) mirrorDates(ctx context.Context, row *models.Backfill) ([]workf
 		byDate[d] = &workflows.BackfillDate{Bizdate: d, Status: dateWaiting}
 	}
 	for offset := 0; ; offset += maxLimit {
-		runs, total, err := s.store.ListRuns(ctx, models.RunFilter{BackfillID: row.ID, Limit: maxLimit, Offset: offset})
+		pg, err := s.store.ListRunPage(ctx, models.RunFilter{BackfillID: row.ID, Limit: maxLimit, Offset: offset})
 		if err != nil {
 			return nil, err
 		}
+		runs := pg.Runs
 		for i := range runs {
 			r := &runs[i]
 			attempt := runAttempt(r.ID)
@@ -497,7 +498,7 @@ func (s *Server) mirrorDates(ctx context.Context, row *models.Backfill) ([]workf
 				d.Status = dateRunning
 			}
 		}
-		if len(runs) == 0 || int64(offset+len(runs)) >= total {
+		if pg.Next == nil {
 			break
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -255,6 +256,8 @@ type instanceView struct {
 	StartedAt  *time.Time `json:"started_at"`
 	FinishedAt *time.Time `json:"finished_at"`
 	LogSize    int64      `json:"log_size"`
+	// DispatchedAt is when the engine queued the instance for a worker.
+	DispatchedAt *time.Time `json:"dispatched_at"`
 }
 
 type transitionView struct {
@@ -300,7 +303,8 @@ func viewRun(r *models.Run) runView {
 func viewInstance(in *models.Instance) instanceView {
 	return instanceView{ID: in.ID, NodeID: in.NodeID, ShardIndex: in.ShardIndex, Attempt: in.Attempt,
 		WorkerID: in.WorkerID, Host: in.Host, Status: in.Status, ExitCode: in.ExitCode, Message: in.Message,
-		StartedAt: utcPtr(in.StartedAt), FinishedAt: utcPtr(in.FinishedAt), LogSize: in.LogSize}
+		StartedAt: utcPtr(in.StartedAt), FinishedAt: utcPtr(in.FinishedAt), LogSize: in.LogSize,
+		DispatchedAt: utcPtr(in.DispatchedAt)}
 }
 
 func (s *Server) runDetail(ctx context.Context, id string) (*runDetail, error) {
@@ -308,6 +312,13 @@ func (s *Server) runDetail(ctx context.Context, id string) (*runDetail, error) {
 	if err != nil {
 		return nil, err
 	}
+	return s.detailOf(ctx, r, "")
+}
+
+// detailOf is runDetail of a run already read, with the transitions of
+// one entity kind only ("run"), or all of them ("").
+func (s *Server) detailOf(ctx context.Context, r *models.Run, entity string) (*runDetail, error) {
+	id := r.ID
 	nodes, err := s.store.ListNodeRuns(ctx, id)
 	if err != nil {
 		return nil, err
@@ -316,7 +327,7 @@ func (s *Server) runDetail(ctx context.Context, id string) (*runDetail, error) {
 	if err != nil {
 		return nil, err
 	}
-	trans, err := s.store.ListTransitions(ctx, id)
+	trans, err := s.store.ListEntityTransitions(ctx, id, entity)
 	if err != nil {
 		return nil, err
 	}
@@ -413,12 +424,32 @@ func (d *runDetail) overlayLive(v control.View) {
 // when the workflow cannot answer.
 func (s *Server) getRun(c *gin.Context) {
 	ctx := c.Request.Context()
+	if err := checkQuery(c, "live", "view"); err != nil {
+		_ = c.Error(err)
+		return
+	}
 	live, err := boolParam(c, "live")
 	if err != nil {
 		_ = c.Error(err)
 		return
 	}
-	d, err := s.runDetail(ctx, c.Param("id"))
+	view, err := viewParam(c)
+	if err != nil {
+		_ = c.Error(err)
+		return
+	}
+	r, err := s.store.GetRun(ctx, c.Param("id"))
+	if err != nil {
+		_ = c.Error(err)
+		return
+	}
+	// The topology view keeps the run's own transitions only: a 10,000-node
+	// run logs some 50,000, which the full detail still lists.
+	entity := ""
+	if view == "topology" {
+		entity = "run"
+	}
+	d, err := s.detailOf(ctx, r, entity)
 	if err != nil {
 		_ = c.Error(err)
 		return
@@ -432,6 +463,10 @@ func (s *Server) getRun(c *gin.Context) {
 		default:
 			s.log.Warn("live state of run", "run_id", d.ID, "err", err)
 		}
+	}
+	if view == "topology" {
+		s.topologyView(c, r, d)
+		return
 	}
 	c.JSON(http.StatusOK, d)
 }
@@ -461,12 +496,23 @@ func (s *Server) listRunInstances(c *gin.Context) {
 	c.JSON(http.StatusOK, list[instanceView]{Items: items, Total: int64(len(insts)), page: p})
 }
 
+// runFilterParams are the query parameters of the runs list and its stats.
+var runFilterParams = []string{"group", "definition", "definition_id", "kind", "batch_id", "backfill_id",
+	"trigger", "initiator", "status", "bizdate_from", "bizdate_to", "created_from", "created_to"}
+
+// runsTotalCap is how far the runs list counts; tests lower it.
+var runsTotalCap int64 = models.DefaultRunTotalCap
+
 // runFilter reads the runs list filters, refusing values that could only
 // match nothing, so a typo is an error rather than an empty page.
-func runFilter(c *gin.Context) (models.RunFilter, error) {
+func runFilter(c *gin.Context, extra ...string) (models.RunFilter, error) {
+	if err := checkQuery(c, append(slices.Clone(runFilterParams), extra...)...); err != nil {
+		return models.RunFilter{}, err
+	}
 	f := models.RunFilter{
-		Group: c.Query("group"), Definition: c.Query("definition"), Kind: c.Query("kind"),
-		BatchID: c.Query("batch_id"), Trigger: c.Query("trigger"), Initiator: c.Query("initiator"),
+		Group: c.Query("group"), Definition: c.Query("definition"), DefinitionID: c.Query("definition_id"),
+		Kind: c.Query("kind"), BatchID: c.Query("batch_id"), BackfillID: c.Query("backfill_id"),
+		Trigger: c.Query("trigger"), Initiator: c.Query("initiator"),
 		BizdateFrom: c.Query("bizdate_from"), BizdateTo: c.Query("bizdate_to"),
 	}
 	if f.Kind != "" && f.Kind != "task" && f.Kind != "flow" {
@@ -524,28 +570,50 @@ func timeParam(c *gin.Context, name string) (*time.Time, error) {
 	return &t, nil
 }
 
+// runList is the runs list page: the common list envelope plus the count
+// cap and the keyset cursor.
+type runList struct {
+	list[runView]
+	// TotalCapped says Total stopped counting: at least Total runs match.
+	TotalCapped bool `json:"total_capped"`
+	// NextCursor fetches the following page (null on the last one); pages
+	// reached through it neither skip nor repeat runs while new ones arrive.
+	NextCursor *string `json:"next_cursor"`
+}
+
 func (s *Server) listRuns(c *gin.Context) {
+	f, err := runFilter(c, "limit", "offset", "cursor")
+	if err != nil {
+		_ = c.Error(err)
+		return
+	}
 	p, err := pageParams(c)
 	if err != nil {
 		_ = c.Error(err)
 		return
 	}
-	f, err := runFilter(c)
+	if raw := c.Query("cursor"); raw != "" {
+		if p.Offset > 0 {
+			_ = c.Error(badRequest("query parameters \"cursor\" and \"offset\" cannot be combined: the cursor already says where the page starts"))
+			return
+		}
+		if f.After, err = decodeCursor(raw); err != nil {
+			_ = c.Error(err)
+			return
+		}
+	}
+	f.Limit, f.Offset, f.TotalCap = p.Limit, p.Offset, runsTotalCap
+	pg, err := s.store.ListRunPage(c.Request.Context(), f)
 	if err != nil {
 		_ = c.Error(err)
 		return
 	}
-	f.Limit, f.Offset = p.Limit, p.Offset
-	runs, total, err := s.store.ListRuns(c.Request.Context(), f)
-	if err != nil {
-		_ = c.Error(err)
-		return
+	items := make([]runView, len(pg.Runs))
+	for i := range pg.Runs {
+		items[i] = viewRun(&pg.Runs[i])
 	}
-	items := make([]runView, len(runs))
-	for i := range runs {
-		items[i] = viewRun(&runs[i])
-	}
-	c.JSON(http.StatusOK, list[runView]{Items: items, Total: total, page: p})
+	c.JSON(http.StatusOK, runList{list: list[runView]{Items: items, Total: pg.Total, page: p},
+		TotalCapped: pg.TotalCapped, NextCursor: encodeCursor(pg.Next)})
 }
 
 // runStats counts runs per status for the same filters as the list. Every

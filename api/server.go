@@ -8,8 +8,10 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	lru "github.com/hashicorp/golang-lru/v2"
 
 	"github.com/baton-sched/baton/internal/control"
+	"github.com/baton-sched/baton/internal/dag"
 	"github.com/baton-sched/baton/internal/engine"
 	"github.com/baton-sched/baton/internal/metrics"
 	"github.com/baton-sched/baton/models"
@@ -62,6 +64,9 @@ type Server struct {
 	feed       *models.Feed
 	heartbeat  time.Duration
 	metrics    *metrics.Metrics
+	// graphs caches runs' pinned graphs by run id: a run's snapshot never
+	// changes, and decoding a 10,000-node flow is most of its detail's cost.
+	graphs *lru.Cache[string, *dag.Graph]
 }
 
 // New builds a Server; Store is required.
@@ -71,6 +76,7 @@ func New(o Options) *Server {
 	if s.heartbeat <= 0 {
 		s.heartbeat = defaultHeartbeat
 	}
+	s.graphs, _ = lru.New[string, *dag.Graph](graphCacheSize) // fails only for a size below 1
 	if s.backfiller == nil {
 		s.backfiller, _ = o.Engine.(Backfiller)
 	}
@@ -139,6 +145,10 @@ func (s *Server) Handler() http.Handler {
 	v1.GET("/runs/:id", s.getRun)
 	v1.GET("/runs/:id/instances", s.listRunInstances)
 	v1.GET("/runs/:id/logs", s.runLogs)
+	v1.GET("/runs/:id/locate", s.locateRun)
+	v1.GET("/runs/:id/gantt", s.runGantt)
+	v1.GET("/runs/:id/nodes/:node/lineage", s.nodeLineage)
+	v1.GET("/runs/:id/nodes/:node/history", s.nodeHistory)
 	v1.GET("/instances/:id/log", s.instanceLog)
 	s.controlRoutes(v1)
 	v1.GET("/cron/preview", s.cronPreview)

@@ -54,26 +54,30 @@ type FlowVersion struct {
 	CreatedAt time.Time
 }
 
-// Run is one triggering of a task or flow (a batch).
+// Run is one triggering of a task or flow (a batch). The composite indexes
+// serve the console's runs list: each filter it offers alone, followed by
+// the list's order (created_at DESC, id DESC), so a filtered first page
+// and every keyset page after it is an index range read, not a sort of
+// a year of rows.
 type Run struct {
-	ID             string `gorm:"primaryKey;size:64"`                 // batch id
-	Kind           string `gorm:"size:8;index:ix_run_def,priority:1"` // task | flow
-	DefinitionID   string `gorm:"size:64;index:ix_run_def,priority:2"`
+	ID             string `gorm:"primaryKey;size:64;index:ix_run_created,priority:2;index:ix_run_status_created,priority:3;index:ix_run_group_created,priority:3;index:ix_run_def_created,priority:3;index:ix_run_trigger_created,priority:3;index:ix_run_initiator_created,priority:3"` // batch id
+	Kind           string `gorm:"size:8;index:ix_run_def,priority:1"`                                                                                                                                                                                                                    // task | flow
+	DefinitionID   string `gorm:"size:64;index:ix_run_def,priority:2;index:ix_run_def_created,priority:1;index:ix_run_def_bizdate,priority:1"`
 	DefinitionName string `gorm:"size:64;index"`
 	Version        int
-	Group          string `gorm:"column:group_name;size:64;index"`
-	Status         string `gorm:"size:20;index"`
-	Trigger        string `gorm:"size:16;index"`
-	Bizdate        string `gorm:"size:10;index"` // YYYY-MM-DD
-	Params         string `gorm:"type:text"`     // JSON object
-	Initiator      string `gorm:"size:64;index"`
+	Group          string `gorm:"column:group_name;size:64;index:ix_run_group_created,priority:1"`
+	Status         string `gorm:"size:20;index:ix_run_status_created,priority:1"`
+	Trigger        string `gorm:"size:16;index:ix_run_trigger_created,priority:1"`
+	Bizdate        string `gorm:"size:10;index;index:ix_run_def_bizdate,priority:2"` // YYYY-MM-DD
+	Params         string `gorm:"type:text"`                                         // JSON object
+	Initiator      string `gorm:"size:64;index:ix_run_initiator_created,priority:1"`
 	ParentRunID    string `gorm:"size:64;index"`
 	BackfillID     string `gorm:"size:64;index"`
 	WorkflowID     string `gorm:"size:128"`
 	TemporalRunID  string `gorm:"size:64"`
 	Message        string `gorm:"type:text"`
 	Rev            int64
-	CreatedAt      time.Time `gorm:"index"`
+	CreatedAt      time.Time `gorm:"index:ix_run_created,priority:1;index:ix_run_status_created,priority:2;index:ix_run_group_created,priority:2;index:ix_run_def_created,priority:2;index:ix_run_trigger_created,priority:2;index:ix_run_initiator_created,priority:2"`
 	StartedAt      *time.Time
 	FinishedAt     *time.Time
 	UpdatedAt      time.Time
@@ -97,11 +101,13 @@ type NodeRun struct {
 
 // Instance is one execution of a node on one worker or shard.
 type Instance struct {
-	ID         string `gorm:"primaryKey;size:191"` // run.node.shard.attempt
-	RunID      string `gorm:"size:64;index:ix_inst_run,priority:1"`
-	NodeID     string `gorm:"size:64;index:ix_inst_run,priority:2"`
-	ShardIndex int
-	Attempt    int
+	ID string `gorm:"primaryKey;size:191"` // run.node.shard.attempt
+	// ix_inst_run_order is the order ListInstances returns a run's
+	// instances in, so a 10,000-node run's are read without a sort.
+	RunID      string `gorm:"size:64;index:ix_inst_run_order,priority:1"`
+	NodeID     string `gorm:"size:64;index:ix_inst_run_order,priority:2"`
+	ShardIndex int    `gorm:"index:ix_inst_run_order,priority:3"`
+	Attempt    int    `gorm:"index:ix_inst_run_order,priority:4"`
 	WorkerID   string `gorm:"size:128;index"`
 	Host       string `gorm:"size:128"`
 	Status     string `gorm:"size:20;index"`
@@ -110,9 +116,13 @@ type Instance struct {
 	LogSize    int64
 	Rev        int64
 	CreatedAt  time.Time
-	StartedAt  *time.Time
-	FinishedAt *time.Time
-	UpdatedAt  time.Time
+	// DispatchedAt is when the engine queued the instance for a worker: the
+	// writer's time when it says, otherwise the first mirror write of the
+	// instance (the workflow writes it, waiting, as it queues it).
+	DispatchedAt *time.Time
+	StartedAt    *time.Time
+	FinishedAt   *time.Time
+	UpdatedAt    time.Time
 }
 
 // Transition is one entry of the transition log.

@@ -11,19 +11,48 @@ import (
 
 // RunFilter selects runs for the runs list and its status counts.
 type RunFilter struct {
-	Group      string
-	Definition string // definition id (exact) or name (substring)
-	Kind       string
-	BatchID    string
-	BackfillID string
-	Trigger    string
-	Initiator  string
-	Statuses   []string
+	Group        string
+	Definition   string // definition id (exact) or name (substring)
+	DefinitionID string // definition id, exact
+	Kind         string
+	BatchID      string
+	BackfillID   string
+	Trigger      string
+	Initiator    string
+	Statuses     []string
 
 	BizdateFrom, BizdateTo string     // inclusive, YYYY-MM-DD
 	CreatedFrom, CreatedTo *time.Time // start-time range, inclusive
 
 	Limit, Offset int // Limit 0 => 50, at most 500
+	// After is the keyset cursor: only runs listed after it (older, or as
+	// old with a smaller id) are returned. Unlike Offset it holds still
+	// while new runs arrive.
+	After *RunCursor
+	// TotalCap bounds the count: 0 => DefaultRunTotalCap.
+	TotalCap int64
+}
+
+// RunCursor is a position in the runs list order (created_at DESC, id DESC).
+type RunCursor struct {
+	CreatedAt time.Time
+	ID        string
+}
+
+// DefaultRunTotalCap is how far ListRuns counts. An exact COUNT(*) over a
+// year of runs reads every matching row; counting stops here instead and
+// the page says the total is at least this.
+const DefaultRunTotalCap = 10_000
+
+// RunPage is one page of the runs list.
+type RunPage struct {
+	Runs []Run
+	// Total is the number of runs the filter matches, exact unless
+	// TotalCapped, when at least Total match.
+	Total       int64
+	TotalCapped bool
+	// Next is the cursor of the following page; nil on the last one.
+	Next *RunCursor
 }
 
 // CreateRun inserts a run. ErrConflict if the id exists.
@@ -83,6 +112,9 @@ func runScope(db *gorm.DB, f RunFilter) *gorm.DB {
 	if f.Group != "" {
 		db = db.Where("group_name = ?", f.Group)
 	}
+	if f.DefinitionID != "" {
+		db = db.Where("definition_id = ?", f.DefinitionID)
+	}
 	if f.Definition != "" {
 		db = db.Where("(definition_id = ? OR definition_name LIKE ? ESCAPE '!')", f.Definition, likeContains(f.Definition))
 	}
@@ -116,24 +148,56 @@ func runScope(db *gorm.DB, f RunFilter) *gorm.DB {
 	return db
 }
 
-// ListRuns pages runs, newest first, with the total count.
+// ListRuns pages runs, newest first, with the total count up to the
+// filter's cap: ListRunPage without the cursor and the cap flag.
 func (s *Store) ListRuns(ctx context.Context, f RunFilter) ([]Run, int64, error) {
+	pg, err := s.ListRunPage(ctx, f)
+	return pg.Runs, pg.Total, err
+}
+
+// ListRunPage pages runs, newest first, with the total count up to the
+// filter's cap and the cursor of the next page.
+func (s *Store) ListRunPage(ctx context.Context, f RunFilter) (RunPage, error) {
 	const op = "list runs"
-	db := runScope(s.db.WithContext(ctx), f)
-	if len(f.Statuses) > 0 {
-		db = db.Where("status IN ?", f.Statuses)
+	db := s.db.WithContext(ctx)
+	filtered := func() *gorm.DB {
+		q := runScope(db, f)
+		if len(f.Statuses) > 0 {
+			q = q.Where("status IN ?", f.Statuses)
+		}
+		return q
 	}
-	var total int64
-	if err := db.Count(&total).Error; err != nil {
-		return nil, 0, wrap(op, err)
+	limit := f.TotalCap
+	if limit <= 0 {
+		limit = DefaultRunTotalCap
 	}
-	out := []Run{}
-	err := db.Order("created_at DESC").Order("id DESC").
-		Limit(pageLimit(f.Limit)).Offset(pageOffset(f.Offset)).Find(&out).Error
+	// COUNT over a LIMIT-ed subquery: the database stops reading index
+	// entries at cap+1 instead of counting them all.
+	var counted int64
+	if err := db.Raw("SELECT COUNT(*) FROM (?) AS capped", filtered().Select("1").Limit(int(limit)+1)).
+		Scan(&counted).Error; err != nil {
+		return RunPage{}, wrap(op, err)
+	}
+	page := RunPage{Runs: []Run{}, Total: min(counted, limit), TotalCapped: counted > limit}
+	q := filtered()
+	if c := f.After; c != nil {
+		// Spelled so that both databases read it as a range on created_at
+		// (a row comparison is not always an index range on MariaDB).
+		at := norm(c.CreatedAt)
+		q = q.Where("created_at <= ? AND (created_at < ? OR id < ?)", at, at, c.ID)
+	}
+	n := pageLimit(f.Limit)
+	// One row more than the page says whether another page follows.
+	err := q.Order("created_at DESC").Order("id DESC").Limit(n + 1).Offset(pageOffset(f.Offset)).Find(&page.Runs).Error
 	if err != nil {
-		return nil, 0, wrap(op, err)
+		return RunPage{}, wrap(op, err)
 	}
-	return out, total, nil
+	if len(page.Runs) > n {
+		page.Runs = page.Runs[:n]
+		last := page.Runs[n-1]
+		page.Next = &RunCursor{CreatedAt: last.CreatedAt, ID: last.ID}
+	}
+	return page, nil
 }
 
 // ActiveRunIDs returns the ids of a definition's runs with one of triggers
@@ -208,8 +272,18 @@ func (s *Store) GetInstance(ctx context.Context, id string) (*Instance, error) {
 
 // ListTransitions returns a run's transition log in time order.
 func (s *Store) ListTransitions(ctx context.Context, runID string) ([]Transition, error) {
+	return s.ListEntityTransitions(ctx, runID, "")
+}
+
+// ListEntityTransitions is ListTransitions of one entity kind (run, node,
+// instance); "" lists them all.
+func (s *Store) ListEntityTransitions(ctx context.Context, runID, entity string) ([]Transition, error) {
 	out := []Transition{}
-	if err := s.db.WithContext(ctx).Where("run_id = ?", runID).Order("at").Order("id").Find(&out).Error; err != nil {
+	q := s.db.WithContext(ctx).Where("run_id = ?", runID)
+	if entity != "" {
+		q = q.Where("entity = ?", entity)
+	}
+	if err := q.Order("at").Order("id").Find(&out).Error; err != nil {
 		return nil, wrap("list transitions", err)
 	}
 	return out, nil

@@ -87,6 +87,8 @@ func TestListRunsAndStats(t *testing.T) {
 			{RunFilter{Limit: 2, Offset: 1}, 6, "[r4 r3]"},
 			{RunFilter{Group: "g1"}, 3, "[r4 r1 r0]"},
 			{RunFilter{Definition: "t1"}, 2, "[r1 r0]"},
+			{RunFilter{DefinitionID: "f1"}, 2, "[r3 r2]"},
+			{RunFilter{DefinitionID: "settle"}, 0, "[]"},   // an id, never a name
 			{RunFilter{Definition: "load_"}, 2, "[r1 r0]"}, // "_" literal: not loadxorders
 			{RunFilter{Definition: "ORDERS"}, 3, "[r4 r1 r0]"},
 			{RunFilter{Kind: "flow"}, 3, "[r4 r3 r2]"},

@@ -420,3 +420,47 @@ func (h *intHeap) Pop() any {
 	*h = old[:len(old)-1]
 	return x
 }
+
+// Reach is a node found by Within, Distance edges away from the start.
+type Reach struct {
+	ID       string
+	Distance int
+}
+
+// Within returns the nodes at most depth edges upstream (down false) or
+// downstream (down true) of id, id excluded, nearest first and, at equal
+// distance, in topological order. depth <= 0 means no limit. An unknown id
+// has no neighbours.
+func (g *Graph) Within(id string, depth int, down bool) []Reach {
+	start, ok := g.index[id]
+	if !ok {
+		return nil
+	}
+	adj := g.upIdx
+	if down {
+		adj = g.downIdx
+	}
+	dist := make(map[int]int)
+	dist[start] = 0
+	frontier := []int{start}
+	var found []int
+	for d := 1; len(frontier) > 0 && (depth <= 0 || d <= depth); d++ {
+		var next []int
+		for _, i := range frontier {
+			for _, j := range adj[i] {
+				if _, seen := dist[j]; !seen {
+					dist[j] = d
+					next = append(next, j)
+				}
+			}
+		}
+		sort.Slice(next, func(a, b int) bool { return g.pos[next[a]] < g.pos[next[b]] })
+		found = append(found, next...)
+		frontier = next
+	}
+	out := make([]Reach, len(found))
+	for k, i := range found {
+		out[k] = Reach{ID: g.nodes[i].ID, Distance: dist[i]}
+	}
+	return out
+}

@@ -311,3 +311,41 @@ func TestLargeGraphs(t *testing.T) {
 		t.Fatalf("fan invalid: %v", p)
 	}
 }
+
+func TestWithin(t *testing.T) {
+	// a -> b -> d -> e, a -> c -> d, x -> d; c declared before b.
+	f := &Flow{Nodes: []Node{{ID: "a"}, {ID: "c"}, {ID: "b"}, {ID: "x"}, {ID: "d"}, {ID: "e"}},
+		Edges: []Edge{{From: "a", To: "b"}, {From: "b", To: "d"}, {From: "d", To: "e"},
+			{From: "a", To: "c"}, {From: "c", To: "d"}, {From: "x", To: "d"}}}
+	g, err := NewGraph(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	show := func(rs []Reach) string {
+		var b strings.Builder
+		for _, r := range rs {
+			fmt.Fprintf(&b, "%s%d ", r.ID, r.Distance)
+		}
+		return strings.TrimSpace(b.String())
+	}
+	cases := []struct {
+		id    string
+		depth int
+		down  bool
+		want  string
+	}{
+		{"d", 1, false, "c1 b1 x1"},
+		{"d", 2, false, "c1 b1 x1 a2"},
+		{"d", 0, false, "c1 b1 x1 a2"},
+		{"a", 1, true, "c1 b1"},
+		{"a", 2, true, "c1 b1 d2"},
+		{"a", 0, true, "c1 b1 d2 e3"},
+		{"e", 1, true, ""},
+		{"nope", 3, true, ""},
+	}
+	for _, c := range cases {
+		if got := show(g.Within(c.id, c.depth, c.down)); got != c.want {
+			t.Errorf("Within(%s, %d, down=%v) = %q, want %q", c.id, c.depth, c.down, got, c.want)
+		}
+	}
+}
