@@ -22,6 +22,7 @@ import (
 	"github.com/baton-sched/baton/internal/devstack"
 	"github.com/baton-sched/baton/internal/engine"
 	"github.com/baton-sched/baton/models"
+	"github.com/baton-sched/baton/web"
 )
 
 func loadConfig() (config.Config, error) {
@@ -85,6 +86,7 @@ func runDev(ctx context.Context, cfg config.Config) error {
 		return fmt.Errorf("data dir: %w", err)
 	}
 	uiURL := "(external Temporal: its own UI)"
+	temporalUI := "" // what the console links to: only a UI this process serves
 	hostPort := cfg.TemporalAddress
 	if hostPort == "" {
 		fmt.Println("baton dev: starting embedded Temporal server...")
@@ -101,7 +103,10 @@ func runDev(ctx context.Context, cfg config.Config) error {
 		}
 		defer srv.Stop()
 		hostPort = srv.FrontendAddr()
-		uiURL = "http://" + srv.UIAddr()
+		if srv.UIAddr() != "" {
+			temporalUI = "http://" + srv.UIAddr()
+			uiURL = temporalUI
+		}
 	}
 	store, err := models.Open(ctx, cfg.DevDBDSN())
 	if err != nil {
@@ -142,7 +147,7 @@ func runDev(ctx context.Context, cfg config.Config) error {
   admin token     %s
 Press Ctrl-C to stop.
 `, cfg.HTTPAddr, uiURL, hostPort, cfg.TemporalNamespace, cfg.DataDir, token)
-	return serveAPI(ctx, cfg, store, c, log)
+	return serveAPI(ctx, cfg, store, c, log, temporalUI)
 }
 
 // devToken returns BATON_ADMIN_TOKEN, or the token kept in the data dir,
@@ -174,10 +179,12 @@ func devToken(ctx context.Context, cfg config.Config, store *models.Store) (stri
 	return token, nil
 }
 
-func serveAPI(ctx context.Context, cfg config.Config, store *models.Store, c client.Client, log *slog.Logger) error {
+// serveAPI serves the REST API and the console; temporalUI is the Temporal
+// Web UI address the console links to ("" when unknown).
+func serveAPI(ctx context.Context, cfg config.Config, store *models.Store, c client.Client, log *slog.Logger, temporalUI string) error {
 	addr := cfg.HTTPAddr
 	h := api.New(api.Options{Store: store, Engine: &engine.Engine{Client: c, Namespace: cfg.TemporalNamespace}, Logger: log,
-		OperableWindow: cfg.OperableWindow}).Handler()
+		OperableWindow: cfg.OperableWindow, Console: web.Handler(web.Files()), TemporalUIURL: temporalUI}).Handler()
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", addr, err)
@@ -232,7 +239,7 @@ func apiCmd() *cobra.Command {
 			defer c.Close()
 			go store.KeepFor(ctx, cfg.Retention, time.Hour, log)
 			log.Info("baton api listening", "addr", cfg.HTTPAddr, "temporal", cfg.TemporalHostPort())
-			return serveAPI(ctx, cfg, store, c, log)
+			return serveAPI(ctx, cfg, store, c, log, "")
 		},
 	}
 	cmd.Flags().StringVar(&httpAddr, "http-addr", "", "listen address (BATON_HTTP_ADDR)")
