@@ -16,7 +16,7 @@ export default defineConfig({
       output: {
         // Libraries change rarely; keeping them apart lets a browser keep
         // its cached copy across console releases.
-        advancedChunks: {
+        codeSplitting: {
           groups: [
             { name: 'antd', test: /node_modules[\\/](antd|@ant-design|rc-|@rc-component)/ },
             { name: 'graph', test: /node_modules[\\/](@xyflow|@dagrejs|d3-)/ },

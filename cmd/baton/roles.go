@@ -140,7 +140,7 @@ func runDev(ctx context.Context, cfg config.Config) error {
 	defer w.Stop()
 	go store.KeepFor(ctx, cfg.Retention, time.Hour, log)
 	fmt.Printf(`baton dev is running
-  API             http://%s
+  Console + API   http://%s
   Temporal UI     %s
   Temporal        %s (namespace %s)
   data            %s

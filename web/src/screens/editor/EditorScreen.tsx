@@ -18,7 +18,7 @@ import { makeEdge, markProblems, newNode, toBody, uniqueId, type EditorEdge, typ
 import { NodeForm } from './NodeForm';
 
 type On = 'success' | 'failure' | 'always';
-const noMarks: Marks = { nodes: new Map(), edges: new Map(), flow: [] };
+const noMarks: Marks = { nodes: new Map(), edges: new Map(), flow: [], list: [] };
 
 function Editor({ id, initial }: { id?: string; initial?: Flow }) {
   const { t } = useTranslation();
@@ -83,6 +83,14 @@ function Editor({ id, initial }: { id?: string; initial?: Flow }) {
     setTimeout(() => void rf.fitView({ padding: 0.2 }), 0);
   }
 
+  /** Selects the node or edge a problem is about and brings it into view. */
+  function focusProblem(p: { node?: string; edge?: string }) {
+    setNodes((ns) => ns.map((n) => ({ ...n, selected: n.id === p.node })));
+    setEdges((es) => es.map((e) => ({ ...e, selected: e.id === p.edge })));
+    const ids = p.node ? [p.node] : edges.filter((e) => e.id === p.edge).flatMap((e) => [e.source, e.target]);
+    void rf.fitView({ nodes: ids.map((id) => ({ id })), padding: 0.5, duration: 200 });
+  }
+
   function body(): FlowBody {
     return toBody({ name, group, rest }, nodes, edges);
   }
@@ -111,7 +119,7 @@ function Editor({ id, initial }: { id?: string; initial?: Flow }) {
     } catch (e) {
       if (e instanceof ApiError && e.problems.length) {
         setMarks(markProblems(e.problems, b));
-        setStatus({ type: 'error', text: `${t('editor.problems', { count: e.problems.length })}: ${e.problems.map((p) => `${p.path}: ${p.message}`).join('; ')}` });
+        setStatus({ type: 'error', text: t('editor.problems', { count: e.problems.length }) });
       } else {
         setStatus({ type: 'error', text: errorMessage(e) });
       }
@@ -157,8 +165,18 @@ function Editor({ id, initial }: { id?: string; initial?: Flow }) {
           {id && <Link to={`/runs?definition=${encodeURIComponent(id)}`}>{t('editor.openRuns')}</Link>}
           {version !== undefined && <Tag data-testid="flow-version">v{version}</Tag>}
         </Space>
-        {status && <Alert style={{ marginTop: 8 }} type={status.type} message={status.text} showIcon data-testid="editor-status" />}
-        {marks.flow.length > 0 && <Alert style={{ marginTop: 8 }} type="warning" message={`${t('editor.flowLevel')}: ${marks.flow.join('; ')}`} />}
+        {status && (
+          <Alert style={{ marginTop: 8 }} type={status.type} showIcon data-testid="editor-status" message={status.text}
+            description={marks.list.length > 0 && (
+              <ul style={{ margin: 0, paddingLeft: 18 }}>
+                {marks.list.map((p, i) => (
+                  <li key={i}>
+                    {p.node || p.edge ? <a onClick={() => focusProblem(p)} data-testid={`problem-${i}`}>{p.text}</a> : <span data-testid={`problem-${i}`}>{p.text}</span>}
+                  </li>
+                ))}
+              </ul>
+            )} />
+        )}
       </Card>
       <div style={{ display: 'flex', gap: 12, flex: 1, minHeight: 0 }}>
         <div style={{ flex: 1, background: '#fff', border: '1px solid #f0f0f0' }} data-testid="editor-canvas">
@@ -187,7 +205,10 @@ function Editor({ id, initial }: { id?: string; initial?: Flow }) {
           {selectedNode && marks.nodes.get(selectedNode.id) && <Alert type="error" message={marks.nodes.get(selectedNode.id)} />}
           {canMutate && (selectedNode || selectedEdge) && (
             <Button danger size="small" style={{ marginTop: 12 }} data-testid="delete-selected"
-              onClick={() => { void rf.deleteElements({ nodes: nodes.filter((n) => n.selected), edges: edges.filter((e) => e.selected) }); }}>
+              onClick={() => {
+                // Deletes what the panel shows: the node (with its edges) or the edge.
+                void rf.deleteElements(selectedNode ? { nodes: [selectedNode] } : { edges: [selectedEdge!] });
+              }}>
               {t('editor.deleteSel')}
             </Button>
           )}

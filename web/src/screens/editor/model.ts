@@ -52,11 +52,13 @@ export interface Marks {
   nodes: Map<string, string>;
   edges: Map<string, string>;
   flow: string[];
+  /** Every problem with what it is about, for the list above the canvas. */
+  list: { text: string; node?: string; edge?: string }[];
 }
 
 /** Problems by the node or edge they are about; the rest concern the flow. */
 export function markProblems(problems: Problem[], body: FlowBody): Marks {
-  const m: Marks = { nodes: new Map(), edges: new Map(), flow: [] };
+  const m: Marks = { nodes: new Map(), edges: new Map(), flow: [], list: [] };
   for (const p of problems) {
     const node = /^nodes\[(\d+)\](.*)$/.exec(p.path);
     const edge = /^edges\[(\d+)\](.*)$/.exec(p.path);
@@ -64,11 +66,19 @@ export function markProblems(problems: Problem[], body: FlowBody): Marks {
       const text = `${rest.replace(/^\./, '') || ''}${rest ? ': ' : ''}${p.message}`;
       map.set(key, map.has(key) ? `${map.get(key)}; ${text}` : text);
     };
-    if (node && body.nodes[Number(node[1])]) add(m.nodes, body.nodes[Number(node[1])].id, node[2]);
-    else if (edge && body.edges[Number(edge[1])]) {
+    if (node && body.nodes[Number(node[1])]) {
+      const id = body.nodes[Number(node[1])].id;
+      add(m.nodes, id, node[2]);
+      m.list.push({ text: `${id}${node[2]}: ${p.message}`, node: id });
+    } else if (edge && body.edges[Number(edge[1])]) {
       const e = body.edges[Number(edge[1])];
       add(m.edges, `${e.from}->${e.to}`, edge[2]);
-    } else m.flow.push(p.path ? `${p.path}: ${p.message}` : p.message);
+      m.list.push({ text: `${e.from} → ${e.to}${edge[2]}: ${p.message}`, edge: `${e.from}->${e.to}` });
+    } else {
+      const text = p.path ? `${p.path}: ${p.message}` : p.message;
+      m.flow.push(text);
+      m.list.push({ text });
+    }
   }
   return m;
 }

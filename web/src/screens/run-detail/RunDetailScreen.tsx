@@ -81,11 +81,14 @@ export function RunDetailScreen() {
 
   function nodeMenu(n: Node<GraphNodeData>) {
     const nr = nodeRuns.get(n.id);
-    const ops: NodeOp[] = canMutate && openOrOperable(run!.status) ? nodeOpsFor(nr?.status ?? 'waiting', (nr?.instances.length ?? 0) > 0) : [];
+    // A closed run's workflow takes no signal: only rerun (a new run) and
+    // rerun-from-node apply, at run level.
+    const operable = canMutate && openOrOperable(run!.status);
+    const ops: NodeOp[] = operable ? nodeOpsFor(nr?.status ?? 'waiting', (nr?.instances.length ?? 0) > 0) : [];
     const last = nr?.instances[nr.instances.length - 1];
     const items = [
       ...ops.map((op) => ({ key: op, label: <span data-testid={`node-op-${op}`}>{t(`op.${op}`)}</span> })),
-      ...(canMutate && last ? instanceOpsFor(last.status).map((op) => ({ key: `instance-${op}`, label: <span data-testid={`instance-op-${op}`}>{t(`op.${op}-instance`)}</span> })) : []),
+      ...(operable && last ? instanceOpsFor(last.status).map((op) => ({ key: `instance-${op}`, label: <span data-testid={`instance-op-${op}`}>{t(`op.${op}-instance`)}</span> })) : []),
       ...(last ? [{ key: 'log', label: <span data-testid="node-op-log">{t('op.log')}</span> }] : []),
     ];
     return {
@@ -114,7 +117,7 @@ export function RunDetailScreen() {
         <Space style={{ width: '100%', justifyContent: 'space-between' }} wrap>
           <Space>
             <Typography.Title level={4} style={{ margin: 0 }} data-testid="run-title">{t('run.title', { id: run.id.slice(0, 8) })}</Typography.Title>
-            <StatusTag status={run.status} />
+            <span data-testid="run-status"><StatusTag status={run.status} /></span>
             <Link to={`/flows/${run.definition_id}/edit`}>{run.definition_name || run.definition_id} v{run.version}</Link>
           </Space>
           <Space data-testid="run-actions">
