@@ -175,7 +175,7 @@ try {
 
   await step('node log: shell_1 shows its stderr', async () => {
     const ops = await nodeMenu('shell_1');
-    assert.deepEqual(ops, ['node-op-log'], 'a closed (successful) run offers only the log');
+    assert.deepEqual(ops, ['node-op-rerun-from', 'node-op-log'], 'a closed (successful) run offers only rerun-from-node and the log');
     await tid('node-op-log').click();
     await tid('log-text').filter({ hasText: 'boom' }).waitFor();
     assert.match(await tid('log-text').textContent(), /extracting \d{4}-\d\d-\d\d/);
@@ -198,7 +198,15 @@ try {
     for (const op of ['retry', 'rollback', 'abandon', 'rerun']) await tid(`run-op-${op}`).waitFor();
     assert.equal(await tid('run-op-stop').count(), 0);
     const ops = await nodeMenu('extract');
-    assert.deepEqual(ops.sort(), ['instance-op-rerun', 'node-op-log', 'node-op-retry', 'node-op-skip']);
+    assert.deepEqual(ops.sort(), ['instance-op-rerun', 'node-op-log', 'node-op-rerun-from', 'node-op-retry', 'node-op-skip']);
+    await page.keyboard.press('Escape');
+    // Locate current progress: the first failed node, its log ready.
+    await tid('locate').click();
+    await tid('tab-logs').click();
+    await tid('log-text').filter({ hasText: 'failing' }).waitFor();
+    await tid('tab-topology').click();
+    await tid('node-extract').waitFor();
+    await nodeMenu('extract');
     await tid('node-op-skip').click();
     await tid('op-reason').fill('known bad input; data fixed by hand');
     await page.locator('#op-confirm').click();
@@ -211,26 +219,56 @@ try {
     assert.equal(tr?.actor, 'admin');
   });
 
+  await step('stop a running run from the run page: confirmation with a reason; node and run stopped', async () => {
+    const flow = await stack.api('POST', '/flows', {
+      name: 'e2e-long', nodes: [
+        { id: 'wait', type: 'task', task: { kind: 'shell', shell: { script: 'echo started; sleep 120' }, grace: '1s' } },
+        { id: 'after', type: 'task', task: { kind: 'noop' } },
+      ], edges: [{ from: 'wait', to: 'after' }],
+    });
+    const run = (await stack.api('POST', `/flows/${flow.id}/runs`, {})).id;
+    await page.goto(`${stack.base}/runs/${run}`);
+    await waitNode('wait', 'running');
+    assert.deepEqual((await nodeMenu('wait')).sort(), ['instance-op-stop', 'node-op-log', 'node-op-rerun-from', 'node-op-stop']);
+    await page.keyboard.press('Escape');
+    for (const op of ['stop', 'pause']) await tid(`run-op-${op}`).waitFor();
+    assert.equal(await tid('run-op-retry').count(), 0);
+    await tid('run-op-stop').click();
+    await tid('op-reason').fill('wrong parameters');
+    await page.locator('#op-confirm').click();
+    await page.locator('[data-testid="run-status"] [data-status="stopped"]').waitFor({ timeout: 30_000 });
+    await waitNode('wait', 'stopped');
+    for (const op of ['retry', 'rollback', 'abandon', 'rerun']) await tid(`run-op-${op}`).waitFor();
+  });
+
   await step('runs list: both runs, status counters, filter, batch stop of finished runs shows each 409', async () => {
     await tid('nav-runs').click();
     await page.locator('[data-testid="runs-table"] tbody tr [data-testid="run-link"]').nth(1).waitFor();
-    assert.equal(await page.locator('[data-testid="runs-table"] tbody tr [data-testid="run-link"]').count(), 2);
+    assert.equal(await page.locator('[data-testid="runs-table"] tbody tr [data-testid="run-link"]').count(), 3);
     assert.match(await tid('count-success').textContent(), /2/);
+    assert.match(await tid('count-stopped').textContent(), /1/);
     await tid('filter-definition').fill('e2e-fails');
     await tid('filter-submit').click();
     await page.waitForURL(/definition=e2e-fails/);
     await page.waitForFunction(() => document.querySelectorAll('[data-testid="runs-table"] tbody tr [data-testid="run-link"]').length === 1);
     await page.getByRole('button', { name: 'Reset' }).click();
-    await page.locator('[data-testid="runs-table"] tbody tr [data-testid="run-link"]').nth(1).waitFor();
+    await page.locator('[data-testid="runs-table"] tbody tr [data-testid="run-link"]').nth(2).waitFor();
+    assert.equal(await tid('filter-definition').inputValue(), '', 'reset clears the filter form');
+    // Only the two successful runs: batch stop refuses each with the server's 409 message.
+    await tid('count-success').click();
+    await page.waitForURL(/status=success/);
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid="runs-table"] tbody tr [data-testid="run-link"]').length === 2);
     await page.locator('[data-testid="runs-table"] thead .ant-checkbox-input').check();
     await tid('batch-stop').click();
     const results = tid('batch-results');
     await results.waitFor();
     const text = await results.textContent();
     assert.equal((text.match(/No/g) ?? []).length, 2, text);
-    assert.match(text, /stop|success|closed/i);
+    assert.equal((text.match(/is success and closed: only rerun and rerun-from-node apply/g) ?? []).length, 2, text);
     await shot('runs-batch-results');
     await page.keyboard.press('Escape');
+    await tid('nav-runs').click();
+    await page.locator('[data-testid="runs-table"] tbody tr [data-testid="run-link"]').nth(2).waitFor();
     await shot('runs');
   });
 
@@ -251,6 +289,8 @@ try {
     await waitNode('extract', 'success');
     assert.equal(await tid('run-actions').locator('[data-testid^="run-op-"]').count(), 0);
     assert.deepEqual(await nodeMenu('extract'), ['node-op-log']);
+    await page.keyboard.press('Escape');
+    assert.equal(await tid('locate').count(), 1, 'locating is reading, viewers have it');
     await page.keyboard.press('Escape');
     await page.goto(flowURL);
     await tid('editor-canvas').waitFor();

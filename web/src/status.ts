@@ -44,7 +44,7 @@ export function instanceOpsFor(status: string): InstanceOp[] {
 }
 
 /** Operations that lose work or cannot be undone ask for confirmation and a reason. */
-export const destructive = new Set<string>(['stop', 'skip', 'rollback', 'abandon', 'retry', 'rerun']);
+export const destructive = new Set<string>(['stop', 'skip', 'rollback', 'abandon', 'retry', 'rerun', 'rerun-from', 'retry-failed', 'stop-instance', 'rerun-instance']);
 
 export const runStatuses = [
   'waiting', 'running', 'paused', 'stopping', 'success', 'failed', 'stopped', 'timeout', 'skipped',

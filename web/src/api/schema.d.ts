@@ -330,6 +330,30 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/runs/{id}/nodes/{node}/rerun-from": {
+        parameters: {
+            query?: {
+                dry_run?: components["parameters"]["dryRun"];
+            };
+            header?: {
+                "Idempotency-Key"?: components["parameters"]["idempotencyKey"];
+            };
+            path: {
+                id: components["parameters"]["id"];
+                node: components["parameters"]["node"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Temporal reset to the workflow task that first dispatched the node; the node and everything not finished by then run again. */
+        post: operations["rerunFromNode"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1183,6 +1207,45 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["OpAnswer"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    rerunFromNode: {
+        parameters: {
+            query?: {
+                dry_run?: components["parameters"]["dryRun"];
+            };
+            header?: {
+                "Idempotency-Key"?: components["parameters"]["idempotencyKey"];
+            };
+            path: {
+                id: components["parameters"]["id"];
+                node: components["parameters"]["node"];
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["ReasonBody"];
+            };
+        };
+        responses: {
+            /** @description applied, or the plan of a dry run */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        applied?: boolean;
+                        dry_run?: boolean;
+                        reset_point?: Record<string, never>;
+                        nodes: string[];
+                        temporal_run_id?: string;
+                        run?: components["schemas"]["RunDetail"];
+                    };
                 };
             };
             default: components["responses"]["Error"];

@@ -1,7 +1,7 @@
 import { useMemo, useState } from 'react';
 import { useQuery, useQueryClient } from '@tanstack/react-query';
-import { Button, Card, Descriptions, Dropdown, Space, Table, Tabs, Typography, Alert, Tree } from 'antd';
-import { Background, Controls, ReactFlow, ReactFlowProvider, type Node } from '@xyflow/react';
+import { Alert, App, Button, Card, Descriptions, Dropdown, Space, Table, Tabs, Tree, Typography } from 'antd';
+import { Background, Controls, ReactFlow, ReactFlowProvider, useReactFlow, type Node } from '@xyflow/react';
 import '@xyflow/react/dist/style.css';
 import { useTranslation } from 'react-i18next';
 import { Link, useNavigate, useParams } from 'react-router';
@@ -33,9 +33,42 @@ function useDefinition(run: RunDetail | undefined) {
 }
 
 export function RunDetailScreen() {
+  return (
+    <ReactFlowProvider>
+      <RunDetailView />
+    </ReactFlowProvider>
+  );
+}
+
+/** Every node upstream and downstream of id, for highlighting its lineage. */
+function lineage(id: string, edges: { from: string; to: string }[]): Set<string> {
+  const out = new Set([id]);
+  for (const dir of ['up', 'down'] as const) {
+    const next = new Map<string, string[]>();
+    for (const e of edges) {
+      const [a, b] = dir === 'down' ? [e.from, e.to] : [e.to, e.from];
+      next.set(a, [...(next.get(a) ?? []), b]);
+    }
+    const stack = [id];
+    while (stack.length) {
+      for (const n of next.get(stack.pop()!) ?? []) {
+        if (!out.has(n)) {
+          out.add(n);
+          stack.push(n);
+        }
+      }
+    }
+  }
+  return out;
+}
+
+function RunDetailView() {
   const { id = '' } = useParams();
+  const rf = useReactFlow();
+  const [hover, setHover] = useState<string | null>(null);
   const { t } = useTranslation();
   const { canMutate } = useAuth();
+  const { message } = App.useApp();
   const qc = useQueryClient();
   const navigate = useNavigate();
   const [tab, setTab] = useState('topology');
@@ -58,15 +91,37 @@ export function RunDetailScreen() {
   const positions = useMemo(() => (def.data ? layout(def.data.nodes, def.data.edges) : null), [def.data]);
   const base = useMemo(() => (def.data && positions ? toGraph(def.data.nodes, def.data.edges, positions) : null), [def.data, positions]);
   const nodeRuns = useMemo(() => new Map((run?.nodes ?? []).map((n) => [n.id, n])), [run]);
+  // The lineage of the node whose menu is open (or that was located) is
+  // highlighted; the rest fades.
+  const focus = menu?.node.id ?? hover;
+  const lit = useMemo(() => (focus && def.data ? lineage(focus, def.data.edges) : null), [focus, def.data]);
   const nodes = useMemo(() => base?.nodes.map((n) => {
     const nr = nodeRuns.get(n.id);
-    return { ...n, data: { ...n.data, status: nr?.status ?? 'waiting', forced: nr?.forced } };
-  }) ?? [], [base, nodeRuns]);
+    return { ...n, style: lit && !lit.has(n.id) ? { opacity: 0.25 } : undefined, data: { ...n.data, status: nr?.status ?? 'waiting', forced: nr?.forced } };
+  }) ?? [], [base, nodeRuns, lit]);
+  const edges = useMemo(() => base?.edges.map((e) => (lit && !(lit.has(e.source) && lit.has(e.target)) ? { ...e, style: { ...e.style, opacity: 0.15 } } : e)) ?? [], [base, lit]);
 
   if (runQ.error) return <Alert type="error" message={errorMessage(runQ.error)} />;
   if (!run) return <Typography.Text>{t('common.loading')}</Typography.Text>;
 
   const runOps = canMutate ? runOpsFor(run.status) : [];
+
+  /** Centres on the running node, else the first failed one, and opens its log. */
+  function locate() {
+    const order = def.data?.nodes.map((n) => n.id) ?? [];
+    const pick = (st: string[]) => order.find((nid) => st.includes(nodeRuns.get(nid)?.status ?? ''));
+    const target = pick(['running', 'dispatched', 'stopping']) ?? pick(['failed', 'timeout', 'stopped']);
+    const n = target && nodes.find((x) => x.id === target);
+    if (!n) {
+      message.info(t('run.nothingToLocate'));
+      return;
+    }
+    void rf.setCenter(n.position.x + 85, n.position.y + 24, { zoom: 1.2, duration: 300 });
+    setHover(n.id);
+    const inst = nodeRuns.get(n.id)?.instances.at(-1);
+    if (inst) setLogInstance(inst);
+    setMenu(null);
+  }
   function runAction(op: string) {
     if (op === 'rerun') {
       start({ op, target: run!.id, run: async () => {
@@ -88,6 +143,8 @@ export function RunDetailScreen() {
     const last = nr?.instances[nr.instances.length - 1];
     const items = [
       ...ops.map((op) => ({ key: op, label: <span data-testid={`node-op-${op}`}>{t(`op.${op}`)}</span> })),
+      // A reset works on closed runs too, once the node has been dispatched.
+      ...(canMutate && last ? [{ key: 'rerun-from', label: <span data-testid="node-op-rerun-from">{t('op.rerun-from')}</span> }] : []),
       ...(operable && last ? instanceOpsFor(last.status).map((op) => ({ key: `instance-${op}`, label: <span data-testid={`instance-op-${op}`}>{t(`op.${op}-instance`)}</span> })) : []),
       ...(last ? [{ key: 'log', label: <span data-testid="node-op-log">{t('op.log')}</span> }] : []),
     ];
@@ -95,7 +152,17 @@ export function RunDetailScreen() {
       items: items.length ? items : [{ key: 'none', disabled: true, label: t('op.none') }],
       onClick: ({ key }: { key: string }) => {
         setMenu(null);
-        if (key === 'log' && last) {
+        if (key === 'rerun-from') {
+          void (async () => {
+            try {
+              const plan = await call(api.POST('/runs/{id}/nodes/{node}/rerun-from', { params: { path: { id, node: n.id }, query: { dry_run: true } }, body: {} }));
+              start({ op: 'rerun-from', target: `${n.id} — ${t('run.rerunFromPlan', { nodes: plan.nodes.join(', ') })}`, run: (reason) =>
+                call(api.POST('/runs/{id}/nodes/{node}/rerun-from', { params: { path: { id, node: n.id } }, body: { reason } })) });
+            } catch (e) {
+              message.error(errorMessage(e));
+            }
+          })();
+        } else if (key === 'log' && last) {
           setLogInstance(last);
           setTab('logs');
         } else if (key.startsWith('instance-') && last) {
@@ -126,6 +193,7 @@ export function RunDetailScreen() {
                 {t(op === 'retry' ? 'op.retry-failed' : `op.${op}`)}
               </Button>
             ))}
+            <Button onClick={locate} data-testid="locate">{t('run.locate')}</Button>
             <Button onClick={() => downloadArchive(run.id)}>{t('run.archive')}</Button>
           </Space>
         </Space>
@@ -146,16 +214,14 @@ export function RunDetailScreen() {
           key: 'topology', label: <span data-testid="tab-topology">{t('run.topology')}</span>,
           children: (
             <div style={{ height: 520, background: '#fff', border: '1px solid #f0f0f0' }} data-testid="topology">
-              <ReactFlowProvider>
-                <ReactFlow nodes={nodes} edges={base?.edges ?? []} nodeTypes={nodeTypes} fitView minZoom={0.05}
+                <ReactFlow nodes={nodes} edges={edges} nodeTypes={nodeTypes} fitView minZoom={0.05}
                   nodesDraggable={false} nodesConnectable={false} onlyRenderVisibleElements proOptions={{ hideAttribution: true }}
-                  onNodeClick={(e, n) => setMenu({ node: n, x: e.clientX, y: e.clientY })}
+                  onNodeClick={(e, n) => { setHover(null); setMenu({ node: n, x: e.clientX, y: e.clientY }); }}
                   onNodeContextMenu={(e, n) => { e.preventDefault(); setMenu({ node: n, x: e.clientX, y: e.clientY }); }}
-                  onPaneClick={() => setMenu(null)}>
+                  onPaneClick={() => { setMenu(null); setHover(null); }}>
                   <Background />
                   <Controls showInteractive={false} />
                 </ReactFlow>
-              </ReactFlowProvider>
             </div>
           ),
         },

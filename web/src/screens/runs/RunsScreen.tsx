@@ -69,7 +69,6 @@ export function RunsScreen() {
     onError: (e) => message.error(errorMessage(e)),
   });
 
-  const [form] = Form.useForm();
   const range = (a?: string, b?: string): [Dayjs, Dayjs] | undefined => (a && b ? [dayjs(a), dayjs(b)] : undefined);
   const initial = {
     ...filters,
@@ -96,7 +95,7 @@ export function RunsScreen() {
   return (
     <Space direction="vertical" size="middle" style={{ width: '100%' }}>
       <Card size="small">
-        <Form form={form} layout="inline" initialValues={initial} onFinish={onSearch} key={params.toString()} data-testid="runs-filters">
+        <Form layout="inline" initialValues={initial} onFinish={onSearch} key={params.toString()} data-testid="runs-filters">
           <Form.Item name="definition"><Input placeholder={t('runs.filterDefinition')} allowClear style={{ width: 200 }} data-testid="filter-definition" /></Form.Item>
           <Form.Item name="batch_id"><Input placeholder={t('runs.filterBatch')} allowClear style={{ width: 200 }} /></Form.Item>
           <Form.Item name="status">
