@@ -77,6 +77,27 @@ async function setScript(node, script) {
   await cm.pressSequentially(script);
 }
 
+/** Confirms the open operation dialog with a reason, and waits until it closed. */
+async function confirmOp(reason) {
+  const dialog = page.locator('.ant-modal').filter({ has: tid('op-reason') });
+  await tid('op-reason').fill(reason);
+  // Under heavy load a click can land while the dialog still animates in;
+  // click again until it is taken (the button then shows it is loading).
+  for (let i = 0; i < 5; i++) {
+    await page.locator('#op-confirm').click();
+    try {
+      await dialog.waitFor({ state: 'hidden', timeout: 5000 });
+      return;
+    } catch {
+      if (await page.locator('#op-confirm.ant-btn-loading').count()) {
+        await dialog.waitFor({ state: 'hidden', timeout: 30_000 });
+        return;
+      }
+    }
+  }
+  throw new Error('the operation dialog did not close');
+}
+
 async function login(token) {
   await tid('login-token').fill(token);
   await tid('login-submit').click();
@@ -208,8 +229,7 @@ try {
     await tid('node-extract').waitFor();
     await nodeMenu('extract');
     await tid('node-op-skip').click();
-    await tid('op-reason').fill('known bad input; data fixed by hand');
-    await page.locator('#op-confirm').click();
+    await confirmOp('known bad input; data fixed by hand');
     await waitNode('extract', 'success');
     await waitNode('load', 'success');
     await page.locator('[data-testid="run-status"] [data-status="success"]').waitFor({ timeout: 30_000 });
@@ -234,8 +254,7 @@ try {
     for (const op of ['stop', 'pause']) await tid(`run-op-${op}`).waitFor();
     assert.equal(await tid('run-op-retry').count(), 0);
     await tid('run-op-stop').click();
-    await tid('op-reason').fill('wrong parameters');
-    await page.locator('#op-confirm').click();
+    await confirmOp('wrong parameters');
     await page.locator('[data-testid="run-status"] [data-status="stopped"]').waitFor({ timeout: 30_000 });
     await waitNode('wait', 'stopped');
     for (const op of ['retry', 'rollback', 'abandon', 'rerun']) await tid(`run-op-${op}`).waitFor();

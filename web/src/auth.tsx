@@ -29,7 +29,7 @@ export function AuthProvider({ children }: { children: ReactNode }) {
   useEffect(() => {
     setUnauthorizedHandler(logout);
     if (!localStorage.getItem(TOKEN_KEY)) return;
-    call(api.GET('/me'))
+    call(api.GET('/api/v1/me'))
       .then(setMe)
       .catch(() => logout())
       .finally(() => setChecking(false));
@@ -38,7 +38,7 @@ export function AuthProvider({ children }: { children: ReactNode }) {
   const login = useCallback(async (token: string) => {
     localStorage.setItem(TOKEN_KEY, token.trim());
     try {
-      setMe(await call(api.GET('/me')));
+      setMe(await call(api.GET('/api/v1/me')));
     } catch (e) {
       localStorage.removeItem(TOKEN_KEY);
       throw e;

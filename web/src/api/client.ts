@@ -6,14 +6,16 @@ import type { components, paths } from './schema';
 export type Schemas = components['schemas'];
 export type Run = Schemas['Run'];
 export type RunDetail = Schemas['RunDetail'];
-export type NodeRun = Schemas['NodeRun'];
+export type NodeRun = Schemas['RunNode'];
 export type Instance = Schemas['Instance'];
 export type FlowBody = Schemas['FlowBody'];
+export type Flow = Schemas['FlowView'];
 export type FlowNode = Schemas['Node'];
 export type FlowEdge = Schemas['Edge'];
 export type Task = Schemas['Task'];
 export type Me = Schemas['Me'];
 export type Problem = Schemas['Problem'];
+export type ErrorBody = Schemas['ErrorResponse'];
 
 export const TOKEN_KEY = 'baton.token';
 
@@ -34,9 +36,8 @@ export class ApiError extends Error {
   }
   /** Validation problems (400 invalid_definition) with their paths. */
   get problems(): Problem[] {
-    const d = this.details as { problems?: Problem[] } | Problem[] | undefined;
-    if (Array.isArray(d)) return d;
-    return d?.problems ?? [];
+    // invalid_definition carries the list itself (ProblemList).
+    return Array.isArray(this.details) ? (this.details as Problem[]) : [];
   }
 }
 
@@ -70,7 +71,8 @@ const auth: Middleware = {
   },
 };
 
-export const api = createClient<paths>({ baseUrl: '/api/v1' });
+// The document's paths carry the /api/v1 prefix.
+export const api = createClient<paths>({ baseUrl: '' });
 api.use(auth);
 
 type Answer<T> = { data?: T; error?: unknown; response: Response };
@@ -79,7 +81,7 @@ type Answer<T> = { data?: T; error?: unknown; response: Response };
 export async function call<T>(p: Promise<Answer<T>>): Promise<T> {
   const { data, error, response } = await p;
   if (response.ok) return data as T;
-  const e = (error as Schemas['ErrorBody'] | undefined)?.error;
+  const e = (error as ErrorBody | undefined)?.error;
   throw new ApiError(response.status, e?.code ?? 'http_' + response.status, e?.message ?? response.statusText, e?.details);
 }
 
@@ -96,7 +98,7 @@ export async function followLog(id: string, offset: number, onChunk: (s: string)
   if (!res.ok || !res.body) {
     let msg = res.statusText;
     try {
-      msg = ((await res.json()) as Schemas['ErrorBody']).error.message;
+      msg = ((await res.json()) as ErrorBody).error.message;
     } catch {
       /* not JSON */
     }
@@ -117,4 +119,26 @@ export function errorMessage(e: unknown): string {
   if (e instanceof ApiError) return `${e.message} (${e.code})`;
   if (e instanceof Error) return e.message;
   return String(e);
+}
+
+// The document has one path per control operation; these share their
+// parameters, body (ReasonBody) and answer (ControlResult), so one typed
+// call serves each family.
+export type RunOpName = 'stop' | 'pause' | 'resume' | 'retry' | 'rollback' | 'abandon';
+export type NodeOpName = 'stop' | 'pause' | 'resume' | 'retry' | 'skip';
+
+export function runOp(id: string, op: RunOpName, reason: string) {
+  return call(api.POST(`/api/v1/runs/{id}/${op}` as '/api/v1/runs/{id}/stop', { params: { path: { id } }, body: { reason } }));
+}
+
+export function nodeOp(id: string, node: string, op: NodeOpName, reason: string) {
+  return call(api.POST(`/api/v1/runs/{id}/nodes/{node}/${op}` as '/api/v1/runs/{id}/nodes/{node}/stop', { params: { path: { id, node } }, body: { reason } }));
+}
+
+export function instanceOp(id: string, op: 'stop' | 'rerun', reason: string) {
+  return call(api.POST(`/api/v1/instances/{id}/${op}` as '/api/v1/instances/{id}/stop', { params: { path: { id } }, body: { reason } }));
+}
+
+export function batchOp(op: 'stop' | 'retry', ids: string[]) {
+  return call(api.POST(`/api/v1/runs/batch/${op}` as '/api/v1/runs/batch/stop', { body: { ids } }));
 }

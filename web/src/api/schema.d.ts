@@ -4,13 +4,14 @@
  */
 
 export interface paths {
-    "/me": {
+    "/api/v1/me": {
         parameters: {
             query?: never;
             header?: never;
             path?: never;
             cookie?: never;
         };
+        /** Who the token is, and what the console links to. */
         get: operations["getMe"];
         put?: never;
         post?: never;
@@ -20,15 +21,196 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/flows": {
+    "/healthz": {
         parameters: {
             query?: never;
             header?: never;
             path?: never;
             cookie?: never;
         };
+        /** Liveness and mirror database reachability. */
+        get: operations["healthz"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/openapi.json": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** This document. */
+        get: operations["openapi"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/tasks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List tasks, most recently updated first. */
+        get: operations["listTasks"];
+        put?: never;
+        /** Create a task (version 1, enabled). */
+        post: operations["createTask"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/tasks/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The task's or flow's id. */
+                id: components["parameters"]["DefinitionID"];
+            };
+            cookie?: never;
+        };
+        /** The task at its current version. */
+        get: operations["getTask"];
+        /** Save a new version of the task. */
+        put: operations["updateTask"];
+        post?: never;
+        /** Hide and disable the task and delete its schedule; started runs go on. */
+        delete: operations["deleteTask"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/tasks/{id}/versions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The task's or flow's id. */
+                id: components["parameters"]["DefinitionID"];
+            };
+            cookie?: never;
+        };
+        /** Saved versions of the task, newest first; readable after a delete. */
+        get: operations["listTaskVersions"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/tasks/{id}/versions/{version}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The task's or flow's id. */
+                id: components["parameters"]["DefinitionID"];
+                /** @description A saved version number. */
+                version: components["parameters"]["Version"];
+            };
+            cookie?: never;
+        };
+        /** One saved version of the task. */
+        get: operations["getTaskVersion"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/tasks/{id}/enable": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The task's or flow's id. */
+                id: components["parameters"]["DefinitionID"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Let the task's trigger fire (its schedule is unpaused). */
+        post: operations["enableTask"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/tasks/{id}/disable": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The task's or flow's id. */
+                id: components["parameters"]["DefinitionID"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Stop the task's trigger from firing (its schedule is paused). */
+        post: operations["disableTask"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/tasks/{id}/runs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The task's or flow's id. */
+                id: components["parameters"]["DefinitionID"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Run the task's current version once, enabled or not. */
+        post: operations["runTask"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/flows": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List flows, most recently updated first. */
         get: operations["listFlows"];
         put?: never;
+        /**
+         * Create a flow (version 1, enabled).
+         * @description Referenced tasks that fire on their own are taken over (imported_tasks).
+         */
         post: operations["createFlow"];
         delete?: never;
         options?: never;
@@ -36,7 +218,7 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/flows/validate": {
+    "/api/v1/flows/validate": {
         parameters: {
             query?: never;
             header?: never;
@@ -45,6 +227,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
+        /** Whether a flow body would be accepted; nothing is saved. */
         post: operations["validateFlow"];
         delete?: never;
         options?: never;
@@ -52,34 +235,61 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/flows/{id}": {
+    "/api/v1/flows/{id}": {
         parameters: {
             query?: never;
             header?: never;
             path: {
-                id: components["parameters"]["id"];
+                /** @description The task's or flow's id. */
+                id: components["parameters"]["DefinitionID"];
             };
             cookie?: never;
         };
+        /** The flow at its current version. */
         get: operations["getFlow"];
+        /** Save a new version of the flow. */
         put: operations["updateFlow"];
         post?: never;
+        /** Hide and disable the flow and delete its schedule; started runs go on. */
         delete: operations["deleteFlow"];
         options?: never;
         head?: never;
         patch?: never;
         trace?: never;
     };
-    "/flows/{id}/versions/{version}": {
+    "/api/v1/flows/{id}/versions": {
         parameters: {
             query?: never;
             header?: never;
             path: {
-                id: components["parameters"]["id"];
-                version: number;
+                /** @description The task's or flow's id. */
+                id: components["parameters"]["DefinitionID"];
             };
             cookie?: never;
         };
+        /** Saved versions of the flow, newest first; readable after a delete. */
+        get: operations["listFlowVersions"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/flows/{id}/versions/{version}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The task's or flow's id. */
+                id: components["parameters"]["DefinitionID"];
+                /** @description A saved version number. */
+                version: components["parameters"]["Version"];
+            };
+            cookie?: never;
+        };
+        /** One saved version of the flow. */
         get: operations["getFlowVersion"];
         put?: never;
         post?: never;
@@ -89,19 +299,19 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/flows/{id}/enable": {
+    "/api/v1/flows/{id}/enable": {
         parameters: {
             query?: never;
-            header?: {
-                "Idempotency-Key"?: components["parameters"]["idempotencyKey"];
-            };
+            header?: never;
             path: {
-                id: components["parameters"]["id"];
+                /** @description The task's or flow's id. */
+                id: components["parameters"]["DefinitionID"];
             };
             cookie?: never;
         };
         get?: never;
         put?: never;
+        /** Let the flow's trigger fire; refused while a referenced task is missing. */
         post: operations["enableFlow"];
         delete?: never;
         options?: never;
@@ -109,19 +319,19 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/flows/{id}/disable": {
+    "/api/v1/flows/{id}/disable": {
         parameters: {
             query?: never;
-            header?: {
-                "Idempotency-Key"?: components["parameters"]["idempotencyKey"];
-            };
+            header?: never;
             path: {
-                id: components["parameters"]["id"];
+                /** @description The task's or flow's id. */
+                id: components["parameters"]["DefinitionID"];
             };
             cookie?: never;
         };
         get?: never;
         put?: never;
+        /** Stop the flow's trigger from firing (its schedule is paused). */
         post: operations["disableFlow"];
         delete?: never;
         options?: never;
@@ -129,33 +339,37 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/flows/{id}/runs": {
+    "/api/v1/flows/{id}/runs": {
         parameters: {
             query?: never;
-            header?: {
-                "Idempotency-Key"?: components["parameters"]["idempotencyKey"];
-            };
+            header?: never;
             path: {
-                id: components["parameters"]["id"];
+                /** @description The task's or flow's id. */
+                id: components["parameters"]["DefinitionID"];
             };
             cookie?: never;
         };
         get?: never;
         put?: never;
-        post: operations["runFlowOnce"];
+        /**
+         * Run the flow's current version once, enabled or not.
+         * @description Referenced tasks are inlined at their current version.
+         */
+        post: operations["runFlow"];
         delete?: never;
         options?: never;
         head?: never;
         patch?: never;
         trace?: never;
     };
-    "/runs": {
+    "/api/v1/runs": {
         parameters: {
             query?: never;
             header?: never;
             path?: never;
             cookie?: never;
         };
+        /** List runs, newest first, filtered. */
         get: operations["listRuns"];
         put?: never;
         post?: never;
@@ -165,13 +379,14 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/runs/stats": {
+    "/api/v1/runs/stats": {
         parameters: {
             query?: never;
             header?: never;
             path?: never;
             cookie?: never;
         };
+        /** Run counts per status for the same filters as the list. */
         get: operations["runStats"];
         put?: never;
         post?: never;
@@ -181,37 +396,17 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/runs/batch/{op}": {
-        parameters: {
-            query?: {
-                dry_run?: components["parameters"]["dryRun"];
-            };
-            header?: {
-                "Idempotency-Key"?: components["parameters"]["idempotencyKey"];
-            };
-            path: {
-                op: "stop" | "retry";
-            };
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        post: operations["batchRunOp"];
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/runs/{id}": {
+    "/api/v1/runs/{id}": {
         parameters: {
             query?: never;
             header?: never;
             path: {
-                id: components["parameters"]["id"];
+                /** @description The run's id. */
+                id: components["parameters"]["RunID"];
             };
             cookie?: never;
         };
+        /** A run with its nodes, instances, transitions and executions. */
         get: operations["getRun"];
         put?: never;
         post?: never;
@@ -221,85 +416,68 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/runs/{id}/{op}": {
-        parameters: {
-            query?: {
-                dry_run?: components["parameters"]["dryRun"];
-            };
-            header?: {
-                "Idempotency-Key"?: components["parameters"]["idempotencyKey"];
-            };
-            path: {
-                id: components["parameters"]["id"];
-                op: "stop" | "pause" | "resume" | "retry" | "rollback" | "abandon";
-            };
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        post: operations["runOp"];
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/runs/{id}/rerun": {
+    "/api/v1/runs/{id}/instances": {
         parameters: {
             query?: never;
-            header?: {
-                "Idempotency-Key"?: components["parameters"]["idempotencyKey"];
-            };
-            path: {
-                id: components["parameters"]["id"];
-            };
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        post: operations["rerunRun"];
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/runs/{id}/nodes/{node}/{op}": {
-        parameters: {
-            query?: {
-                dry_run?: components["parameters"]["dryRun"];
-            };
-            header?: {
-                "Idempotency-Key"?: components["parameters"]["idempotencyKey"];
-            };
-            path: {
-                id: components["parameters"]["id"];
-                node: components["parameters"]["node"];
-                op: "stop" | "pause" | "resume" | "retry" | "skip";
-            };
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        post: operations["nodeOp"];
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/instances/{id}/log": {
-        parameters: {
-            query?: {
-                offset?: number;
-                follow?: boolean;
-            };
             header?: never;
             path: {
-                id: components["parameters"]["id"];
+                /** @description The run's id. */
+                id: components["parameters"]["RunID"];
             };
             cookie?: never;
         };
+        /** The run's instances. */
+        get: operations["listRunInstances"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/runs/{id}/logs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The run's id. */
+                id: components["parameters"]["RunID"];
+            };
+            cookie?: never;
+        };
+        /**
+         * A zip of every instance log of the run plus run.json.
+         * @description Entries are <node>/<shard>-attempt<N>.log. The archive is streamed: a
+         *     failure after the first byte shows as an archive without its
+         *     central directory.
+         */
+        get: operations["runLogs"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/instances/{id}/log": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description An instance id, <run>.<node>.<shard>.<attempt>. */
+                id: components["parameters"]["InstanceID"];
+            };
+            cookie?: never;
+        };
+        /**
+         * An instance's output from offset on, as text.
+         * @description Tail a running instance by asking again from X-Next-Offset until
+         *     X-Instance-Status is terminal and the offsets meet. With follow=true
+         *     the answer streams until the instance is terminal, and X-Next-Offset
+         *     and X-Instance-Status come as trailers.
+         */
         get: operations["instanceLog"];
         put?: never;
         post?: never;
@@ -309,46 +487,594 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/instances/{id}/{op}": {
+    "/api/v1/runs/batch/stop": {
         parameters: {
             query?: never;
-            header?: {
-                "Idempotency-Key"?: components["parameters"]["idempotencyKey"];
-            };
-            path: {
-                id: components["parameters"]["id"];
-                op: "stop" | "rerun";
-            };
+            header?: never;
+            path?: never;
             cookie?: never;
         };
         get?: never;
         put?: never;
-        post: operations["instanceOp"];
+        /** Stop many runs; one refusal does not block the others. */
+        post: operations["batchStopRuns"];
         delete?: never;
         options?: never;
         head?: never;
         patch?: never;
         trace?: never;
     };
-    "/runs/{id}/nodes/{node}/rerun-from": {
+    "/api/v1/runs/batch/retry": {
         parameters: {
-            query?: {
-                dry_run?: components["parameters"]["dryRun"];
-            };
-            header?: {
-                "Idempotency-Key"?: components["parameters"]["idempotencyKey"];
-            };
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Retry the failed nodes of many runs; one refusal does not block the others. */
+        post: operations["batchRetryRuns"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/runs/{id}/stop": {
+        parameters: {
+            query?: never;
+            header?: never;
             path: {
-                id: components["parameters"]["id"];
-                node: components["parameters"]["node"];
+                /** @description The run's id. */
+                id: components["parameters"]["RunID"];
             };
             cookie?: never;
         };
         get?: never;
         put?: never;
-        /** @description Temporal reset to the workflow task that first dispatched the node; the node and everything not finished by then run again. */
+        /** Stop the run's running instances and what is waiting. */
+        post: operations["stopRun"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/runs/{id}/pause": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The run's id. */
+                id: components["parameters"]["RunID"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Hold the run's waiting nodes; running instances finish. */
+        post: operations["pauseRun"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/runs/{id}/resume": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The run's id. */
+                id: components["parameters"]["RunID"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Resume a paused run. */
+        post: operations["resumeRun"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/runs/{id}/retry": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The run's id. */
+                id: components["parameters"]["RunID"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Retry the run's failed nodes (DataWorks 重跑失败节点). */
+        post: operations["retryRun"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/runs/{id}/rollback": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The run's id. */
+                id: components["parameters"]["RunID"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Run the rollbacks of the run's succeeded nodes, downstream first. */
+        post: operations["rollbackRun"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/runs/{id}/abandon": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The run's id. */
+                id: components["parameters"]["RunID"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Give the run up; it closes as abandoned. */
+        post: operations["abandonRun"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/runs/{id}/rerun": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The run's id. */
+                id: components["parameters"]["RunID"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Start a new run of what a finished run ran (trigger rerun, this run as its parent). */
+        post: operations["rerunRun"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/runs/{id}/rerun-downstream": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The run's id. */
+                id: components["parameters"]["RunID"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Run the chosen nodes and everything downstream of them again, in this run. */
+        post: operations["rerunDownstream"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/runs/{id}/nodes/{node}/stop": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The run's id. */
+                id: components["parameters"]["RunID"];
+                /** @description A node id of the run's flow. */
+                node: components["parameters"]["NodeID"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Stop the node's running instances. */
+        post: operations["stopNode"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/runs/{id}/nodes/{node}/pause": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The run's id. */
+                id: components["parameters"]["RunID"];
+                /** @description A node id of the run's flow. */
+                node: components["parameters"]["NodeID"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Hold a waiting node. */
+        post: operations["pauseNode"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/runs/{id}/nodes/{node}/resume": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The run's id. */
+                id: components["parameters"]["RunID"];
+                /** @description A node id of the run's flow. */
+                node: components["parameters"]["NodeID"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Release a paused node. */
+        post: operations["resumeNode"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/runs/{id}/nodes/{node}/retry": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The run's id. */
+                id: components["parameters"]["RunID"];
+                /** @description A node id of the run's flow. */
+                node: components["parameters"]["NodeID"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Run a finished node again. */
+        post: operations["retryNode"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/runs/{id}/nodes/{node}/skip": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The run's id. */
+                id: components["parameters"]["RunID"];
+                /** @description A node id of the run's flow. */
+                node: components["parameters"]["NodeID"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Mark the node succeeded without running it, so downstream goes on. */
+        post: operations["skipNode"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/runs/{id}/nodes/{node}/rerun-from": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The run's id. */
+                id: components["parameters"]["RunID"];
+                /** @description A node id of the run's flow. */
+                node: components["parameters"]["NodeID"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Reset the run's workflow to where it first dispatched the node; open and closed runs alike. */
         post: operations["rerunFromNode"];
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/instances/{id}/stop": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description An instance id, <run>.<node>.<shard>.<attempt>. */
+                id: components["parameters"]["InstanceID"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Stop one running instance. */
+        post: operations["stopInstance"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/instances/{id}/rerun": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description An instance id, <run>.<node>.<shard>.<attempt>. */
+                id: components["parameters"]["InstanceID"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Run one finished instance (shard) again. */
+        post: operations["rerunInstance"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/cron/preview": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The next fire times of a Quartz expression or a fixed rate. */
+        get: operations["cronPreview"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/schedules/resync": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Make every schedule match the mirror again (admin). */
+        post: operations["resyncSchedules"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/backfills": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List backfills, newest first. */
+        get: operations["listBackfills"];
+        put?: never;
+        /** Run a definition for a range of business dates; dry_run=true only answers what would run. */
+        post: operations["createBackfill"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/backfills/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The backfill's id. */
+                id: components["parameters"]["BackfillID"];
+            };
+            cookie?: never;
+        };
+        /** A backfill with its per-date states, live from its driver while it runs. */
+        get: operations["getBackfill"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/backfills/{id}/pause": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The backfill's id. */
+                id: components["parameters"]["BackfillID"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Start no more dates; running ones finish. */
+        post: operations["pauseBackfill"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/backfills/{id}/resume": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The backfill's id. */
+                id: components["parameters"]["BackfillID"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Go on with a paused backfill. */
+        post: operations["resumeBackfill"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/backfills/{id}/stop": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The backfill's id. */
+                id: components["parameters"]["BackfillID"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Stop the running dates and drop the waiting ones; the backfill ends. */
+        post: operations["stopBackfill"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/backfills/{id}/retry": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The backfill's id. */
+                id: components["parameters"]["BackfillID"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Run the failed dates again. */
+        post: operations["retryBackfill"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Workers that sent a heartbeat, by group. */
+        get: operations["listWorkers"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/audit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The audit log of mutating calls, newest first. */
+        get: operations["listAudit"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/tokens": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** API tokens, without their secrets (admin). */
+        get: operations["listTokens"];
+        put?: never;
+        /**
+         * Create a token (admin); its plaintext is answered once, here.
+         * @description Idempotency-Key does not apply, since the answer holds the secret.
+         */
+        post: operations["createToken"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/tokens/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The token's numeric id. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Revoke a token (admin). */
+        delete: operations["revokeToken"];
         options?: never;
         head?: never;
         patch?: never;
@@ -358,199 +1084,360 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
-        ErrorBody: {
-            error: {
-                code: string;
-                message: string;
-                details?: unknown;
-            };
+        Me: {
+            /** @description The token's name (the actor of audit entries and transitions). */
+            name: string;
+            role: components["schemas"]["Role"];
+            /** @description The Temporal Web UI, as http://host:port; empty when unknown. */
+            temporal_ui_url: string;
         };
+        ErrorResponse: {
+            error: components["schemas"]["Error"];
+        };
+        Error: {
+            code: components["schemas"]["ErrorCode"];
+            /** @description What went wrong, for a person. */
+            message: string;
+            details?: components["schemas"]["ErrorDetails"];
+        };
+        /**
+         * @description Stable error codes (api/errors.go, internal/control); clients switch on them.
+         * @enum {string}
+         */
+        ErrorCode: "bad_request" | "invalid_definition" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "conflict" | "too_large" | "engine_unavailable" | "unavailable" | "internal" | "run_closed" | "node_never_dispatched" | "engine_timeout" | "schedule_sync_failed" | "backfill_closed" | "backfill_not_operable" | "idempotency_in_progress" | "idempotency_key_reused" | "run_not_operable" | "node_not_eligible" | "unknown_node" | "unknown_instance" | "worker_gone";
+        /** @description What the code's details carry; see each shape. */
+        ErrorDetails: components["schemas"]["ProblemList"] | components["schemas"]["RefusalDetails"] | components["schemas"]["StatusDetails"] | components["schemas"]["StartFailedDetails"] | components["schemas"]["SyncFailedDetails"] | components["schemas"]["PreviewErrorDetails"];
+        /** @description invalid_definition and bad_request of a body; every problem at once. */
+        ProblemList: components["schemas"]["Problem"][];
         Problem: {
+            /** @description The field, as nodes[2].task.shell.script; empty for the whole body. */
             path: string;
             message: string;
         };
-        Me: {
-            name: string;
+        /** @description A refusal of the state machines, naming what is in the way. */
+        RefusalDetails: {
+            offending: components["schemas"]["Offender"][];
+        };
+        Offender: {
+            /** @description A node or instance id. */
+            id: string;
+            /** @description Its status, or why it is in the way ("logic node"). */
+            status: string;
+        };
+        /** @description run_closed (the run's status), backfill_closed and backfill_not_operable (status and op). */
+        StatusDetails: {
+            status: string;
             /** @enum {string} */
-            role: "admin" | "operator" | "viewer";
-            /** @description empty when the server does not know it */
-            temporal_ui_url: string;
+            op?: "pause" | "resume" | "stop" | "retry";
+        };
+        /** @description engine_unavailable after the run or backfill was recorded (it is marked failed). */
+        StartFailedDetails: {
+            run_id?: string;
+            backfill_id?: string;
+        };
+        /** @description schedule_sync_failed; the change is saved (saved, null for a delete). */
+        SyncFailedDetails: {
+            failures: components["schemas"]["SyncFailure"][];
+            saved: components["schemas"]["TaskView"] | components["schemas"]["FlowView"] | components["schemas"]["FlowSaved"] | null;
+        };
+        SyncFailure: {
+            kind: components["schemas"]["DefinitionKind"];
+            id: string;
+            version?: number;
+            message: string;
+        };
+        /** @description A cron preview parse error, naming the expression's field. */
+        PreviewErrorDetails: {
+            param: string;
+            field: string;
+            value: string;
+            reason: string;
+        };
+        /**
+         * Format: date-time
+         * @description RFC 3339 UTC, null when unset.
+         */
+        NullableTime: string | null;
+        /** Format: date-time */
+        Time: string;
+        /**
+         * Format: date
+         * @description A business date, YYYY-MM-DD.
+         */
+        Bizdate: string;
+        /**
+         * @description A duration as Go writes it ("90s", "10m", "1h30m") or whole days ("2d").
+         * @example 10m
+         * @example 1h30m
+         * @example 2d
+         */
+        Duration: string;
+        /** @description Parameters by name. */
+        Params: {
+            [key: string]: string;
+        };
+        /** @enum {string} */
+        DefinitionKind: "task" | "flow";
+        /**
+         * @description How a definition fires, and why a run started.
+         * @enum {string}
+         */
+        TriggerType: "cron" | "fixed_rate" | "manual" | "api" | "flow" | "rerun" | "backfill" | "test";
+        /** @enum {string} */
+        TaskKind: "shell" | "http" | "noop" | "sleep";
+        /**
+         * @description single (one worker, default), broadcast (every worker of the group) or sharding.
+         * @enum {string}
+         */
+        TaskMode: "single" | "broadcast" | "sharding";
+        /**
+         * @description "" means task.
+         * @enum {string}
+         */
+        NodeType: "" | "task" | "and" | "or";
+        /**
+         * @description The upstream outcome the edge fires on; absent means success.
+         * @enum {string}
+         */
+        EdgeOn: "success" | "failure" | "always";
+        /** @enum {string} */
+        OverlapPolicy: "skip" | "buffer_one" | "buffer_all" | "allow_all" | "cancel_other" | "terminate_other";
+        /** @enum {string} */
+        RunStatus: "waiting" | "running" | "paused" | "stopping" | "success" | "failed" | "stopped" | "timeout" | "skipped" | "rolling_back" | "rolled_back" | "rollback_failed" | "abandoned";
+        /** @enum {string} */
+        NodeStatus: "waiting" | "paused" | "dispatched" | "running" | "success" | "failed" | "stopping" | "stopped" | "timeout" | "skipped" | "rolled_back";
+        /** @enum {string} */
+        InstanceStatus: "waiting" | "running" | "success" | "failed" | "stopping" | "stopped" | "timeout" | "stop_failed";
+        /** @enum {string} */
+        Role: "admin" | "operator" | "viewer";
+        Trigger: {
+            type: components["schemas"]["TriggerType"];
+            /** @description Quartz expression, seconds first (6 or 7 fields). */
+            cron?: string;
+            /** @description IANA zone name; not Local. */
+            timezone?: string;
+            interval?: components["schemas"]["Duration"];
+            phase?: components["schemas"]["Duration"];
+            overlap?: components["schemas"]["OverlapPolicy"];
+            catchup_window?: components["schemas"]["Duration"];
+            pause_on_failure?: boolean;
         };
         Retry: {
             max_attempts?: number;
-            initial_interval?: string;
+            initial_interval?: components["schemas"]["Duration"];
             backoff?: number;
-            max_interval?: string;
+            max_interval?: components["schemas"]["Duration"];
         };
-        Trigger: {
-            type: string;
-            cron?: string;
-            timezone?: string;
-            interval?: string;
-            phase?: string;
-            overlap?: string;
-            catchup_window?: string;
-            pause_on_failure?: boolean;
+        ShellSpec: {
+            script: string;
+            /** @description Interpreter, default /bin/sh. */
+            shell?: string;
         };
-        Task: {
+        HTTPSpec: {
+            method?: string;
+            url: string;
+            headers?: components["schemas"]["Params"];
+            body?: string;
+            expect_status?: number[];
+            timeout?: components["schemas"]["Duration"];
+        };
+        SleepSpec: {
+            duration: components["schemas"]["Duration"];
+        };
+        /**
+         * @description The fields of a task (internal/dag Task). Open: Task, TaskBody and
+         *     TaskView close it with their own extra fields.
+         */
+        TaskSpec: {
             name?: string;
             description?: string;
-            /** @enum {string} */
-            kind: "shell" | "http" | "noop" | "sleep";
-            shell?: {
-                script: string;
-                shell?: string;
-            };
-            http?: {
-                method?: string;
-                url: string;
-                headers?: {
-                    [key: string]: string;
-                };
-                body?: string;
-                expect_status?: number[];
-                timeout?: string;
-            };
-            sleep?: {
-                duration: string;
-            };
+            kind: components["schemas"]["TaskKind"];
+            shell?: components["schemas"]["ShellSpec"];
+            http?: components["schemas"]["HTTPSpec"];
+            sleep?: components["schemas"]["SleepSpec"];
+            /** @description The worker group that runs it. */
             group?: string;
-            /** @enum {string} */
-            mode?: "single" | "broadcast" | "sharding";
+            mode?: components["schemas"]["TaskMode"];
             shards?: number;
             shard_params?: string[];
             success_rate?: number;
-            timeout?: string;
-            grace?: string;
+            timeout?: components["schemas"]["Duration"];
+            grace?: components["schemas"]["Duration"];
             retry?: components["schemas"]["Retry"];
             rollback?: components["schemas"]["Task"];
-            params?: {
-                [key: string]: string;
-            };
+            params?: components["schemas"]["Params"];
             trigger?: components["schemas"]["Trigger"];
         };
+        /** @description A task inline in a flow node, or a rollback. */
+        Task: components["schemas"]["TaskSpec"];
+        /**
+         * @description Fields of a GET answer that a body may carry and that are ignored,
+         *     so an answer can be edited and PUT back as is.
+         */
+        ReadOnlyFields: {
+            /** @description Ignored. */
+            version?: unknown;
+            /** @description Ignored. */
+            enabled?: unknown;
+            /** @description Ignored. */
+            created_at?: unknown;
+            /** @description Ignored. */
+            updated_at?: unknown;
+            /** @description Ignored. */
+            created_by?: unknown;
+            /** @description Ignored. */
+            updated_by?: unknown;
+            /** @description Ignored. */
+            deleted_at?: unknown;
+        };
+        /** @description The body of POST /tasks and PUT /tasks/{id}. */
+        TaskBody: WithRequired<components["schemas"]["TaskSpec"], "name"> & components["schemas"]["ReadOnlyFields"] & {
+            /** @description Optional on create (a UUID is made); on update it must match the URL. */
+            id?: string;
+        };
+        /** @description The stored state every definition view carries next to its spec. */
+        DefinitionMeta: {
+            id: string;
+            version: number;
+            enabled: boolean;
+            created_at: components["schemas"]["NullableTime"];
+            updated_at: components["schemas"]["NullableTime"];
+            created_by: string;
+            /** @description Who saved this version. */
+            updated_by: string;
+            deleted_at?: components["schemas"]["NullableTime"];
+        };
+        /** @description A task at one version, as GET /tasks/{id} answers it. */
+        TaskView: components["schemas"]["DefinitionMeta"] & WithRequired<components["schemas"]["TaskSpec"], "name">;
         Node: {
             id: string;
             name?: string;
-            /** @enum {string} */
-            type: "task" | "and" | "or";
+            type?: components["schemas"]["NodeType"];
+            /** @description A saved task, inlined at run time; exclusive with task. */
             task_id?: string;
             task?: components["schemas"]["Task"];
-            timeout?: string;
+            timeout?: components["schemas"]["Duration"];
             retry?: components["schemas"]["Retry"];
-            params?: {
-                [key: string]: string;
-            };
+            params?: components["schemas"]["Params"];
+            /** @description A core node (基线) whose failure matters most. */
             core?: boolean;
         };
         Edge: {
             from: string;
             to: string;
-            /** @enum {string} */
-            on?: "success" | "failure" | "always";
+            on?: components["schemas"]["EdgeOn"];
         };
-        FlowBody: {
-            id?: string;
-            name: string;
+        /**
+         * @description The fields of a flow (internal/dag Flow). Open: Flow, FlowBody and
+         *     FlowView close it with their own extra fields.
+         */
+        FlowSpec: {
+            name?: string;
             group?: string;
             trigger?: components["schemas"]["Trigger"];
-            timeout?: string;
-            params?: {
-                [key: string]: string;
-            };
+            timeout?: components["schemas"]["Duration"];
+            params?: components["schemas"]["Params"];
             fail_fast?: boolean;
-            nodes: components["schemas"]["Node"][];
-            edges: components["schemas"]["Edge"][];
+            nodes?: components["schemas"]["Node"][];
+            edges?: components["schemas"]["Edge"][] | null;
         };
-        Flow: components["schemas"]["FlowBody"] & {
-            id: string;
-            version: number;
-            enabled: boolean;
-            /** Format: date-time */
-            created_at?: string | null;
-            /** Format: date-time */
-            updated_at?: string | null;
-            created_by: string;
-            updated_by: string;
-            /** Format: date-time */
-            deleted_at?: string | null;
-            imported_tasks?: string[];
+        /** @description A flow version's spec. */
+        Flow: WithRequired<components["schemas"]["FlowSpec"], "name" | "nodes" | "edges">;
+        /** @description The body of POST /flows, PUT /flows/{id} and POST /flows/validate. */
+        FlowBody: WithRequired<components["schemas"]["FlowSpec"], "name" | "nodes"> & components["schemas"]["ReadOnlyFields"] & {
+            /** @description Optional on create (a UUID is made); on update it must match the URL. */
+            id?: string;
         };
+        /** @description A flow at one version, as GET /flows/{id} answers it. */
+        FlowView: components["schemas"]["DefinitionMeta"] & WithRequired<components["schemas"]["FlowSpec"], "name" | "nodes" | "edges">;
+        /** @description A flow as a create or update answers it. */
+        FlowSaved: components["schemas"]["DefinitionMeta"] & WithRequired<components["schemas"]["FlowSpec"], "name" | "nodes" | "edges"> & {
+            /** @description Referenced tasks that fired on their own and now only run inside flows (trigger flow). */
+            imported_tasks: string[];
+        };
+        /** @description A definitions list row (the head only). */
         DefinitionSummary: {
             id: string;
             name: string;
             group: string;
             version: number;
             enabled: boolean;
-            trigger_type: string;
+            trigger_type: components["schemas"]["TriggerType"];
             created_by: string;
-            /** Format: date-time */
-            created_at?: string | null;
-            /** Format: date-time */
-            updated_at?: string | null;
+            created_at: components["schemas"]["NullableTime"];
+            updated_at: components["schemas"]["NullableTime"];
+            deleted_at?: components["schemas"]["NullableTime"];
         };
-        DefinitionList: {
-            items: components["schemas"]["DefinitionSummary"][];
-            total: number;
-            limit: number;
-            offset: number;
-        };
-        Version: {
+        /** @description One saved version; task or flow by the definition's kind. */
+        DefinitionVersion: {
             version: number;
-            /** Format: date-time */
-            created_at?: string | null;
+            created_at: components["schemas"]["NullableTime"];
             created_by: string;
             task?: components["schemas"]["Task"];
-            flow?: components["schemas"]["FlowBody"];
+            flow?: components["schemas"]["Flow"];
+        };
+        Valid: {
+            /** @constant */
+            valid: true;
         };
         RunOnceBody: {
-            params?: {
-                [key: string]: string;
-            };
-            /** @description YYYY-MM-DD */
-            bizdate?: string;
-            test?: boolean;
-        };
-        Run: {
-            id: string;
-            /** @enum {string} */
-            kind: "task" | "flow";
-            definition_id: string;
-            definition_name: string;
-            version: number;
-            group: string;
-            status: string;
-            trigger: string;
-            bizdate: string;
+            /** @description Overrides of the definition's params; null is the same as absent. */
             params?: {
                 [key: string]: string;
             } | null;
+            /** @description Default today in the trigger's time zone. */
+            bizdate?: components["schemas"]["Bizdate"];
+            /** @description A test run (trigger test). */
+            test?: boolean;
+        };
+        /** @description A run as listed and as the head of its detail. Open; Run and RunDetail close it. */
+        RunFields: {
+            id: string;
+            kind: components["schemas"]["DefinitionKind"];
+            definition_id: string;
+            definition_name: string;
+            /** @description The definition version the run pinned. */
+            version: number;
+            group: string;
+            status: components["schemas"]["RunStatus"];
+            trigger: components["schemas"]["TriggerType"];
+            bizdate: components["schemas"]["Bizdate"];
+            params: components["schemas"]["Params"];
             initiator: string;
+            /** @description The rerun's original run; empty otherwise. */
             parent_run_id: string;
             workflow_id: string;
-            temporal_run_id?: string;
+            temporal_run_id: string;
             message: string;
-            /** Format: date-time */
-            created_at?: string | null;
-            /** Format: date-time */
-            started_at?: string | null;
-            /** Format: date-time */
-            finished_at?: string | null;
+            created_at: components["schemas"]["NullableTime"];
+            started_at: components["schemas"]["NullableTime"];
+            finished_at: components["schemas"]["NullableTime"];
         };
-        RunList: {
-            items: components["schemas"]["Run"][];
-            total: number;
-            limit: number;
-            offset: number;
-            /** @description issue 9 (cursor paging); absent on older servers */
-            next_cursor?: string;
+        /** @description A runs list row. */
+        Run: components["schemas"]["RunFields"];
+        /** @description A run with its node states, instances, transitions and executions. */
+        RunDetail: components["schemas"]["RunFields"] & {
+            nodes: components["schemas"]["RunNode"][];
+            transitions: components["schemas"]["Transition"][];
+            /** @description The Temporal runs of this run, the start and one per rerun-from-node. */
+            executions: components["schemas"]["Execution"][];
+            /** @description Node and instance states come from the workflow (?live=true on an open run). */
+            live?: boolean;
         };
-        RunStats: {
-            counts: {
-                [key: string]: number;
-            };
-            total: number;
+        /** @description A node's state in a run. */
+        RunNode: {
+            id: string;
+            status: components["schemas"]["NodeStatus"];
+            /** @description Skipped or marked by an operator rather than run. */
+            forced: boolean;
+            attempts: number;
+            outputs: components["schemas"]["Params"];
+            message: string;
+            started_at: components["schemas"]["NullableTime"];
+            finished_at: components["schemas"]["NullableTime"];
+            instances: components["schemas"]["Instance"][];
         };
+        /** @description One execution of a node on a worker or shard. */
         Instance: {
             id: string;
             node_id: string;
@@ -558,99 +1445,540 @@ export interface components {
             attempt: number;
             worker_id: string;
             host: string;
-            status: string;
-            exit_code?: number | null;
+            status: components["schemas"]["InstanceStatus"];
+            exit_code: number | null;
             message: string;
-            /** Format: date-time */
-            started_at?: string | null;
-            /** Format: date-time */
-            finished_at?: string | null;
+            started_at: components["schemas"]["NullableTime"];
+            finished_at: components["schemas"]["NullableTime"];
+            /** Format: int64 */
             log_size: number;
         };
-        NodeRun: {
-            id: string;
-            status: string;
-            forced: boolean;
-            attempts: number;
-            outputs?: {
-                [key: string]: string;
-            } | null;
-            message: string;
-            /** Format: date-time */
-            started_at?: string | null;
-            /** Format: date-time */
-            finished_at?: string | null;
-            instances: components["schemas"]["Instance"][];
-        };
+        /** @description One status change of the run, a node or an instance. */
         Transition: {
-            /** Format: date-time */
-            at?: string | null;
-            entity: string;
+            at: components["schemas"]["NullableTime"];
+            /** @enum {string} */
+            entity: "run" | "node" | "instance";
             entity_id: string;
+            /** @description The status before; empty for the first. */
             from: string;
             to: string;
             actor: string;
             reason: string;
             request_id: string;
         };
-        RunDetail: components["schemas"]["Run"] & {
-            nodes: components["schemas"]["NodeRun"][];
-            transitions: components["schemas"]["Transition"][];
-            executions: Record<string, never>[];
-            live?: boolean;
+        Execution: {
+            temporal_run_id: string;
+            /** @description start, or rerun-from. */
+            reason: string;
+            /** @description The node a rerun-from reset to. */
+            node?: string;
+            reexecuted: string[];
+            actor: string;
+            request_id: string;
+            created_at: components["schemas"]["NullableTime"];
         };
-        Plan: {
-            nodes: string[];
-            instances: string[];
-        };
-        OpAnswer: {
-            applied?: boolean;
-            dry_run?: boolean;
-            plan: components["schemas"]["Plan"];
-            run?: components["schemas"]["RunDetail"];
+        RunStats: {
+            /** @description Runs per status; every status is present. */
+            counts: {
+                /** Format: int64 */
+                waiting: number;
+                /** Format: int64 */
+                running: number;
+                /** Format: int64 */
+                paused: number;
+                /** Format: int64 */
+                stopping: number;
+                /** Format: int64 */
+                success: number;
+                /** Format: int64 */
+                failed: number;
+                /** Format: int64 */
+                stopped: number;
+                /** Format: int64 */
+                timeout: number;
+                /** Format: int64 */
+                skipped: number;
+                /** Format: int64 */
+                rolling_back: number;
+                /** Format: int64 */
+                rolled_back: number;
+                /** Format: int64 */
+                rollback_failed: number;
+                /** Format: int64 */
+                abandoned: number;
+            };
+            /** Format: int64 */
+            total: number;
         };
         ReasonBody: {
             reason?: string;
+        };
+        DownstreamBody: {
+            nodes: string[];
+            reason?: string;
+        };
+        RerunBody: {
+            /** @description Overrides of the original run's params; null is the same as absent. */
+            params?: {
+                [key: string]: string;
+            } | null;
         };
         BatchBody: {
             ids: string[];
             reason?: string;
         };
-        BatchAnswer: {
+        /** @description The nodes and instances an operation touches. */
+        Plan: {
+            nodes: string[];
+            instances: string[];
+        };
+        ControlApplied: {
+            /** @constant */
+            applied: true;
+            plan: components["schemas"]["Plan"];
+            run: components["schemas"]["RunDetail"];
+        };
+        ControlDryRun: {
+            /** @constant */
+            dry_run: true;
+            plan: components["schemas"]["Plan"];
+        };
+        /** @description The answer of a control operation; a refusal is a 409 with RefusalDetails. */
+        ControlResult: components["schemas"]["ControlApplied"] | components["schemas"]["ControlDryRun"];
+        BatchResult: {
             dry_run: boolean;
-            results: {
-                id: string;
-                ok: boolean;
-                status?: string;
-                plan?: components["schemas"]["Plan"];
-                error?: {
-                    code: string;
-                    message: string;
-                    details?: unknown;
-                };
+            results: components["schemas"]["BatchItem"][];
+        };
+        /** @description One run's outcome in a batch operation. */
+        BatchItem: {
+            id: string;
+            ok: boolean;
+            status?: components["schemas"]["RunStatus"];
+            plan?: components["schemas"]["Plan"];
+            error?: components["schemas"]["Error"];
+        };
+        ResetPoint: {
+            temporal_run_id: string;
+            /** Format: int64 */
+            event_id: number;
+            reexecuted: string[] | null;
+        };
+        RerunFromApplied: {
+            /** @constant */
+            applied: true;
+            reset_point: components["schemas"]["ResetPoint"];
+            /** @description The nodes that run again. */
+            nodes: string[];
+            /** @description The new Temporal run of the reset workflow. */
+            temporal_run_id: string;
+            run: components["schemas"]["RunDetail"];
+        };
+        RerunFromDryRun: {
+            /** @constant */
+            dry_run: true;
+            reset_point: components["schemas"]["ResetPoint"];
+            nodes: string[];
+        };
+        RerunFromResult: components["schemas"]["RerunFromApplied"] | components["schemas"]["RerunFromDryRun"];
+        CronPreview: {
+            /** @enum {string} */
+            type: "cron" | "fixed_rate";
+            expr?: string;
+            interval?: components["schemas"]["Duration"];
+            phase?: components["schemas"]["Duration"];
+            timezone: string;
+            next: components["schemas"]["Time"][];
+        };
+        ResyncResult: {
+            total: number;
+            synced: number;
+            failed: number;
+            items: components["schemas"]["ResyncItem"][];
+        };
+        ResyncItem: {
+            kind: components["schemas"]["DefinitionKind"];
+            id: string;
+            version: number;
+            enabled: boolean;
+            deleted: boolean;
+            trigger_type: components["schemas"]["TriggerType"];
+            /** @enum {string} */
+            result: "synced" | "failed";
+            message?: string;
+        };
+        /** @description The body of POST /backfills, stored with defaults applied as the backfill's spec. */
+        BackfillBody: {
+            kind: components["schemas"]["DefinitionKind"];
+            definition_id: string;
+            from: components["schemas"]["Bizdate"];
+            to: components["schemas"]["Bizdate"];
+            /** @description Business-date step (default 1d). */
+            step?: string;
+            /**
+             * @description Default asc.
+             * @enum {string}
+             */
+            order?: "asc" | "desc";
+            /** @description Dates at once: 1 (serial, also for 0) to 50. */
+            parallel?: number;
+            /** @description A flow's chosen nodes; with downstream, everything downstream of them too. */
+            nodes?: string[];
+            downstream?: boolean;
+            params?: components["schemas"]["Params"];
+        };
+        /** @enum {string} */
+        BackfillStatus: "running" | "paused" | "stopped" | "success" | "failed";
+        BackfillDate: {
+            bizdate: components["schemas"]["Bizdate"];
+            run_id?: string;
+            attempt?: number;
+            /**
+             * @description failed is any unsuccessful end.
+             * @enum {string}
+             */
+            status: "waiting" | "running" | "success" | "failed";
+            run_status?: components["schemas"]["RunStatus"];
+        };
+        /** @description A backfill as listed and, with dates, in detail. */
+        Backfill: {
+            id: string;
+            kind: components["schemas"]["DefinitionKind"];
+            definition_id: string;
+            definition_name: string;
+            version: number;
+            status: components["schemas"]["BackfillStatus"];
+            total: number;
+            done: number;
+            failed: number;
+            running: number;
+            waiting: number;
+            initiator: string;
+            /** @description The request with defaults applied; null if the stored spec is unreadable. */
+            spec: components["schemas"]["BackfillBody"] | null;
+            created_at: components["schemas"]["NullableTime"];
+            updated_at: components["schemas"]["NullableTime"];
+            /** @description The states come from the running driver. */
+            live?: boolean;
+            /** @description Per-date states, in the detail only. */
+            dates?: components["schemas"]["BackfillDate"][];
+        };
+        BackfillDryRun: {
+            /** @constant */
+            dry_run: true;
+            kind: components["schemas"]["DefinitionKind"];
+            definition_id: string;
+            version: number;
+            /** @enum {string} */
+            order: "asc" | "desc";
+            parallel: number;
+            dates: components["schemas"]["Bizdate"][];
+            nodes: string[];
+            runs: number;
+            node_runs: number;
+            preview: {
+                bizdate: components["schemas"]["Bizdate"];
+                nodes: string[];
             }[];
+            /** @description The preview stops at 100000 node runs. */
+            preview_truncated?: boolean;
+        };
+        BackfillOpDryRun: {
+            /** @constant */
+            dry_run: true;
+            /** @enum {string} */
+            op: "pause" | "resume" | "stop" | "retry";
+            status: components["schemas"]["BackfillStatus"];
+            dates: components["schemas"]["Bizdate"][];
+        };
+        BackfillOpResult: components["schemas"]["Backfill"] | components["schemas"]["BackfillOpDryRun"];
+        Worker: {
+            id: string;
+            group: string;
+            host: string;
+            pid: number;
+            /** @description Instances running on it. */
+            running: number;
+            started_at: components["schemas"]["NullableTime"];
+            last_seen: components["schemas"]["NullableTime"];
+        };
+        AuditEntry: {
+            /** Format: int64 */
+            id: number;
+            at: components["schemas"]["NullableTime"];
+            actor: string;
+            method: string;
+            path: string;
+            /** @description The HTTP status answered. */
+            status: number;
+            request_id: string;
+            /** @description The error code, idempotent_replay, or empty. */
+            detail: string;
+        };
+        TokenBody: {
+            name: string;
+            role: components["schemas"]["Role"];
+        };
+        Token: {
+            /** Format: int64 */
+            id: number;
+            name: string;
+            role: components["schemas"]["Role"];
+            created_at: components["schemas"]["NullableTime"];
+            last_used: components["schemas"]["NullableTime"];
+            revoked: boolean;
+            /** @description The plaintext, in the create answer only. */
+            token?: string;
+        };
+        TokenCreated: WithRequired<components["schemas"]["Token"], "token">;
+        Health: {
+            /** @constant */
+            status: "ok";
+        };
+        DefinitionList: {
+            items: components["schemas"]["DefinitionSummary"][];
+            /** Format: int64 */
+            total: number;
+            limit: number;
+            offset: number;
+        };
+        VersionList: {
+            items: components["schemas"]["DefinitionVersion"][];
+            /** Format: int64 */
+            total: number;
+            limit: number;
+            offset: number;
+        };
+        RunList: {
+            items: components["schemas"]["Run"][];
+            /** Format: int64 */
+            total: number;
+            limit: number;
+            offset: number;
+        };
+        InstanceList: {
+            items: components["schemas"]["Instance"][];
+            /** Format: int64 */
+            total: number;
+            limit: number;
+            offset: number;
+        };
+        BackfillList: {
+            items: components["schemas"]["Backfill"][];
+            /** Format: int64 */
+            total: number;
+            limit: number;
+            offset: number;
+        };
+        WorkerList: {
+            items: components["schemas"]["Worker"][];
+            /** Format: int64 */
+            total: number;
+            limit: number;
+            offset: number;
+        };
+        AuditList: {
+            items: components["schemas"]["AuditEntry"][];
+            /** Format: int64 */
+            total: number;
+            limit: number;
+            offset: number;
+        };
+        TokenList: {
+            items: components["schemas"]["Token"][];
+            /** Format: int64 */
+            total: number;
+            limit: number;
+            offset: number;
         };
     };
     responses: {
-        /** @description error */
-        Error: {
+        /** @description The request is invalid: bad_request, or invalid_definition listing every problem. */
+        BadRequest: {
             headers: {
                 [name: string]: unknown;
             };
             content: {
-                "application/json": components["schemas"]["ErrorBody"];
+                "application/json": components["schemas"]["ErrorResponse"];
+            };
+        };
+        /** @description unauthorized: missing, wrong or revoked bearer token. */
+        Unauthorized: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["ErrorResponse"];
+            };
+        };
+        /** @description forbidden: the token's role may not do this. */
+        Forbidden: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["ErrorResponse"];
+            };
+        };
+        /** @description not_found (or unknown_node, unknown_instance for control operations). */
+        NotFound: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["ErrorResponse"];
+            };
+        };
+        /** @description conflict (the name or id is taken), or idempotency_in_progress. */
+        Conflict: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["ErrorResponse"];
+            };
+        };
+        /**
+         * @description The state machine refused the operation (run_not_operable,
+         *     node_not_eligible, worker_gone, run_closed, node_never_dispatched,
+         *     backfill_closed, backfill_not_operable); details.offending names the
+         *     nodes or instances in the way. Also idempotency_in_progress.
+         */
+        Refused: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["ErrorResponse"];
+            };
+        };
+        /** @description too_large: the body exceeds 32 MiB. */
+        TooLarge: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["ErrorResponse"];
+            };
+        };
+        /** @description idempotency_key_reused: the key was first used for another request. */
+        Unprocessable: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["ErrorResponse"];
+            };
+        };
+        /** @description internal: a server fault; the message hides it, the log has it. */
+        Internal: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["ErrorResponse"];
+            };
+        };
+        /**
+         * @description engine_unavailable (Temporal did not answer; a run or backfill that
+         *     was recorded is named in details), or schedule_sync_failed (the
+         *     change is saved, its schedule not: details.saved and details.failures).
+         */
+        BadGateway: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["ErrorResponse"];
+            };
+        };
+        /** @description unavailable (the mirror database), or engine_unavailable when no engine is configured. */
+        Unavailable: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["ErrorResponse"];
+            };
+        };
+        /** @description engine_timeout: the run did not confirm in time; its state shows whether it took effect. */
+        GatewayTimeout: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["ErrorResponse"];
             };
         };
     };
     parameters: {
-        id: string;
-        node: string;
-        dryRun: boolean;
-        idempotencyKey: string;
-        limit: number;
-        offset: number;
+        /** @description Page size (default 50; above 500 is lowered to 500, which the answer's limit shows). */
+        Limit: number;
+        /** @description Rows to skip. */
+        Offset: number;
+        /** @description Check and answer what the operation would do, without doing it. */
+        DryRun: boolean;
+        /**
+         * @description At most one effect per token and key: a repeat gets the first answer
+         *     (header Idempotent-Replay: true); a repeat with another method, path
+         *     or body is a 422. 1 to 64 printable ASCII characters without spaces.
+         */
+        IdempotencyKey: string;
+        /** @description The task's or flow's id. */
+        DefinitionID: string;
+        /** @description A saved version number. */
+        Version: number;
+        /** @description The run's id. */
+        RunID: string;
+        /** @description A node id of the run's flow. */
+        NodeID: string;
+        /** @description An instance id, <run>.<node>.<shard>.<attempt>. */
+        InstanceID: string;
+        /** @description The backfill's id. */
+        BackfillID: string;
+        /** @description Only definitions whose name contains this. */
+        NameFilter: string;
+        /** @description Only definitions of this group. */
+        GroupFilter: string;
+        /** @description List deleted definitions too. */
+        IncludeDeleted: boolean;
+        /** @description Only runs of this group. */
+        RunGroup: string;
+        /** @description Only runs whose definition id or name contains this. */
+        RunDefinition: string;
+        RunKind: components["schemas"]["DefinitionKind"];
+        /** @description Only runs whose id contains this. */
+        RunBatchID: string;
+        RunTrigger: components["schemas"]["TriggerType"];
+        /** @description Only runs started by this actor. */
+        RunInitiator: string;
+        /**
+         * @description Comma-separated run statuses (RunStatus), any of which matches.
+         * @example failed,timeout
+         */
+        RunStatus: string;
+        /** @description Only runs of this business date or later. */
+        BizdateFrom: components["schemas"]["Bizdate"];
+        /** @description Only runs of this business date or earlier. */
+        BizdateTo: components["schemas"]["Bizdate"];
+        /** @description Only runs created at or after this instant (RFC 3339). */
+        CreatedFrom: string;
+        /** @description Only runs created at or before this instant (RFC 3339). */
+        CreatedTo: string;
     };
-    requestBodies: never;
+    requestBodies: {
+        /** @description Optional; the reason is recorded with the operation's transitions. */
+        Reason: {
+            content: {
+                "application/json": components["schemas"]["ReasonBody"];
+            };
+        };
+        /** @description Optional; an empty JSON object if any. */
+        Empty: {
+            content: {
+                "application/json": Record<string, never>;
+            };
+        };
+    };
     headers: never;
     pathItems: never;
 }
@@ -665,7 +1993,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description the token's name and role */
+            /** @description The token's name and role; the Temporal Web UI's address when the server knows it (baton dev), else empty. */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -674,18 +2002,65 @@ export interface operations {
                     "application/json": components["schemas"]["Me"];
                 };
             };
-            401: components["responses"]["Error"];
+            401: components["responses"]["Unauthorized"];
+            500: components["responses"]["Internal"];
         };
     };
-    listFlows: {
+    healthz: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The API is up and reaches its mirror database. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Health"];
+                };
+            };
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    openapi: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The OpenAPI 3.1 document of this API. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": Record<string, never>;
+                };
+            };
+            500: components["responses"]["Internal"];
+        };
+    };
+    listTasks: {
         parameters: {
             query?: {
-                /** @description substring of the name */
-                name?: string;
-                group?: string;
-                include_deleted?: boolean;
-                limit?: components["parameters"]["limit"];
-                offset?: components["parameters"]["offset"];
+                /** @description Page size (default 50; above 500 is lowered to 500, which the answer's limit shows). */
+                limit?: components["parameters"]["Limit"];
+                /** @description Rows to skip. */
+                offset?: components["parameters"]["Offset"];
+                /** @description Only definitions whose name contains this. */
+                name?: components["parameters"]["NameFilter"];
+                /** @description Only definitions of this group. */
+                group?: components["parameters"]["GroupFilter"];
+                /** @description List deleted definitions too. */
+                include_deleted?: components["parameters"]["IncludeDeleted"];
             };
             header?: never;
             path?: never;
@@ -693,7 +2068,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description flows */
+            /** @description A page of tasks. */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -702,220 +2077,304 @@ export interface operations {
                     "application/json": components["schemas"]["DefinitionList"];
                 };
             };
-            default: components["responses"]["Error"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            500: components["responses"]["Internal"];
         };
     };
-    createFlow: {
+    createTask: {
         parameters: {
             query?: never;
             header?: {
-                "Idempotency-Key"?: components["parameters"]["idempotencyKey"];
+                /**
+                 * @description At most one effect per token and key: a repeat gets the first answer
+                 *     (header Idempotent-Replay: true); a repeat with another method, path
+                 *     or body is a 422. 1 to 64 printable ASCII characters without spaces.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path?: never;
             cookie?: never;
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["FlowBody"];
+                "application/json": components["schemas"]["TaskBody"];
             };
         };
         responses: {
-            /** @description created */
+            /** @description The saved task. */
             201: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Flow"];
+                    "application/json": components["schemas"]["TaskView"];
                 };
             };
-            default: components["responses"]["Error"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["TooLarge"];
+            422: components["responses"]["Unprocessable"];
+            500: components["responses"]["Internal"];
+            502: components["responses"]["BadGateway"];
         };
     };
-    validateFlow: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                "application/json": components["schemas"]["FlowBody"];
-            };
-        };
-        responses: {
-            /** @description valid */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": {
-                        valid: boolean;
-                    };
-                };
-            };
-            default: components["responses"]["Error"];
-        };
-    };
-    getFlow: {
+    getTask: {
         parameters: {
             query?: never;
             header?: never;
             path: {
-                id: components["parameters"]["id"];
+                /** @description The task's or flow's id. */
+                id: components["parameters"]["DefinitionID"];
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description the flow */
+            /** @description The task. */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Flow"];
+                    "application/json": components["schemas"]["TaskView"];
                 };
             };
-            default: components["responses"]["Error"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["Internal"];
         };
     };
-    updateFlow: {
+    updateTask: {
         parameters: {
             query?: never;
             header?: {
-                "Idempotency-Key"?: components["parameters"]["idempotencyKey"];
+                /**
+                 * @description At most one effect per token and key: a repeat gets the first answer
+                 *     (header Idempotent-Replay: true); a repeat with another method, path
+                 *     or body is a 422. 1 to 64 printable ASCII characters without spaces.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path: {
-                id: components["parameters"]["id"];
+                /** @description The task's or flow's id. */
+                id: components["parameters"]["DefinitionID"];
             };
             cookie?: never;
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["FlowBody"];
+                "application/json": components["schemas"]["TaskBody"];
             };
         };
         responses: {
-            /** @description saved as a new version */
+            /** @description The saved task. */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Flow"];
+                    "application/json": components["schemas"]["TaskView"];
                 };
             };
-            default: components["responses"]["Error"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["TooLarge"];
+            422: components["responses"]["Unprocessable"];
+            500: components["responses"]["Internal"];
+            502: components["responses"]["BadGateway"];
         };
     };
-    deleteFlow: {
+    deleteTask: {
         parameters: {
             query?: never;
             header?: {
-                "Idempotency-Key"?: components["parameters"]["idempotencyKey"];
+                /**
+                 * @description At most one effect per token and key: a repeat gets the first answer
+                 *     (header Idempotent-Replay: true); a repeat with another method, path
+                 *     or body is a 422. 1 to 64 printable ASCII characters without spaces.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path: {
-                id: components["parameters"]["id"];
+                /** @description The task's or flow's id. */
+                id: components["parameters"]["DefinitionID"];
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description deleted */
+            /** @description Deleted. */
             204: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content?: never;
             };
-            default: components["responses"]["Error"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            422: components["responses"]["Unprocessable"];
+            500: components["responses"]["Internal"];
+            502: components["responses"]["BadGateway"];
         };
     };
-    getFlowVersion: {
+    listTaskVersions: {
+        parameters: {
+            query?: {
+                /** @description Page size (default 50; above 500 is lowered to 500, which the answer's limit shows). */
+                limit?: components["parameters"]["Limit"];
+                /** @description Rows to skip. */
+                offset?: components["parameters"]["Offset"];
+            };
+            header?: never;
+            path: {
+                /** @description The task's or flow's id. */
+                id: components["parameters"]["DefinitionID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of versions. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VersionList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    getTaskVersion: {
         parameters: {
             query?: never;
             header?: never;
             path: {
-                id: components["parameters"]["id"];
-                version: number;
+                /** @description The task's or flow's id. */
+                id: components["parameters"]["DefinitionID"];
+                /** @description A saved version number. */
+                version: components["parameters"]["Version"];
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description one version */
+            /** @description The version. */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Version"];
+                    "application/json": components["schemas"]["DefinitionVersion"];
                 };
             };
-            default: components["responses"]["Error"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["Internal"];
         };
     };
-    enableFlow: {
+    enableTask: {
         parameters: {
             query?: never;
             header?: {
-                "Idempotency-Key"?: components["parameters"]["idempotencyKey"];
+                /**
+                 * @description At most one effect per token and key: a repeat gets the first answer
+                 *     (header Idempotent-Replay: true); a repeat with another method, path
+                 *     or body is a 422. 1 to 64 printable ASCII characters without spaces.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path: {
-                id: components["parameters"]["id"];
+                /** @description The task's or flow's id. */
+                id: components["parameters"]["DefinitionID"];
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description enabled */
+            /** @description The task. */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Flow"];
+                    "application/json": components["schemas"]["TaskView"];
                 };
             };
-            default: components["responses"]["Error"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            422: components["responses"]["Unprocessable"];
+            500: components["responses"]["Internal"];
+            502: components["responses"]["BadGateway"];
         };
     };
-    disableFlow: {
+    disableTask: {
         parameters: {
             query?: never;
             header?: {
-                "Idempotency-Key"?: components["parameters"]["idempotencyKey"];
+                /**
+                 * @description At most one effect per token and key: a repeat gets the first answer
+                 *     (header Idempotent-Replay: true); a repeat with another method, path
+                 *     or body is a 422. 1 to 64 printable ASCII characters without spaces.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path: {
-                id: components["parameters"]["id"];
+                /** @description The task's or flow's id. */
+                id: components["parameters"]["DefinitionID"];
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description disabled */
+            /** @description The task. */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Flow"];
+                    "application/json": components["schemas"]["TaskView"];
                 };
             };
-            default: components["responses"]["Error"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            422: components["responses"]["Unprocessable"];
+            500: components["responses"]["Internal"];
+            502: components["responses"]["BadGateway"];
         };
     };
-    runFlowOnce: {
+    runTask: {
         parameters: {
             query?: never;
             header?: {
-                "Idempotency-Key"?: components["parameters"]["idempotencyKey"];
+                /**
+                 * @description At most one effect per token and key: a repeat gets the first answer
+                 *     (header Idempotent-Replay: true); a repeat with another method, path
+                 *     or body is a 422. 1 to 64 printable ASCII characters without spaces.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path: {
-                id: components["parameters"]["id"];
+                /** @description The task's or flow's id. */
+                id: components["parameters"]["DefinitionID"];
             };
             cookie?: never;
         };
@@ -925,7 +2384,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description the new run */
+            /** @description The started run. */
             201: {
                 headers: {
                     [name: string]: unknown;
@@ -934,29 +2393,30 @@ export interface operations {
                     "application/json": components["schemas"]["RunDetail"];
                 };
             };
-            default: components["responses"]["Error"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["TooLarge"];
+            422: components["responses"]["Unprocessable"];
+            500: components["responses"]["Internal"];
+            502: components["responses"]["BadGateway"];
         };
     };
-    listRuns: {
+    listFlows: {
         parameters: {
             query?: {
-                group?: string;
-                /** @description task/flow id or name */
-                definition?: string;
-                kind?: "task" | "flow";
-                batch_id?: string;
-                /** @description comma-separated run statuses */
-                status?: string;
-                trigger?: string;
-                initiator?: string;
-                bizdate_from?: string;
-                bizdate_to?: string;
-                created_from?: string;
-                created_to?: string;
-                /** @description issue 9 (cursor paging) */
-                cursor?: string;
-                limit?: components["parameters"]["limit"];
-                offset?: components["parameters"]["offset"];
+                /** @description Page size (default 50; above 500 is lowered to 500, which the answer's limit shows). */
+                limit?: components["parameters"]["Limit"];
+                /** @description Rows to skip. */
+                offset?: components["parameters"]["Offset"];
+                /** @description Only definitions whose name contains this. */
+                name?: components["parameters"]["NameFilter"];
+                /** @description Only definitions of this group. */
+                group?: components["parameters"]["GroupFilter"];
+                /** @description List deleted definitions too. */
+                include_deleted?: components["parameters"]["IncludeDeleted"];
             };
             header?: never;
             path?: never;
@@ -964,7 +2424,418 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description runs */
+            /** @description A page of flows. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DefinitionList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    createFlow: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description At most one effect per token and key: a repeat gets the first answer
+                 *     (header Idempotent-Replay: true); a repeat with another method, path
+                 *     or body is a 422. 1 to 64 printable ASCII characters without spaces.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["FlowBody"];
+            };
+        };
+        responses: {
+            /** @description The saved flow. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FlowSaved"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["TooLarge"];
+            422: components["responses"]["Unprocessable"];
+            500: components["responses"]["Internal"];
+            502: components["responses"]["BadGateway"];
+        };
+    };
+    validateFlow: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description At most one effect per token and key: a repeat gets the first answer
+                 *     (header Idempotent-Replay: true); a repeat with another method, path
+                 *     or body is a 422. 1 to 64 printable ASCII characters without spaces.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["FlowBody"];
+            };
+        };
+        responses: {
+            /** @description The flow is valid. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Valid"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["TooLarge"];
+            422: components["responses"]["Unprocessable"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    getFlow: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The task's or flow's id. */
+                id: components["parameters"]["DefinitionID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The flow. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FlowView"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    updateFlow: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description At most one effect per token and key: a repeat gets the first answer
+                 *     (header Idempotent-Replay: true); a repeat with another method, path
+                 *     or body is a 422. 1 to 64 printable ASCII characters without spaces.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                /** @description The task's or flow's id. */
+                id: components["parameters"]["DefinitionID"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["FlowBody"];
+            };
+        };
+        responses: {
+            /** @description The saved flow. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FlowSaved"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["TooLarge"];
+            422: components["responses"]["Unprocessable"];
+            500: components["responses"]["Internal"];
+            502: components["responses"]["BadGateway"];
+        };
+    };
+    deleteFlow: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description At most one effect per token and key: a repeat gets the first answer
+                 *     (header Idempotent-Replay: true); a repeat with another method, path
+                 *     or body is a 422. 1 to 64 printable ASCII characters without spaces.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                /** @description The task's or flow's id. */
+                id: components["parameters"]["DefinitionID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            422: components["responses"]["Unprocessable"];
+            500: components["responses"]["Internal"];
+            502: components["responses"]["BadGateway"];
+        };
+    };
+    listFlowVersions: {
+        parameters: {
+            query?: {
+                /** @description Page size (default 50; above 500 is lowered to 500, which the answer's limit shows). */
+                limit?: components["parameters"]["Limit"];
+                /** @description Rows to skip. */
+                offset?: components["parameters"]["Offset"];
+            };
+            header?: never;
+            path: {
+                /** @description The task's or flow's id. */
+                id: components["parameters"]["DefinitionID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of versions. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VersionList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    getFlowVersion: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The task's or flow's id. */
+                id: components["parameters"]["DefinitionID"];
+                /** @description A saved version number. */
+                version: components["parameters"]["Version"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The version. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DefinitionVersion"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    enableFlow: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description At most one effect per token and key: a repeat gets the first answer
+                 *     (header Idempotent-Replay: true); a repeat with another method, path
+                 *     or body is a 422. 1 to 64 printable ASCII characters without spaces.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                /** @description The task's or flow's id. */
+                id: components["parameters"]["DefinitionID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The flow. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FlowView"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            422: components["responses"]["Unprocessable"];
+            500: components["responses"]["Internal"];
+            502: components["responses"]["BadGateway"];
+        };
+    };
+    disableFlow: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description At most one effect per token and key: a repeat gets the first answer
+                 *     (header Idempotent-Replay: true); a repeat with another method, path
+                 *     or body is a 422. 1 to 64 printable ASCII characters without spaces.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                /** @description The task's or flow's id. */
+                id: components["parameters"]["DefinitionID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The flow. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FlowView"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            422: components["responses"]["Unprocessable"];
+            500: components["responses"]["Internal"];
+            502: components["responses"]["BadGateway"];
+        };
+    };
+    runFlow: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description At most one effect per token and key: a repeat gets the first answer
+                 *     (header Idempotent-Replay: true); a repeat with another method, path
+                 *     or body is a 422. 1 to 64 printable ASCII characters without spaces.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                /** @description The task's or flow's id. */
+                id: components["parameters"]["DefinitionID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["RunOnceBody"];
+            };
+        };
+        responses: {
+            /** @description The started run. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RunDetail"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["TooLarge"];
+            422: components["responses"]["Unprocessable"];
+            500: components["responses"]["Internal"];
+            502: components["responses"]["BadGateway"];
+        };
+    };
+    listRuns: {
+        parameters: {
+            query?: {
+                /** @description Page size (default 50; above 500 is lowered to 500, which the answer's limit shows). */
+                limit?: components["parameters"]["Limit"];
+                /** @description Rows to skip. */
+                offset?: components["parameters"]["Offset"];
+                /** @description Only runs of this group. */
+                group?: components["parameters"]["RunGroup"];
+                /** @description Only runs whose definition id or name contains this. */
+                definition?: components["parameters"]["RunDefinition"];
+                kind?: components["parameters"]["RunKind"];
+                /** @description Only runs whose id contains this. */
+                batch_id?: components["parameters"]["RunBatchID"];
+                trigger?: components["parameters"]["RunTrigger"];
+                /** @description Only runs started by this actor. */
+                initiator?: components["parameters"]["RunInitiator"];
+                /**
+                 * @description Comma-separated run statuses (RunStatus), any of which matches.
+                 * @example failed,timeout
+                 */
+                status?: components["parameters"]["RunStatus"];
+                /** @description Only runs of this business date or later. */
+                bizdate_from?: components["parameters"]["BizdateFrom"];
+                /** @description Only runs of this business date or earlier. */
+                bizdate_to?: components["parameters"]["BizdateTo"];
+                /** @description Only runs created at or after this instant (RFC 3339). */
+                created_from?: components["parameters"]["CreatedFrom"];
+                /** @description Only runs created at or before this instant (RFC 3339). */
+                created_to?: components["parameters"]["CreatedTo"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of runs. */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -973,18 +2844,37 @@ export interface operations {
                     "application/json": components["schemas"]["RunList"];
                 };
             };
-            default: components["responses"]["Error"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            500: components["responses"]["Internal"];
         };
     };
     runStats: {
         parameters: {
             query?: {
-                group?: string;
-                definition?: string;
-                trigger?: string;
-                initiator?: string;
-                bizdate_from?: string;
-                bizdate_to?: string;
+                /** @description Only runs of this group. */
+                group?: components["parameters"]["RunGroup"];
+                /** @description Only runs whose definition id or name contains this. */
+                definition?: components["parameters"]["RunDefinition"];
+                kind?: components["parameters"]["RunKind"];
+                /** @description Only runs whose id contains this. */
+                batch_id?: components["parameters"]["RunBatchID"];
+                trigger?: components["parameters"]["RunTrigger"];
+                /** @description Only runs started by this actor. */
+                initiator?: components["parameters"]["RunInitiator"];
+                /**
+                 * @description Comma-separated run statuses (RunStatus), any of which matches.
+                 * @example failed,timeout
+                 */
+                status?: components["parameters"]["RunStatus"];
+                /** @description Only runs of this business date or later. */
+                bizdate_from?: components["parameters"]["BizdateFrom"];
+                /** @description Only runs of this business date or earlier. */
+                bizdate_to?: components["parameters"]["BizdateTo"];
+                /** @description Only runs created at or after this instant (RFC 3339). */
+                created_from?: components["parameters"]["CreatedFrom"];
+                /** @description Only runs created at or before this instant (RFC 3339). */
+                created_to?: components["parameters"]["CreatedTo"];
             };
             header?: never;
             path?: never;
@@ -992,7 +2882,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description counts per status */
+            /** @description Counts of every run status, zero included. */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -1001,20 +2891,154 @@ export interface operations {
                     "application/json": components["schemas"]["RunStats"];
                 };
             };
-            default: components["responses"]["Error"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            500: components["responses"]["Internal"];
         };
     };
-    batchRunOp: {
+    getRun: {
         parameters: {
             query?: {
-                dry_run?: components["parameters"]["dryRun"];
+                /** @description Overlay the workflow's own state while the run is open (falls back to the mirror). */
+                live?: boolean;
+            };
+            header?: never;
+            path: {
+                /** @description The run's id. */
+                id: components["parameters"]["RunID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The run. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RunDetail"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    listRunInstances: {
+        parameters: {
+            query?: {
+                /** @description Page size (default 50; above 500 is lowered to 500, which the answer's limit shows). */
+                limit?: components["parameters"]["Limit"];
+                /** @description Rows to skip. */
+                offset?: components["parameters"]["Offset"];
+            };
+            header?: never;
+            path: {
+                /** @description The run's id. */
+                id: components["parameters"]["RunID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of instances. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InstanceList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    runLogs: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The run's id. */
+                id: components["parameters"]["RunID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The archive. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/zip": string;
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    instanceLog: {
+        parameters: {
+            query?: {
+                /** @description Byte offset to read from. */
+                offset?: number;
+                /** @description Most bytes to answer (default 1 MiB, at most 8 MiB); ignored with follow. */
+                max?: number;
+                /** @description Stream until the instance is terminal. */
+                follow?: boolean;
+            };
+            header?: never;
+            path: {
+                /** @description An instance id, <run>.<node>.<shard>.<attempt>. */
+                id: components["parameters"]["InstanceID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Output bytes. */
+            200: {
+                headers: {
+                    /** @description Bytes stored so far. */
+                    "X-Log-Size"?: number;
+                    /** @description Where the next read starts (a trailer with follow=true). */
+                    "X-Next-Offset"?: number;
+                    /** @description The instance's status, when the mirror has it. */
+                    "X-Instance-Status"?: components["schemas"]["InstanceStatus"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain": string;
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    batchStopRuns: {
+        parameters: {
+            query?: {
+                /** @description Check and answer what the operation would do, without doing it. */
+                dry_run?: components["parameters"]["DryRun"];
             };
             header?: {
-                "Idempotency-Key"?: components["parameters"]["idempotencyKey"];
+                /**
+                 * @description At most one effect per token and key: a repeat gets the first answer
+                 *     (header Idempotent-Replay: true); a repeat with another method, path
+                 *     or body is a 422. 1 to 64 printable ASCII characters without spaces.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
-            path: {
-                op: "stop" | "retry";
-            };
+            path?: never;
             cookie?: never;
         };
         requestBody: {
@@ -1023,95 +3047,353 @@ export interface operations {
             };
         };
         responses: {
-            /** @description per-run results */
+            /** @description One result per run, in the order asked. */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["BatchAnswer"];
+                    "application/json": components["schemas"]["BatchResult"];
                 };
             };
-            default: components["responses"]["Error"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["TooLarge"];
+            422: components["responses"]["Unprocessable"];
+            500: components["responses"]["Internal"];
         };
     };
-    getRun: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                id: components["parameters"]["id"];
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description the run with nodes */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["RunDetail"];
-                };
-            };
-            default: components["responses"]["Error"];
-        };
-    };
-    runOp: {
+    batchRetryRuns: {
         parameters: {
             query?: {
-                dry_run?: components["parameters"]["dryRun"];
+                /** @description Check and answer what the operation would do, without doing it. */
+                dry_run?: components["parameters"]["DryRun"];
             };
             header?: {
-                "Idempotency-Key"?: components["parameters"]["idempotencyKey"];
+                /**
+                 * @description At most one effect per token and key: a repeat gets the first answer
+                 *     (header Idempotent-Replay: true); a repeat with another method, path
+                 *     or body is a 422. 1 to 64 printable ASCII characters without spaces.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
-            path: {
-                id: components["parameters"]["id"];
-                op: "stop" | "pause" | "resume" | "retry" | "rollback" | "abandon";
-            };
+            path?: never;
             cookie?: never;
         };
-        requestBody?: {
+        requestBody: {
             content: {
-                "application/json": components["schemas"]["ReasonBody"];
+                "application/json": components["schemas"]["BatchBody"];
             };
         };
         responses: {
-            /** @description applied */
+            /** @description One result per run, in the order asked. */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["OpAnswer"];
+                    "application/json": components["schemas"]["BatchResult"];
                 };
             };
-            default: components["responses"]["Error"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["TooLarge"];
+            422: components["responses"]["Unprocessable"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    stopRun: {
+        parameters: {
+            query?: {
+                /** @description Check and answer what the operation would do, without doing it. */
+                dry_run?: components["parameters"]["DryRun"];
+            };
+            header?: {
+                /**
+                 * @description At most one effect per token and key: a repeat gets the first answer
+                 *     (header Idempotent-Replay: true); a repeat with another method, path
+                 *     or body is a 422. 1 to 64 printable ASCII characters without spaces.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                /** @description The run's id. */
+                id: components["parameters"]["RunID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: components["requestBodies"]["Reason"];
+        responses: {
+            /** @description Applied (with the run's detail), or with dry_run=true what it would touch. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ControlResult"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Refused"];
+            413: components["responses"]["TooLarge"];
+            422: components["responses"]["Unprocessable"];
+            500: components["responses"]["Internal"];
+            502: components["responses"]["BadGateway"];
+            503: components["responses"]["Unavailable"];
+            504: components["responses"]["GatewayTimeout"];
+        };
+    };
+    pauseRun: {
+        parameters: {
+            query?: {
+                /** @description Check and answer what the operation would do, without doing it. */
+                dry_run?: components["parameters"]["DryRun"];
+            };
+            header?: {
+                /**
+                 * @description At most one effect per token and key: a repeat gets the first answer
+                 *     (header Idempotent-Replay: true); a repeat with another method, path
+                 *     or body is a 422. 1 to 64 printable ASCII characters without spaces.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                /** @description The run's id. */
+                id: components["parameters"]["RunID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: components["requestBodies"]["Reason"];
+        responses: {
+            /** @description Applied (with the run's detail), or with dry_run=true what it would touch. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ControlResult"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Refused"];
+            413: components["responses"]["TooLarge"];
+            422: components["responses"]["Unprocessable"];
+            500: components["responses"]["Internal"];
+            502: components["responses"]["BadGateway"];
+            503: components["responses"]["Unavailable"];
+            504: components["responses"]["GatewayTimeout"];
+        };
+    };
+    resumeRun: {
+        parameters: {
+            query?: {
+                /** @description Check and answer what the operation would do, without doing it. */
+                dry_run?: components["parameters"]["DryRun"];
+            };
+            header?: {
+                /**
+                 * @description At most one effect per token and key: a repeat gets the first answer
+                 *     (header Idempotent-Replay: true); a repeat with another method, path
+                 *     or body is a 422. 1 to 64 printable ASCII characters without spaces.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                /** @description The run's id. */
+                id: components["parameters"]["RunID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: components["requestBodies"]["Reason"];
+        responses: {
+            /** @description Applied (with the run's detail), or with dry_run=true what it would touch. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ControlResult"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Refused"];
+            413: components["responses"]["TooLarge"];
+            422: components["responses"]["Unprocessable"];
+            500: components["responses"]["Internal"];
+            502: components["responses"]["BadGateway"];
+            503: components["responses"]["Unavailable"];
+            504: components["responses"]["GatewayTimeout"];
+        };
+    };
+    retryRun: {
+        parameters: {
+            query?: {
+                /** @description Check and answer what the operation would do, without doing it. */
+                dry_run?: components["parameters"]["DryRun"];
+            };
+            header?: {
+                /**
+                 * @description At most one effect per token and key: a repeat gets the first answer
+                 *     (header Idempotent-Replay: true); a repeat with another method, path
+                 *     or body is a 422. 1 to 64 printable ASCII characters without spaces.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                /** @description The run's id. */
+                id: components["parameters"]["RunID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: components["requestBodies"]["Reason"];
+        responses: {
+            /** @description Applied (with the run's detail), or with dry_run=true what it would touch. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ControlResult"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Refused"];
+            413: components["responses"]["TooLarge"];
+            422: components["responses"]["Unprocessable"];
+            500: components["responses"]["Internal"];
+            502: components["responses"]["BadGateway"];
+            503: components["responses"]["Unavailable"];
+            504: components["responses"]["GatewayTimeout"];
+        };
+    };
+    rollbackRun: {
+        parameters: {
+            query?: {
+                /** @description Check and answer what the operation would do, without doing it. */
+                dry_run?: components["parameters"]["DryRun"];
+            };
+            header?: {
+                /**
+                 * @description At most one effect per token and key: a repeat gets the first answer
+                 *     (header Idempotent-Replay: true); a repeat with another method, path
+                 *     or body is a 422. 1 to 64 printable ASCII characters without spaces.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                /** @description The run's id. */
+                id: components["parameters"]["RunID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: components["requestBodies"]["Reason"];
+        responses: {
+            /** @description Applied (with the run's detail), or with dry_run=true what it would touch. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ControlResult"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Refused"];
+            413: components["responses"]["TooLarge"];
+            422: components["responses"]["Unprocessable"];
+            500: components["responses"]["Internal"];
+            502: components["responses"]["BadGateway"];
+            503: components["responses"]["Unavailable"];
+            504: components["responses"]["GatewayTimeout"];
+        };
+    };
+    abandonRun: {
+        parameters: {
+            query?: {
+                /** @description Check and answer what the operation would do, without doing it. */
+                dry_run?: components["parameters"]["DryRun"];
+            };
+            header?: {
+                /**
+                 * @description At most one effect per token and key: a repeat gets the first answer
+                 *     (header Idempotent-Replay: true); a repeat with another method, path
+                 *     or body is a 422. 1 to 64 printable ASCII characters without spaces.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                /** @description The run's id. */
+                id: components["parameters"]["RunID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: components["requestBodies"]["Reason"];
+        responses: {
+            /** @description Applied (with the run's detail), or with dry_run=true what it would touch. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ControlResult"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Refused"];
+            413: components["responses"]["TooLarge"];
+            422: components["responses"]["Unprocessable"];
+            500: components["responses"]["Internal"];
+            502: components["responses"]["BadGateway"];
+            503: components["responses"]["Unavailable"];
+            504: components["responses"]["GatewayTimeout"];
         };
     };
     rerunRun: {
         parameters: {
             query?: never;
             header?: {
-                "Idempotency-Key"?: components["parameters"]["idempotencyKey"];
+                /**
+                 * @description At most one effect per token and key: a repeat gets the first answer
+                 *     (header Idempotent-Replay: true); a repeat with another method, path
+                 *     or body is a 422. 1 to 64 printable ASCII characters without spaces.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path: {
-                id: components["parameters"]["id"];
+                /** @description The run's id. */
+                id: components["parameters"]["RunID"];
             };
             cookie?: never;
         };
         requestBody?: {
             content: {
-                "application/json": {
-                    params?: {
-                        [key: string]: string;
-                    };
-                };
+                "application/json": components["schemas"]["RerunBody"];
             };
         };
         responses: {
-            /** @description the new run */
+            /** @description The new run. */
             201: {
                 headers: {
                     [name: string]: unknown;
@@ -1120,135 +3402,930 @@ export interface operations {
                     "application/json": components["schemas"]["RunDetail"];
                 };
             };
-            default: components["responses"]["Error"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Refused"];
+            413: components["responses"]["TooLarge"];
+            422: components["responses"]["Unprocessable"];
+            500: components["responses"]["Internal"];
+            502: components["responses"]["BadGateway"];
         };
     };
-    nodeOp: {
+    rerunDownstream: {
         parameters: {
             query?: {
-                dry_run?: components["parameters"]["dryRun"];
+                /** @description Check and answer what the operation would do, without doing it. */
+                dry_run?: components["parameters"]["DryRun"];
             };
             header?: {
-                "Idempotency-Key"?: components["parameters"]["idempotencyKey"];
+                /**
+                 * @description At most one effect per token and key: a repeat gets the first answer
+                 *     (header Idempotent-Replay: true); a repeat with another method, path
+                 *     or body is a 422. 1 to 64 printable ASCII characters without spaces.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path: {
-                id: components["parameters"]["id"];
-                node: components["parameters"]["node"];
-                op: "stop" | "pause" | "resume" | "retry" | "skip";
+                /** @description The run's id. */
+                id: components["parameters"]["RunID"];
             };
             cookie?: never;
         };
-        requestBody?: {
+        requestBody: {
             content: {
-                "application/json": components["schemas"]["ReasonBody"];
+                "application/json": components["schemas"]["DownstreamBody"];
             };
         };
         responses: {
-            /** @description applied */
+            /** @description Applied (with the run's detail), or with dry_run=true what it would touch. */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["OpAnswer"];
+                    "application/json": components["schemas"]["ControlResult"];
                 };
             };
-            default: components["responses"]["Error"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Refused"];
+            413: components["responses"]["TooLarge"];
+            422: components["responses"]["Unprocessable"];
+            500: components["responses"]["Internal"];
+            502: components["responses"]["BadGateway"];
+            503: components["responses"]["Unavailable"];
+            504: components["responses"]["GatewayTimeout"];
         };
     };
-    instanceLog: {
+    stopNode: {
         parameters: {
             query?: {
-                offset?: number;
-                follow?: boolean;
+                /** @description Check and answer what the operation would do, without doing it. */
+                dry_run?: components["parameters"]["DryRun"];
             };
-            header?: never;
+            header?: {
+                /**
+                 * @description At most one effect per token and key: a repeat gets the first answer
+                 *     (header Idempotent-Replay: true); a repeat with another method, path
+                 *     or body is a 422. 1 to 64 printable ASCII characters without spaces.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
             path: {
-                id: components["parameters"]["id"];
+                /** @description The run's id. */
+                id: components["parameters"]["RunID"];
+                /** @description A node id of the run's flow. */
+                node: components["parameters"]["NodeID"];
             };
             cookie?: never;
         };
-        requestBody?: never;
+        requestBody?: components["requestBodies"]["Reason"];
         responses: {
-            /** @description log text from offset */
+            /** @description Applied (with the run's detail), or with dry_run=true what it would touch. */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "text/plain": string;
+                    "application/json": components["schemas"]["ControlResult"];
                 };
             };
-            default: components["responses"]["Error"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Refused"];
+            413: components["responses"]["TooLarge"];
+            422: components["responses"]["Unprocessable"];
+            500: components["responses"]["Internal"];
+            502: components["responses"]["BadGateway"];
+            503: components["responses"]["Unavailable"];
+            504: components["responses"]["GatewayTimeout"];
         };
     };
-    instanceOp: {
+    pauseNode: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Check and answer what the operation would do, without doing it. */
+                dry_run?: components["parameters"]["DryRun"];
+            };
             header?: {
-                "Idempotency-Key"?: components["parameters"]["idempotencyKey"];
+                /**
+                 * @description At most one effect per token and key: a repeat gets the first answer
+                 *     (header Idempotent-Replay: true); a repeat with another method, path
+                 *     or body is a 422. 1 to 64 printable ASCII characters without spaces.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path: {
-                id: components["parameters"]["id"];
-                op: "stop" | "rerun";
+                /** @description The run's id. */
+                id: components["parameters"]["RunID"];
+                /** @description A node id of the run's flow. */
+                node: components["parameters"]["NodeID"];
             };
             cookie?: never;
         };
-        requestBody?: {
-            content: {
-                "application/json": components["schemas"]["ReasonBody"];
-            };
-        };
+        requestBody?: components["requestBodies"]["Reason"];
         responses: {
-            /** @description applied */
+            /** @description Applied (with the run's detail), or with dry_run=true what it would touch. */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["OpAnswer"];
+                    "application/json": components["schemas"]["ControlResult"];
                 };
             };
-            default: components["responses"]["Error"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Refused"];
+            413: components["responses"]["TooLarge"];
+            422: components["responses"]["Unprocessable"];
+            500: components["responses"]["Internal"];
+            502: components["responses"]["BadGateway"];
+            503: components["responses"]["Unavailable"];
+            504: components["responses"]["GatewayTimeout"];
+        };
+    };
+    resumeNode: {
+        parameters: {
+            query?: {
+                /** @description Check and answer what the operation would do, without doing it. */
+                dry_run?: components["parameters"]["DryRun"];
+            };
+            header?: {
+                /**
+                 * @description At most one effect per token and key: a repeat gets the first answer
+                 *     (header Idempotent-Replay: true); a repeat with another method, path
+                 *     or body is a 422. 1 to 64 printable ASCII characters without spaces.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                /** @description The run's id. */
+                id: components["parameters"]["RunID"];
+                /** @description A node id of the run's flow. */
+                node: components["parameters"]["NodeID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: components["requestBodies"]["Reason"];
+        responses: {
+            /** @description Applied (with the run's detail), or with dry_run=true what it would touch. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ControlResult"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Refused"];
+            413: components["responses"]["TooLarge"];
+            422: components["responses"]["Unprocessable"];
+            500: components["responses"]["Internal"];
+            502: components["responses"]["BadGateway"];
+            503: components["responses"]["Unavailable"];
+            504: components["responses"]["GatewayTimeout"];
+        };
+    };
+    retryNode: {
+        parameters: {
+            query?: {
+                /** @description Check and answer what the operation would do, without doing it. */
+                dry_run?: components["parameters"]["DryRun"];
+            };
+            header?: {
+                /**
+                 * @description At most one effect per token and key: a repeat gets the first answer
+                 *     (header Idempotent-Replay: true); a repeat with another method, path
+                 *     or body is a 422. 1 to 64 printable ASCII characters without spaces.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                /** @description The run's id. */
+                id: components["parameters"]["RunID"];
+                /** @description A node id of the run's flow. */
+                node: components["parameters"]["NodeID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: components["requestBodies"]["Reason"];
+        responses: {
+            /** @description Applied (with the run's detail), or with dry_run=true what it would touch. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ControlResult"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Refused"];
+            413: components["responses"]["TooLarge"];
+            422: components["responses"]["Unprocessable"];
+            500: components["responses"]["Internal"];
+            502: components["responses"]["BadGateway"];
+            503: components["responses"]["Unavailable"];
+            504: components["responses"]["GatewayTimeout"];
+        };
+    };
+    skipNode: {
+        parameters: {
+            query?: {
+                /** @description Check and answer what the operation would do, without doing it. */
+                dry_run?: components["parameters"]["DryRun"];
+            };
+            header?: {
+                /**
+                 * @description At most one effect per token and key: a repeat gets the first answer
+                 *     (header Idempotent-Replay: true); a repeat with another method, path
+                 *     or body is a 422. 1 to 64 printable ASCII characters without spaces.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                /** @description The run's id. */
+                id: components["parameters"]["RunID"];
+                /** @description A node id of the run's flow. */
+                node: components["parameters"]["NodeID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: components["requestBodies"]["Reason"];
+        responses: {
+            /** @description Applied (with the run's detail), or with dry_run=true what it would touch. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ControlResult"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Refused"];
+            413: components["responses"]["TooLarge"];
+            422: components["responses"]["Unprocessable"];
+            500: components["responses"]["Internal"];
+            502: components["responses"]["BadGateway"];
+            503: components["responses"]["Unavailable"];
+            504: components["responses"]["GatewayTimeout"];
         };
     };
     rerunFromNode: {
         parameters: {
             query?: {
-                dry_run?: components["parameters"]["dryRun"];
+                /** @description Check and answer what the operation would do, without doing it. */
+                dry_run?: components["parameters"]["DryRun"];
             };
             header?: {
-                "Idempotency-Key"?: components["parameters"]["idempotencyKey"];
+                /**
+                 * @description At most one effect per token and key: a repeat gets the first answer
+                 *     (header Idempotent-Replay: true); a repeat with another method, path
+                 *     or body is a 422. 1 to 64 printable ASCII characters without spaces.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path: {
-                id: components["parameters"]["id"];
-                node: components["parameters"]["node"];
+                /** @description The run's id. */
+                id: components["parameters"]["RunID"];
+                /** @description A node id of the run's flow. */
+                node: components["parameters"]["NodeID"];
             };
             cookie?: never;
         };
-        requestBody?: {
-            content: {
-                "application/json": components["schemas"]["ReasonBody"];
-            };
-        };
+        requestBody?: components["requestBodies"]["Reason"];
         responses: {
-            /** @description applied, or the plan of a dry run */
+            /** @description Reset (with the run's detail), or with dry_run=true where it would reset to. */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        applied?: boolean;
-                        dry_run?: boolean;
-                        reset_point?: Record<string, never>;
-                        nodes: string[];
-                        temporal_run_id?: string;
-                        run?: components["schemas"]["RunDetail"];
-                    };
+                    "application/json": components["schemas"]["RerunFromResult"];
                 };
             };
-            default: components["responses"]["Error"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Refused"];
+            413: components["responses"]["TooLarge"];
+            422: components["responses"]["Unprocessable"];
+            500: components["responses"]["Internal"];
+            502: components["responses"]["BadGateway"];
+            503: components["responses"]["Unavailable"];
+            504: components["responses"]["GatewayTimeout"];
+        };
+    };
+    stopInstance: {
+        parameters: {
+            query?: {
+                /** @description Check and answer what the operation would do, without doing it. */
+                dry_run?: components["parameters"]["DryRun"];
+            };
+            header?: {
+                /**
+                 * @description At most one effect per token and key: a repeat gets the first answer
+                 *     (header Idempotent-Replay: true); a repeat with another method, path
+                 *     or body is a 422. 1 to 64 printable ASCII characters without spaces.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                /** @description An instance id, <run>.<node>.<shard>.<attempt>. */
+                id: components["parameters"]["InstanceID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: components["requestBodies"]["Reason"];
+        responses: {
+            /** @description Applied (with the run's detail), or with dry_run=true what it would touch. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ControlResult"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Refused"];
+            413: components["responses"]["TooLarge"];
+            422: components["responses"]["Unprocessable"];
+            500: components["responses"]["Internal"];
+            502: components["responses"]["BadGateway"];
+            503: components["responses"]["Unavailable"];
+            504: components["responses"]["GatewayTimeout"];
+        };
+    };
+    rerunInstance: {
+        parameters: {
+            query?: {
+                /** @description Check and answer what the operation would do, without doing it. */
+                dry_run?: components["parameters"]["DryRun"];
+            };
+            header?: {
+                /**
+                 * @description At most one effect per token and key: a repeat gets the first answer
+                 *     (header Idempotent-Replay: true); a repeat with another method, path
+                 *     or body is a 422. 1 to 64 printable ASCII characters without spaces.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                /** @description An instance id, <run>.<node>.<shard>.<attempt>. */
+                id: components["parameters"]["InstanceID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: components["requestBodies"]["Reason"];
+        responses: {
+            /** @description Applied (with the run's detail), or with dry_run=true what it would touch. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ControlResult"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Refused"];
+            413: components["responses"]["TooLarge"];
+            422: components["responses"]["Unprocessable"];
+            500: components["responses"]["Internal"];
+            502: components["responses"]["BadGateway"];
+            503: components["responses"]["Unavailable"];
+            504: components["responses"]["GatewayTimeout"];
+        };
+    };
+    cronPreview: {
+        parameters: {
+            query?: {
+                /** @description cron (default) or fixed_rate. */
+                type?: "cron" | "fixed_rate";
+                /**
+                 * @description The Quartz expression (seconds first); required for cron.
+                 * @example 0 30 22 * * ?
+                 */
+                expr?: string;
+                /** @description IANA time zone (default UTC). */
+                tz?: string;
+                /** @description The fixed rate's interval (90m, 2d); required for fixed_rate. */
+                interval?: components["schemas"]["Duration"];
+                /** @description The fixed rate's phase, less than the interval. */
+                phase?: components["schemas"]["Duration"];
+                /** @description How many fire times (default 10). */
+                n?: number;
+                /** @description Fire times after this instant (default now). */
+                from?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The fire times, RFC 3339 with the zone's offset. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CronPreview"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    resyncSchedules: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description At most one effect per token and key: a repeat gets the first answer
+                 *     (header Idempotent-Replay: true); a repeat with another method, path
+                 *     or body is a 422. 1 to 64 printable ASCII characters without spaces.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Every definition touched; failures do not stop the others. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ResyncResult"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            409: components["responses"]["Conflict"];
+            422: components["responses"]["Unprocessable"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    listBackfills: {
+        parameters: {
+            query?: {
+                /** @description Page size (default 50; above 500 is lowered to 500, which the answer's limit shows). */
+                limit?: components["parameters"]["Limit"];
+                /** @description Rows to skip. */
+                offset?: components["parameters"]["Offset"];
+                /** @description Only backfills of this definition id. */
+                definition?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of backfills (without per-date states). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BackfillList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    createBackfill: {
+        parameters: {
+            query?: {
+                /** @description Check and answer what the operation would do, without doing it. */
+                dry_run?: components["parameters"]["DryRun"];
+            };
+            header?: {
+                /**
+                 * @description At most one effect per token and key: a repeat gets the first answer
+                 *     (header Idempotent-Replay: true); a repeat with another method, path
+                 *     or body is a 422. 1 to 64 printable ASCII characters without spaces.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BackfillBody"];
+            };
+        };
+        responses: {
+            /** @description With dry_run=true, what the backfill would run. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BackfillDryRun"];
+                };
+            };
+            /** @description The started backfill, every date waiting. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Backfill"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["TooLarge"];
+            422: components["responses"]["Unprocessable"];
+            500: components["responses"]["Internal"];
+            502: components["responses"]["BadGateway"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    getBackfill: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The backfill's id. */
+                id: components["parameters"]["BackfillID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The backfill. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Backfill"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    pauseBackfill: {
+        parameters: {
+            query?: {
+                /** @description Check and answer what the operation would do, without doing it. */
+                dry_run?: components["parameters"]["DryRun"];
+            };
+            header?: {
+                /**
+                 * @description At most one effect per token and key: a repeat gets the first answer
+                 *     (header Idempotent-Replay: true); a repeat with another method, path
+                 *     or body is a 422. 1 to 64 printable ASCII characters without spaces.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                /** @description The backfill's id. */
+                id: components["parameters"]["BackfillID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: components["requestBodies"]["Empty"];
+        responses: {
+            /** @description The backfill after the operation, or with dry_run=true the dates it would touch. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BackfillOpResult"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Refused"];
+            413: components["responses"]["TooLarge"];
+            422: components["responses"]["Unprocessable"];
+            500: components["responses"]["Internal"];
+            502: components["responses"]["BadGateway"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    resumeBackfill: {
+        parameters: {
+            query?: {
+                /** @description Check and answer what the operation would do, without doing it. */
+                dry_run?: components["parameters"]["DryRun"];
+            };
+            header?: {
+                /**
+                 * @description At most one effect per token and key: a repeat gets the first answer
+                 *     (header Idempotent-Replay: true); a repeat with another method, path
+                 *     or body is a 422. 1 to 64 printable ASCII characters without spaces.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                /** @description The backfill's id. */
+                id: components["parameters"]["BackfillID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: components["requestBodies"]["Empty"];
+        responses: {
+            /** @description The backfill after the operation, or with dry_run=true the dates it would touch. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BackfillOpResult"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Refused"];
+            413: components["responses"]["TooLarge"];
+            422: components["responses"]["Unprocessable"];
+            500: components["responses"]["Internal"];
+            502: components["responses"]["BadGateway"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    stopBackfill: {
+        parameters: {
+            query?: {
+                /** @description Check and answer what the operation would do, without doing it. */
+                dry_run?: components["parameters"]["DryRun"];
+            };
+            header?: {
+                /**
+                 * @description At most one effect per token and key: a repeat gets the first answer
+                 *     (header Idempotent-Replay: true); a repeat with another method, path
+                 *     or body is a 422. 1 to 64 printable ASCII characters without spaces.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                /** @description The backfill's id. */
+                id: components["parameters"]["BackfillID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: components["requestBodies"]["Empty"];
+        responses: {
+            /** @description The backfill after the operation, or with dry_run=true the dates it would touch. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BackfillOpResult"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Refused"];
+            413: components["responses"]["TooLarge"];
+            422: components["responses"]["Unprocessable"];
+            500: components["responses"]["Internal"];
+            502: components["responses"]["BadGateway"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    retryBackfill: {
+        parameters: {
+            query?: {
+                /** @description Check and answer what the operation would do, without doing it. */
+                dry_run?: components["parameters"]["DryRun"];
+            };
+            header?: {
+                /**
+                 * @description At most one effect per token and key: a repeat gets the first answer
+                 *     (header Idempotent-Replay: true); a repeat with another method, path
+                 *     or body is a 422. 1 to 64 printable ASCII characters without spaces.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                /** @description The backfill's id. */
+                id: components["parameters"]["BackfillID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: components["requestBodies"]["Empty"];
+        responses: {
+            /** @description The backfill after the operation, or with dry_run=true the dates it would touch. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BackfillOpResult"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Refused"];
+            413: components["responses"]["TooLarge"];
+            422: components["responses"]["Unprocessable"];
+            500: components["responses"]["Internal"];
+            502: components["responses"]["BadGateway"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    listWorkers: {
+        parameters: {
+            query?: {
+                /** @description Page size (default 50; above 500 is lowered to 500, which the answer's limit shows). */
+                limit?: components["parameters"]["Limit"];
+                /** @description Rows to skip. */
+                offset?: components["parameters"]["Offset"];
+                /** @description Only workers of this group. */
+                group?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of workers. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WorkerList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    listAudit: {
+        parameters: {
+            query?: {
+                /** @description Page size (default 50; above 500 is lowered to 500, which the answer's limit shows). */
+                limit?: components["parameters"]["Limit"];
+                /** @description Rows to skip. */
+                offset?: components["parameters"]["Offset"];
+                /** @description Only calls by this token name. */
+                actor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of audit entries. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    listTokens: {
+        parameters: {
+            query?: {
+                /** @description Page size (default 50; above 500 is lowered to 500, which the answer's limit shows). */
+                limit?: components["parameters"]["Limit"];
+                /** @description Rows to skip. */
+                offset?: components["parameters"]["Offset"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of tokens. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TokenList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    createToken: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TokenBody"];
+            };
+        };
+        responses: {
+            /** @description The token, with its plaintext. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TokenCreated"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["TooLarge"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    revokeToken: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The token's numeric id. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Revoked. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["Internal"];
         };
     };
 }
+type WithRequired<T, K extends keyof T> = T & {
+    [P in K]-?: T[P];
+};

@@ -9,11 +9,11 @@ export const TASK_H = 48;
 export const LOGIC_W = 64;
 export const LOGIC_H = 40;
 
-export function nodeSize(type: string): { width: number; height: number } {
-  return type === 'task' ? { width: TASK_W, height: TASK_H } : { width: LOGIC_W, height: LOGIC_H };
+export function nodeSize(type: string | undefined): { width: number; height: number } {
+  return isLogic(type) ? { width: LOGIC_W, height: LOGIC_H } : { width: TASK_W, height: TASK_H };
 }
 
-export function layout(nodes: { id: string; type: string }[], edges: { from: string; to: string }[]): Map<string, { x: number; y: number }> {
+export function layout(nodes: { id: string; type?: string }[], edges: { from: string; to: string }[]): Map<string, { x: number; y: number }> {
   const g = new dagre.graphlib.Graph();
   g.setGraph({ rankdir: 'LR', nodesep: 30, ranksep: 70 });
   g.setDefaultEdgeLabel(() => ({}));
@@ -28,6 +28,11 @@ export function layout(nodes: { id: string; type: string }[], edges: { from: str
     out.set(n.id, { x: (p?.x ?? 0) - s.width / 2, y: (p?.y ?? 0) - s.height / 2 });
   }
   return out;
+}
+
+/** and / or nodes; a node without a type is a task node. */
+export function isLogic(type: string | undefined): boolean {
+  return type === 'and' || type === 'or';
 }
 
 export const edgeColors: Record<string, string> = { success: '#52c41a', failure: '#ff4d4f', always: '#8c8c8c' };
@@ -58,7 +63,7 @@ export function toGraph(nodes: FlowNode[], edges: FlowEdge[], pos: Map<string, {
   return {
     nodes: nodes.map((n) => ({
       id: n.id,
-      type: n.type === 'task' ? 'task' : 'logic',
+      type: isLogic(n.type) ? 'logic' : 'task',
       position: pos.get(n.id) ?? { x: 0, y: 0 },
       data: { node: n, label: n.name || n.id },
     })),

@@ -35,7 +35,7 @@ export function LogicNode({ data, selected }: NodeProps<N>) {
     <div className={`node-box logic${data.problem ? ' problem' : ''}${selected ? ' selected' : ''}`}
       style={{ borderColor: border(data) }} data-testid={`node-${data.node.id}`} data-status={data.status ?? ''} data-problem={data.problem ? 'true' : 'false'}>
       <Handle type="target" position={Position.Left} />
-      {data.node.type.toUpperCase()}
+      {(data.node.type ?? '').toUpperCase()}
       <Handle type="source" position={Position.Right} />
     </div>
   );

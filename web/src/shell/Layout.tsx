@@ -11,10 +11,10 @@ function TaskCenter() {
   const { t } = useTranslation();
   const stats = useQuery({
     queryKey: ['runs', 'stats'],
-    queryFn: () => call(api.GET('/runs/stats')),
+    queryFn: () => call(api.GET('/api/v1/runs/stats')),
     refetchInterval: 5000,
   });
-  const c = stats.data?.counts ?? {};
+  const c: Partial<Record<string, number>> = stats.data?.counts ?? {};
   const running = (c.running ?? 0) + (c.waiting ?? 0) + (c.paused ?? 0) + (c.stopping ?? 0);
   const failed = (c.failed ?? 0) + (c.timeout ?? 0) + (c.rollback_failed ?? 0);
   return (

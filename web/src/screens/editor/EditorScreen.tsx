@@ -10,9 +10,9 @@ import { useTranslation } from 'react-i18next';
 import { Link, useNavigate, useParams } from 'react-router';
 import { api, ApiError, call, errorMessage, type FlowBody, type FlowNode, type Schemas } from '../../api/client';
 
-type Flow = Schemas['Flow'];
+type Flow = Schemas['FlowView'];
 import { useAuth } from '../../auth';
-import { layout } from '../../graph/layout';
+import { isLogic, layout } from '../../graph/layout';
 import { nodeTypes } from '../../graph/nodes';
 import { makeEdge, markProblems, newNode, toBody, uniqueId, type EditorEdge, type EditorNode, type Marks, type NewKind } from './model';
 import { NodeForm } from './NodeForm';
@@ -28,7 +28,7 @@ function Editor({ id, initial }: { id?: string; initial?: Flow }) {
   const qc = useQueryClient();
   const rf = useReactFlow();
   const [nodes, setNodes, onNodesChange] = useNodesState<EditorNode>(initial ? initialNodes(initial) : []);
-  const [edges, setEdges, onEdgesChange] = useEdgesState<EditorEdge>(initial ? initial.edges.map(makeEdge) : []);
+  const [edges, setEdges, onEdgesChange] = useEdgesState<EditorEdge>(initial ? (initial.edges ?? []).map(makeEdge) : []);
   const [name, setName] = useState(initial?.name ?? '');
   const [group, setGroup] = useState(initial?.group ?? '');
   const [version, setVersion] = useState(initial?.version);
@@ -65,7 +65,7 @@ function Editor({ id, initial }: { id?: string; initial?: Flow }) {
     const node = newNode(kind, nid);
     const vp = rf.screenToFlowPosition({ x: 300 + (nodes.length % 5) * 30, y: 200 + (nodes.length % 5) * 30 });
     setNodes((ns) => [...ns.map((n) => ({ ...n, selected: false })),
-      { id: nid, type: node.type === 'task' ? 'task' : 'logic', position: vp, selected: true, data: { node, label: nid } }]);
+      { id: nid, type: isLogic(node.type) ? 'logic' : 'task', position: vp, selected: true, data: { node, label: nid } }]);
   }
 
   function updateNode(n: FlowNode) {
@@ -101,17 +101,17 @@ function Editor({ id, initial }: { id?: string; initial?: Flow }) {
     const b = body();
     try {
       if (!save) {
-        await call(api.POST('/flows/validate', { body: b }));
+        await call(api.POST('/api/v1/flows/validate', { body: b }));
         setMarks(noMarks);
         setStatus({ type: 'success', text: t('editor.valid') });
       } else if (id) {
-        const f = await call(api.PUT('/flows/{id}', { params: { path: { id } }, body: b }));
+        const f = await call(api.PUT('/api/v1/flows/{id}', { params: { path: { id } }, body: b }));
         setMarks(noMarks);
         setVersion(f.version);
         setStatus({ type: 'success', text: t('editor.saved', { version: f.version }) });
         void qc.invalidateQueries({ queryKey: ['flows'] });
       } else {
-        const f = await call(api.POST('/flows', { body: b }));
+        const f = await call(api.POST('/api/v1/flows', { body: b }));
         message.success(t('editor.saved', { version: f.version }));
         void qc.invalidateQueries({ queryKey: ['flows'] });
         navigate(`/flows/${f.id}/edit`, { replace: true });
@@ -130,7 +130,7 @@ function Editor({ id, initial }: { id?: string; initial?: Flow }) {
 
   async function runOnce() {
     try {
-      const r = await call(api.POST('/flows/{id}/runs', { params: { path: { id: id! } }, body: {} }));
+      const r = await call(api.POST('/api/v1/flows/{id}/runs', { params: { path: { id: id! } }, body: {} }));
       navigate(`/runs/${r.id}`);
     } catch (e) {
       message.error(errorMessage(e));
@@ -219,8 +219,8 @@ function Editor({ id, initial }: { id?: string; initial?: Flow }) {
 }
 
 function initialNodes(f: Flow): EditorNode[] {
-  const pos = layout(f.nodes, f.edges);
-  return f.nodes.map((n) => ({ id: n.id, type: n.type === 'task' ? 'task' : 'logic', position: pos.get(n.id)!, data: { node: n, label: n.name || n.id } }));
+  const pos = layout(f.nodes, f.edges ?? []);
+  return f.nodes.map((n) => ({ id: n.id, type: isLogic(n.type) ? 'logic' : 'task', position: pos.get(n.id)!, data: { node: n, label: n.name || n.id } }));
 }
 
 export function EditorScreen() {
@@ -228,7 +228,7 @@ export function EditorScreen() {
   const existing = useQuery({
     queryKey: ['flow', id],
     enabled: !!id,
-    queryFn: () => call(api.GET('/flows/{id}', { params: { path: { id: id! } } })),
+    queryFn: () => call(api.GET('/api/v1/flows/{id}', { params: { path: { id: id! } } })),
   });
   if (existing.error) return <Alert type="error" message={errorMessage(existing.error)} />;
   if (id && !existing.data) return null;

@@ -70,8 +70,8 @@ export function markProblems(problems: Problem[], body: FlowBody): Marks {
       const id = body.nodes[Number(node[1])].id;
       add(m.nodes, id, node[2]);
       m.list.push({ text: `${id}${node[2]}: ${p.message}`, node: id });
-    } else if (edge && body.edges[Number(edge[1])]) {
-      const e = body.edges[Number(edge[1])];
+    } else if (edge && body.edges?.[Number(edge[1])]) {
+      const e = body.edges?.[Number(edge[1])];
       add(m.edges, `${e.from}->${e.to}`, edge[2]);
       m.list.push({ text: `${e.from} → ${e.to}${edge[2]}: ${p.message}`, edge: `${e.from}->${e.to}` });
     } else {

@@ -34,7 +34,7 @@ export function FlowsScreen() {
 
   const flows = useQuery({
     queryKey: ['flows', name, page],
-    queryFn: () => call(api.GET('/flows', { params: { query: { name: name || undefined, limit: PAGE, offset: (page - 1) * PAGE } } })),
+    queryFn: () => call(api.GET('/api/v1/flows', { params: { query: { name: name || undefined, limit: PAGE, offset: (page - 1) * PAGE } } })),
     placeholderData: keepPreviousData,
   });
   const reload = () => void qc.invalidateQueries({ queryKey: ['flows'] });
@@ -51,7 +51,7 @@ export function FlowsScreen() {
   async function startRun(v: { bizdate?: Dayjs; params?: string; test?: boolean }) {
     if (!runOf) return;
     try {
-      const r = await call(api.POST('/flows/{id}/runs', {
+      const r = await call(api.POST('/api/v1/flows/{id}/runs', {
         params: { path: { id: runOf.flow.id } },
         body: { bizdate: v.bizdate?.format('YYYY-MM-DD'), params: parseParams(v.params ?? ''), test: !!v.test },
       }));
@@ -80,8 +80,8 @@ export function FlowsScreen() {
             title: t('flows.enabled'), dataIndex: 'enabled',
             render: (on: boolean, r) => (
               <Switch size="small" checked={on} disabled={!canMutate} data-testid={`flow-enabled-${r.name}`}
-                onChange={(v) => act(v ? call(api.POST('/flows/{id}/enable', { params: { path: { id: r.id } } }))
-                  : call(api.POST('/flows/{id}/disable', { params: { path: { id: r.id } } })))} />
+                onChange={(v) => act(v ? call(api.POST('/api/v1/flows/{id}/enable', { params: { path: { id: r.id } } }))
+                  : call(api.POST('/api/v1/flows/{id}/disable', { params: { path: { id: r.id } } })))} />
             ),
           },
           { title: t('flows.updated'), dataIndex: 'updated_at', render: fmtTime },
@@ -95,7 +95,7 @@ export function FlowsScreen() {
                     <a onClick={() => { form.resetFields(); setRunOf({ flow: r, test: false }); }} data-testid={`flow-run-${r.name}`}>{t('flows.runOnce')}</a>
                     <a onClick={() => { form.resetFields(); form.setFieldValue('test', true); setRunOf({ flow: r, test: true }); }}>{t('flows.testRun')}</a>
                     <Popconfirm title={t('flows.deleteConfirm', { name: r.name })} okButtonProps={{ danger: true }}
-                      onConfirm={() => act(call(api.DELETE('/flows/{id}', { params: { path: { id: r.id } } })))}>
+                      onConfirm={() => act(call(api.DELETE('/api/v1/flows/{id}', { params: { path: { id: r.id } } })))}>
                       <a style={{ color: '#ff4d4f' }} data-testid={`flow-delete-${r.name}`}>{t('flows.delete')}</a>
                     </Popconfirm>
                   </>

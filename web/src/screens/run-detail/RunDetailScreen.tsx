@@ -5,7 +5,7 @@ import { Background, Controls, ReactFlow, ReactFlowProvider, useReactFlow, type 
 import '@xyflow/react/dist/style.css';
 import { useTranslation } from 'react-i18next';
 import { Link, useNavigate, useParams } from 'react-router';
-import { api, call, errorMessage, getToken, type FlowNode, type Instance, type RunDetail } from '../../api/client';
+import { api, call, errorMessage, getToken, instanceOp, nodeOp, runOp, type FlowNode, type Instance, type RunDetail, type RunOpName } from '../../api/client';
 import { useAuth } from '../../auth';
 import { layout, toGraph, type GraphNodeData } from '../../graph/layout';
 import { nodeTypes } from '../../graph/nodes';
@@ -24,7 +24,7 @@ function useDefinition(run: RunDetail | undefined) {
     staleTime: Infinity, // a version never changes
     queryFn: async (): Promise<{ nodes: FlowNode[]; edges: { from: string; to: string; on?: 'success' | 'failure' | 'always' }[] }> => {
       if (run!.kind === 'flow') {
-        const v = await call(api.GET('/flows/{id}/versions/{version}', { params: { path: { id: run!.definition_id, version: run!.version } } }));
+        const v = await call(api.GET('/api/v1/flows/{id}/versions/{version}', { params: { path: { id: run!.definition_id, version: run!.version } } }));
         return { nodes: v.flow?.nodes ?? [], edges: v.flow?.edges ?? [] };
       }
       return { nodes: run!.nodes.map((n) => ({ id: n.id, type: 'task' as const })), edges: [] };
@@ -77,7 +77,7 @@ function RunDetailView() {
 
   const runQ = useQuery({
     queryKey: ['run', id],
-    queryFn: () => call(api.GET('/runs/{id}', { params: { path: { id } } })),
+    queryFn: () => call(api.GET('/api/v1/runs/{id}', { params: { path: { id } } })),
     // Live while open; a finished run still refreshes slowly, since an
     // operation (retry, skip) can reopen it.
     refetchInterval: (q) => (q.state.data && !openStatuses.has(q.state.data.status) ? 10000 : 1500),
@@ -125,13 +125,13 @@ function RunDetailView() {
   function runAction(op: string) {
     if (op === 'rerun') {
       start({ op, target: run!.id, run: async () => {
-        const r = await call(api.POST('/runs/{id}/rerun', { params: { path: { id } }, body: {} }));
+        const r = await call(api.POST('/api/v1/runs/{id}/rerun', { params: { path: { id } }, body: {} }));
         navigate(`/runs/${r.id}`);
       } });
       return;
     }
     start({ op: op === 'retry' ? 'retry-failed' : op, target: run!.id, run: (reason) =>
-      call(api.POST('/runs/{id}/{op}', { params: { path: { id, op: op as 'stop' } }, body: { reason } })) });
+      runOp(id, op as RunOpName, reason) });
   }
 
   function nodeMenu(n: Node<GraphNodeData>) {
@@ -155,9 +155,9 @@ function RunDetailView() {
         if (key === 'rerun-from') {
           void (async () => {
             try {
-              const plan = await call(api.POST('/runs/{id}/nodes/{node}/rerun-from', { params: { path: { id, node: n.id }, query: { dry_run: true } }, body: {} }));
+              const plan = await call(api.POST('/api/v1/runs/{id}/nodes/{node}/rerun-from', { params: { path: { id, node: n.id }, query: { dry_run: true } }, body: {} }));
               start({ op: 'rerun-from', target: `${n.id} — ${t('run.rerunFromPlan', { nodes: plan.nodes.join(', ') })}`, run: (reason) =>
-                call(api.POST('/runs/{id}/nodes/{node}/rerun-from', { params: { path: { id, node: n.id } }, body: { reason } })) });
+                call(api.POST('/api/v1/runs/{id}/nodes/{node}/rerun-from', { params: { path: { id, node: n.id } }, body: { reason } })) });
             } catch (e) {
               message.error(errorMessage(e));
             }
@@ -168,10 +168,10 @@ function RunDetailView() {
         } else if (key.startsWith('instance-') && last) {
           const op = key.slice('instance-'.length) as 'stop' | 'rerun';
           start({ op: `${op}-instance`, target: last.id, run: (reason) =>
-            call(api.POST('/instances/{id}/{op}', { params: { path: { id: last.id, op } }, body: { reason } })) });
+            instanceOp(last.id, op, reason) });
         } else if (key !== 'none') {
           start({ op: key, target: n.id, run: (reason) =>
-            call(api.POST('/runs/{id}/nodes/{node}/{op}', { params: { path: { id, node: n.id, op: key as NodeOp } }, body: { reason } })) });
+            nodeOp(id, n.id, key as NodeOp, reason) });
         }
       },
     };

@@ -5,7 +5,11 @@ import type { Dayjs } from 'dayjs';
 import dayjs from 'dayjs';
 import { useTranslation } from 'react-i18next';
 import { Link, useSearchParams } from 'react-router';
-import { api, call, errorMessage, type Run, type Schemas } from '../../api/client';
+import { api, batchOp, call, errorMessage, type Run, type Schemas } from '../../api/client';
+import type { paths } from '../../api/schema';
+
+/** The URL holds strings; the server refuses a value outside its enums with a 400 naming it. */
+type RunQuery = NonNullable<paths['/api/v1/runs']['get']['parameters']['query']>;
 import { useAuth } from '../../auth';
 import { fmtTime, StatusTag } from '../../shell/StatusTag';
 import { runStatuses, tagColor, triggers } from '../../status';
@@ -24,7 +28,7 @@ export function RunsScreen() {
   const [params, setParams] = useSearchParams();
   const [live, setLive] = useState(true);
   const [selected, setSelected] = useState<string[]>([]);
-  const [results, setResults] = useState<Schemas['BatchAnswer'] | null>(null);
+  const [results, setResults] = useState<Schemas['BatchResult'] | null>(null);
   const page = Number(params.get('page') ?? '1');
 
   const filters = useMemo(() => {
@@ -38,7 +42,7 @@ export function RunsScreen() {
 
   const runs = useQuery({
     queryKey: ['runs', 'list', filters, page],
-    queryFn: () => call(api.GET('/runs', { params: { query: { ...filters, kind: filters.kind as 'flow' | 'task' | undefined, limit: PAGE, offset: (page - 1) * PAGE } } })),
+    queryFn: () => call(api.GET('/api/v1/runs', { params: { query: { ...(filters as RunQuery), limit: PAGE, offset: (page - 1) * PAGE } } })),
     // Live refresh replaces the rows in place: the table stays mounted, so
     // the scroll position and the selection survive.
     refetchInterval: live ? 3000 : false,
@@ -48,7 +52,7 @@ export function RunsScreen() {
   void _status; void _kind; void _batch; void _cf; void _ct;
   const stats = useQuery({
     queryKey: ['runs', 'stats', statFilters],
-    queryFn: () => call(api.GET('/runs/stats', { params: { query: statFilters } })),
+    queryFn: () => call(api.GET('/api/v1/runs/stats', { params: { query: statFilters as RunQuery } })),
     refetchInterval: live ? 3000 : false,
   });
 
@@ -60,7 +64,7 @@ export function RunsScreen() {
   }
 
   const batch = useMutation({
-    mutationFn: (op: 'stop' | 'retry') => call(api.POST('/runs/batch/{op}', { params: { path: { op } }, body: { ids: selected } })),
+    mutationFn: (op: 'stop' | 'retry') => batchOp(op, selected),
     onSuccess: (r) => {
       setResults(r);
       setSelected([]);
@@ -89,7 +93,7 @@ export function RunsScreen() {
     });
   }
 
-  const counts = stats.data?.counts ?? {};
+  const counts: Partial<Record<string, number>> = stats.data?.counts ?? {};
   const activeStatuses = filters.status?.split(',') ?? [];
 
   return (
