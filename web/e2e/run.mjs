@@ -291,6 +291,29 @@ try {
     await shot('runs');
   });
 
+  await step('backfill (补数据) of the editor-built flow: dry-run preview of dates and nodes, then one run per date', async () => {
+    await tid('nav-flows').click();
+    await tid('flow-backfill-e2e-recover').click();
+    const range = page.locator('.ant-modal .ant-picker-range');
+    await range.locator('input').first().click();
+    await range.locator('input').first().fill('2026-01-01');
+    await range.locator('input').nth(1).click();
+    await range.locator('input').nth(1).fill('2026-01-03');
+    await page.keyboard.press('Enter');
+    await tid('backfill-preview').click();
+    const plan = tid('backfill-plan');
+    await plan.waitFor();
+    const text = await plan.textContent();
+    for (const d of ['2026-01-01', '2026-01-02', '2026-01-03', 'shell_1', 'shell_2', 'or_1']) assert.ok(text.includes(d), `${d} in ${text}`);
+    assert.match(text, /3 dates/);
+    await shot('backfill-dialog');
+    await page.locator('#backfill-start').click();
+    await page.waitForURL(/trigger=backfill/);
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid="runs-table"] tbody tr [data-testid="run-link"]').length === 3, null, { timeout: 60_000 });
+    const bizdates = await tid('runs-table').locator('tbody tr').evaluateAll((rows) => rows.map((r) => r.textContent));
+    for (const d of ['2026-01-01', '2026-01-02', '2026-01-03']) assert.ok(bizdates.some((r) => r.includes(d) && r.includes('Backfill')), `a backfill run for ${d}`);
+  });
+
   await step('a viewer sees no mutating button', async () => {
     await tid('logout').click();
     await login(viewerToken);
@@ -303,6 +326,7 @@ try {
     assert.equal(await tid('flow-new').count(), 0);
     assert.equal(await tid('flow-run-e2e-recover').count(), 0);
     assert.equal(await tid('flow-delete-e2e-recover').count(), 0);
+    assert.equal(await tid('flow-backfill-e2e-recover').count(), 0);
     assert.ok(await tid('flow-enabled-e2e-recover').isDisabled());
     await page.goto(`${stack.base}/runs/${failingRun}`);
     await waitNode('extract', 'success');

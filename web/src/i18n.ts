@@ -59,6 +59,12 @@ const en = {
     layout: 'Auto layout', selectHint: 'Select a node or an edge to edit it.', flowLevel: 'Problems of the flow',
     openRuns: 'Runs of this flow', run: 'Run once',
   },
+  backfill: {
+    title: 'Backfill {{name}}', open: 'Backfill', range: 'Bizdate range', step: 'Step', order: 'Order', asc: 'Oldest first',
+    desc: 'Newest first', parallel: 'Parallel dates', parallelHint: '1 runs the dates one after another (serial)',
+    nodes: 'Nodes', allNodes: 'All nodes', downstream: 'With everything downstream of the chosen nodes',
+    preview: 'Preview (dry run)', start: 'Start backfill', dates: '{{count}} dates', started: 'Backfill {{id}} started',
+  },
   common: { loading: 'Loading…', error: 'Error: {{message}}', refresh: 'Refresh', yes: 'Yes', no: 'No', close: 'Close' },
 };
 
@@ -114,6 +120,12 @@ const zh: typeof en = {
     edgeKind: '依赖类型', success: '成功后', failure: '失败后', always: '总是', deleteSel: '删除所选',
     layout: '自动布局', selectHint: '选择节点或连线进行编辑。', flowLevel: '工作流级问题',
     openRuns: '该工作流的执行记录', run: '手动执行',
+  },
+  backfill: {
+    title: '补数据：{{name}}', open: '补数据', range: '业务日期范围', step: '步长', order: '顺序', asc: '从早到晚',
+    desc: '从晚到早', parallel: '并行日期数', parallelHint: '1 表示按日期依次执行（串行）',
+    nodes: '节点', allNodes: '全部节点', downstream: '包含所选节点的全部下游',
+    preview: '预览（试运行）', start: '开始补数据', dates: '{{count}} 个日期', started: '补数据 {{id}} 已启动',
   },
   common: { loading: '加载中…', error: '错误：{{message}}', refresh: '刷新', yes: '是', no: '否', close: '关闭' },
 };

@@ -7,6 +7,7 @@ import { Link, useNavigate } from 'react-router';
 import { api, call, errorMessage, type Schemas } from '../../api/client';
 import { useAuth } from '../../auth';
 import { fmtTime } from '../../shell/StatusTag';
+import { BackfillDialog } from './BackfillDialog';
 
 type Summary = Schemas['DefinitionSummary'];
 const PAGE = 20;
@@ -30,6 +31,7 @@ export function FlowsScreen() {
   const [name, setName] = useState('');
   const [page, setPage] = useState(1);
   const [runOf, setRunOf] = useState<{ flow: Summary; test: boolean } | null>(null);
+  const [backfillOf, setBackfillOf] = useState<Summary | null>(null);
   const [form] = Form.useForm();
 
   const flows = useQuery({
@@ -94,6 +96,7 @@ export function FlowsScreen() {
                   <>
                     <a onClick={() => { form.resetFields(); setRunOf({ flow: r, test: false }); }} data-testid={`flow-run-${r.name}`}>{t('flows.runOnce')}</a>
                     <a onClick={() => { form.resetFields(); form.setFieldValue('test', true); setRunOf({ flow: r, test: true }); }}>{t('flows.testRun')}</a>
+                    <a onClick={() => setBackfillOf(r)} data-testid={`flow-backfill-${r.name}`}>{t('backfill.open')}</a>
                     <Popconfirm title={t('flows.deleteConfirm', { name: r.name })} okButtonProps={{ danger: true }}
                       onConfirm={() => act(call(api.DELETE('/api/v1/flows/{id}', { params: { path: { id: r.id } } })))}>
                       <a style={{ color: '#ff4d4f' }} data-testid={`flow-delete-${r.name}`}>{t('flows.delete')}</a>
@@ -104,6 +107,7 @@ export function FlowsScreen() {
             ),
           },
         ]} />
+      {backfillOf && <BackfillDialog flow={backfillOf} onClose={() => setBackfillOf(null)} />}
       <Modal open={!!runOf} title={runOf ? t('flows.runDialog', { name: runOf.flow.name }) : ''} onCancel={() => setRunOf(null)}
         onOk={() => form.submit()} okButtonProps={{ id: 'run-dialog-ok' }}>
         <Form form={form} layout="vertical" onFinish={startRun} initialValues={{ test: runOf?.test }}>
