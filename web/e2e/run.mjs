@@ -314,11 +314,36 @@ try {
     for (const d of ['2026-01-01', '2026-01-02', '2026-01-03']) assert.ok(bizdates.some((r) => r.includes(d) && r.includes('Backfill')), `a backfill run for ${d}`);
   });
 
+  await step('operations pages: workers, audit log of the operations, a token created (secret once), revoked, then refused at sign-in', async () => {
+    await tid('nav-workers').click();
+    await tid('workers-table').locator('tbody tr').filter({ hasText: 'dev' }).waitFor();
+    await tid('nav-audit').click();
+    await tid('audit-table').locator('tbody tr').filter({ hasText: '/nodes/extract/skip' }).first().waitFor();
+    await tid('audit-actor').locator('input').fill('nobody-at-all');
+    await tid('audit-actor').locator('input').press('Enter');
+    await tid('audit-table').locator('.ant-empty').waitFor();
+    await tid('nav-tokens').click();
+    await tid('token-name').fill('e2e-temp');
+    await tid('token-create').click();
+    const secret = (await tid('token-secret').textContent()).trim();
+    assert.match(secret, /^bt_/);
+    await tid('token-revoke-e2e-temp').click();
+    await page.locator('.ant-popconfirm .ant-btn-dangerous').click();
+    await tid('tokens-table').locator('tbody tr').filter({ hasText: 'e2e-temp' }).filter({ hasText: 'revoked' }).waitFor();
+    await tid('logout').click();
+    await login(secret);
+    assert.match(await tid('login-error').textContent(), /wrong or has been revoked/);
+    await login(stack.token);
+    await tid('tokens-table').waitFor(); // back where the session ended
+  });
+
   await step('a viewer sees no mutating button', async () => {
     await tid('logout').click();
     await login(viewerToken);
+    await tid('nav-runs').click();
     await tid('runs-table').waitFor();
     assert.match(await tid('role').textContent(), /viewer/);
+    assert.equal(await tid('nav-tokens').count(), 0, 'token management is for admins');
     assert.equal(await tid('batch-stop').count(), 0);
     assert.equal(await page.locator('[data-testid="runs-table"] .ant-checkbox').count(), 0);
     await tid('nav-flows').click();

@@ -10,10 +10,14 @@ import { RunsScreen } from './screens/runs/RunsScreen';
 import { RunDetailScreen } from './screens/run-detail/RunDetailScreen';
 import { FlowsScreen } from './screens/flows/FlowsScreen';
 import { EditorScreen } from './screens/editor/EditorScreen';
+import { WorkersScreen } from './screens/workers/WorkersScreen';
+import { AuditScreen } from './screens/audit/AuditScreen';
+import { TokensScreen } from './screens/tokens/TokensScreen';
 
 function Routed() {
   const { me } = useAuth();
   if (!me) return <LoginScreen />;
+  const admin = me.role === 'admin';
   return (
     <Routes>
       <Route element={<Layout />}>
@@ -23,6 +27,9 @@ function Routed() {
         <Route path="flows" element={<FlowsScreen />} />
         <Route path="flows/new" element={<EditorScreen />} />
         <Route path="flows/:id/edit" element={<EditorScreen />} />
+        <Route path="workers" element={<WorkersScreen />} />
+        <Route path="audit" element={<AuditScreen />} />
+        {admin && <Route path="tokens" element={<TokensScreen />} />}
         <Route path="*" element={<Navigate to="/runs" replace />} />
       </Route>
     </Routes>

@@ -8,7 +8,13 @@ export const LANG_KEY = 'baton.lang';
 
 const en = {
   app: { title: 'Baton', taskCenter: 'Task center', running: 'Running', failed: 'Failed', temporalUI: 'Temporal UI', logout: 'Log out', language: 'Language' },
-  nav: { runs: 'Execution records', flows: 'Flows', editor: 'New flow' },
+  nav: { runs: 'Execution records', flows: 'Flows', editor: 'New flow', workers: 'Workers', audit: 'Audit log', tokens: 'Tokens' },
+  ops: {
+    group: 'Group', worker: 'Worker', host: 'Host', running: 'Running', started: 'Started', lastSeen: 'Last seen', actor: 'Actor',
+    request: 'Request', status: 'Status', tokenName: 'Token name', createToken: 'Create token', role: 'Role', lastUsed: 'Last used',
+    revoked: 'revoked', revoke: 'Revoke', revokeConfirm: 'Revoke token {{name}}? Clients using it get 401 at once.',
+    secretOnce: 'Token {{name}} created. Copy it now: it is shown only once.',
+  },
   login: {
     title: 'Sign in to Baton', token: 'API token', submit: 'Sign in',
     hint: 'Paste a bearer token (baton dev prints the admin token at start).',
@@ -70,7 +76,13 @@ const en = {
 
 const zh: typeof en = {
   app: { title: 'Baton', taskCenter: '任务中心', running: '执行中', failed: '执行失败', temporalUI: 'Temporal 控制台', logout: '退出', language: '语言' },
-  nav: { runs: '执行记录', flows: '工作流', editor: '新建工作流' },
+  nav: { runs: '执行记录', flows: '工作流', editor: '新建工作流', workers: '执行机', audit: '审计日志', tokens: '令牌' },
+  ops: {
+    group: '部署组', worker: '执行机', host: '主机', running: '执行中', started: '启动时间', lastSeen: '最近心跳', actor: '操作人',
+    request: '请求', status: '状态', tokenName: '令牌名称', createToken: '创建令牌', role: '角色', lastUsed: '最近使用',
+    revoked: '已吊销', revoke: '吊销', revokeConfirm: '吊销令牌 {{name}}？使用它的客户端将立即收到 401。',
+    secretOnce: '令牌 {{name}} 已创建。请立即复制：它只显示这一次。',
+  },
   login: {
     title: '登录 Baton', token: 'API 令牌', submit: '登录',
     hint: '粘贴 Bearer 令牌（baton dev 启动时会打印管理员令牌）。',

@@ -47,6 +47,10 @@ export function Layout() {
           items={[
             { key: 'runs', label: <Link to="/runs" data-testid="nav-runs">{t('nav.runs')}</Link> },
             { key: 'flows', label: <Link to="/flows" data-testid="nav-flows">{t('nav.flows')}</Link> },
+            { key: 'workers', label: <Link to="/workers" data-testid="nav-workers">{t('nav.workers')}</Link> },
+            { key: 'audit', label: <Link to="/audit" data-testid="nav-audit">{t('nav.audit')}</Link> },
+            // Token management is admin-only on the server too.
+            ...(me?.role === 'admin' ? [{ key: 'tokens', label: <Link to="/tokens" data-testid="nav-tokens">{t('nav.tokens')}</Link> }] : []),
           ]} />
         <TaskCenter />
         {me?.temporal_ui_url && (
