@@ -28,7 +28,7 @@ WORKFLOWCHECK := $(BIN)/workflowcheck
 BENCH_DIR := internal/bench/cmd
 
 .DEFAULT_GOAL := help
-.PHONY: help build dev test lint lint-tools bench bench-console fmt clean record-histories
+.PHONY: help build dev test test-web web lint lint-tools bench bench-console fmt clean record-histories
 
 help: ## List the targets
 	@echo "Baton make targets:"
@@ -43,6 +43,12 @@ dev: build ## Run everything in one process (embedded Temporal, UI, API, worker)
 
 test: ## Run all tests (go test ./... -count=1 -timeout 40m -p 2); MySQL tests need BATON_TEST_MYSQL_DSN
 	$(GO) test $(PKGS) -count=1 -timeout 40m -p 2
+
+web: ## Rebuild the console bundle (web/dist, committed and embedded) from the lockfile
+	cd web && npm ci && npm run build
+
+test-web: ## Browser tests of the console: rebuild it, then headless chromium against a real baton dev (Node 20, /usr/bin/chromium)
+	cd web && ( [ -d node_modules ] || npm ci ) && npm run e2e
 
 record-histories: ## Re-record workflows/testdata histories from real runs (only for a deliberate, versioned change)
 	BATON_RECORD_HISTORIES=$(CURDIR)/workflows/testdata $(GO) test ./internal/itest/ -run 'TestRecordedHistoriesReplay|TestScheduleOverlapAndPauseOnFailure|TestBackfillParallelLimitAndRetryOfFailedDates' -count=1 -v

@@ -42,6 +42,13 @@ const (
 type principal struct {
 	id   uint64
 	name string
+	role string
+}
+
+// role is the role of the token that made the request; empty outside one.
+func role(ctx context.Context) string {
+	p, _ := ctx.Value(actorKey).(principal)
+	return p.role
 }
 
 // Actor is the name of the token that made the request, as recorded in
@@ -149,7 +156,7 @@ func (s *Server) authMiddleware() gin.HandlerFunc {
 			c.Abort()
 			return
 		}
-		withValue(c, actorKey, principal{id: tok.ID, name: tok.Name})
+		withValue(c, actorKey, principal{id: tok.ID, name: tok.Name, role: tok.Role})
 		var refusal string
 		switch {
 		case adminRoutes[routeKey(c)] && tok.Role != RoleAdmin:

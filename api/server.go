@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -51,6 +52,12 @@ type Options struct {
 	Heartbeat time.Duration
 	// Metrics receives the API's series; nil records nothing.
 	Metrics *metrics.Metrics
+	// Console serves the web console for every GET outside /api and
+	// /healthz (web.Handler); nil answers those paths with a JSON 404.
+	Console http.Handler
+	// TemporalUIURL is the Temporal Web UI's address, shown by the console
+	// (GET /api/v1/me); empty when the server does not know it.
+	TemporalUIURL string
 }
 
 // Server is the REST API v1.
@@ -58,6 +65,8 @@ type Server struct {
 	store      *models.Store
 	engine     Engine
 	backfiller Backfiller
+	console    http.Handler
+	uiURL      string
 	log        *slog.Logger
 	now        func() time.Time
 	window     time.Duration
@@ -72,6 +81,7 @@ type Server struct {
 // New builds a Server; Store is required.
 func New(o Options) *Server {
 	s := &Server{store: o.Store, engine: o.Engine, backfiller: o.Backfiller, log: o.Logger, now: o.Now, window: o.OperableWindow,
+		console: o.Console, uiURL: o.TemporalUIURL,
 		feed: o.Store.NewFeed(o.Feed), heartbeat: o.Heartbeat, metrics: o.Metrics}
 	if s.heartbeat <= 0 {
 		s.heartbeat = defaultHeartbeat
@@ -116,6 +126,10 @@ func (s *Server) Handler() http.Handler {
 	// and the error middleware renders what recovery and auth report.
 	r.Use(s.metrics.GinMiddleware(), requestIDMiddleware(), s.auditMiddleware(), errorMiddleware(s.log), recoveryMiddleware(s.log), bodyLimitMiddleware())
 	r.NoRoute(func(c *gin.Context) {
+		if s.console != nil && consolePath(c.Request) {
+			s.console.ServeHTTP(c.Writer, c.Request)
+			return
+		}
 		_ = c.Error(&Error{Status: http.StatusNotFound, Code: CodeNotFound, Message: "no route " + c.Request.Method + " " + c.Request.URL.Path})
 	})
 	r.NoMethod(func(c *gin.Context) {
@@ -138,6 +152,7 @@ func (s *Server) Handler() http.Handler {
 	flows.POST("/validate", s.validateFlow)
 	s.definitionRoutes(flows, flowKind{})
 
+	v1.GET("/me", s.me)
 	v1.GET("/runs", s.listRuns)
 	v1.GET("/runs/stats", s.runStats)
 	v1.GET("/runs/events", s.runsEvents)
@@ -183,6 +198,23 @@ func (s *Server) serveMetrics(c *gin.Context) {
 		return
 	}
 	s.metrics.Handler().ServeHTTP(c.Writer, c.Request)
+}
+
+// consolePath reports whether a request that matched no route belongs to
+// the console: a read outside the API's own paths, which keep their JSON
+// 404 so that a client typo never gets an HTML page.
+func consolePath(r *http.Request) bool {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return false
+	}
+	p := r.URL.Path
+	return p != "/api" && !strings.HasPrefix(p, "/api/") && p != "/healthz" && p != "/metrics"
+}
+
+// me tells the console who the token is and what the server knows that
+// the console links to.
+func (s *Server) me(c *gin.Context) {
+	c.JSON(http.StatusOK, gin.H{"name": Actor(c.Request.Context()), "role": role(c.Request.Context()), "temporal_ui_url": s.uiURL})
 }
 
 func (s *Server) healthz(c *gin.Context) {

@@ -24,6 +24,7 @@ import (
 	"github.com/baton-sched/baton/internal/metrics"
 	"github.com/baton-sched/baton/internal/reconcile"
 	"github.com/baton-sched/baton/models"
+	"github.com/baton-sched/baton/web"
 )
 
 func loadConfig() (config.Config, error) {
@@ -91,6 +92,7 @@ func runDev(ctx context.Context, cfg config.Config) error {
 		return err
 	}
 	uiURL := "(external Temporal: its own UI)"
+	temporalUI := "" // what the console links to: only a UI this process serves
 	hostPort := cfg.TemporalAddress
 	if hostPort == "" {
 		fmt.Println("baton dev: starting embedded Temporal server...")
@@ -107,7 +109,10 @@ func runDev(ctx context.Context, cfg config.Config) error {
 		}
 		defer srv.Stop()
 		hostPort = srv.FrontendAddr()
-		uiURL = "http://" + srv.UIAddr()
+		if srv.UIAddr() != "" {
+			temporalUI = "http://" + srv.UIAddr()
+			uiURL = temporalUI
+		}
 	}
 	store, err := models.Open(ctx, cfg.DevDBDSN())
 	if err != nil {
@@ -146,7 +151,7 @@ func runDev(ctx context.Context, cfg config.Config) error {
 	go store.KeepFor(ctx, cfg.Retention, time.Hour, log)
 	go newReconciler(cfg, store, c, log).Run(ctx)
 	fmt.Printf(`baton dev is running
-  API             http://%s
+  Console + API   http://%s
   Temporal UI     %s
   Temporal        %s (namespace %s)
   data            %s
@@ -156,7 +161,7 @@ func runDev(ctx context.Context, cfg config.Config) error {
 %sPress Ctrl-C to stop.
 `, cfg.HTTPAddr, uiURL, hostPort, cfg.TemporalNamespace, cfg.DataDir, token, cfg.TaskWorkRoot(), taskUserLine(iso),
 		bannerWarnings(warnings))
-	return serveAPI(ctx, cfg, store, c, log, m)
+	return serveAPI(ctx, cfg, store, c, log, m, temporalUI)
 }
 
 // taskIsolation sets up how this worker confines its shell tasks and says
@@ -227,10 +232,13 @@ func newReconciler(cfg config.Config, store *models.Store, c client.Client, log 
 			OperableWindow: cfg.OperableWindow, Logger: log})
 }
 
-func serveAPI(ctx context.Context, cfg config.Config, store *models.Store, c client.Client, log *slog.Logger, m *metrics.Metrics) error {
+// serveAPI serves the REST API and the console; temporalUI is the Temporal
+// Web UI address the console links to ("" when unknown).
+func serveAPI(ctx context.Context, cfg config.Config, store *models.Store, c client.Client, log *slog.Logger, m *metrics.Metrics, temporalUI string) error {
 	addr := cfg.HTTPAddr
 	h := api.New(api.Options{Store: store, Engine: &engine.Engine{Client: c, Namespace: cfg.TemporalNamespace, Metrics: m},
-		Logger: log, OperableWindow: cfg.OperableWindow, Metrics: m}).Handler()
+		Logger: log, OperableWindow: cfg.OperableWindow, Metrics: m,
+		Console: web.Handler(web.Files()), TemporalUIURL: temporalUI}).Handler()
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", addr, err)
@@ -290,7 +298,7 @@ func apiCmd() *cobra.Command {
 			go store.KeepFor(ctx, cfg.Retention, time.Hour, log)
 			go newReconciler(cfg, store, c, log).Run(ctx)
 			log.Info("baton api listening", "addr", cfg.HTTPAddr, "temporal", cfg.TemporalHostPort())
-			return serveAPI(ctx, cfg, store, c, log, m)
+			return serveAPI(ctx, cfg, store, c, log, m, "")
 		},
 	}
 	cmd.Flags().StringVar(&httpAddr, "http-addr", "", "listen address (BATON_HTTP_ADDR)")

@@ -1,0 +1,107 @@
+// A real Baton stack for the browser tests: bin/baton dev (embedded
+// Temporal, SQLite mirror, a worker running real shell tasks) in a fresh
+// data directory, on a free port, with a known admin token.
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, createWriteStream } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { randomBytes } from 'node:crypto';
+
+export const repo = resolve(import.meta.dirname, '../..');
+
+export function freePort() {
+  return new Promise((ok, fail) => {
+    const s = createServer();
+    s.once('error', fail);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => ok(port));
+    });
+  });
+}
+
+function canListen(port) {
+  return new Promise((ok) => {
+    const s = createServer();
+    s.once('error', () => ok(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => ok(true)));
+  });
+}
+
+/**
+ * The embedded Temporal frontend always binds 127.0.0.1:7233, so two dev
+ * stacks on one machine cannot run at once: wait for the port rather than
+ * fail on a shared machine.
+ */
+async function waitTemporalPort() {
+  const deadline = Date.now() + Number(process.env.BATON_E2E_PORT_WAIT ?? 600) * 1000;
+  let said = false;
+  while (!(await canListen(7233))) {
+    if (Date.now() > deadline) throw new Error('127.0.0.1:7233 stayed busy (another baton dev?)');
+    if (!said) console.log('e2e: 127.0.0.1:7233 is busy (another baton dev?); waiting for it');
+    said = true;
+    await new Promise((r) => setTimeout(r, 2000));
+  }
+}
+
+export async function startStack() {
+  const bin = process.env.BATON_BIN ?? join(repo, 'bin/baton');
+  if (!process.env.BATON_BIN) {
+    console.log('e2e: building bin/baton');
+    execFileSync('go', ['build', '-o', bin, './cmd/baton'], {
+      cwd: repo, stdio: 'inherit', env: { ...process.env, GOTOOLCHAIN: 'local', CGO_ENABLED: '0' },
+    });
+  }
+  await waitTemporalPort();
+  const dataDir = mkdtempSync(join(tmpdir(), 'baton-e2e-'));
+  const token = 'bt_e2e_' + randomBytes(12).toString('hex');
+  const httpPort = await freePort();
+  const uiPort = await freePort();
+  const base = `http://127.0.0.1:${httpPort}`;
+  const logPath = join(dataDir, 'baton-dev.log');
+  const log = createWriteStream(logPath);
+  const proc = spawn(bin, ['dev'], {
+    cwd: dataDir,
+    env: {
+      ...process.env, BATON_DATA_DIR: dataDir, BATON_ADMIN_TOKEN: token,
+      BATON_HTTP_ADDR: `127.0.0.1:${httpPort}`, BATON_TEMPORAL_UI_ADDR: `127.0.0.1:${uiPort}`,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  proc.stdout.pipe(log);
+  proc.stderr.pipe(log);
+  let exited = null;
+  proc.on('exit', (code) => { exited = code; });
+
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    if (exited !== null) throw new Error(`baton dev exited with ${exited}; see ${logPath}`);
+    try {
+      const r = await fetch(`${base}/healthz`);
+      if (r.ok) break;
+    } catch { /* not listening yet */ }
+    if (Date.now() > deadline) throw new Error(`baton dev did not answer /healthz within 120 s; see ${logPath}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+
+  async function api(method, path, body, tok = token) {
+    const r = await fetch(base + '/api/v1' + path, {
+      method,
+      headers: { Authorization: `Bearer ${tok}`, 'Content-Type': 'application/json', 'Idempotency-Key': randomBytes(8).toString('hex') },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await r.text();
+    if (!r.ok) throw new Error(`${method} ${path}: ${r.status} ${text}`);
+    return text ? JSON.parse(text) : null;
+  }
+
+  async function stop() {
+    if (exited === null) {
+      proc.kill('SIGTERM');
+      await new Promise((r) => { const t = setTimeout(() => { proc.kill('SIGKILL'); r(); }, 15_000); proc.on('exit', () => { clearTimeout(t); r(); }); });
+    }
+    if (!process.env.BATON_E2E_KEEP) rmSync(dataDir, { recursive: true, force: true });
+  }
+  return { base, token, dataDir, logPath, api, stop };
+}

@@ -1,0 +1,164 @@
+// Console strings in English and Chinese. The Chinese terms are the seeds'
+// (批次 batch, 执行实例 instance, 补数据 backfill, 重跑 rerun, 置成功 set
+// success, 回滚 rollback), so operators see the words they already use.
+import i18n from 'i18next';
+import { initReactI18next } from 'react-i18next';
+
+export const LANG_KEY = 'baton.lang';
+
+const en = {
+  app: { title: 'Baton', taskCenter: 'Task center', running: 'Running', failed: 'Failed', temporalUI: 'Temporal UI', logout: 'Log out', language: 'Language' },
+  nav: { runs: 'Execution records', flows: 'Flows', editor: 'New flow', workers: 'Workers', audit: 'Audit log', tokens: 'Tokens' },
+  ops: {
+    group: 'Group', worker: 'Worker', host: 'Host', running: 'Running', started: 'Started', lastSeen: 'Last seen', actor: 'Actor',
+    request: 'Request', status: 'Status', tokenName: 'Token name', createToken: 'Create token', role: 'Role', lastUsed: 'Last used',
+    revoked: 'revoked', revoke: 'Revoke', revokeConfirm: 'Revoke token {{name}}? Clients using it get 401 at once.',
+    secretOnce: 'Token {{name}} created. Copy it now: it is shown only once.',
+  },
+  login: {
+    title: 'Sign in to Baton', token: 'API token', submit: 'Sign in',
+    hint: 'Paste a bearer token (baton dev prints the admin token at start).',
+    invalid: 'The token is wrong or has been revoked: {{message}}',
+    failed: 'Sign-in failed: {{message}}',
+  },
+  role: { admin: 'admin', operator: 'operator', viewer: 'viewer (read only)' },
+  status: {
+    waiting: 'Waiting', running: 'Running', paused: 'Paused', stopping: 'Stopping', success: 'Success', failed: 'Failed',
+    stopped: 'Stopped', timeout: 'Timed out', skipped: 'Skipped', rolling_back: 'Rolling back', rolled_back: 'Rolled back',
+    rollback_failed: 'Rollback failed', abandoned: 'Abandoned', dispatched: 'Dispatched', stop_failed: 'Stop failed', forced: 'set success',
+  },
+  trigger: { cron: 'Cron', fixed_rate: 'Fixed rate', manual: 'Run once', api: 'API', flow: 'Flow', rerun: 'Rerun', backfill: 'Backfill', test: 'Test run' },
+  runs: {
+    title: 'Execution records', batch: 'Batch', definition: 'Flow / task', kind: 'Kind', version: 'Version', status: 'Status',
+    trigger: 'Trigger', bizdate: 'Bizdate', created: 'Created', started: 'Started', finished: 'Finished', initiator: 'Initiator',
+    group: 'Group', filterDefinition: 'Flow/task id or name', filterBatch: 'Batch id', filterInitiator: 'Initiator',
+    bizdateRange: 'Bizdate range', createdRange: 'Start time range', all: 'All', reset: 'Reset',
+    batchStop: 'Batch stop', batchRetry: 'Batch retry', selected: '{{count}} selected', results: 'Batch results',
+    ok: 'OK', live: 'Live refresh', total: '{{total}} runs',
+  },
+  run: {
+    title: 'Run {{id}}', topology: 'Topology', logs: 'Logs', transitions: 'Transitions', instances: 'Instances',
+    node: 'Node', attempt: 'Attempt', shard: 'Shard', worker: 'Worker', exit: 'Exit code', noLog: 'Select an instance to see its log.',
+    following: 'following', ended: 'end of log', download: 'Download', archive: 'Log archive', fit: 'Fit view',
+    locate: 'Locate progress', nothingToLocate: 'No running or failed node', rerunFromPlan: 'Runs again: {{nodes}}',
+    from: 'From', to: 'To', actor: 'Actor', reason: 'Reason', at: 'At', message: 'Message', nodeNotInRun: 'not started yet',
+  },
+  op: {
+    stop: 'Stop', pause: 'Pause', resume: 'Resume', retry: 'Retry', skip: 'Set success', rerun: 'Rerun', 'retry-failed': 'Retry failed',
+    rollback: 'Rollback', abandon: 'Abandon', 'rerun-from': 'Rerun from here', 'rerun-instance': 'Rerun instance', 'stop-instance': 'Stop instance', log: 'Open log',
+    confirmTitle: '{{op}}: {{target}}', reason: 'Reason (recorded in the audit log)', confirm: 'Confirm', cancel: 'Cancel',
+    done: '{{op}} applied', refused: 'Refused: {{message}}', none: 'No operation applies in this state',
+  },
+  flows: {
+    title: 'Flows', search: 'Search by name', name: 'Name', id: 'ID', group: 'Group', version: 'Version', enabled: 'Enabled',
+    trigger: 'Trigger', updated: 'Updated', actions: 'Actions', edit: 'Edit', runOnce: 'Run once', testRun: 'Test run',
+    delete: 'Delete', deleteConfirm: 'Delete flow {{name}}? Its triggers stop; running runs are not affected.',
+    new: 'New flow', runDialog: 'Run {{name}}', params: 'Params (key=value, one a line)', bizdate: 'Bizdate',
+    test: 'Test run (trigger test)', started: 'Run {{id}} started', runs: 'Runs',
+  },
+  editor: {
+    title: 'Flow editor', name: 'Flow name', group: 'Group', add: 'Add node', shell: 'Shell', http: 'HTTP', noop: 'No-op',
+    sleep: 'Sleep', and: 'AND', or: 'OR', validate: 'Validate', save: 'Save (new version)', saved: 'Saved as version {{version}}',
+    valid: 'The flow is valid', problems: '{{count}} problems', nodeId: 'Node id', nodeName: 'Display name', script: 'Script',
+    url: 'URL', method: 'Method', duration: 'Duration', core: 'Core node', timeout: 'Timeout', retries: 'Max attempts',
+    edgeKind: 'Edge kind', success: 'on success', failure: 'on failure', always: 'always', deleteSel: 'Delete selected',
+    layout: 'Auto layout', selectHint: 'Select a node or an edge to edit it.', flowLevel: 'Problems of the flow',
+    openRuns: 'Runs of this flow', run: 'Run once',
+  },
+  backfill: {
+    title: 'Backfill {{name}}', open: 'Backfill', range: 'Bizdate range', step: 'Step', order: 'Order', asc: 'Oldest first',
+    desc: 'Newest first', parallel: 'Parallel dates', parallelHint: '1 runs the dates one after another (serial)',
+    nodes: 'Nodes', allNodes: 'All nodes', downstream: 'With everything downstream of the chosen nodes',
+    preview: 'Preview (dry run)', start: 'Start backfill', dates: '{{count}} dates', started: 'Backfill {{id}} started',
+  },
+  common: { loading: 'Loading…', error: 'Error: {{message}}', refresh: 'Refresh', yes: 'Yes', no: 'No', close: 'Close' },
+};
+
+const zh: typeof en = {
+  app: { title: 'Baton', taskCenter: '任务中心', running: '执行中', failed: '执行失败', temporalUI: 'Temporal 控制台', logout: '退出', language: '语言' },
+  nav: { runs: '执行记录', flows: '工作流', editor: '新建工作流', workers: '执行机', audit: '审计日志', tokens: '令牌' },
+  ops: {
+    group: '部署组', worker: '执行机', host: '主机', running: '执行中', started: '启动时间', lastSeen: '最近心跳', actor: '操作人',
+    request: '请求', status: '状态', tokenName: '令牌名称', createToken: '创建令牌', role: '角色', lastUsed: '最近使用',
+    revoked: '已吊销', revoke: '吊销', revokeConfirm: '吊销令牌 {{name}}？使用它的客户端将立即收到 401。',
+    secretOnce: '令牌 {{name}} 已创建。请立即复制：它只显示这一次。',
+  },
+  login: {
+    title: '登录 Baton', token: 'API 令牌', submit: '登录',
+    hint: '粘贴 Bearer 令牌（baton dev 启动时会打印管理员令牌）。',
+    invalid: '令牌错误或已被吊销：{{message}}',
+    failed: '登录失败：{{message}}',
+  },
+  role: { admin: '管理员', operator: '运维', viewer: '只读访客' },
+  status: {
+    waiting: '等待', running: '执行中', paused: '已暂停', stopping: '停止中', success: '成功', failed: '执行失败',
+    stopped: '已停止', timeout: '超时', skipped: '已跳过', rolling_back: '回滚中', rolled_back: '已回滚',
+    rollback_failed: '回滚失败', abandoned: '已放弃', dispatched: '已派发', stop_failed: '停止失败', forced: '置成功',
+  },
+  trigger: { cron: '定时', fixed_rate: '固定频率', manual: '手动执行', api: 'API', flow: '工作流', rerun: '重跑', backfill: '补数据', test: '测试运行' },
+  runs: {
+    title: '执行记录', batch: '批次', definition: '工作流 / 任务', kind: '类型', version: '版本', status: '状态',
+    trigger: '触发方式', bizdate: '业务日期', created: '创建时间', started: '开始时间', finished: '结束时间', initiator: '发起人',
+    group: '部署组', filterDefinition: '工作流/任务 ID 或名称', filterBatch: '批次 ID', filterInitiator: '发起人',
+    bizdateRange: '业务日期范围', createdRange: '开始时间范围', all: '全部', reset: '重置',
+    batchStop: '批量停止', batchRetry: '批量重试', selected: '已选 {{count}} 个', results: '批量操作结果',
+    ok: '成功', live: '实时刷新', total: '共 {{total}} 个批次',
+  },
+  run: {
+    title: '批次 {{id}}', topology: '拓扑', logs: '日志', transitions: '状态流转', instances: '执行实例',
+    node: '节点', attempt: '第几次', shard: '分片', worker: '执行机', exit: '退出码', noLog: '选择一个执行实例查看日志。',
+    following: '实时跟踪中', ended: '日志结束', download: '下载', archive: '日志归档', fit: '适应画布',
+    locate: '定位当前进度', nothingToLocate: '没有执行中或失败的节点', rerunFromPlan: '将重新执行：{{nodes}}',
+    from: '原状态', to: '新状态', actor: '操作人', reason: '原因', at: '时间', message: '信息', nodeNotInRun: '尚未开始',
+  },
+  op: {
+    stop: '停止', pause: '暂停', resume: '恢复', retry: '重试', skip: '置成功', rerun: '重跑', 'retry-failed': '重试失败节点',
+    rollback: '回滚', abandon: '放弃', 'rerun-from': '从此节点重跑', 'rerun-instance': '重跑执行实例', 'stop-instance': '停止执行实例', log: '查看日志',
+    confirmTitle: '{{op}}：{{target}}', reason: '原因（记入审计日志）', confirm: '确认', cancel: '取消',
+    done: '{{op}}已执行', refused: '操作被拒绝：{{message}}', none: '当前状态下没有可用操作',
+  },
+  flows: {
+    title: '工作流', search: '按名称搜索', name: '名称', id: 'ID', group: '部署组', version: '版本', enabled: '启用',
+    trigger: '触发方式', updated: '更新时间', actions: '操作', edit: '编辑', runOnce: '手动执行', testRun: '测试运行',
+    delete: '删除', deleteConfirm: '删除工作流 {{name}}？其调度将停止，正在运行的批次不受影响。',
+    new: '新建工作流', runDialog: '执行 {{name}}', params: '参数（每行一个 key=value）', bizdate: '业务日期',
+    test: '测试运行（触发方式 test）', started: '批次 {{id}} 已启动', runs: '执行记录',
+  },
+  editor: {
+    title: '工作流编排', name: '工作流名称', group: '部署组', add: '添加节点', shell: 'Shell', http: 'HTTP', noop: '空任务',
+    sleep: '等待', and: '与 (AND)', or: '或 (OR)', validate: '校验', save: '保存（新版本）', saved: '已保存为版本 {{version}}',
+    valid: '工作流校验通过', problems: '{{count}} 个问题', nodeId: '节点 ID', nodeName: '显示名称', script: '脚本',
+    url: 'URL', method: '方法', duration: '时长', core: '核心任务节点', timeout: '超时', retries: '最大尝试次数',
+    edgeKind: '依赖类型', success: '成功后', failure: '失败后', always: '总是', deleteSel: '删除所选',
+    layout: '自动布局', selectHint: '选择节点或连线进行编辑。', flowLevel: '工作流级问题',
+    openRuns: '该工作流的执行记录', run: '手动执行',
+  },
+  backfill: {
+    title: '补数据：{{name}}', open: '补数据', range: '业务日期范围', step: '步长', order: '顺序', asc: '从早到晚',
+    desc: '从晚到早', parallel: '并行日期数', parallelHint: '1 表示按日期依次执行（串行）',
+    nodes: '节点', allNodes: '全部节点', downstream: '包含所选节点的全部下游',
+    preview: '预览（试运行）', start: '开始补数据', dates: '{{count}} 个日期', started: '补数据 {{id}} 已启动',
+  },
+  common: { loading: '加载中…', error: '错误：{{message}}', refresh: '刷新', yes: '是', no: '否', close: '关闭' },
+};
+
+export function initialLang(): 'zh' | 'en' {
+  const saved = localStorage.getItem(LANG_KEY);
+  if (saved === 'zh' || saved === 'en') return saved;
+  return navigator.language.toLowerCase().startsWith('zh') ? 'zh' : 'en';
+}
+
+void i18n.use(initReactI18next).init({
+  resources: { en: { translation: en }, zh: { translation: zh } },
+  lng: initialLang(),
+  fallbackLng: 'en',
+  interpolation: { escapeValue: false },
+});
+
+export function setLang(lang: 'zh' | 'en') {
+  localStorage.setItem(LANG_KEY, lang);
+  void i18n.changeLanguage(lang);
+  document.documentElement.lang = lang === 'zh' ? 'zh-CN' : 'en';
+}
+
+export default i18n;

@@ -1,0 +1,72 @@
+import { Badge, Layout as AntLayout, Menu, Segmented, Space, Tag, Button, Typography } from 'antd';
+import { useQuery } from '@tanstack/react-query';
+import { useTranslation } from 'react-i18next';
+import { Link, Outlet, useLocation } from 'react-router';
+import { api, call } from '../api/client';
+import { useAuth } from '../auth';
+import { setLang } from '../i18n';
+
+/** Running and failed counts: OCP's task-center badge, refreshed every 5 s. */
+function TaskCenter() {
+  const { t } = useTranslation();
+  const stats = useQuery({
+    queryKey: ['runs', 'stats'],
+    queryFn: () => call(api.GET('/api/v1/runs/stats')),
+    refetchInterval: 5000,
+  });
+  const c: Partial<Record<string, number>> = stats.data?.counts ?? {};
+  const running = (c.running ?? 0) + (c.waiting ?? 0) + (c.paused ?? 0) + (c.stopping ?? 0);
+  const failed = (c.failed ?? 0) + (c.timeout ?? 0) + (c.rollback_failed ?? 0);
+  return (
+    <Space size="middle" data-testid="task-center">
+      <Typography.Text style={{ color: '#fff' }}>{t('app.taskCenter')}</Typography.Text>
+      <Link to="/runs?status=waiting,running,paused,stopping" data-testid="badge-running">
+        <Badge count={running} showZero color="#1677ff" overflowCount={9999}>
+          <Tag color="blue" style={{ marginRight: 8 }}>{t('app.running')}</Tag>
+        </Badge>
+      </Link>
+      <Link to="/runs?status=failed,timeout,rollback_failed" data-testid="badge-failed">
+        <Badge count={failed} showZero overflowCount={9999}>
+          <Tag color="red" style={{ marginRight: 8 }}>{t('app.failed')}</Tag>
+        </Badge>
+      </Link>
+    </Space>
+  );
+}
+
+export function Layout() {
+  const { t, i18n } = useTranslation();
+  const { me, logout } = useAuth();
+  const loc = useLocation();
+  const section = loc.pathname.split('/')[1] || 'runs';
+  return (
+    <AntLayout style={{ minHeight: '100%' }}>
+      <AntLayout.Header style={{ display: 'flex', alignItems: 'center', gap: 24, paddingInline: 20 }}>
+        <Link to="/runs" style={{ color: '#fff', fontWeight: 700, fontSize: 18 }}>Baton</Link>
+        <Menu theme="dark" mode="horizontal" selectedKeys={[section]} style={{ flex: 1, minWidth: 0 }}
+          items={[
+            { key: 'runs', label: <Link to="/runs" data-testid="nav-runs">{t('nav.runs')}</Link> },
+            { key: 'flows', label: <Link to="/flows" data-testid="nav-flows">{t('nav.flows')}</Link> },
+            { key: 'workers', label: <Link to="/workers" data-testid="nav-workers">{t('nav.workers')}</Link> },
+            { key: 'audit', label: <Link to="/audit" data-testid="nav-audit">{t('nav.audit')}</Link> },
+            // Token management is admin-only on the server too.
+            ...(me?.role === 'admin' ? [{ key: 'tokens', label: <Link to="/tokens" data-testid="nav-tokens">{t('nav.tokens')}</Link> }] : []),
+          ]} />
+        <TaskCenter />
+        {me?.temporal_ui_url && (
+          <a href={me.temporal_ui_url} target="_blank" rel="noreferrer" style={{ color: '#fff' }} data-testid="temporal-ui">{t('app.temporalUI')}</a>
+        )}
+        <Segmented size="small" value={i18n.language} onChange={(v) => setLang(v as 'zh' | 'en')}
+          options={[{ label: '中文', value: 'zh' }, { label: 'EN', value: 'en' }]} data-testid="lang-switch" />
+        <Space>
+          <Typography.Text style={{ color: '#fff' }} data-testid="user">{me?.name}</Typography.Text>
+          <Tag data-testid="role">{t(`role.${me?.role ?? 'viewer'}`)}</Tag>
+          <Button size="small" onClick={logout} data-testid="logout">{t('app.logout')}</Button>
+        </Space>
+      </AntLayout.Header>
+      <AntLayout.Content style={{ padding: 16 }}>
+        <Outlet />
+      </AntLayout.Content>
+    </AntLayout>
+  );
+}
