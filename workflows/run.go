@@ -33,9 +33,11 @@ const (
 	keptResults = 1000
 )
 
-// Versions of behaviour changes (workflow.GetVersion), newest last.
+// changeOperable is the interpreter's versioned change; its versions,
+// newest last, follow.
+var changeOperable = newChange(RunWorkflowName, "operable-window", versionOwnLimits)
+
 const (
-	changeOperable   = "operable-window"
 	versionOperable1 = 1
 	// versionOwnLimits: continue-as-new at the interpreter's own history
 	// limits only. Temporal suggests it from 4,096 events, which made every
@@ -178,7 +180,7 @@ func (r *runner) run() (RunResult, error) {
 		r.version = workflow.Version(c.Version)
 		r.restore(c)
 	} else {
-		r.version = workflow.GetVersion(r.ctx, changeOperable, workflow.DefaultVersion, versionOwnLimits)
+		r.version = changeOperable.get(r.ctx)
 		r.start()
 	}
 	ctrl := workflow.GetSignalChannel(r.ctx, SignalControl)

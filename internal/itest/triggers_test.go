@@ -184,7 +184,7 @@ esac`, dir)
 	if err := replayer.ReplayWorkflowHistory(nil, h); err != nil {
 		t.Fatalf("replay backfill: %v", err)
 	}
-	recordHistory(t, "backfill-parallel-retry", h)
+	recordHistory(t, workflows.BackfillWorkflowName, "parallel-retry", h)
 }
 
 // TestBackfillOfThreeYearsCompletes runs 1,096 daily dates of a no-op flow:
@@ -425,7 +425,7 @@ func TestScheduleOverlapAndPauseOnFailure(t *testing.T) {
 				t.Fatalf("%s: want the runs of earlier fires stopped, got %v", policy, view)
 			}
 			if policy == workflows.OverlapTerminateOther {
-				checkFireHistories(t, s, id, "fire-terminate-other")
+				checkFireHistories(t, s, id, "terminate-other")
 			}
 		})
 	}
@@ -462,7 +462,7 @@ func TestScheduleOverlapAndPauseOnFailure(t *testing.T) {
 				t.Errorf("run %s: status %s, want failed", r.ID, r.Status)
 			}
 		}
-		checkFireHistories(t, s, id, "fire-pause-on-failure")
+		checkFireHistories(t, s, id, "pause-on-failure")
 	})
 }
 
@@ -505,23 +505,32 @@ func checkFireHistories(t *testing.T, s *stack, definitionID, name string) {
 	if chosen == nil {
 		t.Fatalf("no closed fire of %s ran the change's activity", definitionID)
 	}
-	recordHistory(t, name, chosen)
+	recordHistory(t, workflows.FireWorkflowName, name, chosen)
 }
 
-// recordHistory writes h to workflows/testdata as name.json under `make
-// record-histories`, for TestReplayRecordedHistories.
-func recordHistory(t *testing.T, name string, h *historypb.History) {
+// recordHistory writes h, a history of workflowType recorded by the
+// current code, to workflows/testdata under `make record-histories`, for
+// TestReplayRecordedHistories. The file is named by the version it records
+// (workflows.HistoryFixture); a file already there is kept, never
+// replaced: it is the evidence of what ran, and the replay test holds the
+// current code to it.
+func recordHistory(t *testing.T, workflowType, name string, h *historypb.History) {
 	t.Helper()
 	dir := os.Getenv(recordEnv)
 	if dir == "" {
+		return
+	}
+	path := filepath.Join(dir, workflows.HistoryFixture(workflowType, name))
+	if _, err := os.Stat(path); err == nil {
+		t.Logf("kept %s: a history of this version is recorded already (remove it to record again)", path)
 		return
 	}
 	b, err := temporalproto.CustomJSONMarshalOptions{Indent: "  "}.Marshal(h)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, name+".json"), b, 0o644); err != nil {
+	if err := os.WriteFile(path, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("recorded %s (%d events)", name, len(h.Events))
+	t.Logf("recorded %s (%d events)", path, len(h.Events))
 }
