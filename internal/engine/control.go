@@ -12,6 +12,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
 
 	"github.com/baton-sched/baton/internal/control"
 	"github.com/baton-sched/baton/workflows"
@@ -31,14 +32,22 @@ var ErrNotConfirmed = errors.New("run did not confirm the request in time")
 // controlWait bounds how long Control waits for the run to take a request.
 const controlWait = 15 * time.Second
 
-// State queries a run's live state.
+// State queries a run's live state. A run whose workflow has ended (its
+// operable window passed, say) answers ErrRunClosed, as a signal to it
+// would: Temporal could still answer the query by replaying the closed
+// workflow, but a dry run must not plan what the real operation refuses.
 func (e *Engine) State(ctx context.Context, runID string) (control.View, error) {
 	var v control.View
-	resp, err := e.Client.QueryWorkflow(ctx, workflows.WorkflowID(runID), "", workflows.QueryState)
+	resp, err := e.Client.QueryWorkflowWithOptions(ctx, &client.QueryWorkflowWithOptionsRequest{
+		WorkflowID: workflows.WorkflowID(runID), QueryType: workflows.QueryState,
+		QueryRejectCondition: enumspb.QUERY_REJECT_CONDITION_NOT_OPEN})
 	if err != nil {
 		return v, fmt.Errorf("query run %s: %w", runID, closedOr(err))
 	}
-	if err := resp.Get(&v); err != nil {
+	if rej := resp.QueryRejected; rej != nil {
+		return v, fmt.Errorf("query run %s: %w: workflow is %s", runID, ErrRunClosed, rej.GetStatus())
+	}
+	if err := resp.QueryResult.Get(&v); err != nil {
 		return v, fmt.Errorf("query run %s: decode: %w", runID, err)
 	}
 	return v, nil

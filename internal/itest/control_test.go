@@ -1068,6 +1068,9 @@ func TestControlAfterTheOperableWindow(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+	// A dry run answers what the real call would: closed, not a plan.
+	e.refused(id, 409, "run_closed", nodePath(id, "b", "retry")+"?dry_run=true", nil)
+	e.refused(id, 409, "run_closed", runPath(id, "retry")+"?dry_run=true", nil)
 	e.refused(id, 409, "run_closed", nodePath(id, "b", "retry"), nil)
 	e.refused(id, 409, "run_closed", runPath(id, "abandon"), nil)
 	e.op(nodePath(id, "b", "rerun-from"), nil)
