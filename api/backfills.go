@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"sort"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -476,7 +474,7 @@ func (s *Server) mirrorDates(ctx context.Context, row *models.Backfill) ([]workf
 		}
 		for i := range runs {
 			r := &runs[i]
-			attempt := runAttempt(r.ID)
+			_, attempt, _ := workflows.ParseBackfillRunID(r.ID, row.ID)
 			d, ok := byDate[r.Bizdate]
 			if !ok {
 				d = &workflows.BackfillDate{Bizdate: r.Bizdate}
@@ -505,17 +503,6 @@ func (s *Server) mirrorDates(ctx context.Context, row *models.Backfill) ([]workf
 		out = append(out, *byDate[d])
 	}
 	return out, nil
-}
-
-// runAttempt reads the attempt from a backfill run's id, which the driver
-// makes as <backfill>-<date index>-<attempt>.
-func runAttempt(runID string) int {
-	i := strings.LastIndex(runID, "-")
-	n, err := strconv.Atoi(runID[i+1:])
-	if i < 0 || err != nil {
-		return 0
-	}
-	return n
 }
 
 // backfillOp signals pause, resume, stop or retry to the backfill's

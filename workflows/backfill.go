@@ -260,7 +260,7 @@ func (b *backfill) startDue() {
 			continue
 		}
 		d.Attempt++
-		d.RunID = fmt.Sprintf("%s-%d-%d", b.in.ID, i, d.Attempt)
+		d.RunID = BackfillRunID(b.in.ID, i, d.Attempt)
 		res, err := b.startRun(d)
 		if err != nil || !res.Started {
 			d.Status, d.RunStatus = "failed", "not started"

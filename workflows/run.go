@@ -559,7 +559,7 @@ func (n *nodeRun) shardAt(index int) *shard {
 // they were reset from; the id only travels in activity inputs, never in
 // commands, so replay is unaffected.
 func (r *runner) newInstanceID(nodeID string, shardIndex, attempt int) string {
-	id := fmt.Sprintf("%s.%s.%d.%d", r.in.RunID, nodeID, shardIndex, attempt)
+	id := InstanceID(r.in.RunID, nodeID, shardIndex, attempt)
 	if r.reset && !workflow.IsReplaying(r.ctx) {
 		run := workflow.GetInfo(r.ctx).WorkflowExecution.RunID
 		if len(run) > 8 {
@@ -635,7 +635,7 @@ func (r *runner) schedule(n *nodeRun, q QueuedInstance) {
 		queue = GroupTaskQueue(r.group(n.node.Task))
 	}
 	actx := workflow.WithActivityOptions(ictx, workflow.ActivityOptions{
-		ActivityID:          fmt.Sprintf("%s.%s.%d.%d", r.in.RunID, n.node.ID, q.Shard, q.Attempt),
+		ActivityID:          InstanceID(r.in.RunID, n.node.ID, q.Shard, q.Attempt),
 		TaskQueue:           queue,
 		StartToCloseTimeout: stc,
 		HeartbeatTimeout:    HeartbeatTimeout,

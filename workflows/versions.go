@@ -20,8 +20,8 @@ type change struct {
 // changes holds every change declared with newChange.
 var changes []*change
 
-func newChange(workflowType, id string, max workflow.Version) *change {
-	c := &change{workflow: workflowType, id: id, max: max}
+func newChange(workflowType, id string, newest workflow.Version) *change {
+	c := &change{workflow: workflowType, id: id, max: newest}
 	changes = append(changes, c)
 	return c
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -121,7 +120,6 @@ type ResetPoint struct {
 // latest run backwards.
 func (e *Engine) FindResetPoint(ctx context.Context, runID, node string) (ResetPoint, error) {
 	wfID := workflows.WorkflowID(runID)
-	prefix := runID + "." + node + "."
 	desc, err := e.Client.DescribeWorkflowExecution(ctx, wfID, "")
 	if err != nil {
 		return ResetPoint{}, fmt.Errorf("describe run %s: %w", runID, err)
@@ -138,7 +136,7 @@ func (e *Engine) FindResetPoint(ctx context.Context, runID, node string) (ResetP
 			if a := ev.GetWorkflowExecutionStartedEventAttributes(); a != nil {
 				previous = a.GetContinuedExecutionRunId()
 			}
-			if a := ev.GetActivityTaskScheduledEventAttributes(); a != nil && isInstanceOf(a.GetActivityId(), prefix) {
+			if a := ev.GetActivityTaskScheduledEventAttributes(); a != nil && isInstanceOf(a.GetActivityId(), runID, node) {
 				p := ResetPoint{TemporalRunID: temporalRun, EventID: a.GetWorkflowTaskCompletedEventId()}
 				p.Reexecuted, err = e.reexecuted(ctx, wfID, runID, temporalRun, p.EventID)
 				return p, err
@@ -173,7 +171,7 @@ func (e *Engine) reexecuted(ctx context.Context, wfID, runID, temporalRun string
 		var scheduled int64
 		switch {
 		case ev.GetActivityTaskScheduledEventAttributes() != nil:
-			node := nodeOfActivity(ev.GetActivityTaskScheduledEventAttributes().GetActivityId(), runID)
+			node, _, _, _ := workflows.ParseInstanceID(ev.GetActivityTaskScheduledEventAttributes().GetActivityId(), runID)
 			nodeOf[ev.GetEventId()] = node
 			if ev.GetEventId() > at {
 				add(node)
@@ -197,33 +195,10 @@ func (e *Engine) reexecuted(ctx context.Context, wfID, runID, temporalRun string
 	return out, nil
 }
 
-// nodeOfActivity extracts the node id from "<run>.<node>.<shard>.<attempt>".
-func nodeOfActivity(activityID, runID string) string {
-	rest, ok := strings.CutPrefix(activityID, runID+".")
-	if !ok {
-		return ""
-	}
-	parts := strings.Split(rest, ".")
-	if len(parts) < 3 {
-		return ""
-	}
-	return strings.Join(parts[:len(parts)-2], ".")
-}
-
-// isInstanceOf reports whether an activity id is "<prefix><shard>.<attempt>",
-// so node "a" does not match the instances of node "a.b".
-func isInstanceOf(activityID, prefix string) bool {
-	rest, ok := strings.CutPrefix(activityID, prefix)
-	if !ok {
-		return false
-	}
-	shard, attempt, ok := strings.Cut(rest, ".")
-	if !ok {
-		return false
-	}
-	_, err1 := strconv.Atoi(shard)
-	_, err2 := strconv.Atoi(attempt)
-	return err1 == nil && err2 == nil
+// isInstanceOf reports whether an activity id is an instance of node in run.
+func isInstanceOf(activityID, runID, node string) bool {
+	n, _, _, ok := workflows.ParseInstanceID(activityID, runID)
+	return ok && n == node
 }
 
 // Reset resets the run's workflow to p; the new Temporal run re-executes
