@@ -101,6 +101,6 @@ func (a *Runs) PauseSchedule(ctx context.Context, req workflows.PauseScheduleReq
 
 // RecordBackfill stores a backfill driver's progress.
 func (a *Runs) RecordBackfill(ctx context.Context, p workflows.BackfillProgress) error {
-	return a.Store.UpdateBackfillProgress(ctx, p.ID, models.BackfillCounts{Status: p.Status, Total: p.Total,
+	return a.Store.UpdateBackfillProgress(ctx, p.ID, models.BackfillCounts{Status: string(p.Status), Total: p.Total,
 		Done: p.Done, Failed: p.Failed, Running: p.Running, Waiting: p.Waiting})
 }

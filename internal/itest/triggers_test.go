@@ -22,6 +22,7 @@ import (
 
 	"github.com/baton-sched/baton/internal/dag"
 	"github.com/baton-sched/baton/internal/engine"
+	"github.com/baton-sched/baton/internal/status"
 	"github.com/baton-sched/baton/models"
 	"github.com/baton-sched/baton/workflows"
 )
@@ -137,7 +138,7 @@ esac`, dir)
 		Dates: dates("2026-01-01", 30), Parallel: 3, Mirror: true, OperableWindow: "1h", Initiator: "test"}
 	startBackfill(t, s, in)
 	p := waitProgress(t, s, in.ID, 3*time.Minute, func(p workflows.BackfillProgress) bool { return p.Running == 0 && p.Waiting == 0 })
-	if p.Done != 28 || p.Failed != 2 || p.Status != workflows.BackfillFailed {
+	if p.Done != 28 || p.Failed != 2 || p.Status != status.BackfillFailed {
 		t.Fatalf("after first pass: %+v", p)
 	}
 	ctx := context.Background()
@@ -164,7 +165,7 @@ esac`, dir)
 	if err := s.client.GetWorkflow(wctx, workflows.BackfillWorkflowID(in.ID), "").Get(wctx, &final); err != nil {
 		t.Fatal(err)
 	}
-	if final.Status != workflows.BackfillSuccess || final.Done != 30 {
+	if final.Status != status.BackfillSuccess || final.Done != 30 {
 		t.Fatalf("after retry: %+v", final)
 	}
 	runs, total, err = s.store.ListRuns(ctx, models.RunFilter{BackfillID: in.ID, Limit: 500})
@@ -173,7 +174,7 @@ esac`, dir)
 	}
 	wantRetriedOnly(t, runs, "2026-01-05", "2026-01-17")
 	b, err := s.store.GetBackfill(ctx, in.ID)
-	if err != nil || b.Status != workflows.BackfillSuccess || b.Done != 30 {
+	if err != nil || b.Status != string(status.BackfillSuccess) || b.Done != 30 {
 		t.Fatalf("mirror: %+v %v", b, err)
 	}
 	// The driver's history (parallel limit, failures, retry signal) guards
@@ -205,7 +206,7 @@ func TestBackfillOfThreeYearsCompletes(t *testing.T) {
 	if err := s.client.GetWorkflow(wctx, workflows.BackfillWorkflowID(in.ID), "").Get(wctx, &final); err != nil {
 		t.Fatal(err)
 	}
-	if final.Status != workflows.BackfillSuccess || final.Done != 1096 {
+	if final.Status != status.BackfillSuccess || final.Done != 1096 {
 		t.Fatalf("%+v", final)
 	}
 	_, total, err := s.store.ListRuns(ctx, models.RunFilter{BackfillID: in.ID, Statuses: []string{"success"}})
