@@ -21,7 +21,8 @@ import (
 	"github.com/baton-sched/baton/workflows"
 )
 
-// Backfiller starts, queries and signals backfill drivers (design.md §6);
+// Backfiller starts, queries and signals backfill drivers
+// (docs/operations.md, "Backfill");
 // *engine.Engine implements it. BackfillProgress and SignalBackfill wrap
 // engine.ErrRunClosed once the driver has ended.
 type Backfiller interface {

@@ -24,7 +24,7 @@ import (
 	"github.com/baton-sched/baton/internal/status"
 )
 
-// The execution-control operations of design.md §5 on the real stack: an
+// The execution-control operations (docs/operations.md) on the real stack: an
 // in-memory Temporal, the interpreter, a worker running real shell
 // processes, and the API. Each operation has a case where it applies and
 // does exactly its effect, and one where it is refused with 409 and changes
@@ -966,8 +966,8 @@ func raceTwiceWithoutKey(e *ctlEnv) {
 	checkTransitions(e.t, r)
 }
 
-// The transition log names the request that caused each change (design.md
-// §5: time, from, to, actor, reason, request id).
+// The transition log names the request that caused each change
+// (docs/operations.md: time, from, to, actor, reason, request id).
 func TestControlTransitionsCarryTheRequestID(t *testing.T) {
 	s := newStack(t, databases(t)["sqlite"])
 	e := newCtlEnv(t, s)
