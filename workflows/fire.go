@@ -10,6 +10,7 @@ import (
 
 	"github.com/baton-sched/baton/internal/control"
 	"github.com/baton-sched/baton/internal/dag"
+	"github.com/baton-sched/baton/internal/quartz"
 	"github.com/baton-sched/baton/internal/status"
 )
 
@@ -86,11 +87,12 @@ func FireWorkflow(ctx workflow.Context, in FireInput) error {
 	if t, ok := workflow.GetTypedSearchAttributes(ctx).GetTime(temporal.NewSearchAttributeKeyTime("TemporalScheduledStartTime")); ok {
 		fire = t
 	}
-	loc := time.UTC
-	if in.Timezone != "" {
-		if l, err := time.LoadLocation(in.Timezone); err == nil {
-			loc = l
-		}
+	// A zone that does not load leaves UTC here, as recorded histories
+	// did; the StartRun activity refuses it, so no run starts on a UTC
+	// bizdate by mistake.
+	loc, err := quartz.LoadLocation(in.Timezone)
+	if err != nil {
+		loc = time.UTC
 	}
 	bizdate := fire.In(loc).Format("2006-01-02")
 	id := in.DefinitionID
