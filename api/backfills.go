@@ -10,6 +10,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
 
@@ -567,25 +568,22 @@ func touchedDates(op status.BackfillOp, p workflows.BackfillProgress) []string {
 // effect, so that the answer reflects it; a driver that has not got to it
 // yet is no error, the signal is delivered.
 func (s *Server) awaitBackfillOp(ctx context.Context, id string, op status.BackfillOp, before workflows.BackfillProgress) {
-	deadline := time.Now().Add(backfillOpWait)
-	for delay := 20 * time.Millisecond; time.Now().Before(deadline); delay = min(delay*2, 500*time.Millisecond) {
+	// Every way this ends is an answer: seen, ended (a stop) or unreachable
+	// (the detail will say), or out of time.
+	_, _ = engine.Poll(ctx, backfillOpWait, func() (struct{}, error) {
 		p, err := s.queryBackfill(ctx, id)
 		if err != nil {
-			return // ended (a stop) or unreachable: the detail will say
+			return struct{}{}, backoff.Permanent(err)
 		}
 		switch {
 		case op == status.BackfillPause && p.Status == status.BackfillPaused,
 			op == status.BackfillResume && p.Status != status.BackfillPaused,
 			op == status.BackfillStop && p.Status == status.BackfillStopped,
 			op == status.BackfillRetry && p.Failed < before.Failed:
-			return
+			return struct{}{}, nil
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(delay):
-		}
-	}
+		return struct{}{}, engine.ErrPending
+	})
 }
 
 func backfillClosed(id string, op status.BackfillOp, st status.Backfill, err error) *Error {

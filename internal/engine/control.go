@@ -66,24 +66,22 @@ func (e *Engine) Control(ctx context.Context, runID string, req control.Request)
 	if err := e.Client.SignalWorkflow(ctx, wfID, "", workflows.SignalControl, req); err != nil {
 		return workflows.ControlResult{}, fmt.Errorf("signal run %s: %w", runID, closedOr(err))
 	}
-	deadline := time.Now().Add(controlWait)
-	for delay := 20 * time.Millisecond; ; delay = min(delay*2, 500*time.Millisecond) {
+	res, err := Poll(ctx, controlWait, func() (workflows.ControlResult, error) {
 		res, err := e.controlResult(ctx, wfID, key)
-		if err == nil && res.State != "" {
-			return res, nil
+		if err == nil && res.State == "" {
+			err = ErrPending
 		}
-		if time.Now().After(deadline) {
-			if err != nil {
-				return res, fmt.Errorf("run %s, %s: %w (%w)", runID, req.Op, ErrNotConfirmed, err)
-			}
-			return res, fmt.Errorf("run %s, %s within %s: %w", runID, req.Op, controlWait, ErrNotConfirmed)
-		}
-		select {
-		case <-ctx.Done():
-			return res, ctx.Err()
-		case <-time.After(delay):
-		}
+		return res, err
+	})
+	switch {
+	case err == nil:
+		return res, nil
+	case ctx.Err() != nil:
+		return res, ctx.Err()
+	case errors.Is(err, ErrPending):
+		return res, fmt.Errorf("run %s, %s within %s: %w", runID, req.Op, controlWait, ErrNotConfirmed)
 	}
+	return res, fmt.Errorf("run %s, %s: %w (%w)", runID, req.Op, ErrNotConfirmed, err)
 }
 
 func (e *Engine) controlResult(ctx context.Context, wfID, id string) (workflows.ControlResult, error) {

@@ -32,24 +32,21 @@ func SearchAttributes() map[string]enumspb.IndexedValueType {
 	return m
 }
 
-// Dial connects to Temporal, retrying for up to wait while the server comes up.
+// Dial connects to Temporal, retrying for up to wait while the server
+// comes up, and gives up at once when ctx ends.
 func Dial(ctx context.Context, hostPort, namespace string, logger *slog.Logger, wait time.Duration) (client.Client, error) {
-	deadline := time.Now().Add(wait)
-	for {
-		c, err := client.DialContext(ctx, client.Options{
+	c, err := Poll(ctx, wait, func() (client.Client, error) {
+		return client.DialContext(ctx, client.Options{
 			HostPort:      hostPort,
 			Namespace:     namespace,
 			Logger:        tlog.NewStructuredLogger(logger),
 			DataConverter: DataConverter(),
 		})
-		if err == nil {
-			return c, nil
-		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			return nil, fmt.Errorf("dial temporal at %s: %w", hostPort, err)
-		}
-		time.Sleep(500 * time.Millisecond)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("dial temporal at %s: %w", hostPort, err)
 	}
+	return c, nil
 }
 
 // Engine starts runs; it implements api.Engine.
