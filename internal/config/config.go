@@ -107,6 +107,16 @@ func fromLookup(lookup func(string) (string, bool)) (Config, error) {
 			*dst = d
 		}
 	}
+	num := func(name string, dst *int) {
+		if v, ok := lookup(name); ok && v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: %q is not a number", name, v))
+				return
+			}
+			*dst = n
+		}
+	}
 	str("BATON_DATA_DIR", &c.DataDir)
 	str("BATON_HTTP_ADDR", &c.HTTPAddr)
 	str("BATON_ADMIN_TOKEN", &c.AdminToken)
@@ -117,22 +127,8 @@ func fromLookup(lookup func(string) (string, bool)) (Config, error) {
 	str("BATON_WORKER_GROUP", &c.Group)
 	str("BATON_WORKER_ID", &c.WorkerID)
 	str("BATON_LOG_LEVEL", &c.LogLevel)
-	if v, ok := lookup("BATON_TEMPORAL_PORT"); ok && v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("BATON_TEMPORAL_PORT: %q is not a number", v))
-		} else {
-			c.TemporalPort = n
-		}
-	}
-	if v, ok := lookup("BATON_WORKER_CONCURRENCY"); ok && v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("BATON_WORKER_CONCURRENCY: %q is not a number", v))
-		} else {
-			c.Concurrency = n
-		}
-	}
+	num("BATON_TEMPORAL_PORT", &c.TemporalPort)
+	num("BATON_WORKER_CONCURRENCY", &c.Concurrency)
 	dur("BATON_OPERABLE_WINDOW", &c.OperableWindow)
 	dur("BATON_RETENTION", &c.Retention)
 	if v, ok := lookup("BATON_HTTP_ALLOW"); ok {
