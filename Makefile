@@ -28,15 +28,18 @@ WORKFLOWCHECK := $(BIN)/workflowcheck
 BENCH_DIR := internal/bench/cmd
 
 .DEFAULT_GOAL := help
-.PHONY: help build dev test test-web web lint lint-tools bench bench-console fmt clean record-histories
+.PHONY: help build release dev test test-web web lint lint-tools bench bench-console fmt clean record-histories
 
 help: ## List the targets
 	@echo "Baton make targets:"
 	@grep -hE '^[a-zA-Z0-9_.-]+:.*?## ' $(MAKEFILE_LIST) \
 		| awk 'BEGIN {FS = ":.*?## "}; {printf "  %-12s %s\n", $$1, $$2}'
 
-build: ## Build the baton binary into bin/baton
+build: ## Build the baton binary into bin/baton (with debug info, for dlv and stack traces with symbols)
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BATON) ./cmd/baton
+
+release: ## Build a stripped release binary (-s -w, -trimpath) into bin/baton
+	$(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o $(BATON) ./cmd/baton
 
 dev: build ## Run everything in one process (embedded Temporal, UI, API, worker); prints URLs and the admin token
 	$(BATON) dev

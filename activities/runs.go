@@ -53,16 +53,18 @@ func (a *Runs) StartRun(ctx context.Context, req workflows.StartRunRequest) (wor
 }
 
 func (a *Runs) startRun(ctx context.Context, req workflows.StartRunRequest) (workflows.StartRunResult, error) {
+	// A fire's bizdate was taken in its time zone; one that does not load
+	// here (a worker without that zone) is refused, never taken for UTC.
+	loc, err := quartz.LoadLocation(req.Timezone)
+	if err != nil {
+		return workflows.StartRunResult{}, temporal.NewNonRetryableApplicationError("bad time zone in schedule", "BadTimezone", err)
+	}
 	if req.Cron != "" {
 		// Temporal's calendars fire a few extra times around DST changes in
 		// some zones (see internal/quartz); Quartz would not, so neither do we.
 		expr, err := quartz.Parse(req.Cron)
 		if err != nil {
 			return workflows.StartRunResult{}, temporal.NewNonRetryableApplicationError("bad cron in schedule", "BadCron", err)
-		}
-		loc, err := quartz.LoadLocation(req.Timezone)
-		if err != nil {
-			return workflows.StartRunResult{}, temporal.NewNonRetryableApplicationError("bad time zone in schedule", "BadTimezone", err)
 		}
 		if !expr.Matches(req.FireTime, loc) {
 			return workflows.StartRunResult{Reason: fmt.Sprintf("%s is not a fire time of %q in %s", req.FireTime, req.Cron, loc)}, nil
@@ -123,7 +125,7 @@ func (a *Runs) RecordBackfill(ctx context.Context, p workflows.BackfillProgress)
 		// The driver reports totals; the dates done since are the difference.
 		prev, _ = a.Store.GetBackfill(ctx, p.ID)
 	}
-	err := a.Store.UpdateBackfillProgress(ctx, p.ID, models.BackfillCounts{Status: p.Status, Total: p.Total,
+	err := a.Store.UpdateBackfillProgress(ctx, p.ID, models.BackfillCounts{Status: string(p.Status), Total: p.Total,
 		Done: p.Done, Failed: p.Failed, Running: p.Running, Waiting: p.Waiting})
 	if err == nil && prev != nil {
 		a.Metrics.BackfillDates("done", p.Done-prev.Done)

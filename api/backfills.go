@@ -6,11 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"sort"
-	"strconv"
-	"strings"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
 
@@ -22,7 +22,8 @@ import (
 	"github.com/baton-sched/baton/workflows"
 )
 
-// Backfiller starts, queries and signals backfill drivers (design.md §6);
+// Backfiller starts, queries and signals backfill drivers
+// (docs/operations.md, "Backfill");
 // *engine.Engine implements it. BackfillProgress and SignalBackfill wrap
 // engine.ErrRunClosed once the driver has ended.
 type Backfiller interface {
@@ -44,22 +45,6 @@ const (
 	// backfillOpWait is how long an operation waits to see its effect in
 	// the driver's progress before answering with what it sees.
 	backfillOpWait = 5 * time.Second
-)
-
-// Backfill operations (POST /api/v1/backfills/{id}/{op}).
-const (
-	backfillPause  = "pause"
-	backfillResume = "resume"
-	backfillStop   = "stop"
-	backfillRetry  = "retry"
-)
-
-// Date statuses of a backfill, as the driver reports them.
-const (
-	dateWaiting = "waiting"
-	dateRunning = "running"
-	dateSuccess = "success"
-	dateFailed  = "failed"
 )
 
 // backfillBody is the body of POST /api/v1/backfills; it is stored, with
@@ -298,7 +283,7 @@ func viewBackfill(b *models.Backfill) backfillView {
 }
 
 func (v *backfillView) applyLive(p workflows.BackfillProgress) {
-	v.Status, v.Total, v.Done, v.Failed, v.Running, v.Waiting = p.Status, p.Total, p.Done, p.Failed, p.Running, p.Waiting
+	v.Status, v.Total, v.Done, v.Failed, v.Running, v.Waiting = string(p.Status), p.Total, p.Done, p.Failed, p.Running, p.Waiting
 	v.Dates = p.Dates
 	if v.Dates == nil {
 		v.Dates = []workflows.BackfillDate{}
@@ -310,8 +295,8 @@ func (s *Server) backfillRoutes(v1 *gin.RouterGroup) {
 	v1.POST("/backfills", s.createBackfill)
 	v1.GET("/backfills", s.listBackfills)
 	v1.GET("/backfills/:id", s.getBackfill)
-	for _, op := range []string{backfillPause, backfillResume, backfillStop, backfillRetry} {
-		v1.POST("/backfills/:id/"+op, s.backfillOp(op))
+	for _, op := range status.BackfillOps {
+		v1.POST("/backfills/:id/"+string(op), s.backfillOp(op))
 	}
 }
 
@@ -351,7 +336,7 @@ func (s *Server) createBackfill(c *gin.Context) {
 	id := uuid.NewString()
 	auditTarget(c, id)
 	row := &models.Backfill{ID: id, Kind: plan.kind.name(), DefinitionID: plan.rec.ID, DefinitionName: plan.rec.Name,
-		Version: plan.ver.Version, Spec: string(spec), Status: workflows.BackfillRunning, Total: len(plan.dates),
+		Version: plan.ver.Version, Spec: string(spec), Status: string(status.BackfillRunning), Total: len(plan.dates),
 		Waiting: len(plan.dates), Initiator: Actor(ctx)}
 	if err := s.store.CreateBackfill(ctx, row); err != nil {
 		_ = c.Error(err)
@@ -367,7 +352,7 @@ func (s *Server) createBackfill(c *gin.Context) {
 	v := viewBackfill(row)
 	v.Dates = make([]workflows.BackfillDate, len(plan.dates))
 	for i, d := range plan.dates {
-		v.Dates[i] = workflows.BackfillDate{Bizdate: d, Status: dateWaiting}
+		v.Dates[i] = workflows.BackfillDate{Bizdate: d, Status: status.DateWaiting}
 	}
 	c.JSON(http.StatusCreated, v)
 }
@@ -382,7 +367,7 @@ func (s *Server) startBackfill(ctx context.Context, row *models.Backfill, in wor
 	if err == nil {
 		return nil
 	}
-	if markErr := s.store.UpdateBackfillProgress(ctx, row.ID, models.BackfillCounts{Status: workflows.BackfillFailed,
+	if markErr := s.store.UpdateBackfillProgress(ctx, row.ID, models.BackfillCounts{Status: string(status.BackfillFailed),
 		Total: row.Total, Waiting: row.Total}); markErr != nil {
 		s.log.Error("mark unstarted backfill failed", "backfill_id", row.ID, "err", markErr)
 	}
@@ -418,12 +403,6 @@ func (s *Server) getBackfill(c *gin.Context) {
 	c.JSON(http.StatusOK, v)
 }
 
-// driverEnded says whether a mirrored status is one the driver ends on at
-// once (it waits for retries only while dates failed).
-func driverEnded(st string) bool {
-	return st == workflows.BackfillSuccess || st == workflows.BackfillStopped
-}
-
 // backfillDetail is the backfill with per-date states: live from the
 // driver while it runs, else rebuilt from the mirror (the row's counts and
 // the runs linked to the backfill). live is nil when the driver could not
@@ -434,7 +413,7 @@ func (s *Server) backfillDetail(ctx context.Context, id string) (*backfillView, 
 		return nil, nil, fmt.Errorf("backfill %q: %w", id, err)
 	}
 	v := viewBackfill(row)
-	if s.backfiller != nil && !driverEnded(row.Status) {
+	if s.backfiller != nil && !status.Backfill(row.Status).Ended() {
 		p, err := s.queryBackfill(ctx, id)
 		if err == nil {
 			v.applyLive(p)
@@ -468,7 +447,7 @@ func (s *Server) mirrorDates(ctx context.Context, row *models.Backfill) ([]workf
 	}
 	byDate := map[string]*workflows.BackfillDate{}
 	for _, d := range order {
-		byDate[d] = &workflows.BackfillDate{Bizdate: d, Status: dateWaiting}
+		byDate[d] = &workflows.BackfillDate{Bizdate: d, Status: status.DateWaiting}
 	}
 	for offset := 0; ; offset += maxLimit {
 		pg, err := s.store.ListRunPage(ctx, models.RunFilter{BackfillID: row.ID, Limit: maxLimit, Offset: offset})
@@ -478,7 +457,7 @@ func (s *Server) mirrorDates(ctx context.Context, row *models.Backfill) ([]workf
 		runs := pg.Runs
 		for i := range runs {
 			r := &runs[i]
-			attempt := runAttempt(r.ID)
+			_, attempt, _ := workflows.ParseBackfillRunID(r.ID, row.ID)
 			d, ok := byDate[r.Bizdate]
 			if !ok {
 				d = &workflows.BackfillDate{Bizdate: r.Bizdate}
@@ -491,11 +470,11 @@ func (s *Server) mirrorDates(ctx context.Context, row *models.Backfill) ([]workf
 			d.RunID, d.Attempt, d.RunStatus = r.ID, attempt, r.Status
 			switch {
 			case r.Status == string(status.RunSuccess):
-				d.Status = dateSuccess
+				d.Status = status.DateSuccess
 			case status.Run(r.Status).Terminal():
-				d.Status = dateFailed
+				d.Status = status.DateFailed
 			default:
-				d.Status = dateRunning
+				d.Status = status.DateRunning
 			}
 		}
 		if pg.Next == nil {
@@ -509,21 +488,10 @@ func (s *Server) mirrorDates(ctx context.Context, row *models.Backfill) ([]workf
 	return out, nil
 }
 
-// runAttempt reads the attempt from a backfill run's id, which the driver
-// makes as <backfill>-<date index>-<attempt>.
-func runAttempt(runID string) int {
-	i := strings.LastIndex(runID, "-")
-	n, err := strconv.Atoi(runID[i+1:])
-	if i < 0 || err != nil {
-		return 0
-	}
-	return n
-}
-
 // backfillOp signals pause, resume, stop or retry to the backfill's
 // driver once its state allows the operation; ?dry_run=true answers the
 // dates the operation would touch instead.
-func (s *Server) backfillOp(op string) gin.HandlerFunc {
+func (s *Server) backfillOp(op status.BackfillOp) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		ctx := c.Request.Context()
 		id := c.Param("id")
@@ -541,8 +509,8 @@ func (s *Server) backfillOp(op string) gin.HandlerFunc {
 			_ = c.Error(fmt.Errorf("backfill %q: %w", id, err))
 			return
 		}
-		if driverEnded(row.Status) {
-			_ = c.Error(backfillClosed(id, op, row.Status, nil))
+		if status.Backfill(row.Status).Ended() {
+			_ = c.Error(backfillClosed(id, op, status.Backfill(row.Status), nil))
 			return
 		}
 		if s.backfiller == nil {
@@ -552,14 +520,14 @@ func (s *Server) backfillOp(op string) gin.HandlerFunc {
 		}
 		before, err := s.queryBackfill(ctx, id)
 		if err != nil {
-			_ = c.Error(backfillEngineError(id, op, row.Status, err))
+			_ = c.Error(backfillEngineError(id, op, status.Backfill(row.Status), err))
 			return
 		}
-		if driverEnded(before.Status) {
+		if before.Status.Ended() {
 			_ = c.Error(backfillClosed(id, op, before.Status, nil))
 			return
 		}
-		if reason := backfillRefusal(op, before); reason != "" {
+		if reason := status.BackfillOpRefusal(op, before.Status, before.Failed); reason != "" {
 			_ = c.Error(&Error{Status: http.StatusConflict, Code: CodeBackfillNotOperable,
 				Message: fmt.Sprintf("cannot %s backfill %s: it is %s (%d done, %d failed, %d running, %d waiting); %s",
 					op, id, before.Status, before.Done, before.Failed, before.Running, before.Waiting, reason),
@@ -586,41 +554,12 @@ func (s *Server) backfillOp(op string) gin.HandlerFunc {
 	}
 }
 
-// backfillRefusal says why op cannot apply to a driver in state p, or "".
-func backfillRefusal(op string, p workflows.BackfillProgress) string {
-	switch op {
-	case backfillPause:
-		if p.Status != workflows.BackfillRunning {
-			return "only a running backfill can be paused"
-		}
-	case backfillResume:
-		if p.Status != workflows.BackfillPaused {
-			return "only a paused backfill can be resumed"
-		}
-	case backfillRetry:
-		if p.Failed == 0 {
-			return "no date failed, so there is nothing to retry"
-		}
-	}
-	// Stop applies to any driver still open: running, paused, or waiting
-	// for retries of failed dates (stopping closes it).
-	return ""
-}
-
 // touchedDates are the dates an operation would act on.
-func touchedDates(op string, p workflows.BackfillProgress) []string {
-	want := map[string]bool{}
-	switch op {
-	case backfillPause, backfillResume:
-		want[dateWaiting] = true
-	case backfillStop:
-		want[dateWaiting], want[dateRunning] = true, true
-	case backfillRetry:
-		want[dateFailed] = true
-	}
+func touchedDates(op status.BackfillOp, p workflows.BackfillProgress) []string {
+	want := status.BackfillOpTouches(op)
 	out := []string{}
 	for _, d := range p.Dates {
-		if want[d.Status] {
+		if slices.Contains(want, d.Status) {
 			out = append(out, d.Bizdate)
 		}
 	}
@@ -630,35 +569,32 @@ func touchedDates(op string, p workflows.BackfillProgress) []string {
 // awaitBackfillOp waits, briefly, until the driver shows the operation's
 // effect, so that the answer reflects it; a driver that has not got to it
 // yet is no error, the signal is delivered.
-func (s *Server) awaitBackfillOp(ctx context.Context, id, op string, before workflows.BackfillProgress) {
-	deadline := time.Now().Add(backfillOpWait)
-	for delay := 20 * time.Millisecond; time.Now().Before(deadline); delay = min(delay*2, 500*time.Millisecond) {
+func (s *Server) awaitBackfillOp(ctx context.Context, id string, op status.BackfillOp, before workflows.BackfillProgress) {
+	// Every way this ends is an answer: seen, ended (a stop) or unreachable
+	// (the detail will say), or out of time.
+	_, _ = engine.Poll(ctx, backfillOpWait, func() (struct{}, error) {
 		p, err := s.queryBackfill(ctx, id)
 		if err != nil {
-			return // ended (a stop) or unreachable: the detail will say
+			return struct{}{}, backoff.Permanent(err)
 		}
 		switch {
-		case op == backfillPause && p.Status == workflows.BackfillPaused,
-			op == backfillResume && p.Status != workflows.BackfillPaused,
-			op == backfillStop && p.Status == workflows.BackfillStopped,
-			op == backfillRetry && p.Failed < before.Failed:
-			return
+		case op == status.BackfillPause && p.Status == status.BackfillPaused,
+			op == status.BackfillResume && p.Status != status.BackfillPaused,
+			op == status.BackfillStop && p.Status == status.BackfillStopped,
+			op == status.BackfillRetry && p.Failed < before.Failed:
+			return struct{}{}, nil
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(delay):
-		}
-	}
+		return struct{}{}, engine.ErrPending
+	})
 }
 
-func backfillClosed(id, op, st string, err error) *Error {
+func backfillClosed(id string, op status.BackfillOp, st status.Backfill, err error) *Error {
 	return &Error{Status: http.StatusConflict, Code: CodeBackfillClosed,
 		Message: fmt.Sprintf("cannot %s backfill %s: it has ended (%s); start a new backfill for its dates", op, id, st),
 		Details: gin.H{"status": st, "op": op}, Err: err}
 }
 
-func backfillEngineError(id, op, st string, err error) error {
+func backfillEngineError(id string, op status.BackfillOp, st status.Backfill, err error) error {
 	if errors.Is(err, engine.ErrRunClosed) {
 		return backfillClosed(id, op, st, err)
 	}

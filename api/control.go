@@ -25,7 +25,8 @@ import (
 	"github.com/baton-sched/baton/workflows"
 )
 
-// controlRoutes registers the execution-control operations of design.md §5.
+// controlRoutes registers the execution-control operations
+// (docs/operations.md, "Operations").
 func (s *Server) controlRoutes(v1 *gin.RouterGroup) {
 	// Static segments win over :id, so "batch" is never taken for a run id.
 	v1.POST("/runs/batch/stop", s.batchOp(status.OpStop))

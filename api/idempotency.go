@@ -19,8 +19,8 @@ import (
 	"github.com/baton-sched/baton/models"
 )
 
-// Idempotency headers (design.md §5: a repeat returns the first answer and
-// has no second effect).
+// Idempotency headers (docs/operations.md, "Operations": a repeat returns
+// the first answer and has no second effect).
 const (
 	HeaderIdempotencyKey   = "Idempotency-Key"
 	HeaderIdempotentReplay = "Idempotent-Replay"

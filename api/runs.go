@@ -17,6 +17,7 @@ import (
 	"github.com/baton-sched/baton/internal/control"
 	"github.com/baton-sched/baton/internal/dag"
 	"github.com/baton-sched/baton/internal/engine"
+	"github.com/baton-sched/baton/internal/quartz"
 	"github.com/baton-sched/baton/internal/status"
 	"github.com/baton-sched/baton/models"
 	"github.com/baton-sched/baton/workflows"
@@ -65,7 +66,11 @@ func (s *Server) runOnce(k kind) gin.HandlerFunc {
 		}
 		bizdate := body.Bizdate
 		if bizdate == "" {
-			bizdate = s.today(src.timezone)
+			if bizdate, err = s.today(src.timezone); err != nil {
+				_ = c.Error(&Error{Status: http.StatusConflict, Code: CodeConflict,
+					Message: fmt.Sprintf("%s %q: its trigger's %v; fix the definition or pass a bizdate", k.name(), rec.ID, err)})
+				return
+			}
 		}
 		params := map[string]string{}
 		maps.Copy(params, src.params)
@@ -176,15 +181,14 @@ func validBizdate(s string) bool {
 }
 
 // today is the default bizdate: the date where the definition's trigger
-// lives, so a run once at 01:00 in Shanghai is for that Shanghai day.
-func (s *Server) today(timezone string) string {
-	loc := time.UTC
-	if timezone != "" {
-		if l, err := time.LoadLocation(timezone); err == nil {
-			loc = l
-		}
+// lives, so a run once at 01:00 in Shanghai is for that Shanghai day. A
+// zone that does not load is refused, never taken for UTC.
+func (s *Server) today(timezone string) (string, error) {
+	loc, err := quartz.LoadLocation(timezone)
+	if err != nil {
+		return "", err
 	}
-	return s.now().In(loc).Format(bizdateLayout)
+	return s.now().In(loc).Format(bizdateLayout), nil
 }
 
 // runView is a run as listed and as the head of its detail.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/baton-sched/baton/internal/dag"
 	"github.com/baton-sched/baton/internal/engine"
+	"github.com/baton-sched/baton/internal/status"
 	"github.com/baton-sched/baton/workflows"
 )
 
@@ -51,7 +52,7 @@ func (e *fakeEngine) StartBackfill(_ context.Context, in workflows.BackfillInput
 	if f.progress == nil {
 		f.progress = map[string]workflows.BackfillProgress{}
 	}
-	p := workflows.BackfillProgress{ID: in.ID, Status: workflows.BackfillRunning, Total: len(in.Dates), Waiting: len(in.Dates)}
+	p := workflows.BackfillProgress{ID: in.ID, Status: status.BackfillRunning, Total: len(in.Dates), Waiting: len(in.Dates)}
 	for _, d := range in.Dates {
 		p.Dates = append(p.Dates, workflows.BackfillDate{Bizdate: d, Status: "waiting"})
 	}
@@ -83,11 +84,11 @@ func (e *fakeEngine) SignalBackfill(_ context.Context, id string, c workflows.Ba
 	f.signals = append(f.signals, c)
 	switch c.Op {
 	case "pause":
-		p.Status = workflows.BackfillPaused
+		p.Status = status.BackfillPaused
 	case "resume":
-		p.Status = workflows.BackfillRunning
+		p.Status = status.BackfillRunning
 	case "stop":
-		p.Status = workflows.BackfillStopped
+		p.Status = status.BackfillStopped
 	case "retry":
 		for i := range p.Dates {
 			if p.Dates[i].Status == "failed" {
@@ -96,7 +97,7 @@ func (e *fakeEngine) SignalBackfill(_ context.Context, id string, c workflows.Ba
 				p.Waiting++
 			}
 		}
-		p.Status = workflows.BackfillRunning
+		p.Status = status.BackfillRunning
 	}
 	f.progress[id] = p
 	return nil

@@ -97,19 +97,6 @@ func (s *Store) purgeIdempotencyKeys(db *gorm.DB, before time.Time) error {
 	return db.Where("id IN ?", ids).Delete(&IdempotencyKey{}).Error
 }
 
-// GetIdempotencyKey returns the row of an actor's key; ErrNotFound when
-// there is none or it expired.
-func (s *Store) GetIdempotencyKey(ctx context.Context, actor, key string) (*IdempotencyKey, error) {
-	var got IdempotencyKey
-	if err := s.db.WithContext(ctx).Where("actor = ? AND idem_key = ?", actor, key).Take(&got).Error; err != nil {
-		return nil, wrap("get idempotency key", err)
-	}
-	if got.Expired(s.now()) {
-		return nil, wrap("get idempotency key", gorm.ErrRecordNotFound)
-	}
-	return &got, nil
-}
-
 // CompleteIdempotencyKey stores the answer of the request that owns the
 // reservation. ErrNotFound when the reservation is no longer its own.
 func (s *Store) CompleteIdempotencyKey(ctx context.Context, id uint64, owner string, status int, contentType string, body []byte) error {

@@ -83,7 +83,8 @@ func (s *Store) Purge(ctx context.Context, cutoff time.Time, batch int) (PurgeSt
 }
 
 // KeepFor purges records older than retention every interval until ctx
-// ends (design.md §7: records and logs are kept for a configurable time).
+// ends: run records and logs are kept for BATON_RETENTION (README,
+// "Configuration"), then purged.
 func (s *Store) KeepFor(ctx context.Context, retention, interval time.Duration, log *slog.Logger) {
 	t := time.NewTicker(interval)
 	defer t.Stop()

@@ -88,11 +88,10 @@ type BackfillInput struct {
 
 // BackfillDate is one date's state.
 type BackfillDate struct {
-	Bizdate string `json:"bizdate"`
-	RunID   string `json:"run_id,omitempty"`
-	Attempt int    `json:"attempt,omitempty"`
-	// Status is waiting, running, success or failed (any unsuccessful end).
-	Status string `json:"status"`
+	Bizdate string              `json:"bizdate"`
+	RunID   string              `json:"run_id,omitempty"`
+	Attempt int                 `json:"attempt,omitempty"`
+	Status  status.BackfillDate `json:"status"`
 	// RunStatus is the run's own final status.
 	RunStatus string `json:"run_status,omitempty"`
 }
@@ -106,30 +105,21 @@ type BackfillCarry struct {
 
 // BackfillControl is an operator's request to a backfill.
 type BackfillControl struct {
-	Op    string `json:"op"` // pause | resume | stop | retry
-	Actor string `json:"actor,omitempty"`
+	Op    status.BackfillOp `json:"op"`
+	Actor string            `json:"actor,omitempty"`
 }
 
 // BackfillProgress is a backfill's live state.
 type BackfillProgress struct {
-	ID      string         `json:"id"`
-	Status  string         `json:"status"`
-	Total   int            `json:"total"`
-	Done    int            `json:"done"`
-	Failed  int            `json:"failed"`
-	Running int            `json:"running"`
-	Waiting int            `json:"waiting"`
-	Dates   []BackfillDate `json:"dates"`
+	ID      string          `json:"id"`
+	Status  status.Backfill `json:"status"`
+	Total   int             `json:"total"`
+	Done    int             `json:"done"`
+	Failed  int             `json:"failed"`
+	Running int             `json:"running"`
+	Waiting int             `json:"waiting"`
+	Dates   []BackfillDate  `json:"dates"`
 }
-
-// Backfill statuses.
-const (
-	BackfillRunning = "running"
-	BackfillPaused  = "paused"
-	BackfillStopped = "stopped"
-	BackfillSuccess = "success"
-	BackfillFailed  = "failed"
-)
 
 // BackfillWorkflow drives a backfill: it starts the dates' runs in order,
 // never more than Parallel at once, learns of their ends from the runs'
@@ -220,11 +210,11 @@ func (b *backfill) progress() BackfillProgress {
 	p := BackfillProgress{ID: b.in.ID, Total: len(b.dates), Dates: b.dates}
 	for _, d := range b.dates {
 		switch d.Status {
-		case "success":
+		case status.DateSuccess:
 			p.Done++
-		case "failed":
+		case status.DateFailed:
 			p.Failed++
-		case "running":
+		case status.DateRunning:
 			p.Running++
 		default:
 			p.Waiting++
@@ -232,15 +222,15 @@ func (b *backfill) progress() BackfillProgress {
 	}
 	switch {
 	case b.stopped && p.Running == 0:
-		p.Status = BackfillStopped
+		p.Status = status.BackfillStopped
 	case b.paused:
-		p.Status = BackfillPaused
+		p.Status = status.BackfillPaused
 	case p.Running > 0 || p.Waiting > 0 && !b.stopped:
-		p.Status = BackfillRunning
+		p.Status = status.BackfillRunning
 	case p.Failed > 0:
-		p.Status = BackfillFailed
+		p.Status = status.BackfillFailed
 	default:
-		p.Status = BackfillSuccess
+		p.Status = status.BackfillSuccess
 	}
 	return p
 }
@@ -256,17 +246,17 @@ func (b *backfill) startDue() {
 			return
 		}
 		d := &b.dates[i]
-		if d.Status != "waiting" {
+		if d.Status != status.DateWaiting {
 			continue
 		}
 		d.Attempt++
-		d.RunID = fmt.Sprintf("%s-%d-%d", b.in.ID, i, d.Attempt)
+		d.RunID = BackfillRunID(b.in.ID, i, d.Attempt)
 		res, err := b.startRun(d)
 		if err != nil || !res.Started {
-			d.Status, d.RunStatus = "failed", "not started"
+			d.Status, d.RunStatus = status.DateFailed, "not started"
 			b.log.Info("backfill date not started", "bizdate", d.Bizdate, "error", err)
 		} else {
-			d.Status = "running"
+			d.Status = status.DateRunning
 			running++
 		}
 		b.dirty = true
@@ -299,9 +289,9 @@ func (b *backfill) runEnded(e RunEnded) {
 		}
 		d.RunStatus = e.Status
 		if e.Status == string(status.RunSuccess) {
-			d.Status = "success"
+			d.Status = status.DateSuccess
 		} else {
-			d.Status = "failed"
+			d.Status = status.DateFailed
 		}
 		b.dirty = true
 	}
@@ -309,18 +299,18 @@ func (b *backfill) runEnded(e RunEnded) {
 
 func (b *backfill) control(req BackfillControl) {
 	switch req.Op {
-	case "pause":
+	case status.BackfillPause:
 		b.paused = true
-	case "resume":
+	case status.BackfillResume:
 		b.paused = false
-	case "stop":
+	case status.BackfillStop:
 		b.stopped = true
 		b.stopRunning()
-	case "retry":
+	case status.BackfillRetry:
 		// Only the failed dates run again, as new runs.
 		for i := range b.dates {
-			if b.dates[i].Status == "failed" {
-				b.dates[i].Status = "waiting"
+			if b.dates[i].Status == status.DateFailed {
+				b.dates[i].Status = status.DateWaiting
 			}
 		}
 		b.stopped = false
@@ -332,7 +322,7 @@ func (b *backfill) control(req BackfillControl) {
 // signal, as an operator would.
 func (b *backfill) stopRunning() {
 	for _, d := range b.dates {
-		if d.Status != "running" {
+		if d.Status != status.DateRunning {
 			continue
 		}
 		req := control.Request{ID: "backfill-stop-" + d.RunID, Op: status.OpStop, Actor: "backfill " + b.in.ID}

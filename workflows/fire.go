@@ -10,6 +10,7 @@ import (
 
 	"github.com/baton-sched/baton/internal/control"
 	"github.com/baton-sched/baton/internal/dag"
+	"github.com/baton-sched/baton/internal/quartz"
 	"github.com/baton-sched/baton/internal/status"
 )
 
@@ -62,10 +63,10 @@ type ActiveFiredRunsRequest struct {
 	DefinitionID string `json:"definition_id"`
 }
 
-// Changes to FireWorkflow, for workflow.GetVersion.
-const (
-	changeFireTerminates = "fire-terminate-other"
-	changeFirePauses     = "fire-pause-on-failure"
+// Changes to FireWorkflow (see change).
+var (
+	changeFireTerminates = newChange(FireWorkflowName, "fire-terminate-other", 1)
+	changeFirePauses     = newChange(FireWorkflowName, "fire-pause-on-failure", 1)
 )
 
 // ScheduleID names the Temporal schedule of a task or flow.
@@ -86,11 +87,12 @@ func FireWorkflow(ctx workflow.Context, in FireInput) error {
 	if t, ok := workflow.GetTypedSearchAttributes(ctx).GetTime(temporal.NewSearchAttributeKeyTime("TemporalScheduledStartTime")); ok {
 		fire = t
 	}
-	loc := time.UTC
-	if in.Timezone != "" {
-		if l, err := time.LoadLocation(in.Timezone); err == nil {
-			loc = l
-		}
+	// A zone that does not load leaves UTC here, as recorded histories
+	// did; the StartRun activity refuses it, so no run starts on a UTC
+	// bizdate by mistake.
+	loc, err := quartz.LoadLocation(in.Timezone)
+	if err != nil {
+		loc = time.UTC
 	}
 	bizdate := fire.In(loc).Format("2006-01-02")
 	id := in.DefinitionID
@@ -111,7 +113,7 @@ func FireWorkflow(ctx workflow.Context, in FireInput) error {
 		Cron: in.Cron, Timezone: in.Timezone, FireTime: fire,
 	}
 	if in.Overlap == OverlapTerminateOther &&
-		workflow.GetVersion(ctx, changeFireTerminates, workflow.DefaultVersion, 1) >= 1 {
+		changeFireTerminates.get(ctx) >= 1 {
 		stopEarlierRuns(ctx, actx, in, runID)
 	}
 	var res StartRunResult
@@ -140,7 +142,7 @@ func FireWorkflow(ctx workflow.Context, in FireInput) error {
 		return temporal.NewCanceledError("replaced by a newer fire")
 	}
 	if ended.Status != string(status.RunSuccess) {
-		if in.PauseOnFailure && workflow.GetVersion(ctx, changeFirePauses, workflow.DefaultVersion, 1) >= 1 {
+		if in.PauseOnFailure && changeFirePauses.get(ctx) >= 1 {
 			req := PauseScheduleRequest{ScheduleID: ScheduleID(in.Kind, in.DefinitionID),
 				Note: fmt.Sprintf("paused on failure: run %s ended %s", runID, ended.Status)}
 			if err := workflow.ExecuteActivity(actx, PauseScheduleActivity, req).Get(ctx, nil); err != nil {

@@ -2,7 +2,6 @@ package workflows
 
 import (
 	"container/heap"
-	"fmt"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -92,7 +91,7 @@ func (r *runner) recordInstance(n *nodeRun, q QueuedInstance, s InstanceState) i
 	now := workflow.Now(r.ctx)
 	s.ID = q.ID
 	if s.ID == "" {
-		s.ID = fmt.Sprintf("%s.%s.%d.%d", r.in.RunID, n.node.ID, q.Shard, q.Attempt)
+		s.ID = InstanceID(r.in.RunID, n.node.ID, q.Shard, q.Attempt)
 	}
 	s.NodeID, s.ShardIndex, s.Attempt = n.node.ID, q.Shard, q.Attempt
 	if s.WorkerID == "" {

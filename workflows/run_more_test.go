@@ -14,6 +14,7 @@ import (
 
 	"github.com/baton-sched/baton/internal/control"
 	"github.com/baton-sched/baton/internal/dag"
+	"github.com/baton-sched/baton/internal/status"
 )
 
 func newEnv(t *testing.T) *testsuite.TestWorkflowEnvironment {
@@ -152,7 +153,9 @@ func TestStateQueryShowsEveryNode(t *testing.T) {
 	env.OnActivity(ExecuteTaskActivity, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, req TaskRequest) (TaskResult, error) { return slowResult(req), nil }).After(10 * time.Minute)
 	f := dag.Flow{Timeout: "1h", Nodes: []dag.Node{task("bad"), task("long"), task("after")}, Edges: []dag.Edge{edge("long", "after", "")}}
+	queried := false
 	env.RegisterDelayedCallback(func() {
+		queried = true
 		v, err := env.QueryWorkflow(QueryState)
 		if err != nil {
 			t.Error(err)
@@ -173,6 +176,9 @@ func TestStateQueryShowsEveryNode(t *testing.T) {
 		}
 	}, time.Minute)
 	env.ExecuteWorkflow(RunWorkflowName, RunInput{RunID: "r", Flow: f})
+	if !queried {
+		t.Fatal("the state query never ran: the run ended before the callback's minute")
+	}
 }
 
 func TestMaxInFlightQueuesTheRest(t *testing.T) {
@@ -203,5 +209,75 @@ func TestMaxInFlightQueuesTheRest(t *testing.T) {
 	}
 	if res.Status != "success" || peak > 5 || peak == 0 {
 		t.Fatalf("status %s, peak in flight %d (cap 5)", res.Status, peak)
+	}
+}
+
+// A paused node resumed in a halted (stopped) run becomes waiting but does
+// not start: a stopped run starts no work until an operator reopens it (a
+// run retry), and then the resumed node runs after its upstream.
+func TestNodeResumeInAHaltedRunDoesNotStartIt(t *testing.T) {
+	env := newEnv(t)
+	var mu sync.Mutex
+	ran := map[string]int{}
+	env.RegisterActivityWithOptions(slowTasks, activity.RegisterOptions{Name: ExecuteTaskActivity})
+	env.OnActivity(ExecuteTaskActivity, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, req TaskRequest) (TaskResult, error) {
+			mu.Lock()
+			ran[req.NodeID]++
+			mu.Unlock()
+			return TaskResult{Status: "success"}, nil
+		}).After(time.Hour)
+	f := dag.Flow{Nodes: []dag.Node{task("long"), task("b")}, Edges: []dag.Edge{edge("long", "b", "")}}
+	state := func() (string, map[string]string) {
+		v, err := env.QueryWorkflow(QueryState)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var view control.View
+		if err := v.Get(&view); err != nil {
+			t.Fatal(err)
+		}
+		nodes := map[string]string{}
+		for _, n := range view.Nodes {
+			nodes[n.ID] = n.Status
+		}
+		return view.Status, nodes
+	}
+	signal := func(op status.Op, nodes ...string) {
+		env.SignalWorkflow(SignalControl, control.Request{ID: string(op), Op: op, Nodes: nodes, Actor: "test"})
+	}
+	checked := 0
+	env.RegisterDelayedCallback(func() { signal(status.OpNodePause, "b") }, time.Minute)
+	env.RegisterDelayedCallback(func() { signal(status.OpStop) }, 2*time.Minute)
+	env.RegisterDelayedCallback(func() {
+		checked++
+		if run, nodes := state(); run != "stopped" || nodes["long"] != "stopped" || nodes["b"] != "paused" {
+			t.Errorf("after the stop: run %s, nodes %v; want stopped, long stopped, b paused", run, nodes)
+		}
+		signal(status.OpNodeResume, "b")
+	}, 3*time.Minute)
+	env.RegisterDelayedCallback(func() {
+		checked++
+		if run, nodes := state(); run != "stopped" || nodes["b"] != "waiting" {
+			t.Errorf("after the resume: run %s, nodes %v; want the run still stopped and b waiting", run, nodes)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if ran["b"] != 0 {
+			t.Errorf("b was started %d times in a stopped run", ran["b"])
+		}
+		signal(status.OpRetryFailed)
+	}, 4*time.Minute)
+	env.ExecuteWorkflow(RunWorkflowName, RunInput{RunID: "r", Flow: f, OperableWindow: "1h"})
+	if checked != 2 {
+		t.Fatalf("%d of 2 checks ran: the run ended early", checked)
+	}
+	var res RunResult
+	if err := env.GetWorkflowResult(&res); err != nil {
+		t.Fatal(err)
+	}
+	// The retry reopened the run: long ran again, then b.
+	if res.Status != "success" || res.Nodes["long"].Status != "success" || res.Nodes["b"].Status != "success" || ran["b"] != 1 {
+		t.Fatalf("after the retry: %+v, b ran %d times; want success with b run once", res, ran["b"])
 	}
 }

@@ -43,6 +43,7 @@ func newLogger(level string) *slog.Logger {
 
 func devCmd() *cobra.Command {
 	var dataDir, httpAddr, temporalAddr, dbDSN, uiAddr string
+	var temporalPort int
 	cmd := &cobra.Command{
 		Use:   "dev",
 		Short: "Run everything in one process: embedded Temporal + UI, SQLite mirror, API and a worker",
@@ -56,6 +57,9 @@ func devCmd() *cobra.Command {
 			override(cmd, "temporal-address", &cfg.TemporalAddress, temporalAddr)
 			override(cmd, "db-dsn", &cfg.DBDSN, dbDSN)
 			override(cmd, "ui-addr", &cfg.TemporalUIAddr, uiAddr)
+			if cmd.Flags().Changed("temporal-port") {
+				cfg.TemporalPort = temporalPort
+			}
 			if _, set := os.LookupEnv("BATON_WORKER_ID"); !set {
 				// One machine, one worker: a stable id keeps restarts from
 				// piling up dead workers in the registry.
@@ -71,6 +75,7 @@ func devCmd() *cobra.Command {
 	f.StringVar(&dataDir, "data-dir", "", "state directory (BATON_DATA_DIR, default .baton)")
 	f.StringVar(&httpAddr, "http-addr", "", "REST API address (BATON_HTTP_ADDR, default 127.0.0.1:8080)")
 	f.StringVar(&temporalAddr, "temporal-address", "", "use this external Temporal instead of the embedded one (BATON_TEMPORAL_ADDRESS)")
+	f.IntVar(&temporalPort, "temporal-port", config.DefaultTemporalPort, "port of the embedded Temporal frontend on 127.0.0.1; 0 picks a free one (BATON_TEMPORAL_PORT)")
 	f.StringVar(&dbDSN, "db-dsn", "", "use this MySQL DSN instead of the SQLite mirror (BATON_DB_DSN)")
 	f.StringVar(&uiAddr, "ui-addr", "", "Temporal Web UI address (BATON_TEMPORAL_UI_ADDR, default 127.0.0.1:8233)")
 	return cmd
@@ -97,7 +102,7 @@ func runDev(ctx context.Context, cfg config.Config) error {
 	if hostPort == "" {
 		fmt.Println("baton dev: starting embedded Temporal server...")
 		srv, err := devstack.Start(devstack.Options{
-			FrontendAddr:     config.DefaultTemporalAddress,
+			FrontendAddr:     cfg.EmbeddedTemporalAddr(),
 			UIAddr:           cfg.TemporalUIAddr,
 			DBFile:           filepath.Join(cfg.DataDir, "temporal.db"),
 			Namespace:        cfg.TemporalNamespace,

@@ -24,6 +24,11 @@ type Config struct {
 	// TemporalAddress is the Temporal frontend (BATON_TEMPORAL_ADDRESS). For
 	// dev, setting it means "use this external server instead of embedding".
 	TemporalAddress string
+	// TemporalPort is the port of dev's embedded Temporal frontend on
+	// 127.0.0.1 (BATON_TEMPORAL_PORT, like `temporal server start-dev
+	// --port`), so two dev stacks can share a machine; 0 picks a free port.
+	// Roles without BATON_TEMPORAL_ADDRESS dial 127.0.0.1 on it too.
+	TemporalPort int
 	// TemporalNamespace is the namespace runs live in (BATON_TEMPORAL_NAMESPACE).
 	TemporalNamespace string
 	// TemporalUIAddr is where dev serves the Temporal Web UI (BATON_TEMPORAL_UI_ADDR).
@@ -82,6 +87,7 @@ func Default() Config {
 		DataDir:             ".baton",
 		HTTPAddr:            "127.0.0.1:8080",
 		TemporalAddress:     "",
+		TemporalPort:        DefaultTemporalPort,
 		TemporalNamespace:   "default",
 		TemporalUIAddr:      "127.0.0.1:8233",
 		Group:               "default",
@@ -96,9 +102,12 @@ func Default() Config {
 	}
 }
 
-// DefaultTemporalAddress is the embedded server's frontend and the address
-// production roles use when none is configured.
-const DefaultTemporalAddress = "127.0.0.1:7233"
+// DefaultTemporalPort is the embedded server's frontend port, Temporal's own.
+const DefaultTemporalPort = 7233
+
+// temporalHost is where the embedded frontend listens and where roles
+// without BATON_TEMPORAL_ADDRESS look for it.
+const temporalHost = "127.0.0.1"
 
 // FromEnv returns the defaults overridden by BATON_* variables.
 func FromEnv() (Config, error) {
@@ -123,6 +132,16 @@ func fromLookup(lookup func(string) (string, bool)) (Config, error) {
 			*dst = d
 		}
 	}
+	num := func(name string, dst *int) {
+		if v, ok := lookup(name); ok && v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: %q is not a number", name, v))
+				return
+			}
+			*dst = n
+		}
+	}
 	str("BATON_DATA_DIR", &c.DataDir)
 	str("BATON_HTTP_ADDR", &c.HTTPAddr)
 	str("BATON_ADMIN_TOKEN", &c.AdminToken)
@@ -140,14 +159,8 @@ func fromLookup(lookup func(string) (string, bool)) (Config, error) {
 	if v, ok := lookup("BATON_TASK_ENV"); ok {
 		c.TaskEnv = splitList(v)
 	}
-	if v, ok := lookup("BATON_WORKER_CONCURRENCY"); ok && v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("BATON_WORKER_CONCURRENCY: %q is not a number", v))
-		} else {
-			c.Concurrency = n
-		}
-	}
+	num("BATON_TEMPORAL_PORT", &c.TemporalPort)
+	num("BATON_WORKER_CONCURRENCY", &c.Concurrency)
 	dur("BATON_OPERABLE_WINDOW", &c.OperableWindow)
 	dur("BATON_RETENTION", &c.Retention)
 	dur("BATON_RECONCILE_INTERVAL", &c.ReconcileInterval)
@@ -207,6 +220,9 @@ func (c *Config) Validate(role Role) error {
 	}
 	if c.TemporalAddress != "" {
 		addr("BATON_TEMPORAL_ADDRESS", c.TemporalAddress)
+	}
+	if c.TemporalPort < 0 || c.TemporalPort > 65535 || c.TemporalPort == 0 && role != RoleDev {
+		errs = append(errs, fmt.Errorf("BATON_TEMPORAL_PORT: %d must be a port, 1 to 65535 (0, a free port, only for dev)", c.TemporalPort))
 	}
 	if role != RoleDev && c.DBDSN == "" {
 		errs = append(errs, fmt.Errorf("BATON_DB_DSN: required for %s", role))
@@ -318,7 +334,12 @@ func (c *Config) TemporalHostPort() string {
 	if c.TemporalAddress != "" {
 		return c.TemporalAddress
 	}
-	return DefaultTemporalAddress
+	return c.EmbeddedTemporalAddr()
+}
+
+// EmbeddedTemporalAddr is where dev's embedded frontend listens.
+func (c *Config) EmbeddedTemporalAddr() string {
+	return net.JoinHostPort(temporalHost, strconv.Itoa(c.TemporalPort))
 }
 
 // DevDBDSN is the mirror DSN dev uses when none is set.

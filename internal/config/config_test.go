@@ -33,6 +33,7 @@ func TestFromEnvReadsEveryVariable(t *testing.T) {
 		"BATON_ADMIN_TOKEN":           "bt_secret",
 		"BATON_TEMPORAL_ADDRESS":      "temporal:7233",
 		"BATON_TEMPORAL_NAMESPACE":    "prod",
+		"BATON_TEMPORAL_PORT":         "7300",
 		"BATON_TEMPORAL_UI_ADDR":      "127.0.0.1:9233",
 		"BATON_DB_DSN":                "baton:pw@tcp(db:3306)/baton",
 		"BATON_WORKER_GROUP":          "etl",
@@ -57,7 +58,7 @@ func TestFromEnvReadsEveryVariable(t *testing.T) {
 	want := Config{
 		DataDir: "/var/lib/baton", HTTPAddr: "0.0.0.0:9090", AdminToken: "bt_secret",
 		TemporalAddress: "temporal:7233", TemporalNamespace: "prod", TemporalUIAddr: "127.0.0.1:9233",
-		DBDSN: "baton:pw@tcp(db:3306)/baton", Group: "etl", WorkerID: "etl-7", Concurrency: 4,
+		TemporalPort: 7300, DBDSN: "baton:pw@tcp(db:3306)/baton", Group: "etl", WorkerID: "etl-7", Concurrency: 4,
 		OperableWindow: 48 * time.Hour, Retention: 36 * time.Hour, LogLevel: "debug",
 		ReconcileInterval: 30 * time.Second, ReconcileStartGrace: 5 * time.Minute,
 		HTTPAllow:   []string{"10.0.0.0/8", "hooks.internal:8443", "[::1]:8080"},
@@ -92,7 +93,7 @@ func TestFromEnvDefaults(t *testing.T) {
 	if want := filepath.Join(os.TempDir(), "baton-work", c.WorkerID); c.TaskWorkRoot() != want || c.TaskCgroup != "auto" {
 		t.Errorf("task work root %s (want %s), cgroup %q", c.TaskWorkRoot(), want, c.TaskCgroup)
 	}
-	if c.TemporalHostPort() != DefaultTemporalAddress || c.DevDBDSN() != "sqlite:.baton/baton.db" {
+	if c.TemporalHostPort() != "127.0.0.1:7233" || c.DevDBDSN() != "sqlite:.baton/baton.db" {
 		t.Errorf("derived: %s %s", c.TemporalHostPort(), c.DevDBDSN())
 	}
 }
@@ -140,6 +141,8 @@ func TestValidateErrors(t *testing.T) {
 		{"data dir", []Role{RoleDev}, func(c *Config) { c.DataDir = "" }, "BATON_DATA_DIR: must not be empty"},
 		{"http addr", []Role{RoleDev, RoleAPI}, func(c *Config) { c.HTTPAddr = "8080" }, `BATON_HTTP_ADDR: "8080" is not host:port`},
 		{"temporal address", []Role{RoleDev, RoleAPI, RoleWorker, RoleMigrate}, func(c *Config) { c.TemporalAddress = "temporal" }, `BATON_TEMPORAL_ADDRESS: "temporal" is not host:port`},
+		{"temporal port", []Role{RoleDev, RoleAPI, RoleWorker, RoleMigrate}, func(c *Config) { c.TemporalPort = 70000 }, "BATON_TEMPORAL_PORT: 70000 must be a port"},
+		{"temporal port 0", []Role{RoleAPI, RoleWorker, RoleMigrate}, func(c *Config) { c.TemporalPort = 0 }, "BATON_TEMPORAL_PORT: 0 must be a port"},
 		{"namespace", []Role{RoleDev, RoleAPI, RoleWorker, RoleMigrate}, func(c *Config) { c.TemporalNamespace = "" }, "BATON_TEMPORAL_NAMESPACE: must not be empty"},
 		{"ui addr", []Role{RoleDev}, func(c *Config) { c.TemporalUIAddr = "localhost" }, `BATON_TEMPORAL_UI_ADDR: "localhost" is not host:port`},
 		{"db dsn", []Role{RoleAPI, RoleWorker, RoleMigrate}, func(c *Config) { c.DBDSN = "" }, "BATON_DB_DSN: required for"},

@@ -375,11 +375,6 @@ func (g *Graph) Descendants(id string) []string {
 	return g.closure(id, g.downIdx)
 }
 
-// Ancestors returns id's upstream closure, id excluded, in topological order.
-func (g *Graph) Ancestors(id string) []string {
-	return g.closure(id, g.upIdx)
-}
-
 func (g *Graph) closure(id string, adj [][]int) []string {
 	start, ok := g.index[id]
 	if !ok {

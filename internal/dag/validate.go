@@ -10,6 +10,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/baton-sched/baton/internal/quartz"
 )
 
 // Problem is one thing wrong with a definition. Path points at the offending
@@ -645,13 +647,10 @@ func checkTrigger(p *Problems, at string, t *Trigger) {
 	}
 	checkDuration(p, at+".catchup_window", t.CatchupWindow)
 	// "Local" is whatever zone the host runs in, so two workers could fire
-	// the same schedule at different instants; only named zones are allowed.
-	if t.Timezone == "Local" {
-		p.add(at+".timezone", "name a time zone (such as Asia/Shanghai or UTC), not Local")
-	} else if t.Timezone != "" {
-		if _, err := time.LoadLocation(t.Timezone); err != nil {
-			p.add(at+".timezone", "unknown time zone %q", t.Timezone)
-		}
+	// the same schedule at different instants; quartz.LoadLocation, the one
+	// zone loader, refuses it with unknown zones.
+	if _, err := quartz.LoadLocation(t.Timezone); err != nil {
+		p.add(at+".timezone", "%v", err)
 	}
 }
 

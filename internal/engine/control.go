@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -12,6 +11,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
 
 	"github.com/baton-sched/baton/internal/control"
 	"github.com/baton-sched/baton/workflows"
@@ -31,14 +31,22 @@ var ErrNotConfirmed = errors.New("run did not confirm the request in time")
 // controlWait bounds how long Control waits for the run to take a request.
 const controlWait = 15 * time.Second
 
-// State queries a run's live state.
+// State queries a run's live state. A run whose workflow has ended (its
+// operable window passed, say) answers ErrRunClosed, as a signal to it
+// would: Temporal could still answer the query by replaying the closed
+// workflow, but a dry run must not plan what the real operation refuses.
 func (e *Engine) State(ctx context.Context, runID string) (control.View, error) {
 	var v control.View
-	resp, err := e.Client.QueryWorkflow(ctx, workflows.WorkflowID(runID), "", workflows.QueryState)
+	resp, err := e.Client.QueryWorkflowWithOptions(ctx, &client.QueryWorkflowWithOptionsRequest{
+		WorkflowID: workflows.WorkflowID(runID), QueryType: workflows.QueryState,
+		QueryRejectCondition: enumspb.QUERY_REJECT_CONDITION_NOT_OPEN})
 	if err != nil {
 		return v, fmt.Errorf("query run %s: %w", runID, closedOr(err))
 	}
-	if err := resp.Get(&v); err != nil {
+	if rej := resp.QueryRejected; rej != nil {
+		return v, fmt.Errorf("query run %s: %w: workflow is %s", runID, ErrRunClosed, rej.GetStatus())
+	}
+	if err := resp.QueryResult.Get(&v); err != nil {
 		return v, fmt.Errorf("query run %s: decode: %w", runID, err)
 	}
 	return v, nil
@@ -80,24 +88,22 @@ func (e *Engine) control(ctx context.Context, runID string, req control.Request)
 	if err := e.Client.SignalWorkflow(ctx, wfID, "", workflows.SignalControl, req); err != nil {
 		return workflows.ControlResult{}, fmt.Errorf("signal run %s: %w", runID, closedOr(err))
 	}
-	deadline := time.Now().Add(controlWait)
-	for delay := 20 * time.Millisecond; ; delay = min(delay*2, 500*time.Millisecond) {
+	res, err := Poll(ctx, controlWait, func() (workflows.ControlResult, error) {
 		res, err := e.controlResult(ctx, wfID, key)
-		if err == nil && res.State != "" {
-			return res, nil
+		if err == nil && res.State == "" {
+			err = ErrPending
 		}
-		if time.Now().After(deadline) {
-			if err != nil {
-				return res, fmt.Errorf("run %s, %s: %w (%w)", runID, req.Op, ErrNotConfirmed, err)
-			}
-			return res, fmt.Errorf("run %s, %s within %s: %w", runID, req.Op, controlWait, ErrNotConfirmed)
-		}
-		select {
-		case <-ctx.Done():
-			return res, ctx.Err()
-		case <-time.After(delay):
-		}
+		return res, err
+	})
+	switch {
+	case err == nil:
+		return res, nil
+	case ctx.Err() != nil:
+		return res, ctx.Err()
+	case errors.Is(err, ErrPending):
+		return res, fmt.Errorf("run %s, %s within %s: %w", runID, req.Op, controlWait, ErrNotConfirmed)
 	}
+	return res, fmt.Errorf("run %s, %s: %w (%w)", runID, req.Op, ErrNotConfirmed, err)
 }
 
 func (e *Engine) controlResult(ctx context.Context, wfID, id string) (workflows.ControlResult, error) {
@@ -134,7 +140,6 @@ type ResetPoint struct {
 // latest run backwards.
 func (e *Engine) FindResetPoint(ctx context.Context, runID, node string) (ResetPoint, error) {
 	wfID := workflows.WorkflowID(runID)
-	prefix := runID + "." + node + "."
 	desc, err := e.Client.DescribeWorkflowExecution(ctx, wfID, "")
 	if err != nil {
 		return ResetPoint{}, fmt.Errorf("describe run %s: %w", runID, err)
@@ -151,7 +156,7 @@ func (e *Engine) FindResetPoint(ctx context.Context, runID, node string) (ResetP
 			if a := ev.GetWorkflowExecutionStartedEventAttributes(); a != nil {
 				previous = a.GetContinuedExecutionRunId()
 			}
-			if a := ev.GetActivityTaskScheduledEventAttributes(); a != nil && isInstanceOf(a.GetActivityId(), prefix) {
+			if a := ev.GetActivityTaskScheduledEventAttributes(); a != nil && isInstanceOf(a.GetActivityId(), runID, node) {
 				p := ResetPoint{TemporalRunID: temporalRun, EventID: a.GetWorkflowTaskCompletedEventId()}
 				p.Reexecuted, err = e.reexecuted(ctx, wfID, runID, temporalRun, p.EventID)
 				return p, err
@@ -186,7 +191,7 @@ func (e *Engine) reexecuted(ctx context.Context, wfID, runID, temporalRun string
 		var scheduled int64
 		switch {
 		case ev.GetActivityTaskScheduledEventAttributes() != nil:
-			node := nodeOfActivity(ev.GetActivityTaskScheduledEventAttributes().GetActivityId(), runID)
+			node, _, _, _ := workflows.ParseInstanceID(ev.GetActivityTaskScheduledEventAttributes().GetActivityId(), runID)
 			nodeOf[ev.GetEventId()] = node
 			if ev.GetEventId() > at {
 				add(node)
@@ -210,33 +215,10 @@ func (e *Engine) reexecuted(ctx context.Context, wfID, runID, temporalRun string
 	return out, nil
 }
 
-// nodeOfActivity extracts the node id from "<run>.<node>.<shard>.<attempt>".
-func nodeOfActivity(activityID, runID string) string {
-	rest, ok := strings.CutPrefix(activityID, runID+".")
-	if !ok {
-		return ""
-	}
-	parts := strings.Split(rest, ".")
-	if len(parts) < 3 {
-		return ""
-	}
-	return strings.Join(parts[:len(parts)-2], ".")
-}
-
-// isInstanceOf reports whether an activity id is "<prefix><shard>.<attempt>",
-// so node "a" does not match the instances of node "a.b".
-func isInstanceOf(activityID, prefix string) bool {
-	rest, ok := strings.CutPrefix(activityID, prefix)
-	if !ok {
-		return false
-	}
-	shard, attempt, ok := strings.Cut(rest, ".")
-	if !ok {
-		return false
-	}
-	_, err1 := strconv.Atoi(shard)
-	_, err2 := strconv.Atoi(attempt)
-	return err1 == nil && err2 == nil
+// isInstanceOf reports whether an activity id is an instance of node in run.
+func isInstanceOf(activityID, runID, node string) bool {
+	n, _, _, ok := workflows.ParseInstanceID(activityID, runID)
+	return ok && n == node
 }
 
 // Reset resets the run's workflow to p; the new Temporal run re-executes

@@ -43,9 +43,9 @@ func WithMetrics(m *metrics.Metrics) DialOption {
 	return func(o *client.Options) { o.MetricsHandler = m.TemporalHandler() }
 }
 
-// Dial connects to Temporal, retrying for up to wait while the server comes up.
+// Dial connects to Temporal, retrying for up to wait while the server
+// comes up, and gives up at once when ctx ends.
 func Dial(ctx context.Context, hostPort, namespace string, logger *slog.Logger, wait time.Duration, opts ...DialOption) (client.Client, error) {
-	deadline := time.Now().Add(wait)
 	o := client.Options{
 		HostPort:      hostPort,
 		Namespace:     namespace,
@@ -55,16 +55,11 @@ func Dial(ctx context.Context, hostPort, namespace string, logger *slog.Logger, 
 	for _, opt := range opts {
 		opt(&o)
 	}
-	for {
-		c, err := client.DialContext(ctx, o)
-		if err == nil {
-			return c, nil
-		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			return nil, fmt.Errorf("dial temporal at %s: %w", hostPort, err)
-		}
-		time.Sleep(500 * time.Millisecond)
+	c, err := Poll(ctx, wait, func() (client.Client, error) { return client.DialContext(ctx, o) })
+	if err != nil {
+		return nil, fmt.Errorf("dial temporal at %s: %w", hostPort, err)
 	}
+	return c, nil
 }
 
 // Engine starts runs; it implements api.Engine.

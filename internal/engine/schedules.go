@@ -33,7 +33,8 @@ type ScheduleDef struct {
 	OperableWindow time.Duration
 }
 
-// Overlap policy names (design.md §6) as triggers spell them.
+// Overlap policy names as triggers spell them (docs/operations.md,
+// "Triggers and schedules").
 var overlapPolicies = map[string]enumspb.ScheduleOverlapPolicy{
 	"":                enumspb.SCHEDULE_OVERLAP_POLICY_SKIP,
 	"skip":            enumspb.SCHEDULE_OVERLAP_POLICY_SKIP,

@@ -24,7 +24,7 @@ import (
 	"github.com/baton-sched/baton/internal/status"
 )
 
-// The execution-control operations of design.md §5 on the real stack: an
+// The execution-control operations (docs/operations.md) on the real stack: an
 // in-memory Temporal, the interpreter, a worker running real shell
 // processes, and the API. Each operation has a case where it applies and
 // does exactly its effect, and one where it is refused with 409 and changes
@@ -966,8 +966,8 @@ func raceTwiceWithoutKey(e *ctlEnv) {
 	checkTransitions(e.t, r)
 }
 
-// The transition log names the request that caused each change (design.md
-// §5: time, from, to, actor, reason, request id).
+// The transition log names the request that caused each change
+// (docs/operations.md: time, from, to, actor, reason, request id).
 func TestControlTransitionsCarryTheRequestID(t *testing.T) {
 	s := newStack(t, databases(t)["sqlite"])
 	e := newCtlEnv(t, s)
@@ -1068,6 +1068,9 @@ func TestControlAfterTheOperableWindow(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+	// A dry run answers what the real call would: closed, not a plan.
+	e.refused(id, 409, "run_closed", nodePath(id, "b", "retry")+"?dry_run=true", nil)
+	e.refused(id, 409, "run_closed", runPath(id, "retry")+"?dry_run=true", nil)
 	e.refused(id, 409, "run_closed", nodePath(id, "b", "retry"), nil)
 	e.refused(id, 409, "run_closed", runPath(id, "abandon"), nil)
 	e.op(nodePath(id, "b", "rerun-from"), nil)

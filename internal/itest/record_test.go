@@ -197,9 +197,7 @@ func TestRecordedHistoriesReplay(t *testing.T) {
 				if err := replayer.ReplayWorkflowHistory(nil, h); err != nil {
 					t.Fatalf("replay %s: %v", hname, err)
 				}
-				// Histories of earlier interpreter versions stay in
-				// testdata/ under their own names; these are v1's.
-				recordHistory(t, "v1-"+hname, h)
+				recordHistory(t, workflows.RunWorkflowName, hname, h)
 			}
 		})
 	}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/baton-sched/baton/internal/dag"
 	"github.com/baton-sched/baton/internal/engine"
+	"github.com/baton-sched/baton/internal/status"
 	"github.com/baton-sched/baton/models"
 	"github.com/baton-sched/baton/workflows"
 )
@@ -137,7 +138,7 @@ esac`, dir)
 		Dates: dates("2026-01-01", 30), Parallel: 3, Mirror: true, OperableWindow: "1h", Initiator: "test"}
 	startBackfill(t, s, in)
 	p := waitProgress(t, s, in.ID, 3*time.Minute, func(p workflows.BackfillProgress) bool { return p.Running == 0 && p.Waiting == 0 })
-	if p.Done != 28 || p.Failed != 2 || p.Status != workflows.BackfillFailed {
+	if p.Done != 28 || p.Failed != 2 || p.Status != status.BackfillFailed {
 		t.Fatalf("after first pass: %+v", p)
 	}
 	ctx := context.Background()
@@ -164,7 +165,7 @@ esac`, dir)
 	if err := s.client.GetWorkflow(wctx, workflows.BackfillWorkflowID(in.ID), "").Get(wctx, &final); err != nil {
 		t.Fatal(err)
 	}
-	if final.Status != workflows.BackfillSuccess || final.Done != 30 {
+	if final.Status != status.BackfillSuccess || final.Done != 30 {
 		t.Fatalf("after retry: %+v", final)
 	}
 	runs, total, err = s.store.ListRuns(ctx, models.RunFilter{BackfillID: in.ID, Limit: 500})
@@ -173,7 +174,7 @@ esac`, dir)
 	}
 	wantRetriedOnly(t, runs, "2026-01-05", "2026-01-17")
 	b, err := s.store.GetBackfill(ctx, in.ID)
-	if err != nil || b.Status != workflows.BackfillSuccess || b.Done != 30 {
+	if err != nil || b.Status != string(status.BackfillSuccess) || b.Done != 30 {
 		t.Fatalf("mirror: %+v %v", b, err)
 	}
 	// The driver's history (parallel limit, failures, retry signal) guards
@@ -184,7 +185,7 @@ esac`, dir)
 	if err := replayer.ReplayWorkflowHistory(nil, h); err != nil {
 		t.Fatalf("replay backfill: %v", err)
 	}
-	recordHistory(t, "backfill-parallel-retry", h)
+	recordHistory(t, workflows.BackfillWorkflowName, "parallel-retry", h)
 }
 
 // TestBackfillOfThreeYearsCompletes runs 1,096 daily dates of a no-op flow:
@@ -205,7 +206,7 @@ func TestBackfillOfThreeYearsCompletes(t *testing.T) {
 	if err := s.client.GetWorkflow(wctx, workflows.BackfillWorkflowID(in.ID), "").Get(wctx, &final); err != nil {
 		t.Fatal(err)
 	}
-	if final.Status != workflows.BackfillSuccess || final.Done != 1096 {
+	if final.Status != status.BackfillSuccess || final.Done != 1096 {
 		t.Fatalf("%+v", final)
 	}
 	_, total, err := s.store.ListRuns(ctx, models.RunFilter{BackfillID: in.ID, Statuses: []string{"success"}})
@@ -425,7 +426,7 @@ func TestScheduleOverlapAndPauseOnFailure(t *testing.T) {
 				t.Fatalf("%s: want the runs of earlier fires stopped, got %v", policy, view)
 			}
 			if policy == workflows.OverlapTerminateOther {
-				checkFireHistories(t, s, id, "fire-terminate-other")
+				checkFireHistories(t, s, id, "terminate-other")
 			}
 		})
 	}
@@ -462,7 +463,7 @@ func TestScheduleOverlapAndPauseOnFailure(t *testing.T) {
 				t.Errorf("run %s: status %s, want failed", r.ID, r.Status)
 			}
 		}
-		checkFireHistories(t, s, id, "fire-pause-on-failure")
+		checkFireHistories(t, s, id, "pause-on-failure")
 	})
 }
 
@@ -505,23 +506,32 @@ func checkFireHistories(t *testing.T, s *stack, definitionID, name string) {
 	if chosen == nil {
 		t.Fatalf("no closed fire of %s ran the change's activity", definitionID)
 	}
-	recordHistory(t, name, chosen)
+	recordHistory(t, workflows.FireWorkflowName, name, chosen)
 }
 
-// recordHistory writes h to workflows/testdata as name.json under `make
-// record-histories`, for TestReplayRecordedHistories.
-func recordHistory(t *testing.T, name string, h *historypb.History) {
+// recordHistory writes h, a history of workflowType recorded by the
+// current code, to workflows/testdata under `make record-histories`, for
+// TestReplayRecordedHistories. The file is named by the version it records
+// (workflows.HistoryFixture); a file already there is kept, never
+// replaced: it is the evidence of what ran, and the replay test holds the
+// current code to it.
+func recordHistory(t *testing.T, workflowType, name string, h *historypb.History) {
 	t.Helper()
 	dir := os.Getenv(recordEnv)
 	if dir == "" {
+		return
+	}
+	path := filepath.Join(dir, workflows.HistoryFixture(workflowType, name))
+	if _, err := os.Stat(path); err == nil {
+		t.Logf("kept %s: a history of this version is recorded already (remove it to record again)", path)
 		return
 	}
 	b, err := temporalproto.CustomJSONMarshalOptions{Indent: "  "}.Marshal(h)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, name+".json"), b, 0o644); err != nil {
+	if err := os.WriteFile(path, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("recorded %s (%d events)", name, len(h.Events))
+	t.Logf("recorded %s (%d events)", path, len(h.Events))
 }

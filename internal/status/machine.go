@@ -53,7 +53,7 @@ func InstanceMayBecome(from, to Instance) bool {
 	return from == to || slices.Contains(instanceMachine[from], to)
 }
 
-// Op is a control operation of design.md §5.
+// Op is a control operation (docs/operations.md, "Operations").
 type Op string
 
 // Operations on a run, its nodes and its instances.
