@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"reflect"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 
@@ -213,6 +214,13 @@ func decodeBody(data []byte, v any, allowEmpty bool) error {
 }
 
 func unmarshalStrict(data []byte, v any) error {
+	// encoding/json turns invalid UTF-8 into U+FFFD and keeps the last of
+	// duplicate keys; a proxy or another client may read the same bytes
+	// differently (the first key, the raw bytes), so such a body is refused
+	// rather than guessed at.
+	if !utf8.Valid(data) {
+		return badRequest("invalid JSON: the body is not valid UTF-8")
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
@@ -221,7 +229,56 @@ func unmarshalStrict(data []byte, v any) error {
 	if dec.More() {
 		return badRequest("invalid JSON: unexpected data after the top-level value")
 	}
-	return nil
+	return checkKeys(data)
+}
+
+// checkKeys walks a body that already decoded (so its nesting is bounded by
+// the typed structs) and refuses an object with a key twice.
+func checkKeys(data []byte) error {
+	type frame struct {
+		keys      map[string]bool // nil for an array
+		expectKey bool
+	}
+	var stack []frame
+	valueDone := func() {
+		if n := len(stack); n > 0 && stack[n-1].keys != nil {
+			stack[n-1].expectKey = true
+		}
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return jsonError(err)
+		}
+		if n := len(stack); n > 0 && stack[n-1].keys != nil && stack[n-1].expectKey {
+			if key, ok := tok.(string); ok {
+				if stack[n-1].keys[key] {
+					return badRequest("invalid JSON: duplicate key %q in an object", truncate(key, 64))
+				}
+				stack[n-1].keys[key] = true
+				stack[n-1].expectKey = false
+				continue
+			}
+		}
+		switch tok {
+		case json.Delim('{'), json.Delim('['):
+			f := frame{}
+			if tok == json.Delim('{') {
+				f = frame{keys: map[string]bool{}, expectKey: true}
+			}
+			stack = append(stack, f)
+		case json.Delim('}'), json.Delim(']'):
+			stack = stack[:len(stack)-1]
+			valueDone()
+		default:
+			valueDone()
+		}
+	}
 }
 
 // jsonError turns a decoding error into a 400 that names the field or the

@@ -1,12 +1,15 @@
 package models
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"github.com/go-sql-driver/mysql"
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
@@ -104,24 +107,35 @@ func (s *Store) ApplyMirror(ctx context.Context, b MirrorBatch) error {
 }
 
 // retryDeadlocks reruns a transaction that InnoDB chose as a deadlock victim
-// or that waited too long for a lock: batches of the same run written at
-// once (an activity retried while its first attempt still runs) can lock
-// each other's rows, and the whole batch is safe to replay.
+// or that waited too long for a lock. Writers take rows in key order (see
+// upsert), but InnoDB's next-key and insert-intention locks on the unique
+// indexes can still cross when two batches insert into the same gap, and
+// the whole batch is safe to replay: every row is rev-guarded. Jittered
+// exponential waits keep the victims from colliding again in step; the
+// bound (tries and time) keeps a wedged database from holding the caller.
 func (s *Store) retryDeadlocks(ctx context.Context, fn func() error) error {
-	const attempts = 5
-	for i := 1; ; i++ {
-		err := fn()
-		if err == nil || s.dialect != "mysql" || i == attempts || !isLockConflict(err) {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return err
-		case <-time.After(time.Duration(i*i) * 5 * time.Millisecond):
-		}
+	if s.dialect != "mysql" {
+		return fn()
 	}
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval = 5 * time.Millisecond
+	b.MaxInterval = 250 * time.Millisecond
+	_, err := backoff.Retry(ctx, func() (struct{}, error) {
+		err := fn()
+		if err != nil && !isLockConflict(err) {
+			err = backoff.Permanent(err)
+		}
+		return struct{}{}, err
+	}, backoff.WithBackOff(b), backoff.WithMaxTries(lockRetries), backoff.WithMaxElapsedTime(5*time.Second))
+	return err
 }
 
+// lockRetries bounds how often one batch is tried when it keeps losing
+// lock conflicts.
+const lockRetries = 10
+
+// isLockConflict reports MySQL errors that mean "the transaction was rolled
+// back over a lock and may simply be run again".
 func isLockConflict(err error) bool {
 	var me *mysql.MySQLError
 	// 1213: deadlock, 1205: lock wait timeout.
@@ -161,7 +175,7 @@ func (s *Store) applyBatch(tx *gorm.DB, b MirrorBatch) error {
 }
 
 func applyRun(tx *gorm.DB, w writer, id string, u *RunUpdate, now time.Time) error {
-	return upsert(tx, w, runSpec, []Run{runRow(id, u, now)}, func(int) string { return id })
+	return upsert(tx, w, runSpec, []Run{runRow(id, u, now)}, func(Run) string { return id })
 }
 
 func runRow(id string, u *RunUpdate, now time.Time) Run {
@@ -185,7 +199,7 @@ func applyNodes(tx *gorm.DB, w writer, runID string, nodes []NodeUpdate, now tim
 	if err != nil {
 		return err
 	}
-	return upsert(tx, w, nodeSpec, rows, func(i int) string { return nodes[i].NodeID })
+	return upsert(tx, w, nodeSpec, rows, func(n NodeRun) string { return n.NodeID })
 }
 
 func nodeRows(runID string, nodes []NodeUpdate, now time.Time) ([]NodeRun, error) {
@@ -208,7 +222,7 @@ func nodeRows(runID string, nodes []NodeUpdate, now time.Time) ([]NodeRun, error
 }
 
 func applyInstances(tx *gorm.DB, w writer, runID string, insts []InstanceUpdate, now time.Time) error {
-	return upsert(tx, w, instanceSpec, instanceRows(runID, insts, now), func(i int) string { return insts[i].ID })
+	return upsert(tx, w, instanceSpec, instanceRows(runID, insts, now), func(in Instance) string { return in.ID })
 }
 
 func instanceRows(runID string, insts []InstanceUpdate, now time.Time) []Instance {
@@ -262,13 +276,13 @@ func (s *Store) ApplyMirrorBatches(ctx context.Context, bs []MirrorBatch) error 
 	}
 	err := s.retryDeadlocks(ctx, func() error {
 		return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-			if err := upsert(tx, w, runSpec, runs, func(i int) string { return runs[i].ID }); err != nil {
+			if err := upsert(tx, w, runSpec, runs, func(r Run) string { return r.ID }); err != nil {
 				return fmt.Errorf("runs: %w", err)
 			}
-			if err := upsert(tx, w, nodeSpec, nodes, func(i int) string { return nodes[i].RunID + "\x00" + nodes[i].NodeID }); err != nil {
+			if err := upsert(tx, w, nodeSpec, nodes, func(n NodeRun) string { return n.RunID + "\x00" + n.NodeID }); err != nil {
 				return fmt.Errorf("nodes: %w", err)
 			}
-			if err := upsert(tx, w, instanceSpec, insts, func(i int) string { return insts[i].ID }); err != nil {
+			if err := upsert(tx, w, instanceSpec, insts, func(in Instance) string { return in.ID }); err != nil {
 				return fmt.Errorf("instances: %w", err)
 			}
 			if len(transitions) > 0 {
@@ -372,11 +386,15 @@ func (spec upsertSpec) assignments(dialect string) clause.Set {
 // upsert writes rows in multi-row INSERT ... ON CONFLICT/DUPLICATE KEY
 // statements that update existing rows by spec's rules: a handful of
 // statements for a thousand rows, and no read-then-write window for a
-// concurrent writer to slip into. New rows go in batch order, so the
-// engine's order (topological, say) is the order listings return them in.
-// A key written twice in one batch goes in a later statement, so the
-// rev-guarded update settles which write wins.
-func upsert[T any](tx *gorm.DB, w writer, spec upsertSpec, rows []T, key func(i int) string) error {
+// concurrent writer to slip into. Each statement takes its rows in key
+// order, whatever order the caller listed them in: InnoDB locks rows in the
+// order a statement reaches them, so two writers of the same rows (the
+// workflow's batch, a worker's "running" mark, a repair pass) that listed
+// them differently would each hold a row the other waits for. New rows
+// therefore get their ids, and listings their order, in key order. A key
+// written twice in one batch goes in a later statement, so the rev-guarded
+// update settles which write wins.
+func upsert[T any](tx *gorm.DB, w writer, spec upsertSpec, rows []T, key func(T) string) error {
 	keyCols := make([]clause.Column, len(spec.key))
 	for i, k := range spec.key {
 		keyCols[i] = clause.Column{Name: k}
@@ -384,16 +402,19 @@ func upsert[T any](tx *gorm.DB, w writer, spec upsertSpec, rows []T, key func(i 
 	conflict := clause.OnConflict{Columns: keyCols, DoUpdates: spec.assignments(w.dialect)}
 	seen := make(map[string]int, len(rows))
 	var rounds [][]T
-	for i := range rows {
-		k := key(i)
+	for _, row := range rows {
+		k := key(row)
 		r := seen[k]
 		seen[k] = r + 1
 		if r == len(rounds) {
 			rounds = append(rounds, nil)
 		}
-		rounds[r] = append(rounds[r], rows[i])
+		rounds[r] = append(rounds[r], row)
 	}
 	for _, round := range rounds {
+		// Keys are unique within a round; the same spec always yields the
+		// same order, for every writer.
+		slices.SortFunc(round, func(a, b T) int { return cmp.Compare(key(a), key(b)) })
 		if err := tx.Clauses(conflict).CreateInBatches(round, w.perInsert).Error; err != nil {
 			return err
 		}

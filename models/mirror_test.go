@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/go-sql-driver/mysql"
 )
 
 func tp(t time.Time) *time.Time { return &t }
@@ -359,4 +361,59 @@ func TestMirrorCrossOrderWriters(t *testing.T) {
 			}
 		}
 	})
+}
+
+func TestIsLockConflict(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		want bool
+	}{
+		{&mysql.MySQLError{Number: 1213, Message: "Deadlock found"}, true},
+		{&mysql.MySQLError{Number: 1205, Message: "Lock wait timeout exceeded"}, true},
+		{fmt.Errorf("nodes: %w", &mysql.MySQLError{Number: 1213}), true},
+		{&mysql.MySQLError{Number: 1062, Message: "Duplicate entry"}, false},
+		{&mysql.MySQLError{Number: 1406, Message: "Data too long"}, false},
+		{errors.New("Error 1213: Deadlock found"), false}, // only the driver's typed error counts
+		{context.DeadlineExceeded, false},
+		{nil, false},
+	} {
+		if got := isLockConflict(c.err); got != c.want {
+			t.Errorf("isLockConflict(%v) = %v, want %v", c.err, got, c.want)
+		}
+	}
+}
+
+// TestRetryDeadlocks pins which failures rerun the transaction and that the
+// reruns are bounded.
+func TestRetryDeadlocks(t *testing.T) {
+	ctx := context.Background()
+	deadlock := fmt.Errorf("nodes: %w", &mysql.MySQLError{Number: 1213})
+	run := func(dialect string, fails int, failWith error) (int, error) {
+		s := &Store{dialect: dialect}
+		calls := 0
+		err := s.retryDeadlocks(ctx, func() error {
+			calls++
+			if calls <= fails {
+				return failWith
+			}
+			return nil
+		})
+		return calls, err
+	}
+	if calls, err := run("mysql", 3, deadlock); err != nil || calls != 4 {
+		t.Errorf("three deadlocks then success: %d calls, %v; want 4 calls, nil", calls, err)
+	}
+	if calls, err := run("mysql", 2, &mysql.MySQLError{Number: 1205}); err != nil || calls != 3 {
+		t.Errorf("lock wait timeouts: %d calls, %v; want 3 calls, nil", calls, err)
+	}
+	if calls, err := run("mysql", 1000, deadlock); !isLockConflict(err) || calls != lockRetries {
+		t.Errorf("endless deadlocks: %d calls, %v; want %d calls and the deadlock", calls, err, lockRetries)
+	}
+	dup := &mysql.MySQLError{Number: 1062}
+	if calls, err := run("mysql", 1, dup); !errors.Is(err, dup) || calls != 1 {
+		t.Errorf("duplicate key: %d calls, %v; want 1 call and the error", calls, err)
+	}
+	if calls, err := run("sqlite", 1, deadlock); err == nil || calls != 1 {
+		t.Errorf("sqlite: %d calls, %v; want 1 call and the error", calls, err)
+	}
 }
