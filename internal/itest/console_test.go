@@ -3,25 +3,15 @@ package itest
 import (
 	"strings"
 	"testing"
-	"time"
 )
 
 // The console's run routes answer a real failed run in the shapes the
 // OpenAPI document gives them: every exchange goes through the checker.
 func TestConsoleRunRoutesOnAFailedRun(t *testing.T) {
 	s := newStack(t, databases(t)["sqlite"])
-	flow := threeNodeFlow("console")
-	flow["nodes"].([]map[string]any)[0]["task"] = map[string]any{"kind": "shell", "shell": map[string]any{"script": "echo boom; exit 3"}}
-	var f struct{ ID string }
-	if code := call(t, s.api.URL, "POST", "/api/v1/flows", flow, &f); code != 201 {
-		t.Fatalf("create: %d", code)
-	}
-	var run runView
-	if code := call(t, s.api.URL, "POST", "/api/v1/flows/"+f.ID+"/runs", nil, &run); code != 201 {
-		t.Fatalf("run: %d", code)
-	}
-	if got := waitRun(t, s.api.URL, run.ID, 60*time.Second); got.Status != "failed" {
-		t.Fatalf("status %q, want failed", got.Status)
+	run := runFailingFlow(t, s, "console", "echo boom; exit 3")
+	if run.Status != "failed" {
+		t.Fatalf("status %q, want failed", run.Status)
 	}
 	base := "/api/v1/runs/" + run.ID
 
