@@ -80,10 +80,12 @@ func TestSliceThreeNodeFlowRunsToSuccess(t *testing.T) {
 	})
 }
 
-func TestFailedNodeFailsRunAndSkipsDownstream(t *testing.T) {
-	s := newStack(t, databases(t)["sqlite"])
-	flow := threeNodeFlow("failing")
-	flow["nodes"].([]map[string]any)[0]["task"] = map[string]any{"kind": "shell", "shell": map[string]any{"script": "echo boom >&2; exit 3"}}
+// runFailingFlow runs threeNodeFlow with node a running script instead,
+// and waits for the run to end.
+func runFailingFlow(t *testing.T, s *stack, name, script string) runView {
+	t.Helper()
+	flow := threeNodeFlow(name)
+	flow["nodes"].([]map[string]any)[0]["task"] = map[string]any{"kind": "shell", "shell": map[string]any{"script": script}}
 	var f struct{ ID string }
 	if code := call(t, s.api.URL, "POST", "/api/v1/flows", flow, &f); code != 201 {
 		t.Fatalf("create: %d", code)
@@ -92,7 +94,12 @@ func TestFailedNodeFailsRunAndSkipsDownstream(t *testing.T) {
 	if code := call(t, s.api.URL, "POST", "/api/v1/flows/"+f.ID+"/runs", nil, &run); code != 201 {
 		t.Fatalf("run: %d", code)
 	}
-	got := waitRun(t, s.api.URL, run.ID, 60*time.Second)
+	return waitRun(t, s.api.URL, run.ID, 60*time.Second)
+}
+
+func TestFailedNodeFailsRunAndSkipsDownstream(t *testing.T) {
+	s := newStack(t, databases(t)["sqlite"])
+	got := runFailingFlow(t, s, "failing", "echo boom >&2; exit 3")
 	if got.Status != "failed" {
 		t.Fatalf("status %q, want failed", got.Status)
 	}

@@ -4,23 +4,6 @@
  */
 
 export interface paths {
-    "/api/v1/me": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /** Who the token is, and what the console links to. */
-        get: operations["getMe"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
     "/healthz": {
         parameters: {
             query?: never;
@@ -30,6 +13,40 @@ export interface paths {
         };
         /** Liveness and mirror database reachability. */
         get: operations["healthz"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/metrics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Prometheus metrics (Baton's series and the Temporal SDK's), text exposition format. */
+        get: operations["metrics"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/me": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Who the token is, and what the console links to. */
+        get: operations["getMe"];
         put?: never;
         post?: never;
         delete?: never;
@@ -369,7 +386,12 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List runs, newest first, filtered. */
+        /**
+         * List runs, newest first, filtered.
+         * @description The total stops counting at a cap (total_capped true: at least total runs
+         *     match). Page with next_cursor (stable while new runs arrive) or with
+         *     offset; cursor and offset together are a 400.
+         */
         get: operations["listRuns"];
         put?: never;
         post?: never;
@@ -388,6 +410,43 @@ export interface paths {
         };
         /** Run counts per status for the same filters as the list. */
         get: operations["runStats"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/runs/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Server-Sent Events of every run's status transitions, for a live runs list; never ends by itself. */
+        get: operations["runsEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/runs/{id}/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The run's id. */
+                id: components["parameters"]["RunID"];
+            };
+            cookie?: never;
+        };
+        /** Server-Sent Events of a run's transitions (run, node, instance), from the first, live, then a final `end` event. */
+        get: operations["runEvents"];
         put?: never;
         post?: never;
         delete?: never;
@@ -813,6 +872,90 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/runs/{id}/locate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The run's id. */
+                id: components["parameters"]["RunID"];
+            };
+            cookie?: never;
+        };
+        /** Where the run is now, the nodes at work, or its first failed node with its log tail. */
+        get: operations["locateRun"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/runs/{id}/gantt": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The run's id. */
+                id: components["parameters"]["RunID"];
+            };
+            cookie?: never;
+        };
+        /** The run's instances on a time line, for a Gantt chart. */
+        get: operations["runGantt"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/runs/{id}/nodes/{node}/lineage": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The run's id. */
+                id: components["parameters"]["RunID"];
+                /** @description A node id of the run's flow. */
+                node: components["parameters"]["NodeID"];
+            };
+            cookie?: never;
+        };
+        /** A node's upstream and downstream in the run's pinned flow, to a depth, with their states. */
+        get: operations["nodeLineage"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/runs/{id}/nodes/{node}/history": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The run's id. */
+                id: components["parameters"]["RunID"];
+                /** @description A node id of the run's flow. */
+                node: components["parameters"]["NodeID"];
+            };
+            cookie?: never;
+        };
+        /** The node's durations over its definition's runs up to this one, newest first, with percentiles. */
+        get: operations["nodeHistory"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/instances/{id}/stop": {
         parameters: {
             query?: never;
@@ -1084,13 +1227,6 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
-        Me: {
-            /** @description The token's name (the actor of audit entries and transitions). */
-            name: string;
-            role: components["schemas"]["Role"];
-            /** @description The Temporal Web UI, as http://host:port; empty when unknown. */
-            temporal_ui_url: string;
-        };
         ErrorResponse: {
             error: components["schemas"]["Error"];
         };
@@ -1104,9 +1240,9 @@ export interface components {
          * @description Stable error codes (api/errors.go, internal/control); clients switch on them.
          * @enum {string}
          */
-        ErrorCode: "bad_request" | "invalid_definition" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "conflict" | "too_large" | "engine_unavailable" | "unavailable" | "internal" | "run_closed" | "node_never_dispatched" | "engine_timeout" | "schedule_sync_failed" | "backfill_closed" | "backfill_not_operable" | "idempotency_in_progress" | "idempotency_key_reused" | "run_not_operable" | "node_not_eligible" | "unknown_node" | "unknown_instance" | "worker_gone";
+        ErrorCode: "bad_request" | "invalid_definition" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "conflict" | "too_large" | "run_input_too_large" | "engine_unavailable" | "unavailable" | "internal" | "run_closed" | "node_never_dispatched" | "engine_timeout" | "schedule_sync_failed" | "backfill_closed" | "backfill_not_operable" | "idempotency_in_progress" | "idempotency_key_reused" | "run_not_operable" | "node_not_eligible" | "unknown_node" | "unknown_instance" | "worker_gone";
         /** @description What the code's details carry; see each shape. */
-        ErrorDetails: components["schemas"]["ProblemList"] | components["schemas"]["RefusalDetails"] | components["schemas"]["StatusDetails"] | components["schemas"]["StartFailedDetails"] | components["schemas"]["SyncFailedDetails"] | components["schemas"]["PreviewErrorDetails"];
+        ErrorDetails: components["schemas"]["ProblemList"] | components["schemas"]["RefusalDetails"] | components["schemas"]["StatusDetails"] | components["schemas"]["StartFailedDetails"] | components["schemas"]["SyncFailedDetails"] | components["schemas"]["PreviewErrorDetails"] | components["schemas"]["InputSizeDetails"];
         /** @description invalid_definition and bad_request of a body; every problem at once. */
         ProblemList: components["schemas"]["Problem"][];
         Problem: {
@@ -1145,6 +1281,11 @@ export interface components {
             id: string;
             version?: number;
             message: string;
+        };
+        /** @description run_input_too_large, the encoded run input's size against the limit Temporal can carry. */
+        InputSizeDetails: {
+            bytes: number;
+            limit: number;
         };
         /** @description A cron preview parse error, naming the expression's field. */
         PreviewErrorDetails: {
@@ -1452,6 +1593,8 @@ export interface components {
             finished_at: components["schemas"]["NullableTime"];
             /** Format: int64 */
             log_size: number;
+            /** @description When the engine queued the instance for a worker. */
+            dispatched_at: components["schemas"]["NullableTime"];
         };
         /** @description One status change of the run, a node or an instance. */
         Transition: {
@@ -1701,18 +1844,45 @@ export interface components {
             started_at: components["schemas"]["NullableTime"];
             last_seen: components["schemas"]["NullableTime"];
         };
+        /**
+         * @description applied; dry_run (changed nothing); refused (4xx, with its code); failed (5xx); replayed (an Idempotency-Key repeat).
+         * @enum {string}
+         */
+        AuditResult: "applied" | "dry_run" | "refused" | "failed" | "replayed";
+        AuditTarget: {
+            /** @description flow, task, run, node, instance, backfill, token, schedule, or empty. */
+            kind: string;
+            id: string;
+            node: string;
+        };
         AuditEntry: {
             /** Format: int64 */
             id: number;
             at: components["schemas"]["NullableTime"];
+            /**
+             * Format: int64
+             * @description The token's id; 0 when the call had no valid token.
+             */
+            actor_id: number;
+            /** @description The token's name (names are unique, revoked tokens included). */
             actor: string;
+            /** @description Stable action name of the route, e.g. flow.update, run.stop, node.retry, backfill.start. */
+            action: string;
             method: string;
             path: string;
+            target: components["schemas"]["AuditTarget"];
+            /** @description Path params, query and body of the call, secrets redacted; a body over 256 KiB is recorded by its size only. */
+            params: Record<string, never>;
+            result: components["schemas"]["AuditResult"];
+            /** @description The error code answered, or empty. */
+            code: string;
+            /** @description The error message answered, or empty. */
+            message: string;
             /** @description The HTTP status answered. */
             status: number;
             request_id: string;
-            /** @description The error code, idempotent_replay, or empty. */
-            detail: string;
+            idempotency_key: string;
+            client_addr: string;
         };
         TokenBody: {
             name: string;
@@ -1748,10 +1918,189 @@ export interface components {
             limit: number;
             offset: number;
         };
+        /** @description An edge as [from, to, on]. */
+        EdgeTriple: [
+            string,
+            string,
+            components["schemas"]["EdgeOn"]
+        ];
+        /** @description GET /runs/{id}?view=topology. Empty fields of nodes and instances are left out. */
+        RunTopology: components["schemas"]["RunFields"] & {
+            /** @constant */
+            view: "topology";
+            /** @description In topological order. */
+            nodes: components["schemas"]["TopologyNode"][];
+            edges: components["schemas"]["EdgeTriple"][];
+            /** @description The run's own transitions only. */
+            transitions: components["schemas"]["TopologyTransition"][];
+            executions: components["schemas"]["Execution"][];
+            live?: boolean;
+            /** @description Why the pinned version could not be read; nodes then carry only their recorded state. */
+            topology_error?: string;
+        };
+        TopologyNode: {
+            id: string;
+            name?: string;
+            type: components["schemas"]["NodeType"];
+            kind?: components["schemas"]["TaskKind"];
+            task_id?: string;
+            group?: string;
+            mode?: components["schemas"]["TaskMode"];
+            shards?: number;
+            core?: boolean;
+            status: components["schemas"]["NodeStatus"];
+            forced?: boolean;
+            attempts?: number;
+            message?: string;
+            outputs?: components["schemas"]["Params"];
+            started_at?: components["schemas"]["Time"];
+            finished_at?: components["schemas"]["Time"];
+            instances?: components["schemas"]["TopologyInstance"][];
+        };
+        TopologyInstance: {
+            id: string;
+            shard?: number;
+            attempt: number;
+            status: components["schemas"]["InstanceStatus"];
+            worker_id?: string;
+            host?: string;
+            exit_code?: number;
+            message?: string;
+            dispatched_at?: components["schemas"]["Time"];
+            started_at?: components["schemas"]["Time"];
+            finished_at?: components["schemas"]["Time"];
+            /** Format: int64 */
+            log_size?: number;
+        };
+        TopologyTransition: {
+            at: components["schemas"]["NullableTime"];
+            /** @enum {string} */
+            entity: "run" | "node" | "instance";
+            entity_id: string;
+            from?: string;
+            to: string;
+            actor?: string;
+            reason?: string;
+            request_id?: string;
+        };
+        /** @description A node at work or failed. Open; LocateNode and LocateFailure close it. */
+        LocateNodeFields: {
+            id: string;
+            type: components["schemas"]["NodeType"];
+            kind?: components["schemas"]["TaskKind"];
+            status: components["schemas"]["NodeStatus"];
+            message?: string;
+            started_at?: components["schemas"]["Time"];
+            finished_at?: components["schemas"]["Time"];
+            instances?: components["schemas"]["TopologyInstance"][];
+        };
+        LocateNode: components["schemas"]["LocateNodeFields"];
+        /** @description The first failed node in topological order, with its failed instance's log tail. */
+        LocateFailure: components["schemas"]["LocateNodeFields"] & {
+            /** @description The instance whose log is tailed, the node's last failed attempt. */
+            instance_id?: string;
+            exit_code?: number;
+            /** @description The node's message, or its failed instance's. */
+            error: string;
+            log_tail: string[];
+            /**
+             * Format: int64
+             * @description The whole log's size.
+             */
+            log_size: number;
+        };
+        Locate: {
+            run_id: string;
+            run_status: components["schemas"]["RunStatus"];
+            /**
+             * @description running (running lists the nodes at work), failed (failed is the first failed node) or idle.
+             * @enum {string}
+             */
+            state: "running" | "failed" | "idle";
+            running: components["schemas"]["LocateNode"][];
+            failed: null | components["schemas"]["LocateFailure"];
+        };
+        LineageNode: {
+            id: string;
+            /** @description Edges from the asked node. */
+            distance: number;
+            type: components["schemas"]["NodeType"];
+            kind?: components["schemas"]["TaskKind"];
+            status: components["schemas"]["NodeStatus"];
+            core?: boolean;
+        };
+        Lineage: {
+            run_id: string;
+            node: components["schemas"]["LineageNode"];
+            /** @enum {string} */
+            direction: "up" | "down" | "both";
+            depth: number;
+            upstream: components["schemas"]["LineageNode"][];
+            downstream: components["schemas"]["LineageNode"][];
+            /** @description The edges between the listed nodes. */
+            edges: components["schemas"]["EdgeTriple"][];
+        };
+        NodeHistoryItem: {
+            run_id: string;
+            bizdate: components["schemas"]["Bizdate"];
+            trigger: components["schemas"]["TriggerType"];
+            status: components["schemas"]["NodeStatus"];
+            attempts: number;
+            started_at: components["schemas"]["NullableTime"];
+            finished_at: components["schemas"]["NullableTime"];
+            /**
+             * Format: int64
+             * @description finished - started of a finished node.
+             */
+            duration_ms: number | null;
+        };
+        NodeHistory: {
+            run_id: string;
+            node: string;
+            kind: components["schemas"]["DefinitionKind"];
+            definition_id: string;
+            limit: number;
+            items: components["schemas"]["NodeHistoryItem"][];
+            /** @description Successful items the percentiles are over. */
+            samples: number;
+            /** Format: int64 */
+            p50_ms: number | null;
+            /** Format: int64 */
+            p95_ms: number | null;
+        };
+        GanttItem: {
+            node: string;
+            instance: string;
+            shard?: number;
+            attempt: number;
+            status: components["schemas"]["InstanceStatus"];
+            worker_id?: string;
+            dispatched_at: components["schemas"]["NullableTime"];
+            started_at: components["schemas"]["NullableTime"];
+            finished_at: components["schemas"]["NullableTime"];
+        };
+        Gantt: {
+            run_id: string;
+            status: components["schemas"]["RunStatus"];
+            started_at: components["schemas"]["NullableTime"];
+            finished_at: components["schemas"]["NullableTime"];
+            items: components["schemas"]["GanttItem"][];
+        };
+        Me: {
+            /** @description The token's name (the actor of audit entries and transitions). */
+            name: string;
+            role: components["schemas"]["Role"];
+            /** @description The Temporal Web UI, as http://host:port; empty when unknown. */
+            temporal_ui_url: string;
+        };
         RunList: {
             items: components["schemas"]["Run"][];
             /** Format: int64 */
             total: number;
+            /** @description total stopped counting: at least total runs match. */
+            total_capped: boolean;
+            /** @description The following page's cursor; null on the last page. */
+            next_cursor: string | null;
             limit: number;
             offset: number;
         };
@@ -1945,6 +2294,12 @@ export interface components {
         RunGroup: string;
         /** @description Only runs whose definition id or name contains this. */
         RunDefinition: string;
+        /** @description Only runs of this definition id (exact). */
+        RunDefinitionID: string;
+        /** @description Only runs of this backfill. */
+        RunBackfillID: string;
+        /** @description The previous page's next_cursor; not with offset. */
+        RunCursor: string;
         RunKind: components["schemas"]["DefinitionKind"];
         /** @description Only runs whose id contains this. */
         RunBatchID: string;
@@ -1984,6 +2339,47 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    healthz: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The API is up and reaches its mirror database. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Health"];
+                };
+            };
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    metrics: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Prometheus text format. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain": string;
+                };
+            };
+        };
+    };
     getMe: {
         parameters: {
             query?: never;
@@ -2004,27 +2400,6 @@ export interface operations {
             };
             401: components["responses"]["Unauthorized"];
             500: components["responses"]["Internal"];
-        };
-    };
-    healthz: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description The API is up and reaches its mirror database. */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Health"];
-                };
-            };
-            503: components["responses"]["Unavailable"];
         };
     };
     openapi: {
@@ -2805,13 +3180,19 @@ export interface operations {
                 limit?: components["parameters"]["Limit"];
                 /** @description Rows to skip. */
                 offset?: components["parameters"]["Offset"];
+                /** @description The previous page's next_cursor; not with offset. */
+                cursor?: components["parameters"]["RunCursor"];
                 /** @description Only runs of this group. */
                 group?: components["parameters"]["RunGroup"];
                 /** @description Only runs whose definition id or name contains this. */
                 definition?: components["parameters"]["RunDefinition"];
+                /** @description Only runs of this definition id (exact). */
+                definition_id?: components["parameters"]["RunDefinitionID"];
                 kind?: components["parameters"]["RunKind"];
                 /** @description Only runs whose id contains this. */
                 batch_id?: components["parameters"]["RunBatchID"];
+                /** @description Only runs of this backfill. */
+                backfill_id?: components["parameters"]["RunBackfillID"];
                 trigger?: components["parameters"]["RunTrigger"];
                 /** @description Only runs started by this actor. */
                 initiator?: components["parameters"]["RunInitiator"];
@@ -2856,9 +3237,13 @@ export interface operations {
                 group?: components["parameters"]["RunGroup"];
                 /** @description Only runs whose definition id or name contains this. */
                 definition?: components["parameters"]["RunDefinition"];
+                /** @description Only runs of this definition id (exact). */
+                definition_id?: components["parameters"]["RunDefinitionID"];
                 kind?: components["parameters"]["RunKind"];
                 /** @description Only runs whose id contains this. */
                 batch_id?: components["parameters"]["RunBatchID"];
+                /** @description Only runs of this backfill. */
+                backfill_id?: components["parameters"]["RunBackfillID"];
                 trigger?: components["parameters"]["RunTrigger"];
                 /** @description Only runs started by this actor. */
                 initiator?: components["parameters"]["RunInitiator"];
@@ -2896,11 +3281,81 @@ export interface operations {
             500: components["responses"]["Internal"];
         };
     };
+    runsEvents: {
+        parameters: {
+            query?: {
+                /** @description Resume after this event id. */
+                after?: number;
+            };
+            header?: {
+                /** @description Resume after this event id (set by SSE clients on reconnect). */
+                "Last-Event-ID"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Events `run` (id: transition id; data: a Transition event), and `: keepalive` comments every 15 s. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": string;
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    runEvents: {
+        parameters: {
+            query?: {
+                /** @description Resume after this event id. */
+                after?: number;
+                /** @description End the stream when the run reaches a terminal status (terminal, the default) or when its workflow closes (closed). */
+                until?: "terminal" | "closed";
+            };
+            header?: {
+                /** @description Resume after this event id (set by SSE clients on reconnect). */
+                "Last-Event-ID"?: string;
+            };
+            path: {
+                /** @description The run's id. */
+                id: components["parameters"]["RunID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /**
+             * @description Events `run`, `node`, `instance` with `id:` (the transition id) and data
+             *     {id, run_id, at, entity, entity_id, from, to, actor, reason, request_id};
+             *     a final `end` event with data {run_id, status}; `: keepalive` comments every 15 s.
+             */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": string;
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["Internal"];
+        };
+    };
     getRun: {
         parameters: {
             query?: {
                 /** @description Overlay the workflow's own state while the run is open (falls back to the mirror). */
                 live?: boolean;
+                /** @description topology: the compact console view (docs/console-api.md), the nodes with their definition and state, the edges, the run's own transitions. */
+                view?: "topology";
             };
             header?: never;
             path: {
@@ -2911,13 +3366,13 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description The run. */
+            /** @description The run (RunDetail), or with view=topology its RunTopology. */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["RunDetail"];
+                    "application/json": components["schemas"]["RunDetail"] | components["schemas"]["RunTopology"];
                 };
             };
             400: components["responses"]["BadRequest"];
@@ -3737,6 +4192,129 @@ export interface operations {
             504: components["responses"]["GatewayTimeout"];
         };
     };
+    locateRun: {
+        parameters: {
+            query?: {
+                /** @description Log tail lines of the failed node (default 20). */
+                lines?: number;
+            };
+            header?: never;
+            path: {
+                /** @description The run's id. */
+                id: components["parameters"]["RunID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The run's current progress. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Locate"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    runGantt: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The run's id. */
+                id: components["parameters"]["RunID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One item per instance. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Gantt"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    nodeLineage: {
+        parameters: {
+            query?: {
+                /** @description Edges to follow (default 1); 0 is the whole closure. */
+                depth?: number;
+                /** @description Default both. */
+                direction?: "up" | "down" | "both";
+            };
+            header?: never;
+            path: {
+                /** @description The run's id. */
+                id: components["parameters"]["RunID"];
+                /** @description A node id of the run's flow. */
+                node: components["parameters"]["NodeID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The node's lineage. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Lineage"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    nodeHistory: {
+        parameters: {
+            query?: {
+                /** @description Runs to look back over (default 30). */
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                /** @description The run's id. */
+                id: components["parameters"]["RunID"];
+                /** @description A node id of the run's flow. */
+                node: components["parameters"]["NodeID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The node's duration history. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NodeHistory"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["Internal"];
+        };
+    };
     stopInstance: {
         parameters: {
             query?: {
@@ -3841,7 +4419,7 @@ export interface operations {
                 interval?: components["schemas"]["Duration"];
                 /** @description The fixed rate's phase, less than the interval. */
                 phase?: components["schemas"]["Duration"];
-                /** @description How many fire times (default 10). */
+                /** @description How many fire times (default 10, at most 100; the list stops at the year 2100, where compiled schedules end). */
                 n?: number;
                 /** @description Fire times after this instant (default now). */
                 from?: string;
@@ -4219,6 +4797,36 @@ export interface operations {
                 offset?: components["parameters"]["Offset"];
                 /** @description Only calls by this token name. */
                 actor?: string;
+                /** @description Only calls by this token id. */
+                actor_id?: number;
+                /** @description Only this action, e.g. run.stop. */
+                action?: string;
+                /** @description Only calls on this kind of target (flow, task, run, node, instance, backfill, token, schedule). */
+                target_kind?: string;
+                /** @description Only calls on this target id. */
+                target_id?: string;
+                /** @description Only calls on this node. */
+                target_node?: string;
+                /** @description Only this result. */
+                result?: components["schemas"]["AuditResult"];
+                /** @description Only calls answered with this error code. */
+                code?: string;
+                /** @description Only calls answered with this HTTP status. */
+                status?: number;
+                /** @description Only the call with this request id. */
+                request_id?: string;
+                /** @description Only calls sent with this Idempotency-Key. */
+                idempotency_key?: string;
+                /** @description Only calls from this client address. */
+                client_addr?: string;
+                /** @description Only calls with this HTTP method (case-insensitive). */
+                method?: string;
+                /** @description Only calls whose path starts with this. */
+                path_prefix?: string;
+                /** @description Only calls at or after this time (RFC 3339). */
+                since?: string;
+                /** @description Only calls before this time (RFC 3339). */
+                until?: string;
             };
             header?: never;
             path?: never;

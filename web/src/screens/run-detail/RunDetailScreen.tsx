@@ -77,7 +77,8 @@ function RunDetailView() {
 
   const runQ = useQuery({
     queryKey: ['run', id],
-    queryFn: () => call(api.GET('/api/v1/runs/{id}', { params: { path: { id } } })),
+    // Without ?view the answer is the full RunDetail, never the topology view.
+    queryFn: async () => (await call(api.GET('/api/v1/runs/{id}', { params: { path: { id } } }))) as RunDetail,
     // Live while open; a finished run still refreshes slowly, since an
     // operation (retry, skip) can reopen it.
     refetchInterval: (q) => (q.state.data && !openStatuses.has(q.state.data.status) ? 10000 : 1500),
