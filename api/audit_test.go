@@ -223,10 +223,10 @@ func TestIdempotencyKeyCoversTheQuery(t *testing.T) {
 	if dry.status != http.StatusOK || !strings.Contains(string(dry.body), `"dry_run":true`) {
 		t.Fatalf("dry run: %d %s", dry.status, dry.body)
 	}
-	real := ce.send("POST", "/api/v1/runs/"+id+"/stop", ce.operator, nil, key)
-	if real.status != http.StatusUnprocessableEntity || !strings.Contains(string(real.body), CodeIdempotencyKeyReused) ||
-		!strings.Contains(string(real.body), "query") || real.header.Get(HeaderIdempotentReplay) != "" {
-		t.Fatalf("real call with the dry run's key: %d %s", real.status, real.body)
+	actual := ce.send("POST", "/api/v1/runs/"+id+"/stop", ce.operator, nil, key)
+	if actual.status != http.StatusUnprocessableEntity || !strings.Contains(string(actual.body), CodeIdempotencyKeyReused) ||
+		!strings.Contains(string(actual.body), "query") || actual.header.Get(HeaderIdempotentReplay) != "" {
+		t.Fatalf("real call with the dry run's key: %d %s", actual.status, actual.body)
 	}
 	if reqs := ce.eng.requests(); len(reqs) != 0 {
 		t.Fatalf("engine got %+v", reqs)

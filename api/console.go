@@ -163,8 +163,8 @@ func topology(d *runDetail, g *dag.Graph, flowErr error) *topologyDetail {
 		}
 	}
 	for i, t := range d.Transitions {
-		out.Transitions[i] = topoTransition{At: t.At, Entity: t.Entity, EntityID: t.EntityID, From: t.From, To: t.To,
-			Actor: t.Actor, Reason: t.Reason, RequestID: t.RequestID}
+		// Same fields; only the JSON tags differ (the compact view omits empties).
+		out.Transitions[i] = topoTransition(t)
 	}
 	return out
 }

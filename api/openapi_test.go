@@ -132,9 +132,7 @@ func TestOpenAPIEnums(t *testing.T) {
 		{"EdgeOn", constValues(t, "../internal/dag/types.go", byType("EdgeOn"))},
 		{"OverlapPolicy", engine.OverlapPolicies},
 		{"Role", constValues(t, "middleware.go", byPrefix("Role"))},
-		{"BackfillStatus", constValues(t, "../workflows/backfill.go", func(n, _ string) bool {
-			return strings.HasPrefix(n, "Backfill") && !strings.HasSuffix(n, "Name")
-		})},
+		{"BackfillStatus", constValues(t, "../internal/status/backfill.go", byType("Backfill"))},
 		{"ErrorCode", codes},
 	} {
 		got, want := enum(tc.schema), slices.Clone(tc.want)

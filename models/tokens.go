@@ -211,8 +211,8 @@ func dedupeTokenNames(db *gorm.DB) error {
 				suffix = fmt.Sprintf("-%d-%d", t.ID, n)
 			}
 			base := []rune(t.Name)
-			if max := 64 - len(suffix); len(base) > max {
-				base = base[:max]
+			if limit := 64 - len(suffix); len(base) > limit {
+				base = base[:limit]
 			}
 			name := string(base) + suffix
 			if seen[name] {

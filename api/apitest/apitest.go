@@ -81,7 +81,7 @@ func (c *Checker) Check(ctx context.Context, req *http.Request, reqBody []byte, 
 	route, params, err := c.router.FindRoute(r)
 	if err != nil {
 		if status != http.StatusNotFound && status != http.StatusMethodNotAllowed {
-			return fmt.Errorf("%s: not in the openapi document (%v), yet answered %d", what, err, status)
+			return fmt.Errorf("%s: not in the openapi document (%w), yet answered %d", what, err, status)
 		}
 		if err := c.errorBody(header, body); err != nil {
 			return fmt.Errorf("%s: answer %d: %w", what, status, err)
@@ -101,7 +101,7 @@ func (c *Checker) Check(ctx context.Context, req *http.Request, reqBody []byte, 
 	}
 	reqErr := openapi3filter.ValidateRequest(ctx, in)
 	if reqErr != nil && (status < 400 || status >= 500) {
-		return fmt.Errorf("%s: the openapi document rejects the request, yet it was answered %d: %v\nrequest body: %s\nanswer: %s",
+		return fmt.Errorf("%s: the openapi document rejects the request, yet it was answered %d: %w\nrequest body: %s\nanswer: %s",
 			what, status, reqErr, clip(reqBody), clip(body))
 	}
 	out := &openapi3filter.ResponseValidationInput{
@@ -112,7 +112,7 @@ func (c *Checker) Check(ctx context.Context, req *http.Request, reqBody []byte, 
 		Options:                &openapi3filter.Options{MultiError: true, IncludeResponseStatus: true},
 	}
 	if err := openapi3filter.ValidateResponse(ctx, out); err != nil {
-		return fmt.Errorf("%s (operation %s): answer %d does not match the openapi document: %v\nanswer: %s",
+		return fmt.Errorf("%s (operation %s): answer %d does not match the openapi document: %w\nanswer: %s",
 			what, route.Operation.OperationID, status, err, clip(body))
 	}
 	return nil

@@ -204,7 +204,7 @@ func taskEnv(req Request, outputsPath, dir, marker string) []string {
 	seen := map[string]bool{}
 	for _, kv := range os.Environ() {
 		name, _, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(name, "BATON_") || !(allowed[name] || strings.HasPrefix(name, "LC_")) {
+		if strings.HasPrefix(name, "BATON_") || (!allowed[name] && !strings.HasPrefix(name, "LC_")) {
 			continue
 		}
 		seen[name] = true

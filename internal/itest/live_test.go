@@ -53,7 +53,7 @@ func openEvents(t *testing.T, url string, hdr map[string]string) *sseStream {
 	for k, v := range hdr {
 		req.Header.Set(k, v)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := http.DefaultClient.Do(req) //nolint:bodyclose // closed on the error path and by the reader goroutine
 	if err != nil {
 		cancel()
 		t.Fatal(err)

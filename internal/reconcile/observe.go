@@ -58,7 +58,7 @@ func (o TemporalObserver) Observe(ctx context.Context, runID string) (Observatio
 		return Observation{}, fmt.Errorf("observe run %s: %w", runID, qerr)
 	case info.GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED:
 		if view, err = o.result(ctx, wfID, obs.Truth.TemporalRunID); err != nil {
-			return Observation{}, fmt.Errorf("observe run %s: state query: %v; %w", runID, qerr, err)
+			return Observation{}, fmt.Errorf("observe run %s: state query: %w; %w", runID, qerr, err)
 		}
 	default:
 		// Only the close status is known: nodes are left as they are.
