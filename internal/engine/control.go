@@ -36,10 +36,22 @@ const controlWait = 15 * time.Second
 // would: Temporal could still answer the query by replaying the closed
 // workflow, but a dry run must not plan what the real operation refuses.
 func (e *Engine) State(ctx context.Context, runID string) (control.View, error) {
+	return e.queryState(ctx, runID, enumspb.QUERY_REJECT_CONDITION_NOT_OPEN)
+}
+
+// FinalState queries a run's state whether or not its workflow is still
+// open: Temporal replays a closed workflow's history to answer. The
+// reconciler reads it to repair the mirror of ended runs, whose forced
+// flags and instances the workflow's result does not carry.
+func (e *Engine) FinalState(ctx context.Context, runID string) (control.View, error) {
+	return e.queryState(ctx, runID, enumspb.QUERY_REJECT_CONDITION_NONE)
+}
+
+func (e *Engine) queryState(ctx context.Context, runID string, reject enumspb.QueryRejectCondition) (control.View, error) {
 	var v control.View
 	resp, err := e.Client.QueryWorkflowWithOptions(ctx, &client.QueryWorkflowWithOptionsRequest{
 		WorkflowID: workflows.WorkflowID(runID), QueryType: workflows.QueryState,
-		QueryRejectCondition: enumspb.QUERY_REJECT_CONDITION_NOT_OPEN})
+		QueryRejectCondition: reject})
 	if err != nil {
 		return v, fmt.Errorf("query run %s: %w", runID, closedOr(err))
 	}
