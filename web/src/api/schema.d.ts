@@ -1599,8 +1599,11 @@ export interface components {
         /** @description One status change of the run, a node or an instance. */
         Transition: {
             at: components["schemas"]["NullableTime"];
-            /** @enum {string} */
-            entity: "run" | "node" | "instance";
+            /**
+             * @description request: a control request the run refused (entity_id is the operation and request id).
+             * @enum {string}
+             */
+            entity: "run" | "node" | "instance" | "request";
             entity_id: string;
             /** @description The status before; empty for the first. */
             from: string;
@@ -1974,8 +1977,11 @@ export interface components {
         };
         TopologyTransition: {
             at: components["schemas"]["NullableTime"];
-            /** @enum {string} */
-            entity: "run" | "node" | "instance";
+            /**
+             * @description request: a control request the run refused (entity_id is the operation and request id).
+             * @enum {string}
+             */
+            entity: "run" | "node" | "instance" | "request";
             entity_id: string;
             from?: string;
             to: string;
