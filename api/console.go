@@ -173,19 +173,6 @@ func topology(d *runDetail, g *dag.Graph, flowErr error) *topologyDetail {
 // a few MB, and a console looks at a handful of runs at a time.
 const graphCacheSize = 64
 
-// pinnedGraph is runGraph, cached by run id.
-func (s *Server) pinnedGraph(ctx context.Context, run *models.Run) (*dag.Graph, error) {
-	if g, ok := s.graphs.Get(run.ID); ok {
-		return g, nil
-	}
-	g, err := s.runGraph(ctx, run)
-	if err != nil {
-		return nil, err
-	}
-	s.graphs.Add(run.ID, g)
-	return g, nil
-}
-
 // runState is what the node routes work on: the run, its pinned graph
 // and its nodes' recorded states.
 type runState struct {
@@ -199,7 +186,7 @@ func (s *Server) loadRunState(ctx context.Context, id string) (*runState, error)
 	if err != nil {
 		return nil, err
 	}
-	g, err := s.pinnedGraph(ctx, run)
+	g, err := s.runGraph(ctx, run)
 	if err != nil {
 		return nil, err
 	}
@@ -311,7 +298,7 @@ func (s *Server) locateRun(c *gin.Context) {
 		_ = c.Error(err)
 		return
 	}
-	g, err := s.pinnedGraph(ctx, run)
+	g, err := s.runGraph(ctx, run)
 	if err != nil {
 		_ = c.Error(err)
 		return
@@ -617,7 +604,7 @@ func (s *Server) nodeHistory(c *gin.Context) {
 
 // nodeOfRun checks node is in run's pinned topology.
 func (s *Server) nodeOfRun(ctx context.Context, run *models.Run, node string) error {
-	g, err := s.pinnedGraph(ctx, run)
+	g, err := s.runGraph(ctx, run)
 	if err != nil {
 		return err
 	}
@@ -714,7 +701,7 @@ func viewParam(c *gin.Context) (string, error) {
 
 // topologyView answers d with its pinned topology.
 func (s *Server) topologyView(c *gin.Context, run *models.Run, d *runDetail) {
-	g, err := s.pinnedGraph(c.Request.Context(), run)
+	g, err := s.runGraph(c.Request.Context(), run)
 	if err != nil && !errors.Is(err, models.ErrNotFound) {
 		_ = c.Error(err)
 		return

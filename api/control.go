@@ -568,6 +568,11 @@ func (s *Server) taskAsOf(ctx context.Context, id string, at time.Time) (*dag.Ta
 // runGraph is the flow graph of a run, for checking operations the way the
 // workflow checks them.
 func (s *Server) runGraph(ctx context.Context, run *models.Run) (*dag.Graph, error) {
+	// A run's snapshot never changes, so its graph is built once and kept
+	// (s.graphs): decoding a 10,000-node flow is most of a detail's cost.
+	if g, ok := s.graphs.Get(run.ID); ok {
+		return g, nil
+	}
 	f, err := s.runSnapshot(ctx, run)
 	if err != nil {
 		return nil, err
@@ -576,6 +581,7 @@ func (s *Server) runGraph(ctx context.Context, run *models.Run) (*dag.Graph, err
 	if err != nil {
 		return nil, fmt.Errorf("graph of run %s: %w", run.ID, err)
 	}
+	s.graphs.Add(run.ID, g)
 	return g, nil
 }
 
