@@ -14,6 +14,9 @@ const (
 	ExecuteTaskActivity  = "baton.ExecuteTask"
 	RecordMirrorActivity = "baton.RecordMirror"
 	LiveWorkersActivity  = "baton.LiveWorkers"
+	// DeliverAlertActivity sends one AlertEvent to its channels (flows
+	// queue). It is idempotent per (run, event, key, channel).
+	DeliverAlertActivity = "baton.DeliverAlert"
 
 	// QueryState returns the run's control.View.
 	QueryState = "state"
@@ -66,6 +69,57 @@ type RunInput struct {
 	OperableWindow dag.Duration `json:"operable_window,omitempty"`
 	// Carry is the state handed over by continue-as-new.
 	Carry *Carry `json:"carry,omitempty"`
+	// Alerts are the run's alert rules, resolved once at start: the
+	// definition's own rules (pinned with its version) followed by its
+	// group's defaults. A run with none emits no alert.
+	Alerts []dag.AlertRule `json:"alerts,omitempty"`
+}
+
+// AlertEvent is what the interpreter (or the backfill and fire workflows)
+// hands to DeliverAlertActivity. Channels are the channel names of every
+// rule that listens for Event; the activity resolves them, renders the
+// message and records one alert row per channel.
+type AlertEvent struct {
+	Event dag.AlertEvent `json:"event"`
+	// Key makes repeated occurrences of one event in one run distinct (the
+	// node id for node events, an occurrence count for a run that fails
+	// again after a retry). It is derived from workflow state only, so a
+	// replayed or reset workflow task produces the same key and never
+	// pages twice.
+	Key      string   `json:"key,omitempty"`
+	Channels []string `json:"channels"`
+
+	RunID          string `json:"run_id,omitempty"`
+	Kind           string `json:"kind,omitempty"` // task | flow
+	DefinitionID   string `json:"definition_id,omitempty"`
+	DefinitionName string `json:"definition_name,omitempty"`
+	Version        int    `json:"version,omitempty"`
+	Group          string `json:"group,omitempty"`
+	Trigger        string `json:"trigger,omitempty"`
+	Bizdate        string `json:"bizdate,omitempty"`
+	// Status is the run's status when the event happened.
+	Status string `json:"status,omitempty"`
+	// Failed lists the failed nodes with their first error line.
+	Failed []AlertNode `json:"failed,omitempty"`
+	// Node and Instance name the node or instance of a node or instance event.
+	Node     string `json:"node,omitempty"`
+	Instance string `json:"instance,omitempty"`
+	// Deadline is the missed deadline of sla_miss.
+	Deadline *time.Time `json:"deadline,omitempty"`
+	// BackfillID and Counts (status -> runs) describe backfill_finished.
+	BackfillID string         `json:"backfill_id,omitempty"`
+	Counts     map[string]int `json:"counts,omitempty"`
+	// ScheduleID names the definition whose schedule pause_on_failure paused.
+	ScheduleID string `json:"schedule_id,omitempty"`
+	// At is workflow time when the event happened.
+	At time.Time `json:"at"`
+}
+
+// AlertNode is one failed node of an AlertEvent.
+type AlertNode struct {
+	Node  string `json:"node"`
+	Name  string `json:"name,omitempty"`
+	Error string `json:"error,omitempty"` // first line of the node's error
 }
 
 // Carry is a run's state across continue-as-new.

@@ -106,6 +106,7 @@ type Flow struct {
 	FailFast bool              `json:"fail_fast,omitempty"`
 	Nodes    []Node            `json:"nodes"`
 	Edges    []Edge            `json:"edges"`
+	Alerts   []AlertRule       `json:"alerts,omitempty"`
 }
 
 // Node is one vertex of a flow.
@@ -172,6 +173,7 @@ type Task struct {
 	Rollback    *Task             `json:"rollback,omitempty"`
 	Params      map[string]string `json:"params,omitempty"`
 	Trigger     *Trigger          `json:"trigger,omitempty"`
+	Alerts      []AlertRule       `json:"alerts,omitempty"`
 }
 
 // ShellSpec is a shell task's script.
