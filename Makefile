@@ -28,7 +28,7 @@ WORKFLOWCHECK := $(BIN)/workflowcheck
 BENCH_DIR := internal/bench/cmd
 
 .DEFAULT_GOAL := help
-.PHONY: help build release dev test test-web web lint lint-tools bench bench-console fmt clean record-histories
+.PHONY: help build release dev test test-web web lint lint-tools bench bench-console bench-load fmt clean record-histories
 
 help: ## List the targets
 	@echo "Baton make targets:"
@@ -82,6 +82,9 @@ bench: ## Run the interpreter-vs-hand-written-workflow benchmark (go run ./inter
 
 bench-console: ## Time the console's queries over a year of records on MariaDB (BATON_BENCH_MYSQL_DSN or BATON_TEST_MYSQL_DSN) and SQLite; ARGS=-force regenerates
 	$(GO) run ./internal/benchconsole/cmd $(ARGS)
+
+bench-load: build ## Load a real baton dev: 200 concurrent 20-node flow runs with control operations; checks nothing is lost (ARGS=-duration 30m for the soak)
+	$(GO) run ./internal/benchload/cmd -bin $(BATON) $(ARGS)
 
 fmt: ## Format the Go code (gofmt -s)
 	gofmt -s -w $$(find . -name '*.go' -not -path './.git/*' -not -path './bin/*' -not -path './.baton/*' -not -path '*/node_modules/*' -not -path '*/testdata/*')
