@@ -46,19 +46,19 @@ type MemSample struct {
 
 // BatchReport is what one batch measured.
 type BatchReport struct {
-	Runs, Lost         int
-	Refused            int
-	Wall               time.Duration
-	RunsPerMin         float64
-	TransitionsPerSec  float64
-	APIP99             time.Duration // every API call of the batch
-	Classes            map[string][3]time.Duration // p50, p95, p99 by call class
-	Calls              map[string]int
-	ServerErrors       int
-	MirrorLagP99       float64 // upper bound of the bucket holding the 99th percentile, seconds
-	MirrorLagCount     int
+	Runs, Lost        int
+	Refused           int
+	Wall              time.Duration
+	RunsPerMin        float64
+	TransitionsPerSec float64
+	APIP99            time.Duration               // every API call of the batch
+	Classes           map[string][3]time.Duration // p50, p95, p99 by call class
+	Calls             map[string]int
+	ServerErrors      int
+	MirrorLagP99      float64 // upper bound of the bucket holding the 99th percentile, seconds
+	MirrorLagCount    int
 	// ByMix is each mix's run time (start to final status): runs, p50, max.
-	ByMix map[string]mixTimes
+	ByMix              map[string]mixTimes
 	RSSAfter, HeapLive int64
 	Problems           []string // the first few
 }
