@@ -20,6 +20,9 @@ import (
 	"github.com/baton-sched/baton/internal/engine"
 	"github.com/baton-sched/baton/internal/reconcile"
 	"github.com/baton-sched/baton/models"
+	"github.com/baton-sched/baton/workflows"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
 )
 
 // Options configure a load bench.
@@ -57,6 +60,9 @@ type BatchReport struct {
 	ServerErrors      int
 	MirrorLagP99      float64 // upper bound of the bucket holding the 99th percentile, seconds
 	MirrorLagCount    int
+	// Footprint per run: mirror rows, task log bytes, Temporal history
+	// events and mirror writes (one transaction each).
+	RowsPerRun, LogBytesPerRun, EventsPerRun, WritesPerRun float64
 	// ByMix is each mix's run time (start to final status): runs, p50, max.
 	ByMix              map[string]mixTimes
 	RSSAfter, HeapLive int64
@@ -151,6 +157,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	end := time.Now().Add(o.Duration)
 	for i := 0; i == 0 || time.Now().Before(end); i++ {
 		lagBefore := scrapeHistogram(st.Base, "baton_mirror_lag_seconds")
+		writesBefore := scrapeHistogram(st.Base, "baton_mirror_write_duration_seconds").count
 		b, err := d.batch(ctx, o.Runs)
 		if err != nil {
 			o.Progress("batch %d: %v", i+1, err)
@@ -160,8 +167,16 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			return rep, fmt.Errorf("load bench: check batch %d: %w", i+1, cerr)
 		}
 		lag := scrapeHistogram(st.Base, "baton_mirror_lag_seconds").minus(lagBefore)
+		writes := scrapeHistogram(st.Base, "baton_mirror_write_duration_seconds").count - writesBefore
+		if err := countHistory(ctx, tc, b); err != nil {
+			return rep, fmt.Errorf("load bench: batch %d: %w", i+1, err)
+		}
 		sample()
 		br := summarize(b, lost, lag)
+		if n := float64(len(b.Runs)); n > 0 {
+			br.RowsPerRun, br.LogBytesPerRun = float64(b.Rows)/n, float64(b.LogBytes)/n
+			br.EventsPerRun, br.WritesPerRun = float64(b.HistoryEvents)/n, writes/n
+		}
 		memMu.Lock()
 		br.RSSAfter = rep.Memory[len(rep.Memory)-1].RSS
 		br.HeapLive = rep.Memory[len(rep.Memory)-1].HeapLive
@@ -223,6 +238,25 @@ func summarize(b *Batch, lost int, lag histogram) BatchReport {
 		br.ByMix[mix] = mixTimes{Runs: len(ds), P50: quantile(ds, 0.5), Max: quantile(ds, 1)}
 	}
 	return br
+}
+
+// countHistory adds up the history length of every execution of the
+// batch's runs (continue-as-new makes more than one).
+func countHistory(ctx context.Context, tc client.Client, b *Batch) error {
+	for _, r := range b.Runs {
+		if r.ID == "" {
+			continue
+		}
+		resp, err := tc.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
+			Query: fmt.Sprintf("WorkflowId = %q", workflows.WorkflowID(r.ID))})
+		if err != nil {
+			return fmt.Errorf("count history of run %s: %w", r.ID, err)
+		}
+		for _, e := range resp.GetExecutions() {
+			b.HistoryEvents += int(e.GetHistoryLength())
+		}
+	}
+	return nil
 }
 
 // histogram is a cumulative Prometheus histogram: bucket bound -> count.
@@ -318,6 +352,8 @@ func (r *Report) Markdown(o Options) string {
 	}
 	if len(r.Batches) > 0 {
 		last := r.Batches[len(r.Batches)-1]
+		fmt.Fprintf(&b, "\nFootprint per run, last batch: %.0f mirror rows, %.0f bytes of task logs, %.0f Temporal history events, %.1f mirror writes (transactions).\n",
+			last.RowsPerRun, last.LogBytesPerRun, last.EventsPerRun, last.WritesPerRun)
 		b.WriteString("\nRun time (start to final status) by mix, last batch:\n\n| mix | runs | p50 | max |\n|---|---|---|---|\n")
 		for _, mix := range []string{mixPlain, mixRetry, mixSkip, mixStop, mixPause} {
 			if t, ok := last.ByMix[mix]; ok {

@@ -14,7 +14,7 @@ import (
 
 // client calls the API with the admin token and keeps every call's
 // latency by class, so the report can give the API's p99 under load.
-type client struct {
+type apiClient struct {
 	base, token string
 	http        *http.Client
 
@@ -23,14 +23,14 @@ type client struct {
 	errors    map[string]int
 }
 
-func newClient(base, token string) *client {
-	return &client{base: base, token: token, http: &http.Client{Timeout: 60 * time.Second},
+func newClient(base, token string) *apiClient {
+	return &apiClient{base: base, token: token, http: &http.Client{Timeout: 60 * time.Second},
 		latencies: map[string][]time.Duration{}, errors: map[string]int{}}
 }
 
 // do sends body (JSON) and decodes the answer into out; it returns the
 // HTTP status. Transport errors count as status 0.
-func (c *client) do(ctx context.Context, class, method, path string, body, out any) (int, error) {
+func (c *apiClient) do(ctx context.Context, class, method, path string, body, out any) (int, error) {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -70,7 +70,7 @@ func (c *client) do(ctx context.Context, class, method, path string, body, out a
 	return resp.StatusCode, nil
 }
 
-func (c *client) record(class string, d time.Duration, failed bool) {
+func (c *apiClient) record(class string, d time.Duration, failed bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.latencies[class] = append(c.latencies[class], d)
@@ -80,7 +80,7 @@ func (c *client) record(class string, d time.Duration, failed bool) {
 }
 
 // take returns and clears the latencies and server errors kept so far.
-func (c *client) take() (map[string][]time.Duration, map[string]int) {
+func (c *apiClient) take() (map[string][]time.Duration, map[string]int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	l, e := c.latencies, c.errors

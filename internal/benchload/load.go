@@ -93,6 +93,9 @@ type Batch struct {
 	Runs          []*LoadRun
 	Start, End    time.Time
 	Transitions   int
+	Rows          int   // mirror rows of the batch's runs: run, nodes, instances, transitions
+	LogBytes      int64 // task log bytes the instances wrote
+	HistoryEvents int   // Temporal history events of the batch's runs (every execution)
 	Latencies     map[string][]time.Duration
 	ServerErrors  map[string]int
 	ConsoleErrors int
@@ -100,7 +103,7 @@ type Batch struct {
 
 // driver runs batches against one stack.
 type driver struct {
-	c        *client
+	c        *apiClient
 	flowID   string
 	marks    string
 	nodes    int
