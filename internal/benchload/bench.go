@@ -50,7 +50,7 @@ type MemSample struct {
 // BatchReport is what one batch measured.
 type BatchReport struct {
 	Runs, Lost        int
-	Refused           int
+	Refused, Retried  int
 	Wall              time.Duration
 	RunsPerMin        float64
 	TransitionsPerSec float64
@@ -216,6 +216,7 @@ func summarize(b *Batch, lost int, lag histogram) BatchReport {
 			byMix[r.Mix] = append(byMix[r.Mix], r.Finished.Sub(r.Started))
 		}
 		br.Refused += r.Refused
+		br.Retried += r.Retried
 		if first.IsZero() || r.Started.Before(first) {
 			first = r.Started
 		}
@@ -331,10 +332,10 @@ func (r *Report) Markdown(o Options) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%d concurrent runs of a %d-node shell flow per batch (60%% plain, 10%% each: retry a failed node, skip a failed node, stop, pause+resume), %d batch(es) in %s.\n\n",
 		o.Runs, o.Nodes, len(r.Batches), r.Wall.Round(time.Second))
-	b.WriteString("| batch | wall | lost | runs/min | transitions/s | API p99 | 5xx | mirror lag p99 | RSS after | heap in use |\n|---|---|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("| batch | wall | lost | runs/min | transitions/s | API p99 | 5xx | operations refused / asked again | mirror lag p99 | RSS after | heap in use |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for i, br := range r.Batches {
-		fmt.Fprintf(&b, "| %d | %s | %d / %d | %.0f | %.0f | %s | %d | ≤ %gs (%d transitions) | %d MiB | %d MiB |\n", i+1, br.Wall.Round(100*time.Millisecond),
-			br.Lost, br.Runs, br.RunsPerMin, br.TransitionsPerSec, br.APIP99.Round(time.Millisecond), br.ServerErrors,
+		fmt.Fprintf(&b, "| %d | %s | %d / %d | %.0f | %.0f | %s | %d | %d / %d | ≤ %gs (%d transitions) | %d MiB | %d MiB |\n", i+1, br.Wall.Round(100*time.Millisecond),
+			br.Lost, br.Runs, br.RunsPerMin, br.TransitionsPerSec, br.APIP99.Round(time.Millisecond), br.ServerErrors, br.Refused, br.Retried,
 			br.MirrorLagP99, br.MirrorLagCount, br.RSSAfter>>20, br.HeapLive>>20)
 	}
 	if len(r.Batches) > 0 {

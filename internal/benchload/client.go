@@ -31,6 +31,11 @@ func newClient(base, token string) *apiClient {
 // do sends body (JSON) and decodes the answer into out; it returns the
 // HTTP status. Transport errors count as status 0.
 func (c *apiClient) do(ctx context.Context, class, method, path string, body, out any) (int, error) {
+	return c.doKey(ctx, class, method, path, "", body, out)
+}
+
+// doKey is do with an Idempotency-Key (none when key is empty).
+func (c *apiClient) doKey(ctx context.Context, class, method, path, key string, body, out any) (int, error) {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -44,6 +49,9 @@ func (c *apiClient) do(ctx context.Context, class, method, path string, body, ou
 		return 0, fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	req.Header.Set("Authorization", "Bearer "+c.token)
+	if key != "" {
+		req.Header.Set("Idempotency-Key", key)
+	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/baton-sched/baton/internal/dag"
 	"github.com/baton-sched/baton/internal/status"
 )
@@ -84,7 +86,9 @@ type LoadRun struct {
 	Finished time.Time
 	// Refused counts 409 answers to its operations (e.g. a pause that came
 	// after the run had finished); they are allowed, not losses.
-	Refused  int
+	Refused int
+	// Retried counts operations asked again after a 502 or 504.
+	Retried  int
 	Problems []string
 }
 
@@ -211,12 +215,28 @@ func (d *driver) batch(ctx context.Context, n int) (*Batch, error) {
 
 // operate applies the run's operations and waits for its final status.
 func (d *driver) operate(ctx context.Context, r *LoadRun) error {
+	// A 502 or 504 leaves the operation's outcome open: ask again under
+	// the same Idempotency-Key, as the CLI and the console do, so it is
+	// applied once whatever happened to the first answer.
 	op := func(path string) error {
-		code, err := d.c.do(ctx, "control", http.MethodPost, "/api/v1/runs/"+r.ID+path,
-			map[string]string{"reason": "load bench"}, nil)
-		if code == http.StatusConflict {
-			r.Refused++
-			return nil
+		key := uuid.NewString()
+		var err error
+		for range 5 {
+			var code int
+			code, err = d.c.doKey(ctx, "control", http.MethodPost, "/api/v1/runs/"+r.ID+path, key,
+				map[string]string{"reason": "load bench"}, nil)
+			switch {
+			case code == http.StatusConflict:
+				r.Refused++
+				return nil
+			case code == http.StatusBadGateway || code == http.StatusGatewayTimeout:
+				r.Retried++
+				if err := sleep(ctx, time.Second); err != nil {
+					return err
+				}
+				continue
+			}
+			return err
 		}
 		return err
 	}
