@@ -208,7 +208,9 @@ func TestFeishuBodyAndSignature(t *testing.T) {
 
 func TestChatRefusalWithStatus200IsAnError(t *testing.T) {
 	r := newReceiver(t)
-	r.answer = func(w http.ResponseWriter) { _, _ = io.WriteString(w, `{"errcode":310000,"errmsg":"keywords not in content"}`) }
+	r.answer = func(w http.ResponseWriter) {
+		_, _ = io.WriteString(w, `{"errcode":310000,"errmsg":"keywords not in content"}`)
+	}
 	c := &Channel{Name: "dt", Kind: KindWebhook, Webhook: &Webhook{URL: r.srv.URL + "/robot/send?access_token=tok", Template: "dingtalk"}}
 	err := send(t, c)
 	if err == nil || !strings.Contains(err.Error(), "310000") {
@@ -306,7 +308,9 @@ func TestSealer(t *testing.T) {
 		t.Fatalf("sealed %+v", c.Webhook)
 	}
 	stored := *c.Webhook
-	lookup := func(n string) (string, bool) { return map[string]string{"HOOK_SECRET": "from-env"}[n], n == "HOOK_SECRET" }
+	lookup := func(n string) (string, bool) {
+		return map[string]string{"HOOK_SECRET": "from-env"}[n], n == "HOOK_SECRET"
+	}
 	if err := s.Open(c, lookup); err != nil || c.Webhook.URL != "https://hooks.example/TOKEN1" || c.Webhook.Secret != "from-env" {
 		t.Fatalf("opened %+v: %v", c.Webhook, err)
 	}
@@ -377,7 +381,10 @@ func (s *smtpSession) Mail(from string, _ *smtp.MailOptions) error {
 	s.m.from = from
 	return nil
 }
-func (s *smtpSession) Rcpt(to string, _ *smtp.RcptOptions) error { s.m.to = append(s.m.to, to); return nil }
+func (s *smtpSession) Rcpt(to string, _ *smtp.RcptOptions) error {
+	s.m.to = append(s.m.to, to)
+	return nil
+}
 func (s *smtpSession) Data(r io.Reader) error {
 	b, err := io.ReadAll(r)
 	if err != nil {
