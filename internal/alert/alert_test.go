@@ -112,7 +112,7 @@ func send(t *testing.T, c *Channel) error {
 func TestWebhookHMACHeader(t *testing.T) {
 	r := newReceiver(t)
 	c := &Channel{Name: "hook", Kind: KindWebhook, Webhook: &Webhook{URL: r.srv.URL + "/hook", Secret: "s3cret"}}
-	if err := c.Validate(loopback); err != nil {
+	if err := c.Validate(loopback); len(err) > 0 {
 		t.Fatal(err)
 	}
 	if err := send(t, c); err != nil {
@@ -149,7 +149,7 @@ func TestDingTalkBodyAndSignature(t *testing.T) {
 	r := newReceiver(t)
 	c := &Channel{Name: "dt", Kind: KindWebhook, Webhook: &Webhook{URL: r.srv.URL + "/robot/send?access_token=tok",
 		Template: "dingtalk", Secret: "SECxyz", Sign: SignDingTalk}}
-	if err := c.Validate(loopback); err != nil {
+	if err := c.Validate(loopback); len(err) > 0 {
 		t.Fatal(err)
 	}
 	if err := send(t, c); err != nil {
@@ -238,10 +238,10 @@ func TestWebhookErrorsNeverQuoteTheURL(t *testing.T) {
 func TestWebhookSSRFGuard(t *testing.T) {
 	r := newReceiver(t)
 	c := &Channel{Name: "h", Kind: KindWebhook, Webhook: &Webhook{URL: r.srv.URL}}
-	if err := c.Validate(nil); err == nil || !strings.Contains(err.Error(), "loopback") {
+	if err := c.Validate(nil); len(err) == 0 || !strings.Contains(err.Error(), "loopback") {
 		t.Errorf("validate without allowlist: %v", err)
 	}
-	if err := c.Validate(loopback); err != nil {
+	if err := c.Validate(loopback); len(err) > 0 {
 		t.Errorf("validate with allowlist: %v", err)
 	}
 	err := (&Sender{}).Send(context.Background(), c, Render(failedEvent(), ""))
@@ -250,7 +250,7 @@ func TestWebhookSSRFGuard(t *testing.T) {
 	}
 	for _, u := range []string{"http://169.254.169.254/latest", "ftp://example.com/x", "http://2130706433/"} {
 		c.Webhook.URL = u
-		if err := c.Validate(nil); err == nil {
+		if err := c.Validate(nil); len(err) == 0 {
 			t.Errorf("%s accepted", u)
 		}
 	}
@@ -266,15 +266,15 @@ func TestCustomBodyValidatedAtSave(t *testing.T) {
 		`title is {{.Title}}`:     "not JSON",
 		`{"t": {{.Title | oops}}`: "oops",
 	} {
-		if err := base(body, nil).Validate(nil); err == nil || !strings.Contains(err.Error(), want) {
+		if err := base(body, nil).Validate(nil); len(err) == 0 || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: %v, want it to name %q", body, err, want)
 		}
 	}
-	if err := base(`title is {{.Title}}`, map[string]string{"Content-Type": "text/plain"}).Validate(nil); err != nil {
+	if err := base(`title is {{.Title}}`, map[string]string{"Content-Type": "text/plain"}).Validate(nil); len(err) > 0 {
 		t.Errorf("plain text with its content type: %v", err)
 	}
 	good := base(`{"run": {{json .Alert.RunID}}, "msg": {{json .Text}}}`, nil)
-	if err := good.Validate(nil); err != nil {
+	if err := good.Validate(nil); len(err) > 0 {
 		t.Fatal(err)
 	}
 	body, err := RenderBody(good.Webhook, Render(failedEvent(), ""))
@@ -282,18 +282,14 @@ func TestCustomBodyValidatedAtSave(t *testing.T) {
 		t.Errorf("custom body %s (%v)", body, err)
 	}
 	bad := &Channel{Name: "c", Kind: KindWebhook, Webhook: &Webhook{URL: "https://hooks.example/x", Template: "teams"}}
-	if err := bad.Validate(nil); err == nil || !strings.Contains(err.Error(), "teams") {
+	if err := bad.Validate(nil); len(err) == 0 || !strings.Contains(err.Error(), "teams") {
 		t.Errorf("unknown template: %v", err)
 	}
 }
 
 func TestSealer(t *testing.T) {
-	k, err := GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, err := ParseKey(k)
-	if err != nil {
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
 		t.Fatal(err)
 	}
 	s, err := NewSealer(key)
@@ -321,7 +317,7 @@ func TestSealer(t *testing.T) {
 	if err := s.Open(swapped, lookup); err == nil {
 		t.Error("a sealed URL opened as the secret")
 	}
-	other, _ := NewSealer(make([]byte, KeySize))
+	other, _ := NewSealer(make([]byte, 32))
 	again := &Channel{Name: "c", Kind: KindWebhook, Webhook: &Webhook{URL: stored.URL}}
 	if err := other.Open(again, lookup); err == nil || !strings.Contains(err.Error(), "BATON_SECRET_KEY") {
 		t.Errorf("wrong key: %v", err)
@@ -332,9 +328,6 @@ func TestSealer(t *testing.T) {
 	}
 	if err := none.Seal(&Channel{Name: "c", Kind: KindWebhook, Webhook: &Webhook{URL: "env:HOOK_URL"}}); err != nil {
 		t.Errorf("no key, env reference: %v", err)
-	}
-	if _, err := ParseKey("c2hvcnQ="); err == nil {
-		t.Error("a short key parsed")
 	}
 }
 
@@ -458,7 +451,7 @@ func emailChannel(addr string) *Channel {
 func TestEmailThroughSMTPWithSTARTTLSAndAuth(t *testing.T) {
 	srv := startSMTP(t, true)
 	c := emailChannel(srv.addr)
-	if err := c.Validate(nil); err != nil {
+	if err := c.Validate(nil); len(err) > 0 {
 		t.Fatal(err)
 	}
 	s := &Sender{TLS: &tls.Config{RootCAs: srv.roots, MinVersion: tls.VersionTLS12}}
@@ -501,7 +494,7 @@ func TestEmailRequiresSTARTTLSByDefault(t *testing.T) {
 	}
 	bad := emailChannel(srv.addr)
 	bad.Email.TLS = TLSNone
-	if err := bad.Validate(nil); err == nil || !strings.Contains(err.Error(), "in clear") {
+	if err := bad.Validate(nil); len(err) == 0 || !strings.Contains(err.Error(), "in clear") {
 		t.Errorf("password over plain SMTP accepted: %v", err)
 	}
 }

@@ -56,6 +56,9 @@ type Channel struct {
 // Webhook posts the rendered body to URL.
 type Webhook struct {
 	URL string `json:"url"`
+	// URLHost is the URL's scheme and host, kept in clear when the URL is
+	// sealed so that channels can be told apart; set by Sealer.Seal.
+	URLHost string `json:"url_host,omitempty"`
 	// Template is a built-in body: generic (default), dingtalk, wecom,
 	// feishu or slack. Body, when set, replaces it.
 	Template string `json:"template,omitempty"`
@@ -81,37 +84,51 @@ type Email struct {
 	To       []string `json:"to"`
 }
 
-// secret is one secret field of a channel, named as in its JSON.
+// secret is one secret field of a channel, named as in its JSON
+// ("webhook.headers.Authorization" for a header).
 type secret struct {
 	field string
-	value *string
+	get   func() string
+	set   func(string)
 }
 
-// secrets lists the channel's secret fields that are set.
+// secrets lists the channel's secret fields that are set: the webhook
+// URL, HMAC secret and header values (Authorization and API keys live
+// there), and the SMTP password.
 func (c *Channel) secrets() []secret {
 	var out []secret
-	add := func(field string, v *string) {
+	str := func(field string, v *string) {
 		if *v != "" {
-			out = append(out, secret{field, v})
+			out = append(out, secret{field, func() string { return *v }, func(x string) { *v = x }})
 		}
 	}
 	if w := c.Webhook; w != nil {
-		add("webhook.url", &w.URL)
-		add("webhook.secret", &w.Secret)
+		str("webhook.url", &w.URL)
+		str("webhook.secret", &w.Secret)
+		names := make([]string, 0, len(w.Headers))
+		for k := range w.Headers {
+			names = append(names, k)
+		}
+		slices.Sort(names)
+		for _, k := range names {
+			h := w.Headers
+			out = append(out, secret{"webhook.headers." + k, func() string { return h[k] }, func(x string) { h[k] = x }})
+		}
 	}
 	if e := c.Email; e != nil {
-		add("email.password", &e.Password)
+		str("email.password", &e.Password)
 	}
 	return out
 }
 
 // Validate checks a channel whose secrets are as the user gave them
-// (plaintext or env:NAME), reporting every problem. httpAllow is the SSRF
-// allowlist (BATON_HTTP_ALLOW) a literal webhook URL is checked against.
-func (c *Channel) Validate(httpAllow []string) error {
-	var errs []error
+// (plaintext, env:NAME, or sealed values kept from the stored channel),
+// reporting every problem. httpAllow is the SSRF allowlist
+// (BATON_HTTP_ALLOW) a literal webhook URL is checked against.
+func (c *Channel) Validate(httpAllow []string) dag.Problems {
+	var errs dag.Problems
 	bad := func(field, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...)))
+		errs = append(errs, dag.Problem{Path: field, Message: fmt.Sprintf(format, args...)})
 	}
 	if c.Name == "" || !dag.ValidName(c.Name) {
 		bad("name", "%q must be 1 to 64 letters, digits, '-', '_' or '.'", c.Name)
@@ -139,23 +156,24 @@ func (c *Channel) Validate(httpAllow []string) error {
 		bad("kind", "%q is not webhook or email", c.Kind)
 	}
 	for _, s := range c.secrets() {
-		if name, ok := strings.CutPrefix(*s.value, envPrefix); ok && !validEnvName(name) {
+		if name, ok := strings.CutPrefix(s.get(), envPrefix); ok && !validEnvName(name) {
 			bad(s.field, "env:%s does not name an environment variable", name)
 		}
 	}
-	return errors.Join(errs...)
+	return errs
 }
 
-func (w *Webhook) validate(httpAllow []string) []error {
-	var errs []error
+func (w *Webhook) validate(httpAllow []string) dag.Problems {
+	var errs dag.Problems
 	bad := func(field, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("webhook.%s: %s", field, fmt.Sprintf(format, args...)))
+		errs = append(errs, dag.Problem{Path: "webhook." + field, Message: fmt.Sprintf(format, args...)})
 	}
 	switch {
 	case w.URL == "":
 		bad("url", "is required")
-	case strings.HasPrefix(w.URL, envPrefix):
-		// Checked when it is read, on every delivery.
+	case strings.HasPrefix(w.URL, envPrefix), strings.HasPrefix(w.URL, sealedPrefix):
+		// Read at each delivery and checked then; a sealed URL (kept on
+		// an update) was checked when it was saved.
 	default:
 		if err := checkWebhookURL(w.URL, httpAllow); err != nil {
 			bad("url", "%v", err)
@@ -207,10 +225,10 @@ func checkWebhookURL(raw string, httpAllow []string) error {
 	return executor.CheckURL(httpAllow, raw)
 }
 
-func (e *Email) validate() []error {
-	var errs []error
+func (e *Email) validate() dag.Problems {
+	var errs dag.Problems
 	bad := func(field, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("email.%s: %s", field, fmt.Sprintf(format, args...)))
+		errs = append(errs, dag.Problem{Path: "email." + field, Message: fmt.Sprintf(format, args...)})
 	}
 	if e.Host == "" {
 		bad("host", "is required")
@@ -274,9 +292,6 @@ func validEnvName(s string) bool {
 // HostOf is what may be shown of a webhook URL: scheme and host. The
 // path and query of a chat hook are its credential.
 func HostOf(raw string) string {
-	if strings.HasPrefix(raw, envPrefix) {
-		return raw
-	}
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" {
 		return ""

@@ -1,11 +1,11 @@
 package alert
 
 import (
+	"maps"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
 	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -21,43 +21,13 @@ const (
 // configured.
 var ErrNoKey = errors.New("BATON_SECRET_KEY is not set: set it on the API and the workers, or give secrets as env:NAME")
 
-// KeySize is the length of BATON_SECRET_KEY once decoded (AES-256).
-const KeySize = 32
-
 // Sealer encrypts channel secrets for storage. A nil *Sealer has no key:
 // it keeps env:NAME references and refuses literal secrets.
 type Sealer struct {
 	aead cipher.AEAD
 }
 
-// ParseKey decodes BATON_SECRET_KEY: 32 bytes as base64 (standard or URL
-// alphabet, padded or not) or as 64 hex digits.
-func ParseKey(s string) ([]byte, error) {
-	s = strings.TrimSpace(s)
-	if b, err := hex.DecodeString(s); err == nil && len(b) == KeySize {
-		return b, nil
-	}
-	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
-		if b, err := enc.DecodeString(s); err == nil {
-			if len(b) != KeySize {
-				return nil, fmt.Errorf("the key decodes to %d bytes, want %d", len(b), KeySize)
-			}
-			return b, nil
-		}
-	}
-	return nil, fmt.Errorf("the key is neither base64 nor hex of %d bytes (make one with: openssl rand -base64 32)", KeySize)
-}
-
-// GenerateKey makes a new random key in the form ParseKey reads.
-func GenerateKey() (string, error) {
-	b := make([]byte, KeySize)
-	if _, err := rand.Read(b); err != nil {
-		return "", fmt.Errorf("generate secret key: %w", err)
-	}
-	return base64.StdEncoding.EncodeToString(b), nil
-}
-
-// NewSealer makes a sealer from a decoded key.
+// NewSealer makes a sealer from a decoded key (config.ParseSecretKey).
 func NewSealer(key []byte) (*Sealer, error) {
 	block, err := aes.NewCipher(key)
 	if err != nil {
@@ -105,14 +75,18 @@ func (s *Sealer) open(field, stored string) (string, error) {
 // stored channel on an update) are left alone.
 func (s *Sealer) Seal(c *Channel) error {
 	for _, f := range c.secrets() {
-		if strings.HasPrefix(*f.value, envPrefix) || strings.HasPrefix(*f.value, sealedPrefix) {
+		v := f.get()
+		if strings.HasPrefix(v, envPrefix) || strings.HasPrefix(v, sealedPrefix) {
 			continue
 		}
-		sealed, err := s.seal(f.field, *f.value)
+		if f.field == "webhook.url" {
+			c.Webhook.URLHost = HostOf(v)
+		}
+		sealed, err := s.seal(f.field, v)
 		if err != nil {
 			return err
 		}
-		*f.value = sealed
+		f.set(sealed)
 	}
 	return nil
 }
@@ -122,20 +96,21 @@ func (s *Sealer) Seal(c *Channel) error {
 // in production).
 func (s *Sealer) Open(c *Channel, lookup func(string) (string, bool)) error {
 	for _, f := range c.secrets() {
+		stored := f.get()
 		switch {
-		case strings.HasPrefix(*f.value, envPrefix):
-			name := strings.TrimPrefix(*f.value, envPrefix)
+		case strings.HasPrefix(stored, envPrefix):
+			name := strings.TrimPrefix(stored, envPrefix)
 			v, ok := lookup(name)
 			if !ok || v == "" {
 				return fmt.Errorf("%s: environment variable %s is not set on this process", f.field, name)
 			}
-			*f.value = v
-		case strings.HasPrefix(*f.value, sealedPrefix):
-			v, err := s.open(f.field, *f.value)
+			f.set(v)
+		case strings.HasPrefix(stored, sealedPrefix):
+			v, err := s.open(f.field, stored)
 			if err != nil {
 				return err
 			}
-			*f.value = v
+			f.set(v)
 		default:
 			return fmt.Errorf("%s: stored unsealed; save the channel again", f.field)
 		}
@@ -143,25 +118,51 @@ func (s *Sealer) Open(c *Channel, lookup func(string) (string, bool)) error {
 	return nil
 }
 
-// SecretsSet reports which secret fields of a stored channel are set, by
-// field name ("webhook.secret"): what the API shows instead of them.
-func SecretsSet(c *Channel) map[string]bool {
-	out := map[string]bool{}
-	for _, f := range c.secrets() {
-		out[f.field] = true
+// Redacted is a stored channel as the API shows it: every secret
+// replaced by where it lives, "env:NAME" for a reference (the name is not
+// secret) or "[sealed]", except the webhook URL, which keeps its scheme
+// and host so that a list of channels can be told apart.
+func Redacted(stored Channel) Channel {
+	c := stored
+	if w := stored.Webhook; w != nil {
+		cw := *w
+		cw.Headers = maps.Clone(w.Headers)
+		c.Webhook = &cw
 	}
-	return out
+	if e := stored.Email; e != nil {
+		ce := *e
+		c.Email = &ce
+	}
+	for _, f := range c.secrets() {
+		if !strings.HasPrefix(f.get(), envPrefix) {
+			f.set(SealedMark)
+		}
+	}
+	return c
 }
 
-// SecretSource says where a stored secret lives: "env:NAME" for a
-// reference (the name is not secret), "sealed" otherwise, "" when unset.
-func SecretSource(stored string) string {
-	switch {
-	case stored == "":
-		return ""
-	case strings.HasPrefix(stored, envPrefix):
-		return stored
-	default:
-		return "sealed"
+// KeepSealed lets an update carry "[sealed]" (what GET showed) for a
+// secret it does not change: each such field takes the stored value.
+func KeepSealed(c *Channel, stored Channel) error {
+	old := map[string]string{}
+	for _, f := range stored.secrets() {
+		old[f.field] = f.get()
 	}
+	for _, f := range c.secrets() {
+		if f.get() != SealedMark {
+			continue
+		}
+		v, ok := old[f.field]
+		if !ok {
+			return fmt.Errorf("%s: %q keeps a stored secret, and the channel has none there", f.field, SealedMark)
+		}
+		f.set(v)
+		if f.field == "webhook.url" && stored.Webhook != nil {
+			c.Webhook.URLHost = stored.Webhook.URLHost
+		}
+	}
+	return nil
 }
+
+// SealedMark stands for a sealed secret in what the API shows.
+const SealedMark = "[sealed]"
