@@ -294,7 +294,7 @@ func (s *Server) setGroupAlertRules(c *gin.Context) {
 	}
 	auditTarget(c, g)
 	var body struct {
-		Rules []dag.AlertRule `json:"rules"`
+		Rules *[]dag.AlertRule `json:"rules"`
 		// Read-only fields of the view, so GET's answer can be PUT back.
 		Group     json.RawMessage `json:"group,omitempty"`
 		UpdatedAt json.RawMessage `json:"updated_at,omitempty"`
@@ -304,8 +304,13 @@ func (s *Server) setGroupAlertRules(c *gin.Context) {
 		_ = c.Error(err)
 		return
 	}
-	problems := ruleShapeProblems("rules", body.Rules)
-	more, err := s.alertChannelProblems(ctx, ruleSet{"rules", body.Rules})
+	if body.Rules == nil {
+		_ = c.Error(badRequest("rules is required (an empty list removes the group's defaults)"))
+		return
+	}
+	rules := *body.Rules
+	problems := ruleShapeProblems("rules", rules)
+	more, err := s.alertChannelProblems(ctx, ruleSet{"rules", rules})
 	if err != nil {
 		_ = c.Error(err)
 		return
@@ -315,12 +320,11 @@ func (s *Server) setGroupAlertRules(c *gin.Context) {
 			Message: "invalid alert rules: " + problemsMessage(problems), Details: []dag.Problem(problems)})
 		return
 	}
-	row, err := s.store.SetGroupAlertRules(ctx, g, body.Rules, Actor(ctx))
+	row, err := s.store.SetGroupAlertRules(ctx, g, rules, Actor(ctx))
 	if err != nil {
 		_ = c.Error(err)
 		return
 	}
-	rules := body.Rules
 	if rules == nil {
 		rules = []dag.AlertRule{}
 	}

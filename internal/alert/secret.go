@@ -1,13 +1,13 @@
 package alert
 
 import (
-	"maps"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 )
 
