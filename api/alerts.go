@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -79,7 +80,20 @@ func viewAlertChannel(row *models.AlertChannel) (alertChannelView, error) {
 // channelProblems answers a channel's validation problems as a 400.
 func channelProblems(p dag.Problems) error {
 	return &Error{Status: http.StatusBadRequest, Code: CodeBadRequest,
-		Message: "invalid alert channel: " + problemsMessage(p), Details: []dag.Problem(p)}
+		Message: "invalid alert channel: " + listProblems(p), Details: []dag.Problem(p)}
+}
+
+// listProblems is every problem in one message: a channel or a group's
+// rules have few, and each names its field.
+func listProblems(p dag.Problems) string {
+	parts := make([]string, len(p))
+	for i, q := range p {
+		parts[i] = q.Message
+		if q.Path != "" {
+			parts[i] = q.Path + ": " + q.Message
+		}
+	}
+	return strings.Join(parts, "; ")
 }
 
 // parseAlertChannel decodes, merges (on an update: "[sealed]" keeps the
@@ -317,7 +331,7 @@ func (s *Server) setGroupAlertRules(c *gin.Context) {
 	}
 	if problems = append(problems, more...); len(problems) > 0 {
 		_ = c.Error(&Error{Status: http.StatusBadRequest, Code: CodeBadRequest,
-			Message: "invalid alert rules: " + problemsMessage(problems), Details: []dag.Problem(problems)})
+			Message: "invalid alert rules: " + listProblems(problems), Details: []dag.Problem(problems)})
 		return
 	}
 	row, err := s.store.SetGroupAlertRules(ctx, g, rules, Actor(ctx))
