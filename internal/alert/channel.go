@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/baton-sched/baton/internal/config"
 	"github.com/baton-sched/baton/internal/dag"
 	"github.com/baton-sched/baton/internal/executor"
 )
@@ -156,7 +157,7 @@ func (c *Channel) Validate(httpAllow []string) dag.Problems {
 		bad("kind", "%q is not webhook or email", c.Kind)
 	}
 	for _, s := range c.secrets() {
-		if name, ok := strings.CutPrefix(s.get(), envPrefix); ok && !validEnvName(name) {
+		if name, ok := strings.CutPrefix(s.get(), envPrefix); ok && !config.ValidEnvName(name) {
 			bad(s.field, "env:%s does not name an environment variable", name)
 		}
 	}
@@ -271,18 +272,6 @@ func validHeaderName(s string) bool {
 	for _, r := range s {
 		// RFC 9110 token characters.
 		if r > 0x7e || r <= ' ' || strings.ContainsRune(`"(),/:;<=>?@[\]{}`, r) {
-			return false
-		}
-	}
-	return true
-}
-
-func validEnvName(s string) bool {
-	if s == "" || (s[0] >= '0' && s[0] <= '9') {
-		return false
-	}
-	for _, r := range s {
-		if r != '_' && (r < 'A' || r > 'Z') && (r < 'a' || r > 'z') && (r < '0' || r > '9') {
 			return false
 		}
 	}

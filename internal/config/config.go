@@ -322,7 +322,7 @@ func (c *Config) validateTask(role Role) []error {
 		switch {
 		case strings.HasPrefix(n, "BATON_"):
 			errs = append(errs, fmt.Errorf("BATON_TASK_ENV: %s: BATON_* variables are the worker's own settings (DSN, tokens) and never reach tasks", n))
-		case !validEnvName(n):
+		case !ValidEnvName(n):
 			errs = append(errs, fmt.Errorf("BATON_TASK_ENV: %q is not a variable name", n))
 		}
 	}
@@ -344,7 +344,9 @@ func absPath(p string) string {
 	return p
 }
 
-func validEnvName(s string) bool {
+// ValidEnvName reports whether s can name an environment variable
+// (letters, digits, '_'; not starting with a digit).
+func ValidEnvName(s string) bool {
 	if s == "" || (s[0] >= '0' && s[0] <= '9') {
 		return false
 	}
