@@ -107,7 +107,9 @@ func (s *Sender) webhook(ctx context.Context, w *Webhook, m Message, timeout tim
 		}
 		req.Header.Set(name, "sha256="+Signature(w.Secret, body))
 	}
-	resp, err := executor.GuardedClient(s.HTTPAllow, timeout).Do(req)
+	client := executor.GuardedClient(s.HTTPAllow, timeout)
+	defer client.CloseIdleConnections()
+	resp, err := client.Do(req)
 	if err != nil {
 		return fmt.Errorf("webhook %s: %w", HostOf(w.URL), redactURLError(err))
 	}
