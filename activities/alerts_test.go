@@ -168,3 +168,40 @@ func TestDeliverToAMissingChannelIsRecordedAndNotRetried(t *testing.T) {
 		t.Fatalf("row %+v", row)
 	}
 }
+
+// recordingStarter is the engine's place in StartRun: it keeps the input.
+type recordingStarter struct{ inputs []workflows.RunInput }
+
+func (s *recordingStarter) StartRun(_ context.Context, in workflows.RunInput) (string, error) {
+	s.inputs = append(s.inputs, in)
+	return "temporal-run", nil
+}
+
+// Runs the engine starts by itself (backfill dates, schedule fires) carry
+// the same rules as runs started through the API: the definition's, then
+// the group's defaults.
+func TestStartedRunsCarryDefinitionThenGroupRules(t *testing.T) {
+	_, st := alertsFixture(t)
+	ctx := context.Background()
+	defaults := []dag.AlertRule{{Events: []dag.AlertEvent{dag.AlertRunFailed}, Channels: []string{"oncall"}}}
+	if _, err := st.SetGroupAlertRules(ctx, "etl", defaults, "admin"); err != nil {
+		t.Fatal(err)
+	}
+	own := dag.AlertRule{Events: []dag.AlertEvent{dag.AlertNodeFailed}, Channels: []string{"team"}}
+	flow := dag.SingleTaskFlow("t1", dag.Task{Kind: "noop", Alerts: []dag.AlertRule{own}})
+	starter := &recordingStarter{}
+	runs := &Runs{Store: st, Starter: starter}
+	_, err := runs.StartRun(ctx, workflows.StartRunRequest{
+		Record: workflows.RunRecord{ID: "bf-1", Kind: "task", DefinitionID: "t1", Version: 1, Group: "etl", Trigger: "backfill", Bizdate: "2026-01-31"},
+		Input:  workflows.RunInput{RunID: "bf-1", Kind: "task", DefinitionID: "t1", Version: 1, Trigger: "backfill", Flow: flow}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(starter.inputs) != 1 {
+		t.Fatalf("%d starts", len(starter.inputs))
+	}
+	got := starter.inputs[0].Alerts
+	if len(got) != 2 || got[0].Channels[0] != "team" || got[1].Channels[0] != "oncall" {
+		t.Fatalf("run alerts %+v", got)
+	}
+}
