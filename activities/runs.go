@@ -82,7 +82,11 @@ func (a *Runs) startRun(ctx context.Context, req workflows.StartRunRequest) (wor
 	if err := a.Store.CreateRun(ctx, row); err != nil && !errors.Is(err, models.ErrConflict) {
 		return workflows.StartRunResult{}, fmt.Errorf("start run %s: %w", r.ID, err)
 	}
-	temporalRunID, err := a.Starter.StartRun(ctx, req.Input)
+	in := req.Input
+	if in.Alerts, err = a.Store.RunAlertRules(ctx, r.Kind, r.Group, in.Flow); err != nil {
+		return workflows.StartRunResult{}, fmt.Errorf("start run %s: %w", r.ID, err)
+	}
+	temporalRunID, err := a.Starter.StartRun(ctx, in)
 	switch {
 	case errors.Is(err, models.ErrConflict):
 		return workflows.StartRunResult{Started: true, Reason: "already started"}, nil

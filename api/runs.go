@@ -101,6 +101,10 @@ func (s *Server) launch(c *gin.Context, run *models.Run, flow dag.Flow, params m
 	in := workflows.RunInput{RunID: run.ID, Kind: run.Kind, DefinitionID: run.DefinitionID, Version: run.Version,
 		Trigger: run.Trigger, Bizdate: run.Bizdate, Params: params, Flow: flow, Mirror: true,
 		OperableWindow: s.operableWindow()}
+	if in.Alerts, err = s.store.RunAlertRules(ctx, run.Kind, run.Group, flow); err != nil {
+		_ = c.Error(err)
+		return
+	}
 	// Refused before the row exists: a run that cannot start is not a run.
 	if err := inputSizeError(in, "this run (its definition and params)"); err != nil {
 		_ = c.Error(err)

@@ -220,7 +220,8 @@ type Token struct {
 // All lists every model, in migration order.
 func All() []any {
 	return []any{&Task{}, &TaskVersion{}, &Flow{}, &FlowVersion{}, &Run{}, &NodeRun{}, &Instance{},
-		&Transition{}, &LogChunk{}, &AuditEntry{}, &Worker{}, &Token{}, &RunExecution{}, &Backfill{}, &IdempotencyKey{}}
+		&Transition{}, &LogChunk{}, &AuditEntry{}, &Worker{}, &Token{}, &RunExecution{}, &Backfill{}, &IdempotencyKey{},
+		&AlertChannel{}, &GroupAlertRules{}, &Alert{}}
 }
 
 // RunExecution links a run (batch) to one of its Temporal runs: the first,

@@ -109,7 +109,7 @@ func (o *Options) Variants(s Shape) []Variant {
 // these workers, so pollers and slots are the same for both.
 func StartWorkers(c client.Client, store *models.Store) (stop func(), err error) {
 	flows := worker.New(c, workflows.FlowsTaskQueue, worker.Options{})
-	engine.RegisterFlows(flows, store, nil)
+	engine.RegisterFlows(flows, store, nil, nil)
 	flows.RegisterWorkflowWithOptions(HandWrittenChain, workflow.RegisterOptions{Name: HandChainWorkflow})
 	flows.RegisterWorkflowWithOptions(HandWrittenFanOut, workflow.RegisterOptions{Name: HandFanOutWorkflow})
 	flows.RegisterWorkflowWithOptions(HandWrittenLayered, workflow.RegisterOptions{Name: HandLayeredWorkflow})

@@ -19,6 +19,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/baton-sched/baton/activities"
+	"github.com/baton-sched/baton/internal/alert"
 	"github.com/baton-sched/baton/internal/executor"
 	"github.com/baton-sched/baton/internal/metrics"
 	"github.com/baton-sched/baton/models"
@@ -108,6 +109,11 @@ type WorkerOptions struct {
 	Logger    *slog.Logger
 	// Metrics receives instance, mirror, schedule and backfill series.
 	Metrics *metrics.Metrics
+	// ConsoleURL is where alert messages link runs to (BATON_CONSOLE_URL).
+	ConsoleURL string
+	// Sealer opens alert channels' sealed secrets (BATON_SECRET_KEY); nil
+	// leaves only env:NAME secrets usable.
+	Sealer *alert.Sealer
 }
 
 // Worker is a running group worker.
@@ -122,14 +128,22 @@ type Worker struct {
 }
 
 // RegisterFlows registers the workflows (interpreter, backfill, schedule
-// fire) and the mirror activities they run on the flows queue.
-func RegisterFlows(w worker.Registry, store *models.Store, m *metrics.Metrics) {
+// fire) and the mirror and alert activities they run on the flows queue.
+// A nil alerts delivers without a secret key or console link.
+func RegisterFlows(w worker.Registry, store *models.Store, m *metrics.Metrics, alerts *activities.Alerts) {
 	w.RegisterWorkflowWithOptions(workflows.RunWorkflow, workflow.RegisterOptions{Name: workflows.RunWorkflowName})
 	w.RegisterWorkflowWithOptions(workflows.BackfillWorkflow, workflow.RegisterOptions{Name: workflows.BackfillWorkflowName})
 	w.RegisterWorkflowWithOptions(workflows.FireWorkflow, workflow.RegisterOptions{Name: workflows.FireWorkflowName})
 	mirror := &activities.Mirror{Store: store, Metrics: m}
 	w.RegisterActivityWithOptions(mirror.Record, activity.RegisterOptions{Name: workflows.RecordMirrorActivity})
 	w.RegisterActivityWithOptions(mirror.LiveWorkers, activity.RegisterOptions{Name: workflows.LiveWorkersActivity})
+	if alerts == nil {
+		alerts = &activities.Alerts{}
+	}
+	if alerts.Store == nil {
+		alerts.Store = store
+	}
+	w.RegisterActivityWithOptions(alerts.Deliver, activity.RegisterOptions{Name: workflows.DeliverAlertActivity})
 }
 
 // RegisterRunStarter registers the activities that start runs by
@@ -159,7 +173,9 @@ func StartWorker(ctx context.Context, c client.Client, store *models.Store, o Wo
 	tasks := &activities.Tasks{Store: store, WorkerID: o.WorkerID, Host: host, WorkRoot: o.WorkRoot, HTTPAllow: o.HTTPAllow,
 		Group: o.Group, Metrics: o.Metrics, Isolation: o.Isolation}
 	flows := worker.New(c, workflows.FlowsTaskQueue, worker.Options{})
-	RegisterFlows(flows, store, o.Metrics)
+	// Webhooks share the http tasks' allowlist: any worker may deliver.
+	RegisterFlows(flows, store, o.Metrics, &activities.Alerts{Store: store, Sealer: o.Sealer, ConsoleURL: o.ConsoleURL,
+		Sender: &alert.Sender{HTTPAllow: o.HTTPAllow}})
 	RegisterRunStarter(flows, store, c, o.Metrics)
 	ws := []worker.Worker{flows}
 	for _, q := range []string{workflows.GroupTaskQueue(o.Group), workflows.WorkerTaskQueue(o.Group, o.WorkerID)} {

@@ -3,6 +3,7 @@ package itest
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/baton-sched/baton/api"
 	"github.com/baton-sched/baton/api/apitest"
+	"github.com/baton-sched/baton/internal/alert"
 	"github.com/baton-sched/baton/internal/devstack"
 	"github.com/baton-sched/baton/internal/engine"
 	"github.com/baton-sched/baton/internal/metrics"
@@ -39,6 +41,8 @@ type stack struct {
 	store  *models.Store
 	api    *httptest.Server
 	dsn    string
+	// consoleURL is what alert messages link runs to.
+	consoleURL string
 }
 
 // databases lists the mirrors to run against: SQLite always, MariaDB/MySQL
@@ -148,16 +152,28 @@ func newStackOpts(t *testing.T, dsn string, o stackOptions) *stack {
 	}
 	t.Cleanup(c.Close)
 	s.client = c
+	// One secret key for the API and the worker, as in production, so
+	// alert channels saved through the API open on the worker.
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		t.Fatal(err)
+	}
+	sealer, err := alert.NewSealer(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.consoleURL = "http://console.itest"
 	w, err := engine.StartWorker(ctx, c, store, engine.WorkerOptions{
 		Group: "default", WorkerID: "itest-1", Concurrency: 8, WorkRoot: t.TempDir(), Logger: log,
-		HTTPAllow: o.HTTPAllow, Metrics: o.Metrics,
+		HTTPAllow: o.HTTPAllow, Metrics: o.Metrics, Sealer: sealer, ConsoleURL: s.consoleURL,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(w.Stop)
 	s.api = httptest.NewServer(api.New(api.Options{Store: store, Engine: &engine.Engine{Client: c, Namespace: "default", Metrics: o.Metrics},
-		Logger: log, Metrics: o.Metrics, Feed: models.FeedOptions{Interval: 50 * time.Millisecond}}).Handler())
+		Logger: log, Metrics: o.Metrics, Feed: models.FeedOptions{Interval: 50 * time.Millisecond},
+		Sealer: sealer, HTTPAllow: o.HTTPAllow, ConsoleURL: s.consoleURL}).Handler())
 	t.Cleanup(s.api.Close)
 	return s
 }
