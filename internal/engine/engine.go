@@ -108,6 +108,10 @@ type WorkerOptions struct {
 	Logger    *slog.Logger
 	// Metrics receives instance, mirror, schedule and backfill series.
 	Metrics *metrics.Metrics
+	// FlowActivities registers more activities on the flows worker, before
+	// it starts. The itests register a recording DeliverAlertActivity with
+	// it while the real one is not on their branch.
+	FlowActivities func(worker.Registry)
 }
 
 // Worker is a running group worker.
@@ -161,6 +165,9 @@ func StartWorker(ctx context.Context, c client.Client, store *models.Store, o Wo
 	flows := worker.New(c, workflows.FlowsTaskQueue, worker.Options{})
 	RegisterFlows(flows, store, o.Metrics)
 	RegisterRunStarter(flows, store, c, o.Metrics)
+	if o.FlowActivities != nil {
+		o.FlowActivities(flows)
+	}
 	ws := []worker.Worker{flows}
 	for _, q := range []string{workflows.GroupTaskQueue(o.Group), workflows.WorkerTaskQueue(o.Group, o.WorkerID)} {
 		w := worker.New(c, q, worker.Options{
