@@ -34,8 +34,13 @@ type sunk struct {
 	at time.Time // wall time of the delivery
 }
 
+// register puts the sink on the flows worker. It replaces a real
+// DeliverAlertActivity registered before it (FlowActivities runs after
+// RegisterFlows), so these tests keep recording after the merge until
+// they are switched.
 func (s *alertSink) register(r worker.Registry) {
-	r.RegisterActivityWithOptions(s.deliver, activity.RegisterOptions{Name: workflows.DeliverAlertActivity})
+	r.RegisterActivityWithOptions(s.deliver, activity.RegisterOptions{Name: workflows.DeliverAlertActivity,
+		DisableAlreadyRegisteredCheck: true})
 }
 
 func (s *alertSink) deliver(_ context.Context, ev workflows.AlertEvent) error {
@@ -156,6 +161,30 @@ func TestAlertsEngine(t *testing.T) {
 				t.Errorf("run_failed names %+v, want node a with its first error line", x.ev.Failed)
 			}
 		}
+	})
+
+	t.Run("a reset derives the same keys", func(t *testing.T) {
+		ctx := context.Background()
+		eng := &engine.Engine{Client: s.client, Namespace: "default"}
+		f := dag.Flow{Name: "reset", Nodes: []dag.Node{shellNode("a", "exit 3")}}
+		startAlertedRun(t, s, "al-reset", f, pageAll, "2s")
+		runResultOf(t, s, "al-reset", 60*time.Second)
+		before := sink.keys("al-reset")
+		if !sink.delivered("al-reset", "node_failed/a#1", "run_failed/end-1") {
+			t.Fatalf("alerts before the reset %v", before)
+		}
+		// rerun-from-node: the new Temporal run executes a again, fails the
+		// same way and emits the same events under the same keys, which the
+		// activity's dedupe on (run, event, key, channel) turns into no page.
+		p, err := eng.FindResetPoint(ctx, "al-reset", "a")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := eng.Reset(ctx, "al-reset", p, "itest", "reset-1"); err != nil {
+			t.Fatal(err)
+		}
+		runResultOf(t, s, "al-reset", 60*time.Second)
+		sink.waitAlerts(t, "al-reset", 10*time.Second, "node_failed/a#1", "node_failed/a#1", "run_failed/end-1", "run_failed/end-1")
 	})
 
 	t.Run("sla fires at its deadline and not for a run in time", func(t *testing.T) {
