@@ -12,6 +12,7 @@ import (
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/worker"
 
+	"github.com/baton-sched/baton/activities"
 	"github.com/baton-sched/baton/internal/dag"
 	"github.com/baton-sched/baton/internal/engine"
 	"github.com/baton-sched/baton/internal/status"
@@ -38,7 +39,7 @@ type sunk struct {
 // DeliverAlertActivity registered before it (FlowActivities runs after
 // RegisterFlows), so these tests keep recording after the merge until
 // they are switched.
-func (s *alertSink) register(r worker.Registry) {
+func (s *alertSink) register(_ *stack, r worker.Registry) {
 	r.RegisterActivityWithOptions(s.deliver, activity.RegisterOptions{Name: workflows.DeliverAlertActivity,
 		DisableAlreadyRegisteredCheck: true})
 }
@@ -248,4 +249,45 @@ func TestAlertsEngine(t *testing.T) {
 			t.Logf("delivered %s", fmt.Sprintf("%+v", x.ev))
 		}
 	}
+}
+
+// startRunWithRules replaces the StartRun activity with the real one
+// starting its runs with rules, as the resolution of RunInput.Alerts at
+// run start (branch h-alerts-api) will: the fire and the backfill then
+// alert on the rules StartRun answers with. Itest-local, like alertSink.
+func startRunWithRules(rules []dag.AlertRule) func(*stack, worker.Registry) {
+	return func(s *stack, r worker.Registry) {
+		e := &engine.Engine{Client: s.client}
+		runs := &activities.Runs{Store: s.store, Starter: e, Schedules: e}
+		r.RegisterActivityWithOptions(func(ctx context.Context, req workflows.StartRunRequest) (workflows.StartRunResult, error) {
+			req.Input.Alerts = rules
+			return runs.StartRun(ctx, req)
+		}, activity.RegisterOptions{Name: workflows.StartRunActivity, DisableAlreadyRegisteredCheck: true})
+	}
+}
+
+// driverRules page the backfill's and the fire's own events only, so the
+// runs they start stay as they were.
+var driverRules = []dag.AlertRule{{Events: []dag.AlertEvent{dag.AlertBackfillFinished, dag.AlertSchedulePaused}, Channels: []string{"ops"}}}
+
+// withAlerts is the stack option of the backfill and fire tests: the
+// recording sink and StartRun answering driverRules.
+func withAlerts(sink *alertSink) stackOptions {
+	return stackOptions{FlowActivities: func(s *stack, r worker.Registry) {
+		sink.register(s, r)
+		startRunWithRules(driverRules)(s, r)
+	}}
+}
+
+// events is every delivery of ev, in delivery order.
+func (s *alertSink) events(ev dag.AlertEvent) []workflows.AlertEvent {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []workflows.AlertEvent
+	for _, x := range s.got {
+		if x.ev.Event == ev {
+			out = append(out, x.ev)
+		}
+	}
+	return out
 }

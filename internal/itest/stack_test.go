@@ -126,8 +126,9 @@ type stackOptions struct {
 	// Metrics, when set, records the worker's, engine's and API's series
 	// (the API then serves /metrics).
 	Metrics *metrics.Metrics
-	// FlowActivities registers more activities on the flows worker.
-	FlowActivities func(worker.Registry)
+	// FlowActivities registers more activities on the flows worker; the
+	// stack's store and client are set by then.
+	FlowActivities func(s *stack, r worker.Registry)
 }
 
 func newStackOpts(t *testing.T, dsn string, o stackOptions) *stack {
@@ -156,7 +157,10 @@ func newStackOpts(t *testing.T, dsn string, o stackOptions) *stack {
 	s.client = c
 	s.workerOpts = engine.WorkerOptions{
 		Group: "default", WorkerID: "itest-1", Concurrency: 8, WorkRoot: t.TempDir(), Logger: log,
-		HTTPAllow: o.HTTPAllow, Metrics: o.Metrics, FlowActivities: o.FlowActivities,
+		HTTPAllow: o.HTTPAllow, Metrics: o.Metrics,
+	}
+	if o.FlowActivities != nil {
+		s.workerOpts.FlowActivities = func(r worker.Registry) { o.FlowActivities(s, r) }
 	}
 	w, err := engine.StartWorker(ctx, c, store, s.workerOpts)
 	if err != nil {
