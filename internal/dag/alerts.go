@@ -49,7 +49,7 @@ type AlertRule struct {
 // the run's schedule time (its start when it has none). Exactly one of At
 // and After is set.
 type SLA struct {
-	At    string   `json:"at,omitempty"` // "15:04", local time of TZ on the run's day
+	At    string   `json:"at,omitempty"` // "15:04" in TZ: the first one after the run's schedule time (or start)
 	TZ    string   `json:"tz,omitempty"` // IANA zone of At (empty: UTC)
 	After Duration `json:"after,omitempty"`
 }

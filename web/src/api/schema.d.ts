@@ -1386,8 +1386,8 @@ export interface components {
         };
         /**
          * @description The deadline of sla_miss: at, a time of day HH:MM in tz (default
-         *     UTC) on the run's business date, or after, a duration after the
-         *     run's schedule time (its start when it was not fired by a schedule).
+         *     UTC), the first one after the run's schedule time (its start when no
+         *     schedule fired it); or after, a duration after that same time.
          *     Exactly one of at and after.
          */
         SLA: {
