@@ -437,13 +437,20 @@ func TestAlertStateRestoredAfterContinueAsNew(t *testing.T) {
 	}
 }
 
-func TestBackfillFinishedAlert(t *testing.T) {
+// driverEnv is a test environment of the backfill or fire workflow with
+// the fake DeliverAlertActivity.
+func driverEnv(wf any, name string) (*testsuite.TestWorkflowEnvironment, *alertSink) {
 	var suite testsuite.WorkflowTestSuite
 	env := suite.NewTestWorkflowEnvironment()
 	env.SetTestTimeout(30 * time.Second)
-	env.RegisterWorkflowWithOptions(BackfillWorkflow, workflow.RegisterOptions{Name: BackfillWorkflowName})
+	env.RegisterWorkflowWithOptions(wf, workflow.RegisterOptions{Name: name})
 	sink := &alertSink{}
 	env.RegisterActivityWithOptions(sink.deliver, activity.RegisterOptions{Name: DeliverAlertActivity})
+	return env, sink
+}
+
+func TestBackfillFinishedAlert(t *testing.T) {
+	env, sink := driverEnv(BackfillWorkflow, BackfillWorkflowName)
 	rules := []dag.AlertRule{{Events: []dag.AlertEvent{dag.AlertBackfillFinished}, Channels: []string{"ops"}}}
 	env.RegisterActivityWithOptions(func(context.Context, StartRunRequest) (StartRunResult, error) {
 		return StartRunResult{Started: true, Alerts: rules}, nil
@@ -475,12 +482,7 @@ func TestBackfillFinishedAlert(t *testing.T) {
 }
 
 func TestFireSchedulePausedAlert(t *testing.T) {
-	var suite testsuite.WorkflowTestSuite
-	env := suite.NewTestWorkflowEnvironment()
-	env.SetTestTimeout(30 * time.Second)
-	env.RegisterWorkflowWithOptions(FireWorkflow, workflow.RegisterOptions{Name: FireWorkflowName})
-	sink := &alertSink{}
-	env.RegisterActivityWithOptions(sink.deliver, activity.RegisterOptions{Name: DeliverAlertActivity})
+	env, sink := driverEnv(FireWorkflow, FireWorkflowName)
 	rules := []dag.AlertRule{{Events: []dag.AlertEvent{dag.AlertSchedulePaused, dag.AlertRunFailed}, Channels: []string{"ops"}}}
 	var mu sync.Mutex
 	var started StartRunRequest
