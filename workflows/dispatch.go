@@ -291,6 +291,9 @@ func (r *runner) instanceDone(n *nodeRun, s *shard, q QueuedInstance, t *dag.Tas
 	}
 	exit := res.ExitCode
 	r.recordInstance(n, q, InstanceState{Status: res.Status, Message: res.Message, ExitCode: &exit, WorkerID: res.WorkerID})
+	if s.status == status.InstanceStopFailed {
+		r.alertStopFailed(n, q, res.Message)
+	}
 	if len(res.Outputs) > 0 {
 		if n.outputs == nil {
 			n.outputs = map[string]string{}
@@ -398,6 +401,7 @@ func (r *runner) finishNode(n *nodeRun, st status.Node, msg string) {
 	}
 	n.forced = false
 	r.touch(n)
+	r.alertNode(n)
 	for _, e := range r.g.Downstream(n.node.ID) {
 		r.candidates.add(r.g.Index(e.To))
 	}

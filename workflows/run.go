@@ -35,7 +35,7 @@ const (
 
 // changeOperable is the interpreter's versioned change; its versions,
 // newest last, follow.
-var changeOperable = newChange(RunWorkflowName, "operable-window", versionSaturatedWaits)
+var changeOperable = newChange(RunWorkflowName, "operable-window", versionAlerts)
 
 const (
 	versionOperable1 = 1
@@ -48,6 +48,9 @@ const (
 	// dag.MaxDuration) instead of wrapping negative, which failed the
 	// node at once without its remaining attempts.
 	versionSaturatedWaits = 3
+	// versionAlerts: the run delivers alerts (run, node and instance
+	// events, SLA timers) by its RunInput.Alerts; see alerts.go.
+	versionAlerts = 4
 	// historySizeLimit is the history size at which a run continues as new
 	// (Temporal's hard limit is 50 MiB).
 	historySizeLimit = 20 << 20
@@ -143,6 +146,7 @@ type runner struct {
 	actor       string // who caused the changes being recorded
 	reason      string
 	requestID   string
+	alerts      runAlerts
 }
 
 func newRunner(ctx workflow.Context, in RunInput, g *dag.Graph) *runner {
@@ -184,9 +188,11 @@ func (r *runner) run() (RunResult, error) {
 	if c := r.in.Carry; c != nil {
 		r.version = workflow.Version(c.Version)
 		r.restore(c)
+		r.restoreAlerts(c.Alerts)
 	} else {
 		r.version = changeOperable.get(r.ctx)
 		r.start()
+		r.startSLAs()
 	}
 	ctrl := workflow.GetSignalChannel(r.ctx, SignalControl)
 	r.sel.AddReceive(ctrl, func(c workflow.ReceiveChannel, _ bool) {
@@ -207,6 +213,7 @@ func (r *runner) run() (RunResult, error) {
 			}
 		})
 	}
+	r.armSLAs()
 	var window workflow.Future
 	for {
 		r.evaluate()
@@ -228,21 +235,26 @@ func (r *runner) run() (RunResult, error) {
 			}
 			r.flush()
 			r.notify()
+			r.alertEnd()
 			if r.closed || final == status.RunSuccess || final == status.RunSkipped {
-				return r.result(), nil
-			}
-			// An unsuccessful run stays open for operations (retry, skip,
-			// rerun downstream, rollback, abandon) for the operable window.
-			if window == nil {
-				r.deadline = nil
-				window = workflow.NewTimer(r.ctx, r.operableWindow())
-				r.sel.AddFuture(window, func(workflow.Future) {})
-			}
-			if window.IsReady() {
-				return r.result(), nil
+				if r.alertsDrained() {
+					return r.result(), nil
+				}
+			} else {
+				// An unsuccessful run stays open for operations (retry, skip,
+				// rerun downstream, rollback, abandon) for the operable window.
+				if window == nil {
+					r.deadline = nil
+					window = workflow.NewTimer(r.ctx, r.operableWindow())
+					r.sel.AddFuture(window, func(workflow.Future) {})
+				}
+				if window.IsReady() && r.alertsDrained() {
+					return r.result(), nil
+				}
 			}
 		}
-		if r.draining && r.inflight == 0 && r.timers == 0 {
+		if r.draining && r.inflight == 0 && r.timers == 0 &&
+			(r.version < versionAlerts || r.alerts.drained(r.ctx, r.sel, alertHandover)) {
 			return RunResult{}, r.continueAsNew()
 		}
 		r.sel.Select(r.ctx)

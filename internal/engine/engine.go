@@ -114,6 +114,10 @@ type WorkerOptions struct {
 	// Sealer opens alert channels' sealed secrets (BATON_SECRET_KEY); nil
 	// leaves only env:NAME secrets usable.
 	Sealer *alert.Sealer
+	// FlowActivities registers more activities on the flows worker, before
+	// it starts. The itests register a recording DeliverAlertActivity with
+	// it while the real one is not on their branch.
+	FlowActivities func(worker.Registry)
 }
 
 // Worker is a running group worker.
@@ -177,6 +181,9 @@ func StartWorker(ctx context.Context, c client.Client, store *models.Store, o Wo
 	RegisterFlows(flows, store, o.Metrics, &activities.Alerts{Store: store, Sealer: o.Sealer, ConsoleURL: o.ConsoleURL,
 		Sender: &alert.Sender{HTTPAllow: o.HTTPAllow}})
 	RegisterRunStarter(flows, store, c, o.Metrics)
+	if o.FlowActivities != nil {
+		o.FlowActivities(flows)
+	}
 	ws := []worker.Worker{flows}
 	for _, q := range []string{workflows.GroupTaskQueue(o.Group), workflows.WorkerTaskQueue(o.Group, o.WorkerID)} {
 		w := worker.New(c, q, worker.Options{

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
 
 	"github.com/baton-sched/baton/api"
 	"github.com/baton-sched/baton/api/apitest"
@@ -43,6 +44,9 @@ type stack struct {
 	dsn    string
 	// consoleURL is what alert messages link runs to.
 	consoleURL string
+	// worker is the running worker; workerOpts start another like it.
+	worker     *engine.Worker
+	workerOpts engine.WorkerOptions
 }
 
 // databases lists the mirrors to run against: SQLite always, MariaDB/MySQL
@@ -126,6 +130,9 @@ type stackOptions struct {
 	// Metrics, when set, records the worker's, engine's and API's series
 	// (the API then serves /metrics).
 	Metrics *metrics.Metrics
+	// FlowActivities registers more activities on the flows worker; the
+	// stack's store and client are set by then.
+	FlowActivities func(s *stack, r worker.Registry)
 }
 
 func newStackOpts(t *testing.T, dsn string, o stackOptions) *stack {
@@ -163,14 +170,19 @@ func newStackOpts(t *testing.T, dsn string, o stackOptions) *stack {
 		t.Fatal(err)
 	}
 	s.consoleURL = "http://console.itest"
-	w, err := engine.StartWorker(ctx, c, store, engine.WorkerOptions{
+	s.workerOpts = engine.WorkerOptions{
 		Group: "default", WorkerID: "itest-1", Concurrency: 8, WorkRoot: t.TempDir(), Logger: log,
 		HTTPAllow: o.HTTPAllow, Metrics: o.Metrics, Sealer: sealer, ConsoleURL: s.consoleURL,
-	})
+	}
+	if o.FlowActivities != nil {
+		s.workerOpts.FlowActivities = func(r worker.Registry) { o.FlowActivities(s, r) }
+	}
+	w, err := engine.StartWorker(ctx, c, store, s.workerOpts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(w.Stop)
+	s.worker = w
+	t.Cleanup(func() { s.worker.Stop() })
 	s.api = httptest.NewServer(api.New(api.Options{Store: store, Engine: &engine.Engine{Client: c, Namespace: "default", Metrics: o.Metrics},
 		Logger: log, Metrics: o.Metrics, Feed: models.FeedOptions{Interval: 50 * time.Millisecond},
 		Sealer: sealer, HTTPAllow: o.HTTPAllow, ConsoleURL: s.consoleURL}).Handler())
@@ -271,4 +283,16 @@ func waitRun(t *testing.T, base, id string, within time.Duration) runView {
 	}
 	t.Fatalf("run %s still %q after %s", id, v.Status, within)
 	return v
+}
+
+// restartWorker stops the worker and starts a new one like it: its
+// workflows' caches go, and the runs go on by replaying their histories.
+func (s *stack) restartWorker() {
+	s.t.Helper()
+	s.worker.Stop()
+	w, err := engine.StartWorker(context.Background(), s.client, s.store, s.workerOpts)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	s.worker = w
 }

@@ -1351,6 +1351,11 @@ export interface components {
         InstanceStatus: "waiting" | "running" | "success" | "failed" | "stopping" | "stopped" | "timeout" | "stop_failed";
         /** @enum {string} */
         Role: "admin" | "operator" | "viewer";
+        /**
+         * @description What an alert rule listens for (internal/dag AlertEvent).
+         * @enum {string}
+         */
+        AlertEvent: "run_failed" | "run_timeout" | "run_stopped" | "rollback_failed" | "stop_failed" | "node_failed" | "sla_miss" | "recovered" | "backfill_finished" | "schedule_paused";
         Trigger: {
             type: components["schemas"]["TriggerType"];
             /** @description Quartz expression, seconds first (6 or 7 fields). */
@@ -1369,6 +1374,33 @@ export interface components {
             backoff?: number;
             max_interval?: components["schemas"]["Duration"];
         };
+        /**
+         * @description Sends the listed events to the listed alert channels (by name).
+         *     Versioned with its definition. An sla is required when events lists
+         *     sla_miss and refused otherwise.
+         */
+        AlertRule: {
+            events: components["schemas"]["AlertEvent"][];
+            channels: string[];
+            sla?: components["schemas"]["SLA"];
+        };
+        /**
+         * @description The deadline of sla_miss: at, a time of day HH:MM in tz (default
+         *     UTC), the first one after the run's schedule time (its start when no
+         *     schedule fired it); or after, a duration after that same time.
+         *     Exactly one of at and after.
+         */
+        SLA: {
+            /**
+             * @description HH:MM, 24-hour.
+             * @example 06:30
+             */
+            at?: string;
+            /** @description IANA zone of at; not Local. */
+            tz?: string;
+            after?: components["schemas"]["Duration"];
+        };
+        AlertRules: components["schemas"]["AlertRule"][];
         ShellSpec: {
             script: string;
             /** @description Interpreter, default /bin/sh. */
@@ -1408,6 +1440,7 @@ export interface components {
             rollback?: components["schemas"]["Task"];
             params?: components["schemas"]["Params"];
             trigger?: components["schemas"]["Trigger"];
+            alerts?: components["schemas"]["AlertRules"];
         };
         /** @description A task inline in a flow node, or a rollback. */
         Task: components["schemas"]["TaskSpec"];
@@ -1479,6 +1512,7 @@ export interface components {
             timeout?: components["schemas"]["Duration"];
             params?: components["schemas"]["Params"];
             fail_fast?: boolean;
+            alerts?: components["schemas"]["AlertRules"];
             nodes?: components["schemas"]["Node"][];
             edges?: components["schemas"]["Edge"][] | null;
         };
