@@ -87,6 +87,12 @@ function Editor({ id, initial }: { id?: string; initial?: Flow }) {
     setMarks(noMarks);
   }, [record]);
 
+  const onDragStart = useCallback(() => edit(), [edit]);
+  const onBeforeDelete = useCallback(async () => {
+    edit();
+    return true;
+  }, [edit]);
+
   // Problems are drawn on the graph; any edit makes them stale.
   const shownNodes = useMemo(() => nodes.map((n) => {
     const problem = marks.nodes.get(n.id);
@@ -310,7 +316,7 @@ function Editor({ id, initial }: { id?: string; initial?: Flow }) {
           <ReactFlow nodes={shownNodes} edges={shownEdges} nodeTypes={nodeTypes} edgeTypes={edgeTypes}
             onNodesChange={canMutate ? onNodesChange : undefined} onEdgesChange={canMutate ? onEdgesChange : undefined}
             onConnect={canMutate ? onConnect : undefined} nodesConnectable={canMutate} nodesDraggable={canMutate}
-            onNodeDragStart={() => edit()} onBeforeDelete={async () => { edit(); return true; }}
+            onNodeDragStart={onDragStart} onBeforeDelete={onBeforeDelete}
             deleteKeyCode={canMutate ? ['Backspace', 'Delete'] : null} multiSelectionKeyCode={['Meta', 'Control', 'Shift']}
             fitView proOptions={{ hideAttribution: true }}>
             <Background />

@@ -2,6 +2,7 @@
 // node's rollback, and a stand-alone task all use this form. Checks here
 // only mirror what the API enforces (internal/dag/validate.go); the API's
 // answer stays the authority.
+import { useCallback, useEffect, useRef } from 'react';
 import { Checkbox, Divider, Form, Input, InputNumber, Radio, Select, Typography } from 'antd';
 import CodeMirror from '@uiw/react-codemirror';
 import { StreamLanguage } from '@codemirror/language';
@@ -14,7 +15,19 @@ export type TaskSpec = Schemas['Task'];
 export type Retry = Schemas['Retry'];
 type Kind = TaskSpec['kind'];
 
-const shellLang = StreamLanguage.define(shell);
+// Stable across renders: CodeMirror reconfigures the whole editor whenever
+// its extensions, setup or onChange change identity, which made each
+// keystroke cost a reconfiguration.
+const shellExtensions = [StreamLanguage.define(shell)];
+const setup = { foldGutter: false };
+
+/** A shell script editor (CodeMirror) whose props keep their identity between renders. */
+function ScriptEditor({ value, onChange, height, readOnly }: { value: string; onChange: (v: string) => void; height: string; readOnly: boolean }) {
+  const latest = useRef(onChange);
+  useEffect(() => { latest.current = onChange; }, [onChange]);
+  const change = useCallback((v: string) => latest.current(v), []);
+  return <CodeMirror value={value} height={height} extensions={shellExtensions} editable={!readOnly} onChange={change} basicSetup={setup} />;
+}
 const durationRe = /^(\d+d|(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+)$/;
 
 /** Whether s is a duration the API accepts ("90s", "1h30m", "2d"); empty is unset. */
@@ -102,8 +115,8 @@ export function TaskSpecForm({ task, onChange, readOnly, nested, testid = 'task'
         <>
           <Form.Item label={t('editor.script')}>
             <div data-testid={nested ? `${testid}-script` : 'node-script'} style={{ border: '1px solid #d9d9d9' }}>
-              <CodeMirror value={task.shell?.script ?? ''} height={nested ? '90px' : '180px'} extensions={[shellLang]} editable={!readOnly}
-                onChange={(v) => set({ shell: { ...task.shell, script: v } })} basicSetup={{ foldGutter: false }} />
+              <ScriptEditor value={task.shell?.script ?? ''} height={nested ? '90px' : '180px'} readOnly={readOnly}
+                onChange={(v) => set({ shell: { ...task.shell, script: v } })} />
             </div>
             {!task.shell?.script?.trim() && <Typography.Text type="danger" style={{ fontSize: 12 }}>{t('editor.required')}</Typography.Text>}
           </Form.Item>
