@@ -163,7 +163,7 @@ export async function editorSpecs({ page, stack, step, shot, tid, connect, setSc
     await cm.click();
     await page.keyboard.press('Control+A');
     await page.keyboard.press('Delete');
-    await cm.pressSequentially('echo task says $GREETING');
+    await page.keyboard.insertText('echo task says $GREETING');
     await tid('task-params-add').click();
     await tid('task-params-key-0').fill('GREETING');
     await tid('task-params-value-0').fill('hello');

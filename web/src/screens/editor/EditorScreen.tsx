@@ -29,6 +29,8 @@ type Flow = Schemas['FlowView'];
 type FlowSpec = Schemas['Flow'];
 type On = 'success' | 'failure' | 'always';
 type Snap = { nodes: EditorNode[]; edges: EditorEdge[]; settings: Settings };
+const deleteKeys = ['Backspace', 'Delete'];
+const multiKeys = ['Meta', 'Control', 'Shift'];
 const noMarks: Marks = { nodes: new Map(), edges: new Map(), flow: [], list: [] };
 
 /** Keys typed into a field or the script editor are that field's, not the canvas's. */
@@ -100,10 +102,11 @@ function Editor({ id, initial }: { id?: string; initial?: Flow }) {
   }), [nodes, marks]);
   const shownEdges = useMemo(() => routeBackEdges(nodes, edges).map((e) => {
     const problem = marks.edges.get(e.id);
-    if (!problem) return e;
+    const on = e.data?.on ?? 'success';
+    if (!problem) return on === 'success' ? e : { ...e, label: t(`editor.${on}`) };
     return { ...e, label: `⚠ ${problem}`, style: { ...e.style, stroke: '#ff4d4f', strokeWidth: 3 }, labelStyle: { fill: '#ff4d4f', fontWeight: 600 },
       className: 'edge-problem', ariaLabel: problem };
-  }), [nodes, edges, marks]);
+  }), [nodes, edges, marks, t]);
 
   const selectedNodes = nodes.filter((n) => n.selected);
   const selectedNode = selectedNodes.length === 1 ? selectedNodes[0] : undefined;
@@ -257,7 +260,8 @@ function Editor({ id, initial }: { id?: string; initial?: Flow }) {
   return (
     <div style={{ display: 'flex', flexDirection: 'column', gap: 12, height: 'calc(100vh - 96px)' }}>
       <Card size="small" styles={{ body: { padding: '8px 12px' } }}>
-        <Space wrap size={[8, 8]}>
+        <div style={{ display: 'flex', flexWrap: 'wrap', gap: 8, alignItems: 'center' }}>
+        <Space wrap size={[8, 8]} style={{ flex: 1 }}>
           <Input placeholder={t('editor.name')} value={settings.name} style={{ width: 200 }} data-testid="flow-name" disabled={!canMutate}
             onChange={(e) => { edit('name'); setSettings({ ...settings, name: e.target.value }); }} />
           {version !== undefined && <Tag data-testid="flow-version">v{version}</Tag>}
@@ -282,6 +286,8 @@ function Editor({ id, initial }: { id?: string; initial?: Flow }) {
               </Space.Compact>
             </>
           )}
+        </Space>
+        <Space wrap size={[8, 8]}>
           <Space.Compact>
             <Tool title={t('editor.layout')} icon={<ApartmentOutlined />} onClick={autoLayout} testid="auto-layout" disabled={!canMutate} />
             <Tool title={t('editor.fit')} icon={<ExpandOutlined />} onClick={() => void rf.fitView({ padding: 0.2, duration: 200 })} testid="zoom-fit" />
@@ -290,7 +296,6 @@ function Editor({ id, initial }: { id?: string; initial?: Flow }) {
           </Space.Compact>
           {canMutate && (
             <>
-              <Divider type="vertical" />
               <Button size="small" onClick={() => run(false)} loading={busy} data-testid="validate">{t('editor.validate')}</Button>
               <Button size="small" type="primary" onClick={() => run(true)} loading={busy} data-testid="save">{t('editor.save')}</Button>
               {id && <Button size="small" onClick={runOnce} data-testid="editor-run">{t('editor.run')}</Button>}
@@ -298,6 +303,7 @@ function Editor({ id, initial }: { id?: string; initial?: Flow }) {
           )}
           {id && <Link to={`/runs?definition=${encodeURIComponent(id)}`}>{t('editor.openRuns')}</Link>}
         </Space>
+        </div>
         {status && (
           <Alert style={{ marginTop: 8 }} type={status.type} showIcon data-testid="editor-status" message={status.text} closable onClose={() => setStatus(null)}
             description={marks.list.length > 0 && (
@@ -317,7 +323,7 @@ function Editor({ id, initial }: { id?: string; initial?: Flow }) {
             onNodesChange={canMutate ? onNodesChange : undefined} onEdgesChange={canMutate ? onEdgesChange : undefined}
             onConnect={canMutate ? onConnect : undefined} nodesConnectable={canMutate} nodesDraggable={canMutate}
             onNodeDragStart={onDragStart} onBeforeDelete={onBeforeDelete}
-            deleteKeyCode={canMutate ? ['Backspace', 'Delete'] : null} multiSelectionKeyCode={['Meta', 'Control', 'Shift']}
+            deleteKeyCode={canMutate ? deleteKeys : null} multiSelectionKeyCode={multiKeys}
             fitView proOptions={{ hideAttribution: true }}>
             <Background />
             <Controls />
