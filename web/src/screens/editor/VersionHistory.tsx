@@ -10,7 +10,7 @@ import { api, call, errorMessage, type Schemas } from '../../api/client';
 import { edgeId, isLogic, layout, type GraphNodeData } from '../../graph/layout';
 import { nodeTypes } from '../../graph/nodes';
 import { fmtTime } from '../../shell/StatusTag';
-import { changeColors, diffFlows, type Change, type FlowDiff } from './diff';
+import { changeColors, diffFlows, valueAt, type Change, type FlowDiff } from './diff';
 
 type Version = Schemas['DefinitionVersion'];
 type FlowSpec = Schemas['Flow'];
@@ -59,24 +59,15 @@ function ChangeTag({ c }: { c: Change }) {
   return <Tag color={c === 'added' ? 'green' : c === 'removed' ? 'red' : c === 'changed' ? 'orange' : 'default'}>{t(`editor.diff_${c}`)}</Tag>;
 }
 
-/** Both versions' value of a field, as short JSON. */
-function pick(o: unknown, path: string): string {
-  let v: unknown = o;
-  for (const k of path.split('.')) v = v && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined;
-  if (v === undefined) return '—';
-  const s = typeof v === 'string' ? v : JSON.stringify(v);
-  return s.length > 80 ? `${s.slice(0, 77)}…` : s;
-}
-
 function DiffView({ a, b }: { a: Version; b: Version }) {
   const { t } = useTranslation();
   const diff = useMemo(() => diffFlows(a.flow!, b.flow!), [a, b]);
   const nodes = diff.nodes.filter((d) => d.change !== 'same');
   const edges = diff.edges.filter((d) => d.change !== 'same');
   const rows = [
-    ...diff.fields.map((f) => ({ key: `flow:${f}`, what: t('editor.flowField'), field: f, change: 'changed' as Change, a: pick(a.flow, f), b: pick(b.flow, f) })),
+    ...diff.fields.map((f) => ({ key: `flow:${f}`, what: t('editor.flowField'), field: f, change: 'changed' as Change, a: valueAt(a.flow, f), b: valueAt(b.flow, f) })),
     ...nodes.flatMap((d) => (d.change === 'changed'
-      ? d.fields.map((f) => ({ key: `n:${d.id}:${f}`, what: d.id, field: f, change: d.change, a: pick(d.a, f), b: pick(d.b, f) }))
+      ? d.fields.map((f) => ({ key: `n:${d.id}:${f}`, what: d.id, field: f, change: d.change, a: valueAt(d.a, f), b: valueAt(d.b, f) }))
       : [{ key: `n:${d.id}`, what: d.id, field: t('editor.node'), change: d.change, a: d.a ? '✓' : '—', b: d.b ? '✓' : '—' }])),
     ...edges.map((d) => ({ key: `e:${d.id}`, what: d.id.replace('->', ' → '), field: t('editor.edge'), change: d.change, a: d.a ? (d.a.on ?? 'success') : '—', b: d.b ? (d.b.on ?? 'success') : '—' })),
   ];

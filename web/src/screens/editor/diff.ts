@@ -57,3 +57,12 @@ export function diffFlows(a: FlowSpec, b: FlowSpec): FlowDiff {
 }
 
 export const changeColors: Record<Change, string> = { added: '#52c41a', removed: '#ff4d4f', changed: '#fa8c16', same: '#d9d9d9' };
+
+/** The value at a dotted path (task.shell.script) as short text, "—" when absent. */
+export function valueAt(o: unknown, path: string): string {
+  let v: unknown = o;
+  for (const k of path.split('.')) v = v && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined;
+  if (v === undefined) return '—';
+  const s = typeof v === 'string' ? v : JSON.stringify(v);
+  return s.length > 80 ? `${s.slice(0, 77)}…` : s;
+}

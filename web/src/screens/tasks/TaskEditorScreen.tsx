@@ -9,7 +9,7 @@ import { Link, useNavigate, useParams } from 'react-router';
 import { api, ApiError, call, errorMessage, type Problem, type Schemas } from '../../api/client';
 import { useAuth } from '../../auth';
 import { fmtTime } from '../../shell/StatusTag';
-import { changedPaths } from '../editor/diff';
+import { changedPaths, valueAt } from '../editor/diff';
 import { defaultSpec, TaskSpecForm, type TaskSpec } from '../editor/TaskSpecForm';
 import { TriggerForm } from '../editor/TriggerForm';
 import { RunDialog, type RunTarget } from '../flows/RunDialog';
@@ -22,18 +22,6 @@ function bodyOf(v?: TaskView): TaskBody {
   // The stored state (id, version, enabled, times) is not part of the body.
   const meta = new Set(['id', 'version', 'enabled', 'created_at', 'updated_at', 'created_by', 'updated_by', 'deleted_at']);
   return Object.fromEntries(Object.entries(v).filter(([k]) => !meta.has(k))) as TaskBody;
-}
-
-function show(v: unknown): string {
-  if (v === undefined) return '—';
-  const s = typeof v === 'string' ? v : JSON.stringify(v);
-  return s.length > 80 ? `${s.slice(0, 77)}…` : s;
-}
-
-function pick(o: unknown, path: string): unknown {
-  let v: unknown = o;
-  for (const k of path.split('.')) v = v && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined;
-  return v;
 }
 
 /** The task's versions; two picked ones are compared field by field. */
@@ -50,7 +38,7 @@ function TaskVersions({ id }: { id: string }) {
   const va = pa ?? items[1]?.version ?? vb;
   const a = items.find((v) => v.version === va);
   const b = items.find((v) => v.version === vb);
-  const rows = useMemo(() => (a && b ? changedPaths(a.task, b.task).map((f) => ({ f, a: show(pick(a.task, f)), b: show(pick(b.task, f)) })) : []), [a, b]);
+  const rows = useMemo(() => (a && b ? changedPaths(a.task, b.task).map((f) => ({ f, a: valueAt(a.task, f), b: valueAt(b.task, f) })) : []), [a, b]);
   const opts = items.map((v) => ({ value: v.version, label: `v${v.version} · ${v.created_by} · ${fmtTime(v.created_at)}` }));
   return (
     <Card size="small" title={t('tasks.versions')} data-testid="task-versions">
