@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { startStack } from './stack.mjs';
+import { editorSpecs } from './editor.mjs';
 
 const shots = process.env.BATON_E2E_SCREENSHOTS;
 const chromiumPath = process.env.BATON_TEST_CHROMIUM ?? '/usr/bin/chromium';
@@ -74,7 +75,9 @@ async function setScript(node, script) {
   await cm.click();
   await page.keyboard.press('Control+A');
   await page.keyboard.press('Delete');
-  await cm.pressSequentially(script);
+  // One input event for the whole script: on a loaded machine typing it key
+  // by key outlasts the timeout, and keystrokes are not what is tested.
+  await page.keyboard.insertText(script);
 }
 
 /** Confirms the open operation dialog with a reason, and waits until it closed. */
@@ -313,6 +316,8 @@ try {
     const bizdates = await tid('runs-table').locator('tbody tr').evaluateAll((rows) => rows.map((r) => r.textContent));
     for (const d of ['2026-01-01', '2026-01-02', '2026-01-03']) assert.ok(bizdates.some((r) => r.includes(d) && r.includes('Backfill')), `a backfill run for ${d}`);
   });
+
+  await editorSpecs({ page, stack, step, shot, tid, connect, setScript });
 
   await step('operations pages: workers, audit log of the operations, a token created (secret once), revoked, then refused at sign-in', async () => {
     await tid('nav-workers').click();

@@ -10,6 +10,8 @@ import { RunsScreen } from './screens/runs/RunsScreen';
 import { RunDetailScreen } from './screens/run-detail/RunDetailScreen';
 import { FlowsScreen } from './screens/flows/FlowsScreen';
 import { EditorScreen } from './screens/editor/EditorScreen';
+import { TasksScreen } from './screens/tasks/TasksScreen';
+import { TaskEditorScreen } from './screens/tasks/TaskEditorScreen';
 import { WorkersScreen } from './screens/workers/WorkersScreen';
 import { AuditScreen } from './screens/audit/AuditScreen';
 import { TokensScreen } from './screens/tokens/TokensScreen';
@@ -27,6 +29,9 @@ function Routed() {
         <Route path="flows" element={<FlowsScreen />} />
         <Route path="flows/new" element={<EditorScreen />} />
         <Route path="flows/:id/edit" element={<EditorScreen />} />
+        <Route path="tasks" element={<TasksScreen />} />
+        <Route path="tasks/new" element={<TaskEditorScreen />} />
+        <Route path="tasks/:id/edit" element={<TaskEditorScreen />} />
         <Route path="workers" element={<WorkersScreen />} />
         <Route path="audit" element={<AuditScreen />} />
         {admin && <Route path="tokens" element={<TokensScreen />} />}
