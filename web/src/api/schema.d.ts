@@ -1349,6 +1349,16 @@ export interface components {
         NodeStatus: "waiting" | "paused" | "dispatched" | "running" | "success" | "failed" | "stopping" | "stopped" | "timeout" | "skipped" | "rolled_back";
         /** @enum {string} */
         InstanceStatus: "waiting" | "running" | "success" | "failed" | "stopping" | "stopped" | "timeout" | "stop_failed";
+        /**
+         * @description A run-level control operation (retry is retry failed).
+         * @enum {string}
+         */
+        RunOp: "stop" | "pause" | "resume" | "retry" | "rollback" | "abandon" | "rerun";
+        /**
+         * @description A node operation (node-skip is set success; instance-* act on the node's last instance).
+         * @enum {string}
+         */
+        NodeOp: "node-stop" | "node-pause" | "node-resume" | "node-retry" | "node-skip" | "rerun-downstream" | "rerun-from" | "instance-stop" | "instance-rerun";
         /** @enum {string} */
         Role: "admin" | "operator" | "viewer";
         Trigger: {
@@ -1938,6 +1948,8 @@ export interface components {
             transitions: components["schemas"]["TopologyTransition"][];
             executions: components["schemas"]["Execution"][];
             live?: boolean;
+            /** @description The run-level operations the run's status allows now. */
+            allowed_ops: components["schemas"]["RunOp"][];
             /** @description Why the pinned version could not be read; nodes then carry only their recorded state. */
             topology_error?: string;
         };
@@ -1959,6 +1971,8 @@ export interface components {
             started_at?: components["schemas"]["Time"];
             finished_at?: components["schemas"]["Time"];
             instances?: components["schemas"]["TopologyInstance"][];
+            /** @description The operations the node's state allows now, by the rules the control routes enforce (left out when none). */
+            allowed_ops?: components["schemas"]["NodeOp"][];
         };
         TopologyInstance: {
             id: string;
