@@ -71,6 +71,14 @@ const en = {
     nodes: 'Nodes', allNodes: 'All nodes', downstream: 'With everything downstream of the chosen nodes',
     preview: 'Preview (dry run)', start: 'Start backfill', dates: '{{count}} dates', started: 'Backfill {{id}} started',
   },
+  // Run topology (screens/run-detail/Topology.tsx, operate.tsx).
+  topo: {
+    op: { 'rerun-downstream': 'Rerun downstream' },
+    count: '{{nodes}} nodes, {{edges}} edges', clearFocus: 'Clear highlight',
+    lineage: '{{node}}: {{count}} nodes upstream and downstream',
+    downstreamPick: 'Nodes to run again, with everything downstream of them:', preview: 'Preview (dry run)',
+    willRun: '{{count}} nodes run again',
+  },
   common: { loading: 'Loading…', error: 'Error: {{message}}', refresh: 'Refresh', yes: 'Yes', no: 'No', close: 'Close' },
 };
 
@@ -138,6 +146,14 @@ const zh: typeof en = {
     desc: '从晚到早', parallel: '并行日期数', parallelHint: '1 表示按日期依次执行（串行）',
     nodes: '节点', allNodes: '全部节点', downstream: '包含所选节点的全部下游',
     preview: '预览（试运行）', start: '开始补数据', dates: '{{count}} 个日期', started: '补数据 {{id}} 已启动',
+  },
+  // Run topology (screens/run-detail/Topology.tsx, operate.tsx).
+  topo: {
+    op: { 'rerun-downstream': '重跑下游' },
+    count: '{{nodes}} 个节点，{{edges}} 条边', clearFocus: '取消高亮',
+    lineage: '{{node}}：上下游共 {{count}} 个节点',
+    downstreamPick: '重跑以下节点及其全部下游：', preview: '预览（试运行）',
+    willRun: '将重跑 {{count}} 个节点',
   },
   common: { loading: '加载中…', error: '错误：{{message}}', refresh: '刷新', yes: '是', no: '否', close: '关闭' },
 };
