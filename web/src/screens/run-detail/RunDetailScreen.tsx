@@ -32,7 +32,9 @@ function RunDetailView() {
     queryFn: async () => (await call(api.GET('/api/v1/runs/{id}', { params: { path: { id } } }))) as RunDetail,
     // Live while open; a finished run still refreshes slowly, since an
     // operation (retry, skip) can reopen it.
-    refetchInterval: (q) => (q.state.data && !openStatuses.has(q.state.data.status) ? 10000 : 1500),
+    // A 10,000-node detail is megabytes: the topology has its own live
+    // stream, so a big run's full detail refreshes slowly.
+    refetchInterval: (q) => (q.state.data && (!openStatuses.has(q.state.data.status) || q.state.data.nodes.length > 300) ? 10000 : 1500),
   });
   const run = runQ.data;
   const refresh = () => void qc.invalidateQueries({ queryKey: ['run', id] });

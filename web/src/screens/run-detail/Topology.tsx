@@ -51,6 +51,10 @@ export interface TopologyTiming {
   layout: number;
   render: number;
   total: number;
+  /** From the page's navigation start (includes the run detail above the graph). */
+  sinceNavigation: number;
+  /** Layouts done by this view so far; live updates must not add any. */
+  layouts: number;
   layoutSource: LayoutSource;
   engine: LayoutResult['engine'];
 }
@@ -142,11 +146,14 @@ function TopologyView({ run, onOpenLog, onChanged }: TopologyProps) {
   };
   const { start, dialog, rerunDownstream } = useOperate(refresh);
   const [focus, setFocus] = useState<string | null>(null);
-  const [menu, setMenu] = useState<{ node: string; x: number; y: number } | null>(null);
+  // The menu keeps the node as it was when it opened: the server's answer
+  // (409 when the state moved on) says what changed, not a menu that jumps.
+  const [menu, setMenu] = useState<{ node: TopoNode; x: number; y: number } | null>(null);
 
   // The layout: per definition version, in the worker, cached.
   const shape = topo ? `${topo.kind}:${topo.definition_id}:${topo.version}` : '';
   const [layout, setLayout] = useState<{ shape: string; l: LayoutResult; source: LayoutSource } | null>(null);
+  const layoutCount = useRef(0);
   const nodesForLayout = topo?.nodes;
   const edgesForLayout = topo?.edges;
   useEffect(() => {
@@ -156,6 +163,8 @@ function TopologyView({ run, onOpenLog, onChanged }: TopologyProps) {
       .then(({ layout: l, source }) => {
         if (!live) return;
         measure('topology:layout', 'topology:start');
+        layoutCount.current++;
+        if (window.__batonTopology) window.__batonTopology.layouts = layoutCount.current;
         setLayout({ shape, l, source });
       })
       .catch((e: unknown) => message.error(errorMessage(e)));
@@ -240,7 +249,8 @@ function TopologyView({ run, onOpenLog, onChanged }: TopologyProps) {
       const total = measure('topology:render', 'topology:start');
       window.__batonTopology = {
         nodes: topo.nodes.length, edges: topo.edges.length, fetch: ms('topology:fetch'), layout: ms('topology:layout') - ms('topology:fetch'),
-        render: total - ms('topology:layout'), total, layoutSource: layout.source, engine: layout.l.engine,
+        render: total - ms('topology:layout'), total, sinceNavigation: performance.now(), layoutSource: layout.source, engine: layout.l.engine,
+        layouts: layoutCount.current,
       };
     }, 0));
   }, [nodes, topo, layout]);
@@ -276,7 +286,13 @@ function TopologyView({ run, onOpenLog, onChanged }: TopologyProps) {
     runMenuAction(a, { runId: id, node: n, start, rerunDownstream: (nd, ns) => rerunDownstream(nd, ns, id), onOpenLog, message, t, nodes: topo?.nodes ?? [] });
   }
 
-  const menuNode = menu ? byId.get(menu.node) : undefined;
+  function openMenu(nid: string, e: { clientX: number; clientY: number }) {
+    const n = byId.get(nid);
+    if (!n) return;
+    setFocus(nid);
+    setMenu({ node: { ...n, status: (patch.get(nid) as TopoNode['status'] | undefined) ?? n.status }, x: e.clientX, y: e.clientY });
+  }
+  const menuNode = menu?.node;
   const items = menuNode ? menuItems(menuNode, canMutate, t) : [];
 
   if (topoQ.error) return <Typography.Text type="danger">{errorMessage(topoQ.error)}</Typography.Text>;
@@ -299,8 +315,8 @@ function TopologyView({ run, onOpenLog, onChanged }: TopologyProps) {
             fitView={!big} defaultViewport={{ x: 24, y: 24, zoom: 0.8 }} minZoom={big ? 0.2 : 0.05} maxZoom={2}
             nodesDraggable={false} nodesConnectable={false} elementsSelectable={false} onlyRenderVisibleElements
             proOptions={{ hideAttribution: true }}
-            onNodeClick={(e, n) => { setFocus(n.id); setMenu({ node: n.id, x: e.clientX, y: e.clientY }); }}
-            onNodeContextMenu={(e, n) => { e.preventDefault(); setFocus(n.id); setMenu({ node: n.id, x: e.clientX, y: e.clientY }); }}
+            onNodeClick={(e, n) => openMenu(n.id, e)}
+            onNodeContextMenu={(e, n) => { e.preventDefault(); openMenu(n.id, e); }}
             onPaneClick={() => { setMenu(null); setFocus(null); }}>
             <Background />
             <Controls showInteractive={false} />
