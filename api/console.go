@@ -87,6 +87,9 @@ type topologyDetail struct {
 	Transitions []topoTransition `json:"transitions"`
 	Executions  []executionView  `json:"executions"`
 	Live        bool             `json:"live,omitempty"`
+	// LastEventID is the run's latest transition when the view was read:
+	// GET /runs/{id}/events?after=<it> carries on from this view.
+	LastEventID uint64 `json:"last_event_id"`
 	// AllowedOps are the run-level operations the run's status allows.
 	AllowedOps []status.Op `json:"allowed_ops"`
 	// TopologyError says why the pinned version could not be read (the
@@ -734,11 +737,13 @@ func viewParam(c *gin.Context) (string, error) {
 }
 
 // topologyView answers d with its pinned topology.
-func (s *Server) topologyView(c *gin.Context, run *models.Run, d *runDetail) {
+func (s *Server) topologyView(c *gin.Context, run *models.Run, d *runDetail, lastEvent uint64) {
 	g, err := s.runGraph(c.Request.Context(), run)
 	if err != nil && !errors.Is(err, models.ErrNotFound) {
 		_ = c.Error(err)
 		return
 	}
-	c.JSON(http.StatusOK, topology(d, g, err))
+	t := topology(d, g, err)
+	t.LastEventID = lastEvent
+	c.JSON(http.StatusOK, t)
 }

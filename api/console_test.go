@@ -574,12 +574,15 @@ func TestRunTopologyAllowedOps(t *testing.T) {
 			{ID: id + ".check.0.1", NodeID: "check", Attempt: 1, Status: "failed", Rev: 2},
 			{ID: id + ".load.0.1", NodeID: "load", Attempt: 1, Status: "running", Rev: 2},
 		},
+		Transitions: []models.Transition{{Entity: "run", EntityID: id, FromStatus: "waiting", ToStatus: "running", Actor: "engine", At: t0},
+			{Entity: "node", EntityID: "check", FromStatus: "running", ToStatus: "failed", Actor: "engine", At: t0}},
 	}); err != nil {
 		t.Fatal(err)
 	}
 	type topo struct {
-		AllowedOps []string `json:"allowed_ops"`
-		Nodes      []struct {
+		LastEventID uint64   `json:"last_event_id"`
+		AllowedOps  []string `json:"allowed_ops"`
+		Nodes       []struct {
 			ID         string
 			AllowedOps []string `json:"allowed_ops"`
 		}
@@ -593,6 +596,13 @@ func TestRunTopologyAllowedOps(t *testing.T) {
 	}
 	var d topo
 	e.must(http.StatusOK, "GET", "/api/v1/runs/"+id+"?view=topology", e.viewer, nil, &d)
+	all, err := e.store.ListTransitions(ctx, id)
+	if err != nil || len(all) == 0 {
+		t.Fatalf("transitions %v %v", all, err)
+	}
+	if d.LastEventID != all[len(all)-1].ID {
+		t.Fatalf("last_event_id %d, want the run's last transition %d", d.LastEventID, all[len(all)-1].ID)
+	}
 	want := "extract=node-retry,rerun-downstream,rerun-from,instance-rerun " +
 		"check=node-retry,node-skip,rerun-downstream,rerun-from,instance-rerun " +
 		"load=node-stop,rerun-from,instance-stop " +

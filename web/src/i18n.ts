@@ -71,6 +71,11 @@ const en = {
     nodes: 'Nodes', allNodes: 'All nodes', downstream: 'With everything downstream of the chosen nodes',
     preview: 'Preview (dry run)', start: 'Start backfill', dates: '{{count}} dates', started: 'Backfill {{id}} started',
   },
+  // Audit log (screens/audit).
+  audit: {
+    action: 'Action', target: 'Target', targetKind: 'Target kind', targetId: 'Target id', result: 'Result',
+    results: { applied: 'applied', dry_run: 'dry run', refused: 'refused', failed: 'failed', replayed: 'replayed' },
+  },
   // Run topology (screens/run-detail/Topology.tsx, operate.tsx).
   topo: {
     op: { 'rerun-downstream': 'Rerun downstream' },
@@ -146,6 +151,11 @@ const zh: typeof en = {
     desc: '从晚到早', parallel: '并行日期数', parallelHint: '1 表示按日期依次执行（串行）',
     nodes: '节点', allNodes: '全部节点', downstream: '包含所选节点的全部下游',
     preview: '预览（试运行）', start: '开始补数据', dates: '{{count}} 个日期', started: '补数据 {{id}} 已启动',
+  },
+  // Audit log (screens/audit).
+  audit: {
+    action: '操作', target: '对象', targetKind: '对象类型', targetId: '对象 ID', result: '结果',
+    results: { applied: '已执行', dry_run: '试运行', refused: '已拒绝', failed: '失败', replayed: '重放' },
   },
   // Run topology (screens/run-detail/Topology.tsx, operate.tsx).
   topo: {

@@ -1948,6 +1948,11 @@ export interface components {
             transitions: components["schemas"]["TopologyTransition"][];
             executions: components["schemas"]["Execution"][];
             live?: boolean;
+            /**
+             * Format: int64
+             * @description The run's latest transition (event id) when the view was read; GET /runs/{id}/events?after=<it> carries on from this view.
+             */
+            last_event_id: number;
             /** @description The run-level operations the run's status allows now. */
             allowed_ops: components["schemas"]["RunOp"][];
             /** @description Why the pinned version could not be read; nodes then carry only their recorded state. */

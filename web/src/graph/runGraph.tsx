@@ -7,6 +7,7 @@ import { BaseEdge, getBezierPath, Handle, Position, useStore, type EdgeProps, ty
 import { useTranslation } from 'react-i18next';
 import { statusColor } from '../status';
 import type { Pt } from './layered';
+import { edgeColors } from './layout';
 
 export const LOW_ZOOM = 0.45;
 
@@ -54,8 +55,6 @@ function RunNodeView({ id, data, selected }: NodeProps<N>) {
     </div>
   );
 }
-
-export const edgeColors: Record<string, string> = { success: '#52c41a', failure: '#ff4d4f', always: '#8c8c8c' };
 
 /** Rounded polyline through pts. */
 function polyline(pts: Pt[]): string {

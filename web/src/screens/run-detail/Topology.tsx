@@ -20,7 +20,8 @@ import { api, call, errorMessage, type Schemas } from '../../api/client';
 import { useAuth } from '../../auth';
 import { DAGRE_MAX, size, type LayoutResult } from '../../graph/layered';
 import { cachedLayout, type LayoutSource } from '../../graph/layoutCache';
-import { edgeColors, runEdgeTypes, runNodeTypes, type RunEdgeData, type RunNodeData } from '../../graph/runGraph';
+import { edgeColors } from '../../graph/layout';
+import { runEdgeTypes, runNodeTypes, type RunEdgeData, type RunNodeData } from '../../graph/runGraph';
 import { menuItems, runMenuAction, useOperate, type MenuAction } from './operate';
 import { followRunEvents } from './runEvents';
 
@@ -97,11 +98,13 @@ function useLivePatches(id: string, live: boolean, big: boolean) {
   const [patch, setPatch] = useState<Map<string, string>>(() => new Map());
   useEffect(() => {
     if (!live) return;
+    // Carry on from the view first read: its states are the starting point.
+    const after = qc.getQueryData<Topo>(['topology', id])?.last_event_id ?? 0;
     const ctl = new AbortController();
     let pending: Map<string, string> | null = null;
     let timer: ReturnType<typeof setTimeout> | null = null;
     let refetch: ReturnType<typeof setTimeout> | null = null;
-    void followRunEvents(id, (name, e) => {
+    void followRunEvents(id, after, (name, e) => {
       if (name === 'node') {
         pending ??= new Map();
         pending.set(e.entity_id, e.to);
@@ -138,8 +141,9 @@ function TopologyView({ run, onOpenLog, onChanged }: TopologyProps) {
   const topo = topoQ.data;
   const big = (topo?.nodes.length ?? 0) > DAGRE_MAX;
   const { patch, clear } = useLivePatches(id, !!topo && !['success', 'rolled_back', 'abandoned', 'skipped'].includes(topo.status), big);
-  // A fresh answer is newer than the patches that came before it.
-  useEffect(() => clear(), [topo]); // eslint-disable-line react-hooks/exhaustive-deps
+  // A fresh answer is newer than the patches that came before it (each
+  // event schedules a refetch after it, so a patch cleared early comes back).
+  useEffect(() => clear(), [topoQ.dataUpdatedAt]); // eslint-disable-line react-hooks/exhaustive-deps
   const refresh = () => {
     void qc.invalidateQueries({ queryKey: ['topology', id] });
     onChanged();

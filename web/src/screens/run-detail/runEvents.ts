@@ -12,11 +12,11 @@ export interface RunEvent {
 
 /**
  * Calls onEvent for each transition (name: run, node, instance, request)
- * and resumes after the last id when the stream drops, until signal aborts
+ * logged after the event id after (the view's last_event_id), and resumes after the last id when the stream drops, until signal aborts
  * or the run ends (the "end" event).
  */
-export async function followRunEvents(runId: string, onEvent: (name: string, e: RunEvent) => void, signal: AbortSignal): Promise<void> {
-  let last = '';
+export async function followRunEvents(runId: string, after: number, onEvent: (name: string, e: RunEvent) => void, signal: AbortSignal): Promise<void> {
+  let last = after ? String(after) : '';
   while (!signal.aborted) {
     try {
       const res = await fetch(`/api/v1/runs/${encodeURIComponent(runId)}/events?until=closed${last ? `&after=${last}` : ''}`, {
