@@ -245,6 +245,9 @@ export async function topologySpec({ page, stack, step, shot }) {
     await closeMenu();
     await tid('nav-workers').click();
     await tid('workers-table').locator('tbody tr').first().waitFor();
+    // The dev worker, by its group, live (seen within the engine's liveness window).
+    await tid('workers-group-default').waitFor();
+    assert.equal(await tid('workers-group-default').getByTestId('worker-live').first().textContent(), 'live');
     await tid('nav-audit').click();
     await tid('audit-table').waitFor();
     assert.equal(await tid('nav-tokens').count(), 0);

@@ -71,6 +71,8 @@ const en = {
     nodes: 'Nodes', allNodes: 'All nodes', downstream: 'With everything downstream of the chosen nodes',
     preview: 'Preview (dry run)', start: 'Start backfill', dates: '{{count}} dates', started: 'Backfill {{id}} started',
   },
+  // Workers (screens/workers).
+  workers: { live: '{{count}} live', runningTotal: '{{count}} running', state: 'State', isLive: 'live', stale: 'not seen for 30 s' },
   // Audit log (screens/audit).
   audit: {
     action: 'Action', target: 'Target', targetKind: 'Target kind', targetId: 'Target id', result: 'Result',
@@ -152,6 +154,8 @@ const zh: typeof en = {
     nodes: '节点', allNodes: '全部节点', downstream: '包含所选节点的全部下游',
     preview: '预览（试运行）', start: '开始补数据', dates: '{{count}} 个日期', started: '补数据 {{id}} 已启动',
   },
+  // Workers (screens/workers).
+  workers: { live: '{{count}} 台在线', runningTotal: '{{count}} 个执行中', state: '状态', isLive: '在线', stale: '30 秒未上报' },
   // Audit log (screens/audit).
   audit: {
     action: '操作', target: '对象', targetKind: '对象类型', targetId: '对象 ID', result: '结果',

@@ -1856,6 +1856,8 @@ export interface components {
             running: number;
             started_at: components["schemas"]["NullableTime"];
             last_seen: components["schemas"]["NullableTime"];
+            /** @description Seen within the engine's worker liveness window (30 s): counted for broadcast and sharding. */
+            live: boolean;
         };
         /**
          * @description applied; dry_run (changed nothing); refused (4xx, with its code); failed (5xx); replayed (an Idempotency-Key repeat).
