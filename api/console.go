@@ -13,6 +13,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/baton-sched/baton/internal/control"
 	"github.com/baton-sched/baton/internal/dag"
 	"github.com/baton-sched/baton/internal/status"
 	"github.com/baton-sched/baton/models"
@@ -44,6 +45,9 @@ type topoNode struct {
 	StartedAt  *time.Time        `json:"started_at,omitempty"`
 	FinishedAt *time.Time        `json:"finished_at,omitempty"`
 	Instances  []topoInstance    `json:"instances,omitempty"`
+	// AllowedOps are the operations the node's state allows now
+	// (control.Allowed): what a console's node menu offers.
+	AllowedOps []status.Op `json:"allowed_ops,omitempty"`
 }
 
 type topoInstance struct {
@@ -83,6 +87,11 @@ type topologyDetail struct {
 	Transitions []topoTransition `json:"transitions"`
 	Executions  []executionView  `json:"executions"`
 	Live        bool             `json:"live,omitempty"`
+	// LastEventID is the run's latest transition when the view was read:
+	// GET /runs/{id}/events?after=<it> carries on from this view.
+	LastEventID uint64 `json:"last_event_id"`
+	// AllowedOps are the run-level operations the run's status allows.
+	AllowedOps []status.Op `json:"allowed_ops"`
 	// TopologyError says why the pinned version could not be read (the
 	// definition was purged); nodes then carry only their recorded state.
 	TopologyError string `json:"topology_error,omitempty"`
@@ -119,7 +128,7 @@ func compactInstance(in *instanceView) topoInstance {
 // be read, flowErr saying why).
 func topology(d *runDetail, g *dag.Graph, flowErr error) *topologyDetail {
 	out := &topologyDetail{runView: d.runView, View: "topology", Transitions: make([]topoTransition, len(d.Transitions)),
-		Executions: d.Executions, Live: d.Live, Edges: [][3]string{}}
+		Executions: d.Executions, Live: d.Live, Edges: [][3]string{}, AllowedOps: runAllowedOps(status.Run(d.Status))}
 	state := make(map[string]*nodeView, len(d.Nodes))
 	for i := range d.Nodes {
 		state[d.Nodes[i].ID] = &d.Nodes[i]
@@ -144,6 +153,7 @@ func topology(d *runDetail, g *dag.Graph, flowErr error) *topologyDetail {
 		for _, id := range g.Order() {
 			t := describe(g.Node(id), d.Group)
 			fill(&t, state[id])
+			t.AllowedOps = control.Allowed(g, status.Run(d.Status), nodeControlView(id, state[id]))
 			out.Nodes = append(out.Nodes, t)
 			listed[id] = true
 			for _, e := range g.Downstream(id) {
@@ -167,6 +177,33 @@ func topology(d *runDetail, g *dag.Graph, flowErr error) *topologyDetail {
 		out.Transitions[i] = topoTransition(t)
 	}
 	return out
+}
+
+// runMenuOps are the run-level operations, in the order a console shows them.
+var runMenuOps = []status.Op{status.OpStop, status.OpPause, status.OpResume, status.OpRetryFailed,
+	status.OpRollback, status.OpAbandon, status.OpRerun}
+
+func runAllowedOps(s status.Run) []status.Op {
+	out := []status.Op{}
+	for _, op := range runMenuOps {
+		if ok, _ := status.RunOpAllowed(op, s); ok {
+			out = append(out, op)
+		}
+	}
+	return out
+}
+
+// nodeControlView is the part of a node's recorded state (nil: none yet) the operation rules look
+// at: a node ran once it has an attempt or an instance.
+func nodeControlView(id string, n *nodeView) control.NodeView {
+	if n == nil {
+		return control.NodeView{ID: id, Status: string(status.NodeWaiting)}
+	}
+	v := control.NodeView{ID: n.ID, Status: n.Status, Attempts: n.Attempts, Ran: n.Attempts > 0 || len(n.Instances) > 0}
+	for k := range n.Instances {
+		v.Instances = append(v.Instances, control.InstanceView{ID: n.Instances[k].ID, Status: n.Instances[k].Status})
+	}
+	return v
 }
 
 // graphCacheSize bounds the pinned graphs kept: a 10,000-node graph holds
@@ -700,11 +737,13 @@ func viewParam(c *gin.Context) (string, error) {
 }
 
 // topologyView answers d with its pinned topology.
-func (s *Server) topologyView(c *gin.Context, run *models.Run, d *runDetail) {
+func (s *Server) topologyView(c *gin.Context, run *models.Run, d *runDetail, lastEvent uint64) {
 	g, err := s.runGraph(c.Request.Context(), run)
 	if err != nil && !errors.Is(err, models.ErrNotFound) {
 		_ = c.Error(err)
 		return
 	}
-	c.JSON(http.StatusOK, topology(d, g, err))
+	t := topology(d, g, err)
+	t.LastEventID = lastEvent
+	c.JSON(http.StatusOK, t)
 }

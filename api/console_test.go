@@ -554,3 +554,74 @@ func durOrNil(t *time.Time, base time.Time) string {
 	}
 	return t.Sub(base).String()
 }
+
+// TestRunTopologyAllowedOps: each node of the topology view carries the
+// operations its state allows (control.Allowed), and the run its own.
+func TestRunTopologyAllowedOps(t *testing.T) {
+	e := newEnv(t)
+	id := consoleFlow(t, e)
+	ctx := context.Background()
+	t0 := fixedNow.Add(time.Minute)
+	if err := e.store.ApplyMirror(ctx, models.MirrorBatch{RunID: id,
+		Run: &models.RunUpdate{Status: "running", Rev: 2, StartedAt: &t0},
+		Nodes: []models.NodeUpdate{
+			{NodeID: "extract", Status: "success", Attempts: 1, Rev: 2},
+			{NodeID: "check", Status: "failed", Attempts: 1, Rev: 2},
+			{NodeID: "load", Status: "running", Attempts: 1, Rev: 2},
+		},
+		Instances: []models.InstanceUpdate{
+			{ID: id + ".extract.0.1", NodeID: "extract", Attempt: 1, Status: "success", Rev: 2},
+			{ID: id + ".check.0.1", NodeID: "check", Attempt: 1, Status: "failed", Rev: 2},
+			{ID: id + ".load.0.1", NodeID: "load", Attempt: 1, Status: "running", Rev: 2},
+		},
+		Transitions: []models.Transition{{Entity: "run", EntityID: id, FromStatus: "waiting", ToStatus: "running", Actor: "engine", At: t0},
+			{Entity: "node", EntityID: "check", FromStatus: "running", ToStatus: "failed", Actor: "engine", At: t0}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	type topo struct {
+		LastEventID uint64   `json:"last_event_id"`
+		AllowedOps  []string `json:"allowed_ops"`
+		Nodes       []struct {
+			ID         string
+			AllowedOps []string `json:"allowed_ops"`
+		}
+	}
+	ops := func(d topo) string {
+		var out []string
+		for _, n := range d.Nodes {
+			out = append(out, n.ID+"="+strings.Join(n.AllowedOps, ","))
+		}
+		return strings.Join(append(out, "run="+strings.Join(d.AllowedOps, ",")), " ")
+	}
+	var d topo
+	e.must(http.StatusOK, "GET", "/api/v1/runs/"+id+"?view=topology", e.viewer, nil, &d)
+	all, err := e.store.ListTransitions(ctx, id)
+	if err != nil || len(all) == 0 {
+		t.Fatalf("transitions %v %v", all, err)
+	}
+	if d.LastEventID != all[len(all)-1].ID {
+		t.Fatalf("last_event_id %d, want the run's last transition %d", d.LastEventID, all[len(all)-1].ID)
+	}
+	want := "extract=node-retry,rerun-downstream,rerun-from,instance-rerun " +
+		"check=node-retry,node-skip,rerun-downstream,rerun-from,instance-rerun " +
+		"load=node-stop,rerun-from,instance-stop " +
+		"both= report=node-stop,node-pause,node-retry,rerun-downstream alert=node-stop,node-pause,node-retry,rerun-downstream " +
+		"run=stop,pause"
+	if got := ops(d); got != want {
+		t.Fatalf("allowed ops\n got %s\nwant %s", got, want)
+	}
+	// A closed run keeps only the reset (rerun-from) and, at run level, rerun.
+	if err := e.store.ApplyMirror(ctx, models.MirrorBatch{RunID: id, Run: &models.RunUpdate{Status: "success", Rev: 3},
+		Nodes:     []models.NodeUpdate{{NodeID: "check", Status: "success", Attempts: 1, Rev: 3}, {NodeID: "load", Status: "success", Attempts: 1, Rev: 3}},
+		Instances: []models.InstanceUpdate{{ID: id + ".load.0.1", NodeID: "load", Attempt: 1, Status: "success", Rev: 3}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	d = topo{}
+	e.must(http.StatusOK, "GET", "/api/v1/runs/"+id+"?view=topology", e.viewer, nil, &d)
+	want = "extract=rerun-from check=rerun-from load=rerun-from both= report= alert= run=rerun"
+	if got := ops(d); got != want {
+		t.Fatalf("allowed ops of a closed run\n got %s\nwant %s", got, want)
+	}
+}

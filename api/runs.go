@@ -454,8 +454,15 @@ func (s *Server) getRun(c *gin.Context) {
 	// The topology view keeps the run's own transitions only: a 10,000-node
 	// run logs some 50,000, which the full detail still lists.
 	entity := ""
+	var lastEvent uint64
 	if view == "topology" {
 		entity = "run"
+		// Read before the rows: a stream resuming after it replays at most
+		// what the rows already show, and misses nothing.
+		if lastEvent, err = s.store.LastTransitionID(ctx, r.ID); err != nil {
+			_ = c.Error(err)
+			return
+		}
 	}
 	d, err := s.detailOf(ctx, r, entity)
 	if err != nil {
@@ -473,7 +480,7 @@ func (s *Server) getRun(c *gin.Context) {
 		}
 	}
 	if view == "topology" {
-		s.topologyView(c, r, d)
+		s.topologyView(c, r, d, lastEvent)
 		return
 	}
 	c.JSON(http.StatusOK, d)

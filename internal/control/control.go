@@ -222,3 +222,42 @@ func joinOffenders(os []Offender, withStatus bool) string {
 	}
 	return strings.Join(s, ", ")
 }
+
+// nodeMenuOps are the node-level operations Allowed considers, in the
+// order a node menu lists them.
+var nodeMenuOps = []status.Op{status.OpNodeStop, status.OpNodePause, status.OpNodeResume, status.OpNodeRetry,
+	status.OpNodeSkip, status.OpRerunDownstream}
+
+// Allowed lists the operations on node n that would be accepted while its
+// run is in status run: the node operations Check accepts for n alone,
+// rerun-from (a reset, also on closed runs) once n was dispatched, and the
+// instance operations Check accepts for n's last instance. It is what a
+// console shows in a node's menu; the operation itself is still checked
+// when it is asked for, since the state may move in between.
+func Allowed(g *dag.Graph, run status.Run, n NodeView) []status.Op {
+	if nd := g.Node(n.ID); nd == nil || nd.IsLogic() {
+		return nil
+	}
+	var out []status.Op
+	open := slices.Contains(runOpenFor, run)
+	st := status.NodeState{Status: status.Node(n.Status), Ran: n.Ran}
+	for _, op := range nodeMenuOps {
+		if ok, _ := status.NodeOpAllowed(op, st); ok && open {
+			out = append(out, op)
+		}
+	}
+	if ok, _ := status.NodeOpAllowed(status.OpRerunFrom, st); ok {
+		out = append(out, status.OpRerunFrom)
+	}
+	if !open || len(n.Instances) == 0 {
+		return out
+	}
+	last := status.Instance(n.Instances[len(n.Instances)-1].Status)
+	if ok, _ := status.InstanceOpAllowed(status.OpInstanceStop, last); ok {
+		out = append(out, status.OpInstanceStop)
+	}
+	if ok, _ := status.InstanceOpAllowed(status.OpInstanceRerun, last); ok && st.Status.Terminal() {
+		out = append(out, status.OpInstanceRerun)
+	}
+	return out
+}

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { startStack } from './stack.mjs';
 import { editorSpecs } from './editor.mjs';
+import { topologySpec } from './topology.mjs';
 
 const shots = process.env.BATON_E2E_SCREENSHOTS;
 const chromiumPath = process.env.BATON_TEST_CHROMIUM ?? '/usr/bin/chromium';
@@ -222,7 +223,7 @@ try {
     for (const op of ['retry', 'rollback', 'abandon', 'rerun']) await tid(`run-op-${op}`).waitFor();
     assert.equal(await tid('run-op-stop').count(), 0);
     const ops = await nodeMenu('extract');
-    assert.deepEqual(ops.sort(), ['instance-op-rerun', 'node-op-log', 'node-op-rerun-from', 'node-op-retry', 'node-op-skip']);
+    assert.deepEqual(ops.sort(), ['instance-op-rerun', 'node-op-log', 'node-op-rerun-downstream', 'node-op-rerun-from', 'node-op-retry', 'node-op-skip']);
     await page.keyboard.press('Escape');
     // Locate current progress: the first failed node, its log ready.
     await tid('locate').click();
@@ -384,6 +385,9 @@ try {
     await tid('runs-table').locator('tbody tr').first().waitFor();
     await shot('runs-zh');
   });
+
+  // The topology at 100 / 1,000 / 10,000 nodes and the node menu in every status (e2e/topology.mjs).
+  await topologySpec({ page, stack, step, shot });
 
   assert.deepEqual(consoleErrors, [], 'no uncaught errors in the page');
 } finally {

@@ -108,6 +108,21 @@ const en = {
     nodes: 'Nodes', allNodes: 'All nodes', downstream: 'With everything downstream of the chosen nodes',
     preview: 'Preview (dry run)', start: 'Start backfill', dates: '{{count}} dates', started: 'Backfill {{id}} started',
   },
+  // Workers (screens/workers).
+  workers: { live: '{{count}} live', runningTotal: '{{count}} running', state: 'State', isLive: 'live', stale: 'not seen for 30 s' },
+  // Audit log (screens/audit).
+  audit: {
+    action: 'Action', target: 'Target', targetKind: 'Target kind', targetId: 'Target id', result: 'Result',
+    results: { applied: 'applied', dry_run: 'dry run', refused: 'refused', failed: 'failed', replayed: 'replayed' },
+  },
+  // Run topology (screens/run-detail/Topology.tsx, operate.tsx).
+  topo: {
+    op: { 'rerun-downstream': 'Rerun downstream' },
+    count: '{{nodes}} nodes, {{edges}} edges', clearFocus: 'Clear highlight',
+    lineage: '{{node}}: {{count}} nodes upstream and downstream',
+    downstreamPick: 'Nodes to run again, with everything downstream of them:', preview: 'Preview (dry run)',
+    willRun: '{{count}} nodes run again',
+  },
   common: { loading: 'Loading…', error: 'Error: {{message}}', refresh: 'Refresh', yes: 'Yes', no: 'No', close: 'Close' },
 };
 
@@ -212,6 +227,21 @@ const zh: typeof en = {
     desc: '从晚到早', parallel: '并行日期数', parallelHint: '1 表示按日期依次执行（串行）',
     nodes: '节点', allNodes: '全部节点', downstream: '包含所选节点的全部下游',
     preview: '预览（试运行）', start: '开始补数据', dates: '{{count}} 个日期', started: '补数据 {{id}} 已启动',
+  },
+  // Workers (screens/workers).
+  workers: { live: '{{count}} 台在线', runningTotal: '{{count}} 个执行中', state: '状态', isLive: '在线', stale: '30 秒未上报' },
+  // Audit log (screens/audit).
+  audit: {
+    action: '操作', target: '对象', targetKind: '对象类型', targetId: '对象 ID', result: '结果',
+    results: { applied: '已执行', dry_run: '试运行', refused: '已拒绝', failed: '失败', replayed: '重放' },
+  },
+  // Run topology (screens/run-detail/Topology.tsx, operate.tsx).
+  topo: {
+    op: { 'rerun-downstream': '重跑下游' },
+    count: '{{nodes}} 个节点，{{edges}} 条边', clearFocus: '取消高亮',
+    lineage: '{{node}}：上下游共 {{count}} 个节点',
+    downstreamPick: '重跑以下节点及其全部下游：', preview: '预览（试运行）',
+    willRun: '将重跑 {{count}} 个节点',
   },
   common: { loading: '加载中…', error: '错误：{{message}}', refresh: '刷新', yes: '是', no: '否', close: '关闭' },
 };

@@ -1349,6 +1349,16 @@ export interface components {
         NodeStatus: "waiting" | "paused" | "dispatched" | "running" | "success" | "failed" | "stopping" | "stopped" | "timeout" | "skipped" | "rolled_back";
         /** @enum {string} */
         InstanceStatus: "waiting" | "running" | "success" | "failed" | "stopping" | "stopped" | "timeout" | "stop_failed";
+        /**
+         * @description A run-level control operation (retry is retry failed).
+         * @enum {string}
+         */
+        RunOp: "stop" | "pause" | "resume" | "retry" | "rollback" | "abandon" | "rerun";
+        /**
+         * @description A node operation (node-skip is set success; instance-* act on the node's last instance).
+         * @enum {string}
+         */
+        NodeOp: "node-stop" | "node-pause" | "node-resume" | "node-retry" | "node-skip" | "rerun-downstream" | "rerun-from" | "instance-stop" | "instance-rerun";
         /** @enum {string} */
         Role: "admin" | "operator" | "viewer";
         /**
@@ -1880,6 +1890,8 @@ export interface components {
             running: number;
             started_at: components["schemas"]["NullableTime"];
             last_seen: components["schemas"]["NullableTime"];
+            /** @description Seen within the engine's worker liveness window (30 s): counted for broadcast and sharding. */
+            live: boolean;
         };
         /**
          * @description applied; dry_run (changed nothing); refused (4xx, with its code); failed (5xx); replayed (an Idempotency-Key repeat).
@@ -1972,6 +1984,13 @@ export interface components {
             transitions: components["schemas"]["TopologyTransition"][];
             executions: components["schemas"]["Execution"][];
             live?: boolean;
+            /**
+             * Format: int64
+             * @description The run's latest transition (event id) when the view was read; GET /runs/{id}/events?after=<it> carries on from this view.
+             */
+            last_event_id: number;
+            /** @description The run-level operations the run's status allows now. */
+            allowed_ops: components["schemas"]["RunOp"][];
             /** @description Why the pinned version could not be read; nodes then carry only their recorded state. */
             topology_error?: string;
         };
@@ -1993,6 +2012,8 @@ export interface components {
             started_at?: components["schemas"]["Time"];
             finished_at?: components["schemas"]["Time"];
             instances?: components["schemas"]["TopologyInstance"][];
+            /** @description The operations the node's state allows now, by the rules the control routes enforce (left out when none). */
+            allowed_ops?: components["schemas"]["NodeOp"][];
         };
         TopologyInstance: {
             id: string;
