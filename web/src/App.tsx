@@ -13,6 +13,7 @@ import { EditorScreen } from './screens/editor/EditorScreen';
 import { WorkersScreen } from './screens/workers/WorkersScreen';
 import { AuditScreen } from './screens/audit/AuditScreen';
 import { TokensScreen } from './screens/tokens/TokensScreen';
+import { BackfillsScreen } from './screens/backfills/BackfillsScreen';
 
 function Routed() {
   const { me } = useAuth();
@@ -27,6 +28,7 @@ function Routed() {
         <Route path="flows" element={<FlowsScreen />} />
         <Route path="flows/new" element={<EditorScreen />} />
         <Route path="flows/:id/edit" element={<EditorScreen />} />
+        <Route path="backfills" element={<BackfillsScreen />} />
         <Route path="workers" element={<WorkersScreen />} />
         <Route path="audit" element={<AuditScreen />} />
         {admin && <Route path="tokens" element={<TokensScreen />} />}

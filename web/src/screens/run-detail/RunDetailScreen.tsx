@@ -1,6 +1,6 @@
 import { useMemo, useState } from 'react';
 import { useQuery, useQueryClient } from '@tanstack/react-query';
-import { Alert, App, Button, Card, Descriptions, Dropdown, Space, Table, Tabs, Tree, Typography } from 'antd';
+import { Alert, App, Button, Card, Descriptions, Dropdown, Space, Tabs, Typography } from 'antd';
 import { Background, Controls, ReactFlow, ReactFlowProvider, useReactFlow, type Node } from '@xyflow/react';
 import '@xyflow/react/dist/style.css';
 import { useTranslation } from 'react-i18next';
@@ -11,10 +11,13 @@ import { layout, toGraph, type GraphNodeData } from '../../graph/layout';
 import { nodeTypes } from '../../graph/nodes';
 import { fmtTime, StatusTag } from '../../shell/StatusTag';
 import { instanceOpsFor, nodeOpsFor, runOpsFor, type NodeOp } from '../../status';
-import { LogView } from './LogView';
+import { LogsTab } from './LogView';
 import { useOperate } from './operate';
-
-const openStatuses = new Set(['waiting', 'running', 'paused', 'stopping', 'rolling_back']);
+import { useLiveRun } from './live';
+import { Gantt } from './Gantt';
+import { Timeline } from './Timeline';
+import { RerunDownstream, nodeOpsOpen } from './RerunDownstream';
+import { BackfillDialog } from '../flows/BackfillDialog';
 
 /** The nodes of the run's pinned version; a task run is one node. */
 function useDefinition(run: RunDetail | undefined) {
@@ -75,17 +78,16 @@ function RunDetailView() {
   const [logInstance, setLogInstance] = useState<Instance | null>(null);
   const [menu, setMenu] = useState<{ node: Node<GraphNodeData>; x: number; y: number } | null>(null);
 
-  const runQ = useQuery({
-    queryKey: ['run', id],
-    // Without ?view the answer is the full RunDetail, never the topology view.
-    queryFn: async () => (await call(api.GET('/api/v1/runs/{id}', { params: { path: { id } } }))) as RunDetail,
-    // Live while open; a finished run still refreshes slowly, since an
-    // operation (retry, skip) can reopen it.
-    refetchInterval: (q) => (q.state.data && !openStatuses.has(q.state.data.status) ? 10000 : 1500),
-  });
-  const run = runQ.data;
+  // Live from the run's event stream (live.ts), not polled.
+  const liveRun = useLiveRun(id);
+  const run = liveRun.run;
   const def = useDefinition(run);
-  const refresh = () => void qc.invalidateQueries({ queryKey: ['run', id] });
+  const [panel, setPanel] = useState<'rerun-downstream' | 'backfill' | null>(null);
+  const refresh = () => {
+    liveRun.refresh();
+    void qc.invalidateQueries({ queryKey: ['gantt', id] });
+    void qc.invalidateQueries({ queryKey: ['run-audit', id] });
+  };
   const { start, dialog } = useOperate(refresh);
 
   // Layout once per version; live updates only patch node data.
@@ -102,7 +104,7 @@ function RunDetailView() {
   }) ?? [], [base, nodeRuns, lit]);
   const edges = useMemo(() => base?.edges.map((e) => (lit && !(lit.has(e.source) && lit.has(e.target)) ? { ...e, style: { ...e.style, opacity: 0.15 } } : e)) ?? [], [base, lit]);
 
-  if (runQ.error) return <Alert type="error" message={errorMessage(runQ.error)} />;
+  if (liveRun.error) return <Alert type="error" message={errorMessage(liveRun.error)} />;
   if (!run) return <Typography.Text>{t('common.loading')}</Typography.Text>;
 
   const runOps = canMutate ? runOpsFor(run.status) : [];
@@ -194,6 +196,10 @@ function RunDetailView() {
                 {t(op === 'retry' ? 'op.retry-failed' : `op.${op}`)}
               </Button>
             ))}
+            {canMutate && nodeOpsOpen.has(run.status) && run.kind === 'flow' && (
+              <Button onClick={() => setPanel('rerun-downstream')} data-testid="run-op-rerun-downstream">{t('rerunDown.title')}</Button>
+            )}
+            {canMutate && <Button onClick={() => setPanel('backfill')} data-testid="run-op-backfill">{t('runDetail.backfillFromHere')}</Button>}
             <Button onClick={locate} data-testid="locate">{t('run.locate')}</Button>
             <Button onClick={() => downloadArchive(run.id)}>{t('run.archive')}</Button>
           </Space>
@@ -228,41 +234,21 @@ function RunDetailView() {
         },
         {
           key: 'logs', label: <span data-testid="tab-logs">{t('run.logs')}</span>,
-          children: (
-            <div style={{ display: 'flex', gap: 16 }}>
-              <Card size="small" style={{ width: 280, flex: 'none' }}>
-                <Tree data-testid="log-tree" defaultExpandAll selectedKeys={logInstance ? [logInstance.id] : []}
-                  onSelect={(keys) => {
-                    const k = keys[0] as string | undefined;
-                    const inst = run.nodes.flatMap((n) => n.instances).find((i) => i.id === k);
-                    if (inst) setLogInstance(inst);
-                  }}
-                  treeData={run.nodes.map((n) => ({
-                    key: `node:${n.id}`, selectable: false,
-                    title: <Space size={4}>{n.id}<StatusTag status={n.status} forced={n.forced} /></Space>,
-                    children: n.instances.map((i) => ({
-                      key: i.id,
-                      title: <span data-testid={`log-instance-${n.id}-${i.attempt}`}>#{i.shard_index} {t('run.attempt')} {i.attempt} <StatusTag status={i.status} /></span>,
-                    })),
-                  }))} />
-              </Card>
-              <div style={{ flex: 1, minWidth: 0 }}><LogView instance={logInstance} /></div>
-            </div>
-          ),
+          children: <LogsTab run={run} instance={logInstance} onSelect={setLogInstance} />,
         },
         {
-          key: 'transitions', label: t('run.transitions'),
-          children: (
-            <Table size="small" rowKey={(r, i) => `${r.request_id}-${i}`} pagination={{ pageSize: 20 }} dataSource={run.transitions}
-              columns={[
-                { title: t('run.at'), dataIndex: 'at', render: fmtTime },
-                { title: t('run.node'), render: (_, r) => `${r.entity} ${r.entity_id}` },
-                { title: t('run.from'), dataIndex: 'from', render: (s: string) => (s ? <StatusTag status={s} /> : '—') },
-                { title: t('run.to'), dataIndex: 'to', render: (s: string) => <StatusTag status={s} /> },
-                { title: t('run.actor'), dataIndex: 'actor' },
-                { title: t('run.reason'), dataIndex: 'reason' },
-              ]} />
-          ),
+          key: 'gantt', label: <span data-testid="tab-gantt">{t('runDetail.gantt')}</span>,
+          children: tab === 'gantt' && <Gantt runId={run.id} tick={liveRun.events.length} onPick={(it) => {
+            const inst = run.nodes.flatMap((n) => n.instances).find((i) => i.id === it.instance);
+            if (inst) {
+              setLogInstance(inst);
+              setTab('logs');
+            }
+          }} />,
+        },
+        {
+          key: 'transitions', label: <span data-testid="tab-transitions">{t('run.transitions')}</span>,
+          children: tab === 'transitions' && <Timeline runId={run.id} transitions={liveRun.transitions} tick={liveRun.events.length} />,
         },
       ]} />
       {menu && (
@@ -271,6 +257,14 @@ function RunDetailView() {
         </Dropdown>
       )}
       {dialog}
+      {panel === 'rerun-downstream' && (
+        <RerunDownstream run={run} edges={def.data?.edges ?? []} onClose={() => setPanel(null)} onDone={refresh}
+          logic={new Set((def.data?.nodes ?? []).filter((n) => n.type === 'and' || n.type === 'or').map((n) => n.id))} />
+      )}
+      {panel === 'backfill' && (
+        <BackfillDialog flow={{ id: run.definition_id, name: run.definition_name || run.definition_id }} kind={run.kind}
+          initial={{ from: run.bizdate, to: run.bizdate, node: menu?.node.id }} onClose={() => setPanel(null)} />
+      )}
     </Space>
   );
 }
