@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { startStack } from './stack.mjs';
+import { runsSpec } from './runs.spec.mjs';
 
 const shots = process.env.BATON_E2E_SCREENSHOTS;
 const chromiumPath = process.env.BATON_TEST_CHROMIUM ?? '/usr/bin/chromium';
@@ -279,6 +280,7 @@ try {
     await page.waitForFunction(() => document.querySelectorAll('[data-testid="runs-table"] tbody tr [data-testid="run-link"]').length === 2);
     await page.locator('[data-testid="runs-table"] thead .ant-checkbox-input').check();
     await tid('batch-stop').click();
+    await page.locator('#batch-confirm').click();
     const results = tid('batch-results');
     await results.waitFor();
     const text = await results.textContent();
@@ -379,6 +381,9 @@ try {
     await tid('runs-table').locator('tbody tr').first().waitFor();
     await shot('runs-zh');
   });
+
+  // Execution records, run detail and backfill (e2e/runs.spec.mjs).
+  await runsSpec({ page, stack, step, shot });
 
   assert.deepEqual(consoleErrors, [], 'no uncaught errors in the page');
 } finally {

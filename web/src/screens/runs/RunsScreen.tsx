@@ -4,7 +4,7 @@
 // (GET /runs/events) patches loaded rows in place and counts new runs
 // without moving what is on screen.
 import { useEffect, useMemo, useRef, useState } from 'react';
-import { useInfiniteQuery, useMutation, useQuery, useQueryClient, type InfiniteData } from '@tanstack/react-query';
+import { useInfiniteQuery, useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { Alert, App, Button, Card, DatePicker, Form, Input, Modal, Select, Space, Switch, Table, Tag, Typography } from 'antd';
 import type { Dayjs } from 'dayjs';
 import dayjs from 'dayjs';
@@ -72,7 +72,19 @@ export function RunsScreen() {
     // Live rows come from the event stream, not from refetching every page.
     staleTime: Infinity,
   });
-  const rows = useMemo(() => runs.data?.pages.flatMap((p) => p.items) ?? [], [runs.data]);
+  // The latest run-level event of each loaded run, applied over the
+  // fetched rows: a refetch that lands after an event cannot undo it, and
+  // the rows are patched without touching the cache.
+  const [overlay, setOverlay] = useState<Map<string, RunEvent>>(() => new Map());
+  const fetched = useMemo(() => runs.data?.pages.flatMap((p) => p.items) ?? [], [runs.data]);
+  const rows = useMemo(() => fetched.map((r) => {
+    const e = overlay.get(r.id);
+    return e ? patchRun(r, e) : r;
+  }), [fetched, overlay]);
+  const loaded = useRef(new Set<string>());
+  useEffect(() => {
+    loaded.current = new Set(fetched.map((r) => r.id));
+  }, [fetched]);
   const first = runs.data?.pages[0];
 
   // The counters ignore status (they are the status filter) and paging.
@@ -94,20 +106,15 @@ export function RunsScreen() {
       const byRun = new Map<string, RunEvent>();
       for (const e of events) if (e.entity === 'run') byRun.set(e.run_id, e);
       if (!byRun.size) return;
-      const known = new Set<string>();
-      qc.setQueryData<InfiniteData<RunList, string>>(listKey, (d) => d && {
-        ...d,
-        pages: d.pages.map((p) => ({
-          ...p,
-          items: p.items.map((r) => {
-            const e = byRun.get(r.id);
-            if (!e) return r;
-            known.add(r.id);
-            return patchRun(r, e);
-          }),
-        })),
-      });
-      const unseen = [...byRun.keys()].filter((id) => !known.has(id));
+      const mine = [...byRun.values()].filter((e) => loaded.current.has(e.run_id));
+      if (mine.length) {
+        setOverlay((old) => {
+          const next = new Map(old);
+          for (const e of mine) if ((next.get(e.run_id)?.id ?? 0) < e.id) next.set(e.run_id, e);
+          return next;
+        });
+      }
+      const unseen = [...byRun.keys()].filter((id) => !loaded.current.has(id));
       if (unseen.length) setFresh((s) => new Set([...s, ...unseen]));
       if (!statsTimer.current) {
         statsTimer.current = window.setTimeout(() => {
