@@ -100,7 +100,15 @@ export function RunsScreen() {
   // and selection survive), count runs not on screen, refresh the counters
   // at most once a second.
   const statsTimer = useRef(0);
-  useEffect(() => () => window.clearTimeout(statsTimer.current), []);
+  const listTimer = useRef(0);
+  useEffect(() => () => {
+    window.clearTimeout(statsTimer.current);
+    window.clearTimeout(listTimer.current);
+  }, []);
+  const pages = useRef(0);
+  useEffect(() => {
+    pages.current = runs.data?.pages.length ?? 0;
+  }, [runs.data]);
   useEventStream(live ? '/api/v1/runs/events' : null, {
     onEvents(events) {
       const byRun = new Map<string, RunEvent>();
@@ -115,7 +123,19 @@ export function RunsScreen() {
         });
       }
       const unseen = [...byRun.keys()].filter((id) => !loaded.current.has(id));
-      if (unseen.length) setFresh((s) => new Set([...s, ...unseen]));
+      if (unseen.length) {
+        // At the top of a first page nothing on screen moves when new rows
+        // come in above: read the page again. Further down, or with more
+        // pages loaded, say so and let the operator choose.
+        if (window.scrollY < 40 && pages.current <= 1) {
+          if (!listTimer.current) {
+            listTimer.current = window.setTimeout(() => {
+              listTimer.current = 0;
+              void qc.invalidateQueries({ queryKey: listKey });
+            }, 1000);
+          }
+        } else setFresh((s) => new Set([...s, ...unseen]));
+      }
       if (!statsTimer.current) {
         statsTimer.current = window.setTimeout(() => {
           statsTimer.current = 0;
@@ -139,6 +159,9 @@ export function RunsScreen() {
     setParams(p);
     setSelected([]);
     setFresh(new Set());
+    // Searching again with the same filters reads them afresh (the live
+    // stream may be off).
+    void qc.invalidateQueries({ queryKey: ['runs'] });
   }
 
   const batch = useMutation({
