@@ -94,7 +94,7 @@ export function Gantt({ runId, tick, onPick }: { runId: string; tick: number; on
       </Space>
       <div style={{ display: 'flex', fontSize: 11, color: '#8c8c8c', paddingLeft: LABEL, position: 'relative', height: 16 }}>
         {ticks.map((v, k) => (
-          <span key={k} style={{ position: 'absolute', left: `calc(${LABEL}px + (100% - ${LABEL}px) * ${k / 4})`, transform: k === 4 ? 'translateX(-100%)' : k ? 'translateX(-50%)' : undefined }}>
+          <span key={k} style={{ position: 'absolute', whiteSpace: 'nowrap', left: `calc(${LABEL}px + (100% - ${LABEL}px) * ${k / 4})`, transform: k === 4 ? 'translateX(-100%)' : k ? 'translateX(-50%)' : undefined }}>
             +{fmtDuration(v - span.lo)}
           </span>
         ))}
