@@ -98,12 +98,13 @@ class Lines {
 function InstanceLog({ instance }: { instance: Instance }) {
   const { t } = useTranslation();
   const buf = useRef(new Lines());
-  const [, setVersion] = useState(0);
+  const [version, setVersion] = useState(0);
   const [state, setState] = useState<'following' | 'ended'>('following');
   const [error, setError] = useState('');
   const [downloading, setDownloading] = useState(false);
   const scroller = useRef<HTMLDivElement>(null);
   const stick = useRef(true);
+  const dragging = useRef(false);
   const id = instance.id;
 
   useEffect(() => {
@@ -138,9 +139,11 @@ function InstanceLog({ instance }: { instance: Instance }) {
   // unmemoisable functions are what it is for.
   // eslint-disable-next-line react-hooks/incompatible-library
   const rows = useVirtualizer({ count: lines.count, getScrollElement: () => scroller.current, estimateSize: () => LINE, overscan: 30 });
+  // Follow the end as lines arrive (not on the virtualizer's own renders
+  // while the operator scrolls).
   useEffect(() => {
     if (stick.current && lines.count) rows.scrollToIndex(lines.count - 1, { align: 'end' });
-  });
+  }, [version]); // eslint-disable-line react-hooks/exhaustive-deps
 
   async function download() {
     setDownloading(true);
@@ -177,13 +180,23 @@ function InstanceLog({ instance }: { instance: Instance }) {
         <Tag color={state === 'following' ? 'processing' : 'default'} data-testid="log-state">{state === 'following' ? t('run.following') : t('run.ended')}</Tag>
         <Typography.Text type="secondary" data-testid="log-size">{t('logs.size', { lines: (lines.count + lines.dropped).toLocaleString(), size: fmtBytes(lines.bytes) })}</Typography.Text>
         <Button size="small" onClick={download} loading={downloading} data-testid="log-download">{t('run.download')}</Button>
-        <Button size="small" onClick={() => { stick.current = false; rows.scrollToIndex(0); }}>{t('logs.top')}</Button>
+        <Button size="small" onClick={() => { stick.current = false; rows.scrollToIndex(0); }} data-testid="log-top">{t('logs.top')}</Button>
         <Button size="small" onClick={() => { stick.current = true; rows.scrollToIndex(lines.count - 1, { align: 'end' }); }} data-testid="log-follow">{t('logs.bottom')}</Button>
       </Space>
       {error && <Alert type="error" message={error} />}
       {lines.dropped > 0 && <Alert type="warning" showIcon message={t('logs.dropped', { count: lines.dropped })} />}
       <div ref={scroller} className="log-view" style={{ height: 480 }} data-testid="log-text"
-        onScroll={(e) => { const el = e.currentTarget; stick.current = el.scrollHeight - el.scrollTop - el.clientHeight < LINE * 2; }}>
+        // Only the operator unsticks it (wheel, keys, dragging the bar):
+        // the scroll events of following a growing log must not.
+        onWheel={(e) => { if (e.deltaY < 0) stick.current = false; }}
+        onKeyDown={(e) => { if (['ArrowUp', 'PageUp', 'Home'].includes(e.key)) stick.current = false; }}
+        onMouseDown={() => { dragging.current = true; }} onMouseUp={() => { dragging.current = false; }}
+        onScroll={(e) => {
+          const el = e.currentTarget;
+          const atEnd = el.scrollHeight - el.scrollTop - el.clientHeight < LINE * 2;
+          if (atEnd) stick.current = true;
+          else if (dragging.current) stick.current = false;
+        }} tabIndex={0}>
         <div style={{ height: rows.getTotalSize(), position: 'relative', minWidth: 'max-content' }}>
           {rows.getVirtualItems().map((v) => (
             <div key={v.index} className="log-line" style={{ position: 'absolute', top: v.start, height: LINE, left: 0 }}>
