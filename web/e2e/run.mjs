@@ -10,6 +10,7 @@ import { chromium } from 'playwright-core';
 import { startStack } from './stack.mjs';
 import { editorSpecs } from './editor.mjs';
 import { topologySpec } from './topology.mjs';
+import { runsSpec } from './runs.spec.mjs';
 
 const shots = process.env.BATON_E2E_SCREENSHOTS;
 const chromiumPath = process.env.BATON_TEST_CHROMIUM ?? '/usr/bin/chromium';
@@ -283,6 +284,7 @@ try {
     await page.waitForFunction(() => document.querySelectorAll('[data-testid="runs-table"] tbody tr [data-testid="run-link"]').length === 2);
     await page.locator('[data-testid="runs-table"] thead .ant-checkbox-input').check();
     await tid('batch-stop').click();
+    await page.locator('#batch-confirm').click();
     const results = tid('batch-results');
     await results.waitFor();
     const text = await results.textContent();
@@ -388,6 +390,8 @@ try {
 
   // The topology at 100 / 1,000 / 10,000 nodes and the node menu in every status (e2e/topology.mjs).
   await topologySpec({ page, stack, step, shot });
+  // Execution records, run detail and backfill (e2e/runs.spec.mjs).
+  await runsSpec({ page, stack, step, shot });
 
   assert.deepEqual(consoleErrors, [], 'no uncaught errors in the page');
 } finally {

@@ -15,6 +15,7 @@ import { TaskEditorScreen } from './screens/tasks/TaskEditorScreen';
 import { WorkersScreen } from './screens/workers/WorkersScreen';
 import { AuditScreen } from './screens/audit/AuditScreen';
 import { TokensScreen } from './screens/tokens/TokensScreen';
+import { BackfillsScreen } from './screens/backfills/BackfillsScreen';
 
 function Routed() {
   const { me } = useAuth();
@@ -32,6 +33,7 @@ function Routed() {
         <Route path="tasks" element={<TasksScreen />} />
         <Route path="tasks/new" element={<TaskEditorScreen />} />
         <Route path="tasks/:id/edit" element={<TaskEditorScreen />} />
+        <Route path="backfills" element={<BackfillsScreen />} />
         <Route path="workers" element={<WorkersScreen />} />
         <Route path="audit" element={<AuditScreen />} />
         {admin && <Route path="tokens" element={<TokensScreen />} />}

@@ -107,6 +107,45 @@ const en = {
     desc: 'Newest first', parallel: 'Parallel dates', parallelHint: '1 runs the dates one after another (serial)',
     nodes: 'Nodes', allNodes: 'All nodes', downstream: 'With everything downstream of the chosen nodes',
     preview: 'Preview (dry run)', start: 'Start backfill', dates: '{{count}} dates', started: 'Backfill {{id}} started',
+    nodeDownstream: 'A node and its downstream', chosenSet: 'Chosen nodes', pickNode: 'The node to start from',
+    pickNodes: 'The nodes to run', totals: 'Runs', totalsValue: '{{runs}} runs, {{nodeRuns}} node runs', sequence: 'Sequence',
+  },
+  runList: {
+    flow: 'flow', task: 'task', filterBackfill: 'Backfill id', search: 'Search', definitionId: 'Definition {{id}}',
+    total: '{{total}} runs, {{shown}} shown', pageSize: 'Page size', more: 'Load more', end: 'No more runs',
+    fresh: '{{count}} runs changed or started that are not on screen', showNew: 'Show the newest',
+    confirm: '{{op}}: {{count}} runs',
+  },
+  runDetail: { gantt: 'Gantt', backfillFromHere: 'Backfill from here' },
+  gantt: {
+    empty: 'No instance has been dispatched yet.', summary: '{{count}} instances over {{span}}', queued: 'queued (dispatched → started)',
+    running: 'running', dispatched: 'Dispatched', queueTime: 'Queue', runTime: 'Run',
+  },
+  history: {
+    title: 'Duration of {{node}} in past runs', summary: '{{count}} runs, {{samples}} successful', unfinished: 'not finished',
+    thisRun: 'this run', range: 'Bizdates {{from}} – {{to}}.', runs: 'All runs of this definition',
+  },
+  logs: {
+    searchNode: 'Filter nodes', allShards: 'All shards', shard: 'Shard {{index}}', size: '{{lines}} lines, {{size}}',
+    top: 'Top', bottom: 'Follow', dropped: '{{count}} earlier lines are not shown; download the log for all of it.',
+  },
+  timeline: {
+    key: 'Key events', all: 'All transitions', count: '{{count}} entries', what: 'What', why: 'why: {{reason}}',
+    call: 'called', onNode: 'on node', refusedRequest: 'refused request {{id}}',
+    entity: { run: 'run', node: 'node', instance: 'instance', request: 'request' },
+    result: { applied: 'applied', dry_run: 'dry run', refused: 'refused', failed: 'failed', replayed: 'replayed' },
+  },
+  rerunDown: {
+    title: 'Rerun downstream', hint: 'The chosen nodes and everything downstream of them run again in this run.',
+    pick: 'Choose the nodes', closure: 'With their downstream:', preview: 'Preview (dry run)', plan: 'The server will rerun:',
+  },
+  backfills: {
+    nav: 'Backfills', title: 'Backfills (补数据)', filterDefinition: 'Flow or task id', id: 'Backfill', progress: 'Progress',
+    counts: '{{done}} done · {{failed}} failed · {{running}} running · {{waiting}} waiting of {{total}}',
+    runs: 'Runs', dateStatus: 'Date', stopConfirm: 'Stop the backfill? {{running}} running dates stop, {{waiting}} waiting dates are dropped.',
+    op: { pause: 'Pause', resume: 'Resume', stop: 'Stop', retry: 'Retry failed dates' },
+    status: { running: 'Running', paused: 'Paused', stopped: 'Stopped', success: 'Success', failed: 'Failed' },
+    date: { waiting: 'Waiting', running: 'Running', success: 'Success', failed: 'Failed' },
   },
   // Workers (screens/workers).
   workers: { live: '{{count}} live', runningTotal: '{{count}} running', state: 'State', isLive: 'live', stale: 'not seen for 30 s' },
@@ -227,6 +266,45 @@ const zh: typeof en = {
     desc: '从晚到早', parallel: '并行日期数', parallelHint: '1 表示按日期依次执行（串行）',
     nodes: '节点', allNodes: '全部节点', downstream: '包含所选节点的全部下游',
     preview: '预览（试运行）', start: '开始补数据', dates: '{{count}} 个日期', started: '补数据 {{id}} 已启动',
+    nodeDownstream: '某节点及其下游', chosenSet: '指定节点', pickNode: '起始节点',
+    pickNodes: '要执行的节点', totals: '批次', totalsValue: '{{runs}} 个批次，{{nodeRuns}} 个节点执行', sequence: '执行顺序',
+  },
+  runList: {
+    flow: '工作流', task: '任务', filterBackfill: '补数据 ID', search: '查询', definitionId: '定义 {{id}}',
+    total: '共 {{total}} 个批次，已显示 {{shown}} 个', pageSize: '每页', more: '加载更多', end: '没有更多了',
+    fresh: '有 {{count}} 个批次新启动或状态变化，未在当前列表中', showNew: '显示最新',
+    confirm: '{{op}}：{{count}} 个批次',
+  },
+  runDetail: { gantt: '甘特图', backfillFromHere: '从此补数据' },
+  gantt: {
+    empty: '尚无已派发的执行实例。', summary: '{{count}} 个执行实例，共 {{span}}', queued: '排队（派发 → 开始）',
+    running: '执行', dispatched: '派发时间', queueTime: '排队', runTime: '执行',
+  },
+  history: {
+    title: '{{node}} 的历史耗时', summary: '{{count}} 次执行，{{samples}} 次成功', unfinished: '未结束',
+    thisRun: '本批次', range: '业务日期 {{from}} – {{to}}。', runs: '该定义的全部执行记录',
+  },
+  logs: {
+    searchNode: '筛选节点', allShards: '全部分片', shard: '分片 {{index}}', size: '{{lines}} 行，{{size}}',
+    top: '顶部', bottom: '跟踪最新', dropped: '前面 {{count}} 行未显示；下载日志可查看全部。',
+  },
+  timeline: {
+    key: '关键事件', all: '全部状态流转', count: '{{count}} 条', what: '事件', why: '原因：{{reason}}',
+    call: '调用', onNode: '节点', refusedRequest: '被拒绝的请求 {{id}}',
+    entity: { run: '批次', node: '节点', instance: '执行实例', request: '请求' },
+    result: { applied: '已执行', dry_run: '试运行', refused: '被拒绝', failed: '失败', replayed: '重放' },
+  },
+  rerunDown: {
+    title: '重跑下游', hint: '所选节点及其全部下游将在本批次中重新执行。',
+    pick: '选择节点', closure: '连同下游：', preview: '预览（试运行）', plan: '服务端将重跑：',
+  },
+  backfills: {
+    nav: '补数据', title: '补数据', filterDefinition: '工作流或任务 ID', id: '补数据', progress: '进度',
+    counts: '成功 {{done}} · 失败 {{failed}} · 执行中 {{running}} · 等待 {{waiting}} / 共 {{total}}',
+    runs: '执行记录', dateStatus: '日期状态', stopConfirm: '停止补数据？{{running}} 个执行中的日期将停止，{{waiting}} 个等待中的日期将取消。',
+    op: { pause: '暂停', resume: '恢复', stop: '停止', retry: '重跑失败日期' },
+    status: { running: '执行中', paused: '已暂停', stopped: '已停止', success: '成功', failed: '失败' },
+    date: { waiting: '等待', running: '执行中', success: '成功', failed: '失败' },
   },
   // Workers (screens/workers).
   workers: { live: '{{count}} 台在线', runningTotal: '{{count}} 个执行中', state: '状态', isLive: '在线', stale: '30 秒未上报' },

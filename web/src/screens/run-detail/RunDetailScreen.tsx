@@ -1,17 +1,36 @@
 import { useState } from 'react';
 import { useQuery, useQueryClient } from '@tanstack/react-query';
-import { Alert, Button, Card, Descriptions, Space, Table, Tabs, Tree, Typography } from 'antd';
+import { Alert, Button, Card, Descriptions, Space, Tabs, Typography } from 'antd';
 import { useTranslation } from 'react-i18next';
 import { Link, useNavigate, useParams } from 'react-router';
-import { api, call, errorMessage, getToken, runOp, type Instance, type RunDetail, type RunOpName } from '../../api/client';
+import { api, call, errorMessage, getToken, runOp, type FlowNode, type Instance, type RunDetail, type RunOpName } from '../../api/client';
 import { useAuth } from '../../auth';
 import { fmtTime, StatusTag } from '../../shell/StatusTag';
 import { runOpsFor } from '../../status';
-import { LogView } from './LogView';
+import { LogsTab } from './LogView';
 import { useOperate } from './operate';
+import { useLiveRun } from './live';
+import { Gantt } from './Gantt';
+import { Timeline } from './Timeline';
+import { RerunDownstream, nodeOpsOpen } from './RerunDownstream';
+import { BackfillDialog } from '../flows/BackfillDialog';
 import { Topology } from './Topology';
 
-const openStatuses = new Set(['waiting', 'running', 'paused', 'stopping', 'rolling_back']);
+/** The nodes of the run's pinned version; a task run is one node. */
+function useDefinition(run: RunDetail | undefined) {
+  return useQuery({
+    queryKey: ['definition', run?.kind, run?.definition_id, run?.version],
+    enabled: !!run,
+    staleTime: Infinity, // a version never changes
+    queryFn: async (): Promise<{ nodes: FlowNode[]; edges: { from: string; to: string; on?: 'success' | 'failure' | 'always' }[] }> => {
+      if (run!.kind === 'flow') {
+        const v = await call(api.GET('/api/v1/flows/{id}/versions/{version}', { params: { path: { id: run!.definition_id, version: run!.version } } }));
+        return { nodes: v.flow?.nodes ?? [], edges: v.flow?.edges ?? [] };
+      }
+      return { nodes: run!.nodes.map((n) => ({ id: n.id, type: 'task' as const })), edges: [] };
+    },
+  });
+}
 
 export function RunDetailScreen() {
   return <RunDetailView />;
@@ -26,21 +45,19 @@ function RunDetailView() {
   const [tab, setTab] = useState('topology');
   const [logInstance, setLogInstance] = useState<Instance | null>(null);
 
-  const runQ = useQuery({
-    queryKey: ['run', id],
-    // Without ?view the answer is the full RunDetail, never the topology view.
-    queryFn: async () => (await call(api.GET('/api/v1/runs/{id}', { params: { path: { id } } }))) as RunDetail,
-    // Live while open; a finished run still refreshes slowly, since an
-    // operation (retry, skip) can reopen it.
-    // A 10,000-node detail is megabytes: the topology has its own live
-    // stream, so a big run's full detail refreshes slowly.
-    refetchInterval: (q) => (q.state.data && (!openStatuses.has(q.state.data.status) || q.state.data.nodes.length > 300) ? 10000 : 1500),
-  });
-  const run = runQ.data;
-  const refresh = () => void qc.invalidateQueries({ queryKey: ['run', id] });
+  // Live from the run's event stream (live.ts), not polled.
+  const liveRun = useLiveRun(id);
+  const run = liveRun.run;
+  const def = useDefinition(run);
+  const [panel, setPanel] = useState<'rerun-downstream' | 'backfill' | null>(null);
+  const refresh = () => {
+    liveRun.refresh();
+    void qc.invalidateQueries({ queryKey: ['gantt', id] });
+    void qc.invalidateQueries({ queryKey: ['run-audit', id] });
+  };
   const { start, dialog } = useOperate(refresh);
 
-  if (runQ.error) return <Alert type="error" message={errorMessage(runQ.error)} />;
+  if (liveRun.error) return <Alert type="error" message={errorMessage(liveRun.error)} />;
   if (!run) return <Typography.Text>{t('common.loading')}</Typography.Text>;
 
   const runOps = canMutate ? runOpsFor(run.status) : [];
@@ -72,6 +89,10 @@ function RunDetailView() {
                 {t(op === 'retry' ? 'op.retry-failed' : `op.${op}`)}
               </Button>
             ))}
+            {canMutate && nodeOpsOpen.has(run.status) && run.kind === 'flow' && (
+              <Button onClick={() => setPanel('rerun-downstream')} data-testid="run-op-rerun-downstream">{t('rerunDown.title')}</Button>
+            )}
+            {canMutate && <Button onClick={() => setPanel('backfill')} data-testid="run-op-backfill">{t('runDetail.backfillFromHere')}</Button>}
             <Button onClick={() => downloadArchive(run.id)}>{t('run.archive')}</Button>
           </Space>
         </Space>
@@ -98,44 +119,32 @@ function RunDetailView() {
         },
         {
           key: 'logs', label: <span data-testid="tab-logs">{t('run.logs')}</span>,
-          children: (
-            <div style={{ display: 'flex', gap: 16 }}>
-              <Card size="small" style={{ width: 280, flex: 'none' }}>
-                <Tree data-testid="log-tree" defaultExpandAll selectedKeys={logInstance ? [logInstance.id] : []}
-                  onSelect={(keys) => {
-                    const k = keys[0] as string | undefined;
-                    const inst = run.nodes.flatMap((n) => n.instances).find((i) => i.id === k);
-                    if (inst) setLogInstance(inst);
-                  }}
-                  treeData={run.nodes.map((n) => ({
-                    key: `node:${n.id}`, selectable: false,
-                    title: <Space size={4}>{n.id}<StatusTag status={n.status} forced={n.forced} /></Space>,
-                    children: n.instances.map((i) => ({
-                      key: i.id,
-                      title: <span data-testid={`log-instance-${n.id}-${i.attempt}`}>#{i.shard_index} {t('run.attempt')} {i.attempt} <StatusTag status={i.status} /></span>,
-                    })),
-                  }))} />
-              </Card>
-              <div style={{ flex: 1, minWidth: 0 }}><LogView instance={logInstance} /></div>
-            </div>
-          ),
+          children: <LogsTab run={run} instance={logInstance} onSelect={setLogInstance} />,
         },
         {
-          key: 'transitions', label: t('run.transitions'),
-          children: (
-            <Table size="small" rowKey={(r, i) => `${r.request_id}-${i}`} pagination={{ pageSize: 20 }} dataSource={run.transitions}
-              columns={[
-                { title: t('run.at'), dataIndex: 'at', render: fmtTime },
-                { title: t('run.node'), render: (_, r) => `${r.entity} ${r.entity_id}` },
-                { title: t('run.from'), dataIndex: 'from', render: (s: string) => (s ? <StatusTag status={s} /> : '—') },
-                { title: t('run.to'), dataIndex: 'to', render: (s: string) => <StatusTag status={s} /> },
-                { title: t('run.actor'), dataIndex: 'actor' },
-                { title: t('run.reason'), dataIndex: 'reason' },
-              ]} />
-          ),
+          key: 'gantt', label: <span data-testid="tab-gantt">{t('runDetail.gantt')}</span>,
+          children: tab === 'gantt' && <Gantt runId={run.id} tick={liveRun.events.length} onPick={(it) => {
+            const inst = run.nodes.flatMap((n) => n.instances).find((i) => i.id === it.instance);
+            if (inst) {
+              setLogInstance(inst);
+              setTab('logs');
+            }
+          }} />,
+        },
+        {
+          key: 'transitions', label: <span data-testid="tab-transitions">{t('run.transitions')}</span>,
+          children: tab === 'transitions' && <Timeline runId={run.id} transitions={liveRun.transitions} tick={liveRun.events.length} />,
         },
       ]} />
       {dialog}
+      {panel === 'rerun-downstream' && (
+        <RerunDownstream run={run} edges={def.data?.edges ?? []} onClose={() => setPanel(null)} onDone={refresh}
+          logic={new Set((def.data?.nodes ?? []).filter((n) => n.type === 'and' || n.type === 'or').map((n) => n.id))} />
+      )}
+      {panel === 'backfill' && (
+        <BackfillDialog flow={{ id: run.definition_id, name: run.definition_name || run.definition_id }} kind={run.kind}
+          initial={{ from: run.bizdate, to: run.bizdate }} onClose={() => setPanel(null)} />
+      )}
     </Space>
   );
 }
