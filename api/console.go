@@ -3,7 +3,6 @@ package api
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -657,13 +656,17 @@ func (s *Server) runGantt(c *gin.Context) {
 		_ = c.Error(err)
 		return
 	}
+	s.answerRun(c, "gantt", run, status.Run(run.Status).Terminal(), func() (any, error) { return s.gantt(ctx, run) })
+}
+
+// gantt builds run's Gantt data.
+func (s *Server) gantt(ctx context.Context, run *models.Run) (*ganttView, error) {
 	insts, err := s.store.ListInstanceTimes(ctx, run.ID)
 	if err != nil {
-		_ = c.Error(err)
-		return
+		return nil, err
 	}
 	rv := viewRun(run)
-	out := ganttView{RunID: run.ID, Status: run.Status, StartedAt: rv.StartedAt, FinishedAt: rv.FinishedAt,
+	out := &ganttView{RunID: run.ID, Status: run.Status, StartedAt: rv.StartedAt, FinishedAt: rv.FinishedAt,
 		Items: make([]ganttItem, len(insts))}
 	for i := range insts {
 		in := &insts[i]
@@ -686,7 +689,7 @@ func (s *Server) runGantt(c *gin.Context) {
 		}
 		return out.Items[a].Instance < out.Items[b].Instance
 	})
-	c.JSON(http.StatusOK, out)
+	return out, nil
 }
 
 // viewParam reads GET /runs/{id}'s ?view: "" (the full detail) or
@@ -697,14 +700,4 @@ func viewParam(c *gin.Context) (string, error) {
 		return "", badRequest("query parameter \"view\" must be topology, got %q", v)
 	}
 	return v, nil
-}
-
-// topologyView answers d with its pinned topology.
-func (s *Server) topologyView(c *gin.Context, run *models.Run, d *runDetail) {
-	g, err := s.runGraph(c.Request.Context(), run)
-	if err != nil && !errors.Is(err, models.ErrNotFound) {
-		_ = c.Error(err)
-		return
-	}
-	c.JSON(http.StatusOK, topology(d, g, err))
 }

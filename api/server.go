@@ -76,6 +76,8 @@ type Server struct {
 	// graphs caches runs' pinned graphs by run id: a run's snapshot never
 	// changes, and decoding a 10,000-node flow is most of its detail's cost.
 	graphs *lru.Cache[string, *dag.Graph]
+	// answers caches ended runs' encoded heavy views (answers.go).
+	answers *lru.Cache[string, cachedAnswer]
 }
 
 // New builds a Server; Store is required.
@@ -87,6 +89,7 @@ func New(o Options) *Server {
 		s.heartbeat = defaultHeartbeat
 	}
 	s.graphs, _ = lru.New[string, *dag.Graph](graphCacheSize) // fails only for a size below 1
+	s.answers, _ = lru.New[string, cachedAnswer](answerCacheSize)
 	if s.backfiller == nil {
 		s.backfiller, _ = o.Engine.(Backfiller)
 	}
