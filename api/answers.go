@@ -38,6 +38,7 @@ const jsonContentType = "application/json; charset=utf-8"
 // (the run has ended and nothing live is asked for) and still current,
 // otherwise built, encoded and, when cacheable, kept.
 func (s *Server) answerRun(c *gin.Context, view string, run *models.Run, cacheable bool, build func() (any, error)) {
+	cacheable = cacheable && !s.noCache
 	key := view + "\x00" + run.ID
 	prev, had := s.answers.Peek(key)
 	if cacheable && had && prev.seq == run.ChangeSeq {

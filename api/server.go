@@ -58,6 +58,9 @@ type Options struct {
 	// TemporalUIURL is the Temporal Web UI's address, shown by the console
 	// (GET /api/v1/me); empty when the server does not know it.
 	TemporalUIURL string
+	// NoAnswerCache turns the cache of ended runs' heavy answers off
+	// (answers.go), so a benchmark can time the path a first request takes.
+	NoAnswerCache bool
 }
 
 // Server is the REST API v1.
@@ -78,13 +81,14 @@ type Server struct {
 	graphs *lru.Cache[string, *dag.Graph]
 	// answers caches ended runs' encoded heavy views (answers.go).
 	answers *lru.Cache[string, cachedAnswer]
+	noCache bool
 }
 
 // New builds a Server; Store is required.
 func New(o Options) *Server {
 	s := &Server{store: o.Store, engine: o.Engine, backfiller: o.Backfiller, log: o.Logger, now: o.Now, window: o.OperableWindow,
 		console: o.Console, uiURL: o.TemporalUIURL,
-		feed: o.Store.NewFeed(o.Feed), heartbeat: o.Heartbeat, metrics: o.Metrics}
+		feed: o.Store.NewFeed(o.Feed), heartbeat: o.Heartbeat, metrics: o.Metrics, noCache: o.NoAnswerCache}
 	if s.heartbeat <= 0 {
 		s.heartbeat = defaultHeartbeat
 	}
@@ -312,6 +316,19 @@ func utc(t time.Time) *time.Time {
 	}
 	t = t.UTC()
 	return &t
+}
+
+// stamp is t as encoding/json writes a time (RFC 3339 with nanoseconds,
+// here in UTC); nil stays nil. The views of every node of a run carry
+// their times as text: encoding/json sends each time.Time through its
+// Marshaler and then re-validates the bytes, which was most of the cost
+// of encoding a 10,000-node run (docs/benchmarks.md).
+func stamp(t *time.Time) *string {
+	if t == nil {
+		return nil
+	}
+	v := t.UTC().Format(time.RFC3339Nano)
+	return &v
 }
 
 func utcPtr(t *time.Time) *time.Time {
