@@ -44,9 +44,15 @@ func (s *Store) AppendLog(ctx context.Context, instanceID string, seq int, offse
 		// and only for ended runs: an open run's answers are not cached,
 		// and the write that ends it bumps it. Outside the transaction, so
 		// the log path never holds an instance lock while it waits for the
-		// run row a mirror batch holds (those take the run row first).
-		err = s.db.WithContext(ctx).Exec("UPDATE runs SET change_seq = change_seq + 1 "+
-			"WHERE id = (SELECT run_id FROM instances WHERE id = ?) AND status IN ?", instanceID, terminalRunStatuses()).Error
+		// run row a mirror batch holds (those take the run row first); and
+		// by primary key, not through a subquery, which InnoDB would run as
+		// a locking read.
+		var runID string
+		err = s.db.WithContext(ctx).Model(&Instance{}).Select("run_id").Where("id = ?", instanceID).Scan(&runID).Error
+		if err == nil && runID != "" {
+			err = s.db.WithContext(ctx).Exec("UPDATE runs SET change_seq = change_seq + 1 WHERE id = ? AND status IN ?",
+				runID, terminalRunStatuses()).Error
+		}
 	}
 	return wrap(op, err)
 }
