@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/baton-sched/baton/internal/cli/apiclient"
 	"github.com/baton-sched/baton/internal/status"
 )
 
@@ -201,20 +202,20 @@ func (f *follower) elapsed(d *runDetail) time.Duration {
 func (f *follower) changes(d *runDetail) []string {
 	at := fmt.Sprintf("+%s", roundDuration(time.Since(f.started)))
 	var out []string
-	if d.Status != f.runStatus {
+	if string(d.Status) != f.runStatus {
 		out = append(out, fmt.Sprintf("%s run %s %s", at, d.ID, d.Status))
-		f.runStatus = d.Status
+		f.runStatus = string(d.Status)
 	}
 	for _, n := range d.Nodes {
-		if f.nodes[n.ID] == n.Status {
+		if f.nodes[n.ID] == string(n.Status) {
 			continue
 		}
-		f.nodes[n.ID] = n.Status
+		f.nodes[n.ID] = string(n.Status)
 		line := fmt.Sprintf("%s node %s %s", at, n.ID, n.Status)
 		if n.Attempts > 1 {
 			line += fmt.Sprintf(" (attempt %d)", n.Attempts)
 		}
-		if n.Message != "" && status.Node(n.Status).Terminal() && n.Status != string(status.NodeSuccess) {
+		if n.Message != "" && status.Node(n.Status).Terminal() && n.Status != apiclient.NodeStatus(status.NodeSuccess) {
 			line += ": " + truncate(n.Message, 120)
 		}
 		out = append(out, line)
@@ -225,7 +226,7 @@ func (f *follower) changes(d *runDetail) []string {
 // done prints the closing line.
 func (f *follower) done(d *runDetail) {
 	line := fmt.Sprintf("run %s %s in %s", d.ID, d.Status, f.elapsed(d))
-	if d.Message != "" && d.Status != string(status.RunSuccess) {
+	if d.Message != "" && d.Status != apiclient.RunStatus(status.RunSuccess) {
 		line += ": " + truncate(d.Message, 200)
 	}
 	fmt.Fprintln(f.out, line)
@@ -257,7 +258,7 @@ func frame(d *runDetail, elapsed time.Duration, width int) []string {
 	done := 0
 	var running []string
 	for _, n := range d.Nodes {
-		counts[n.Status]++
+		counts[string(n.Status)]++
 		st := status.Node(n.Status)
 		if st.Terminal() {
 			done++
@@ -271,7 +272,7 @@ func frame(d *runDetail, elapsed time.Duration, width int) []string {
 	if name == "" {
 		name = d.DefinitionID
 	}
-	lines := []string{fmt.Sprintf("run %s  %s %s v%d  %s  %s", d.ID, d.Kind, name, d.Version, strings.ToUpper(d.Status), elapsed)}
+	lines := []string{fmt.Sprintf("run %s  %s %s v%d  %s  %s", d.ID, d.Kind, name, d.Version, strings.ToUpper(string(d.Status)), elapsed)}
 
 	barWidth := min(40, max(10, width-20))
 	filled := 0
@@ -312,7 +313,7 @@ func (a *app) followResult(w io.Writer, d *runDetail, raw []byte) error {
 			return err
 		}
 	}
-	if d.Status != string(status.RunSuccess) {
+	if d.Status != apiclient.RunStatus(status.RunSuccess) {
 		return fmt.Errorf("run %s ended %s", d.ID, d.Status)
 	}
 	return nil
