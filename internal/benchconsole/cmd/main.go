@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime/pprof"
 	"slices"
 	"strings"
 	"time"
@@ -43,17 +42,11 @@ func run() error {
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the timed requests (both databases) to this file")
 	only := flag.String("only", "", "time only the queries whose name contains this text")
 	flag.Parse()
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
-		if err != nil {
-			return fmt.Errorf("cpu profile: %w", err)
-		}
-		defer func() { _ = f.Close() }()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return fmt.Errorf("cpu profile: %w", err)
-		}
-		defer pprof.StopCPUProfile()
+	stopProfile, err := bench.CPUProfile(*cpuProfile)
+	if err != nil {
+		return err
 	}
+	defer stopProfile()
 	spec := benchconsole.YearSpec()
 	spec.Runs, spec.Writers = *runs, *writers
 	ctx := context.Background()
