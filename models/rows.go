@@ -25,20 +25,26 @@ const (
 		"COALESCE(status, ''), dispatched_at, started_at, finished_at"
 )
 
-// queryRows runs a read through the store's connection pool and hands each
-// row to scan.
-func (s *Store) queryRows(ctx context.Context, query string, args []any, scan func(*sql.Rows) error) error {
+// queryAll runs a read through the store's connection pool and scans
+// every row into a new T with scan; op names the read in errors.
+func queryAll[T any](ctx context.Context, s *Store, op, query string, args []any, scan func(*sql.Rows, *T) error) ([]T, error) {
+	out := []T{}
 	rows, err := s.db.WithContext(ctx).Raw(query, args...).Rows()
 	if err != nil {
-		return err
+		return nil, wrap(op, err)
 	}
 	defer rows.Close()
 	for rows.Next() {
-		if err := scan(rows); err != nil {
-			return err
+		var v T
+		if err := scan(rows, &v); err != nil {
+			return nil, wrap(op, err)
 		}
+		out = append(out, v)
 	}
-	return rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, wrap(op, err)
+	}
+	return out, nil
 }
 
 // nullTimes collects the nullable time columns of one row and copies them
@@ -91,48 +97,29 @@ func scanInstance(rows *sql.Rows, in *Instance) error {
 
 // ListNodeRuns returns a run's nodes in the order they were first recorded.
 func (s *Store) ListNodeRuns(ctx context.Context, runID string) ([]NodeRun, error) {
-	out := []NodeRun{}
-	err := s.queryRows(ctx, "SELECT "+nodeRunColumns+" FROM node_runs WHERE run_id = ? ORDER BY id", []any{runID},
-		func(rows *sql.Rows) error {
-			out = append(out, NodeRun{})
-			return scanNodeRun(rows, &out[len(out)-1])
-		})
-	if err != nil {
-		return nil, wrap("list node runs", err)
-	}
-	return out, nil
+	return queryAll(ctx, s, "list node runs", "SELECT "+nodeRunColumns+" FROM node_runs WHERE run_id = ? ORDER BY id",
+		[]any{runID}, scanNodeRun)
 }
 
 // ListInstances returns a run's instances by node, shard and attempt.
 func (s *Store) ListInstances(ctx context.Context, runID string) ([]Instance, error) {
-	out := []Instance{}
-	err := s.queryRows(ctx, "SELECT "+instanceColumns+" FROM instances WHERE run_id = ? ORDER BY node_id, shard_index, attempt, id",
-		[]any{runID}, func(rows *sql.Rows) error {
-			out = append(out, Instance{})
-			return scanInstance(rows, &out[len(out)-1])
-		})
-	if err != nil {
-		return nil, wrap("list instances", err)
-	}
-	return out, nil
+	return queryAll(ctx, s, "list instances",
+		"SELECT "+instanceColumns+" FROM instances WHERE run_id = ? ORDER BY node_id, shard_index, attempt, id",
+		[]any{runID}, scanInstance)
 }
 
 // ListInstanceTimes is ListInstances with only what a timeline draws:
 // identity, worker, status and times (no messages, exit codes or hosts).
 func (s *Store) ListInstanceTimes(ctx context.Context, runID string) ([]Instance, error) {
-	out := []Instance{}
-	err := s.queryRows(ctx, "SELECT "+instanceTimeColumns+" FROM instances WHERE run_id = ? ORDER BY dispatched_at, id", []any{runID}, func(rows *sql.Rows) error {
-		out = append(out, Instance{RunID: runID})
-		in := &out[len(out)-1]
-		var ts nullTimes
-		if err := rows.Scan(&in.ID, &in.NodeID, &in.ShardIndex, &in.Attempt, &in.WorkerID, &in.Status, &ts[0], &ts[1], &ts[2]); err != nil {
-			return fmt.Errorf("scan instance times: %w", err)
-		}
-		in.DispatchedAt, in.StartedAt, in.FinishedAt = ts.ptr(0), ts.ptr(1), ts.ptr(2)
-		return nil
-	})
-	if err != nil {
-		return nil, wrap("list instance times", err)
-	}
-	return out, nil
+	return queryAll(ctx, s, "list instance times",
+		"SELECT "+instanceTimeColumns+" FROM instances WHERE run_id = ? ORDER BY dispatched_at, id", []any{runID},
+		func(rows *sql.Rows, in *Instance) error {
+			in.RunID = runID
+			var ts nullTimes
+			if err := rows.Scan(&in.ID, &in.NodeID, &in.ShardIndex, &in.Attempt, &in.WorkerID, &in.Status, &ts[0], &ts[1], &ts[2]); err != nil {
+				return fmt.Errorf("scan instance times: %w", err)
+			}
+			in.DispatchedAt, in.StartedAt, in.FinishedAt = ts.ptr(0), ts.ptr(1), ts.ptr(2)
+			return nil
+		})
 }
