@@ -451,7 +451,7 @@ func (s *Server) getRun(c *gin.Context) {
 		// An ended run's answer is cached unless a live view of a run that
 		// can still be operated is asked for (the workflow answers that).
 		ended := status.Run(r.Status).Terminal()
-		cacheable := ended && !(live && s.engine != nil && !status.Run(r.Status).Closed())
+		cacheable := ended && (!live || s.engine == nil || status.Run(r.Status).Closed())
 		s.answerRun(c, "topology", r, cacheable, func() (any, error) {
 			// The topology view keeps the run's own transitions only: a
 			// 10,000-node run logs some 50,000, which the full detail lists.

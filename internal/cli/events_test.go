@@ -36,7 +36,7 @@ func TestFollowResumesTheEventStream(t *testing.T) {
 		finished = make(chan struct{})
 	)
 	mux := http.NewServeMux()
-	mux.HandleFunc("/api/v1/runs/r1", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("/api/v1/runs/r1", func(w http.ResponseWriter, _ *http.Request) {
 		mu.Lock()
 		defer mu.Unlock()
 		reads++

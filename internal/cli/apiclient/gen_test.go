@@ -10,7 +10,7 @@ import (
 )
 
 // The generated client matches api/openapi.yaml: the test runs the
-// go:generate step into a temporary file and compares. It fails after a
+// generate step (doc.go) into a temporary file and compares. It fails after a
 // change of the document that was not followed by `go generate
 // ./internal/cli/apiclient`.
 func TestGeneratedClientIsCurrent(t *testing.T) {
