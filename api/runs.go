@@ -451,23 +451,50 @@ func (s *Server) getRun(c *gin.Context) {
 		_ = c.Error(err)
 		return
 	}
-	// The topology view keeps the run's own transitions only: a 10,000-node
-	// run logs some 50,000, which the full detail still lists.
-	entity := ""
-	var lastEvent uint64
 	if view == "topology" {
-		entity = "run"
-		// Read before the rows: a stream resuming after it replays at most
-		// what the rows already show, and misses nothing.
-		if lastEvent, err = s.store.LastTransitionID(ctx, r.ID); err != nil {
-			_ = c.Error(err)
-			return
-		}
+		// An ended run's answer is cached unless a live view of a run that
+		// can still be operated is asked for (the workflow answers that).
+		ended := status.Run(r.Status).Terminal()
+		cacheable := ended && (!live || s.engine == nil || status.Run(r.Status).Closed())
+		s.answerRun(c, "topology", r, cacheable, func() (any, error) {
+			// Read before the rows: a stream resuming after it replays at
+			// most what the rows already show, and misses nothing. A cached
+			// answer's id stands while the run's ChangeSeq does: a new
+			// transition is a mirror write, which moves ChangeSeq.
+			lastEvent, err := s.store.LastTransitionID(ctx, r.ID)
+			if err != nil {
+				return nil, err
+			}
+			// The topology view keeps the run's own transitions only: a
+			// 10,000-node run logs some 50,000, which the full detail lists.
+			d, err := s.liveDetail(ctx, r, "run", live)
+			if err != nil {
+				return nil, err
+			}
+			g, err := s.runGraph(ctx, r)
+			if err != nil && !errors.Is(err, models.ErrNotFound) {
+				return nil, err
+			}
+			t := topology(d, g, err)
+			t.LastEventID = lastEvent
+			return t, nil
+		})
+		return
 	}
-	d, err := s.detailOf(ctx, r, entity)
+	d, err := s.liveDetail(ctx, r, "", live)
 	if err != nil {
 		_ = c.Error(err)
 		return
+	}
+	c.JSON(http.StatusOK, d)
+}
+
+// liveDetail is detailOf, with the workflow's own state overlaid when live
+// is asked for and the run can still be operated.
+func (s *Server) liveDetail(ctx context.Context, r *models.Run, entity string, live bool) (*runDetail, error) {
+	d, err := s.detailOf(ctx, r, entity)
+	if err != nil {
+		return nil, err
 	}
 	if live && s.engine != nil && !status.Run(d.Status).Closed() {
 		v, err := s.engine.State(ctx, d.ID)
@@ -479,11 +506,7 @@ func (s *Server) getRun(c *gin.Context) {
 			s.log.Warn("live state of run", "run_id", d.ID, "err", err)
 		}
 	}
-	if view == "topology" {
-		s.topologyView(c, r, d, lastEvent)
-		return
-	}
-	c.JSON(http.StatusOK, d)
+	return d, nil
 }
 
 func (s *Server) listRunInstances(c *gin.Context) {

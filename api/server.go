@@ -68,6 +68,9 @@ type Options struct {
 	// HTTPAllow is the SSRF allowlist webhook URLs are checked against at
 	// save and a channel test is sent under (BATON_HTTP_ALLOW).
 	HTTPAllow []string
+	// NoAnswerCache turns the cache of ended runs' heavy answers off
+	// (answers.go), so a benchmark can time the path a first request takes.
+	NoAnswerCache bool
 }
 
 // Server is the REST API v1.
@@ -91,13 +94,16 @@ type Server struct {
 	// graphs caches runs' pinned graphs by run id: a run's snapshot never
 	// changes, and decoding a 10,000-node flow is most of its detail's cost.
 	graphs *lru.Cache[string, *dag.Graph]
+	// answers caches ended runs' encoded heavy views (answers.go).
+	answers *lru.Cache[string, cachedAnswer]
+	noCache bool
 }
 
 // New builds a Server; Store is required.
 func New(o Options) *Server {
 	s := &Server{store: o.Store, engine: o.Engine, backfiller: o.Backfiller, log: o.Logger, now: o.Now, window: o.OperableWindow,
 		console: o.Console, uiURL: o.TemporalUIURL,
-		feed: o.Store.NewFeed(o.Feed), heartbeat: o.Heartbeat, metrics: o.Metrics,
+		feed: o.Store.NewFeed(o.Feed), heartbeat: o.Heartbeat, metrics: o.Metrics, noCache: o.NoAnswerCache,
 		sealer: o.Sealer, httpAllow: o.HTTPAllow,
 		alerts: &activities.Alerts{Store: o.Store, Sealer: o.Sealer, ConsoleURL: o.ConsoleURL,
 			Sender: &alert.Sender{HTTPAllow: o.HTTPAllow}}}
@@ -105,6 +111,7 @@ func New(o Options) *Server {
 		s.heartbeat = defaultHeartbeat
 	}
 	s.graphs, _ = lru.New[string, *dag.Graph](graphCacheSize) // fails only for a size below 1
+	s.answers, _ = lru.New[string, cachedAnswer](answerCacheSize)
 	if s.backfiller == nil {
 		s.backfiller, _ = o.Engine.(Backfiller)
 	}
@@ -329,6 +336,19 @@ func utc(t time.Time) *time.Time {
 	}
 	t = t.UTC()
 	return &t
+}
+
+// stamp is t as encoding/json writes a time (RFC 3339 with nanoseconds,
+// here in UTC); nil stays nil. The views of every node of a run carry
+// their times as text: encoding/json sends each time.Time through its
+// Marshaler and then re-validates the bytes, which was most of the cost
+// of encoding a 10,000-node run (docs/benchmarks.md).
+func stamp(t *time.Time) *string {
+	if t == nil {
+		return nil
+	}
+	v := t.UTC().Format(time.RFC3339Nano)
+	return &v
 }
 
 func utcPtr(t *time.Time) *time.Time {

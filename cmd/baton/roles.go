@@ -162,7 +162,7 @@ func runDev(ctx context.Context, cfg config.Config) error {
 	}
 	defer w.Stop()
 	go store.KeepFor(ctx, cfg.Retention, time.Hour, log)
-	go newReconciler(cfg, store, c, log).Run(ctx)
+	go newReconciler(cfg, store, c, log, m).Run(ctx)
 	fmt.Printf(`baton dev is running
   Console + API   http://%s
   Temporal UI     %s
@@ -279,11 +279,11 @@ func secretSealer(cfg config.Config) (*alert.Sealer, error) {
 }
 
 // newReconciler repairs the mirror from Temporal (docs/architecture.md,
-// "Mirror consistency"); Stats() is there for metrics.
-func newReconciler(cfg config.Config, store *models.Store, c client.Client, log *slog.Logger) *reconcile.Reconciler {
+// "Mirror consistency"); its passes are counted on m (baton_reconcile_*).
+func newReconciler(cfg config.Config, store *models.Store, c client.Client, log *slog.Logger, m *metrics.Metrics) *reconcile.Reconciler {
 	return reconcile.New(store, reconcile.TemporalObserver{Engine: &engine.Engine{Client: c, Namespace: cfg.TemporalNamespace}},
 		reconcile.Options{Interval: cfg.ReconcileInterval, StartGrace: cfg.ReconcileStartGrace,
-			OperableWindow: cfg.OperableWindow, Logger: log})
+			OperableWindow: cfg.OperableWindow, Logger: log, Metrics: m})
 }
 
 // serveAPI serves the REST API and the console; temporalUI is the Temporal
@@ -355,7 +355,7 @@ func apiCmd() *cobra.Command {
 			}
 			defer c.Close()
 			go store.KeepFor(ctx, cfg.Retention, time.Hour, log)
-			go newReconciler(cfg, store, c, log).Run(ctx)
+			go newReconciler(cfg, store, c, log, m).Run(ctx)
 			log.Info("baton api listening", "addr", cfg.HTTPAddr, "temporal", cfg.TemporalHostPort())
 			return serveAPI(ctx, cfg, store, c, log, m, "")
 		},

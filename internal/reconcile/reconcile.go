@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/baton-sched/baton/internal/metrics"
 	"github.com/baton-sched/baton/internal/status"
 	"github.com/baton-sched/baton/models"
 )
@@ -30,6 +31,9 @@ type Options struct {
 	Logger         *slog.Logger
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Metrics receives each pass's counts (baton_reconcile_*); nil
+	// records nothing. Stats() answers the same counts in process.
+	Metrics *metrics.Metrics
 }
 
 // Reconciler repairs the mirror from Temporal, a bounded batch per pass.
@@ -178,6 +182,7 @@ func (r *Reconciler) Pass(ctx context.Context) PassStats {
 	s.Behind += int64(st.Behind)
 	s.Errors += int64(st.Errors)
 	s.Last = st
+	r.o.Metrics.ReconcilePass(st.Checked, st.Repaired, st.MarkedFailed, st.Behind, st.Errors, st.Took)
 	return st
 }
 
