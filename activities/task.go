@@ -34,6 +34,10 @@ type Tasks struct {
 	Metrics *metrics.Metrics
 }
 
+// runningMarkTimeout bounds the "running" mark of an instance; it must stay
+// well below workflows.HeartbeatTimeout.
+const runningMarkTimeout = 5 * time.Second
+
 // Execute runs one instance. A task that fails is reported in the result;
 // an error return means Baton itself could not run it.
 func (a *Tasks) Execute(ctx context.Context, req workflows.TaskRequest) (workflows.TaskResult, error) {
@@ -47,8 +51,14 @@ func (a *Tasks) Execute(ctx context.Context, req workflows.TaskRequest) (workflo
 		instRev = req.NodeRev // dispatched by an interpreter that did not send it
 	}
 	if mirror {
+		// The mark is written before the executor heartbeats: bounded well
+		// inside the heartbeat timeout, and after a first heartbeat, so a
+		// slow database cannot make Temporal take this worker for lost and
+		// run the instance again (the fault suite saw that under load).
+		activity.RecordHeartbeat(ctx)
+		mctx, cancel := context.WithTimeout(ctx, runningMarkTimeout)
 		now := time.Now().UTC()
-		err := a.Store.ApplyMirror(ctx, models.MirrorBatch{
+		err := a.Store.ApplyMirror(mctx, models.MirrorBatch{
 			RunID: req.RunID,
 			Nodes: []models.NodeUpdate{{NodeID: req.NodeID, Status: string(status.NodeRunning), Attempts: req.Attempt, Rev: req.NodeRev}},
 			Instances: []models.InstanceUpdate{{ID: req.InstanceID, NodeID: req.NodeID, ShardIndex: req.ShardIndex,
@@ -59,6 +69,7 @@ func (a *Tasks) Execute(ctx context.Context, req workflows.TaskRequest) (workflo
 				FromStatus: string(status.InstanceWaiting), ToStatus: string(status.InstanceRunning),
 				Reason: "started on worker " + a.WorkerID, At: now}},
 		})
+		cancel()
 		if err != nil {
 			// The run must not fail because the console's copy lags; the
 			// workflow writes the final state again.
