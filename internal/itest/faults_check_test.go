@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/baton-sched/baton/internal/status"
+	"github.com/baton-sched/baton/models"
 	"github.com/baton-sched/baton/workflows"
 )
 
@@ -95,13 +96,22 @@ func checkFault(e *ctlEnv, within time.Duration, wants ...expect) {
 		}
 		for _, k := range slices.Sorted(maps.Keys(perShard)) {
 			if perShard[k] != 1 || shardInstances[k] != 1 {
-				t.Errorf("run %s: %s executed %d times in %d instances, want once", w.run, k, perShard[k], shardInstances[k])
+				t.Errorf("run %s: %s executed %d times in %d instances, want once (%s)", w.run, k, perShard[k], shardInstances[k], instanceLines(m.Instances))
 			}
 		}
 	}
 }
 
 func shardKey(node string, shard int) string { return fmt.Sprintf("node %s shard %d", node, shard) }
+
+// instanceLines describes instances for a failure message.
+func instanceLines(ins []models.Instance) string {
+	var b strings.Builder
+	for _, in := range ins {
+		fmt.Fprintf(&b, "\n    %s %s on %q: %s", in.ID, in.Status, in.WorkerID, in.Message)
+	}
+	return b.String()
+}
 
 // executionRecords counts the executions of each instance id.
 func executionRecords(e *ctlEnv) map[string]int {
