@@ -47,8 +47,8 @@ dev: build ## Run everything in one process (embedded Temporal, UI, API, worker)
 test: ## Run all tests (go test ./... -count=1 -timeout 40m -p 2); MySQL tests need BATON_TEST_MYSQL_DSN
 	$(GO) test $(PKGS) -count=1 -timeout 40m -p 2
 
-test-faults: ## Run the fault-injection suite (kill/stop workers, restart Temporal, MariaDB and the API; docs/reliability.md), about 10 minutes
-	$(GO) test -tags faults ./internal/itest/ -run '^TestFault' -count=1 -timeout 20m -v
+test-faults: ## Run the fault-injection suite (kill/stop workers, restart Temporal, MariaDB and the API; docs/reliability.md)
+	$(GO) test -tags faults ./internal/itest/ -run '^TestFault' -count=1 -timeout 30m -v
 
 web: ## Rebuild the console bundle (web/dist, committed and embedded) from the lockfile
 	cd web && npm ci && npm run build

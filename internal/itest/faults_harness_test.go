@@ -107,7 +107,7 @@ func newCluster(t *testing.T, o clusterOptions) *cluster {
 		"BATON_ADMIN_TOKEN=" + testToken,
 		"BATON_HTTP_ADDR=" + c.apiAddr,
 		"BATON_RECONCILE_INTERVAL=" + faultReconcileInterval.String(),
-		"BATON_RECONCILE_START_GRACE=5s",
+		"BATON_RECONCILE_START_GRACE=35s", // just above the API's 30 s start timeout (config.RunStartTimeout)
 		"BATON_LOG_LEVEL=info",
 		// A worker killed with -9 would leave its instances' cgroups
 		// behind (docs/reliability.md); the process tree is enough here.
