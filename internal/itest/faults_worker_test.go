@@ -171,6 +171,9 @@ func TestFaultKillWorkerHoldingWorkflowTask(t *testing.T) {
 	c.startAPI()
 	c.startWorker("default", "w1")
 	e := newCtlEnv(t, c.s)
+	// Stop it only once it is polling for workflow tasks, or nobody holds
+	// the run's first one.
+	waitPoller(t, c, workflows.FlowsTaskQueue, fmt.Sprintf("%d@", c.workers["w1"].cmd.Process.Pid))
 	c.signal("w1", syscall.SIGSTOP)
 	run := e.start([]map[string]any{ctlNodeSpec("a", recorded("true"), ""), ctlNodeSpec("b", recorded("true"), "")},
 		ctlEdges("a>b"), nil)
@@ -188,6 +191,27 @@ func TestFaultKillWorkerHoldingWorkflowTask(t *testing.T) {
 		if in := e.get(run).node(n).Instances; len(in) != 1 || in[0].WorkerID != "w2" {
 			t.Errorf("node %s instances %+v, want one on w2", n, in)
 		}
+	}
+}
+
+// waitPoller waits until a worker whose identity starts with prefix polls
+// the workflow task queue.
+func waitPoller(t *testing.T, c *cluster, queue, prefix string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		d, err := c.s.client.DescribeTaskQueue(context.Background(), queue, enumspb.TASK_QUEUE_TYPE_WORKFLOW)
+		if err == nil {
+			for _, p := range d.GetPollers() {
+				if strings.HasPrefix(p.GetIdentity(), prefix) {
+					return
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no poller %s... on %s within 30s (%v)", prefix, queue, err)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 
