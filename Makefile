@@ -28,7 +28,7 @@ WORKFLOWCHECK := $(BIN)/workflowcheck
 BENCH_DIR := internal/bench/cmd
 
 .DEFAULT_GOAL := help
-.PHONY: help build release dev test test-web web lint lint-tools bench bench-console bench-load fmt clean record-histories
+.PHONY: help build release dev test test-faults test-web web lint lint-tools bench bench-console bench-load fmt clean record-histories
 
 help: ## List the targets
 	@echo "Baton make targets:"
@@ -46,6 +46,9 @@ dev: build ## Run everything in one process (embedded Temporal, UI, API, worker)
 
 test: ## Run all tests (go test ./... -count=1 -timeout 40m -p 2); MySQL tests need BATON_TEST_MYSQL_DSN
 	$(GO) test $(PKGS) -count=1 -timeout 40m -p 2
+
+test-faults: ## Run the fault-injection suite (kill/stop workers, restart Temporal, MariaDB and the API; docs/reliability.md)
+	$(GO) test -tags faults ./internal/itest/ -run '^TestFault' -count=1 -timeout 30m -v
 
 web: ## Rebuild the console bundle (web/dist, committed and embedded) from the lockfile
 	cd web && npm ci && npm run build

@@ -14,6 +14,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
 
+	"github.com/baton-sched/baton/internal/config"
 	"github.com/baton-sched/baton/internal/control"
 	"github.com/baton-sched/baton/internal/dag"
 	"github.com/baton-sched/baton/internal/engine"
@@ -177,7 +178,7 @@ func (s *Server) startRun(ctx context.Context, run *models.Run, in workflows.Run
 }
 
 // startTimeout bounds one engine start, including marking a refused run.
-const startTimeout = 30 * time.Second
+const startTimeout = config.RunStartTimeout
 
 func validBizdate(s string) bool {
 	t, err := time.Parse(bizdateLayout, s)

@@ -200,6 +200,11 @@ func ParseDuration(s string) (time.Duration, error) {
 	return d, nil
 }
 
+// RunStartTimeout bounds how long the API keeps trying to start a run's
+// workflow (Temporal unreachable: the SDK retries within it) before it
+// marks the run failed. The reconciler's start grace must be longer.
+const RunStartTimeout = 30 * time.Second
+
 // Role names what a process is about to do, for Validate.
 type Role string
 
@@ -288,8 +293,14 @@ func (c *Config) Validate(role Role) error {
 	if c.ReconcileInterval <= 0 {
 		errs = append(errs, errors.New("BATON_RECONCILE_INTERVAL: must be positive"))
 	}
-	if c.ReconcileStartGrace <= 0 {
+	switch {
+	case c.ReconcileStartGrace <= 0:
 		errs = append(errs, errors.New("BATON_RECONCILE_START_GRACE: must be positive"))
+	case c.ReconcileStartGrace <= RunStartTimeout:
+		// Found by the fault suite: a start still being retried through a
+		// short Temporal outage was marked failed, then its workflow ran.
+		errs = append(errs, fmt.Errorf("BATON_RECONCILE_START_GRACE: %s must be longer than the API's %s run start timeout, "+
+			"or a start still being retried is marked failed", c.ReconcileStartGrace, RunStartTimeout))
 	}
 	return errors.Join(errs...)
 }

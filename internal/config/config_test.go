@@ -154,6 +154,7 @@ func TestValidateErrors(t *testing.T) {
 		{"retention", []Role{RoleDev, RoleAPI, RoleWorker, RoleMigrate}, func(c *Config) { c.Retention = 0 }, "BATON_RETENTION: must be positive"},
 		{"reconcile interval", []Role{RoleDev, RoleAPI, RoleWorker, RoleMigrate}, func(c *Config) { c.ReconcileInterval = 0 }, "BATON_RECONCILE_INTERVAL: must be positive"},
 		{"reconcile grace", []Role{RoleDev, RoleAPI, RoleWorker, RoleMigrate}, func(c *Config) { c.ReconcileStartGrace = 0 }, "BATON_RECONCILE_START_GRACE: must be positive"},
+		{"reconcile grace below start timeout", []Role{RoleDev, RoleAPI, RoleWorker, RoleMigrate}, func(c *Config) { c.ReconcileStartGrace = 5 * time.Second }, "BATON_RECONCILE_START_GRACE: 5s must be longer than the API's 30s run start timeout"},
 		{"log level", []Role{RoleDev, RoleAPI, RoleWorker, RoleMigrate}, func(c *Config) { c.LogLevel = "verbose" }, `BATON_LOG_LEVEL: "verbose" is not debug`},
 		{"task work dir relative", []Role{RoleDev, RoleWorker}, func(c *Config) { c.TaskWorkDir = "work" }, `BATON_TASK_WORK_DIR: "work" is not an absolute path`},
 		{"task work dir in data dir", []Role{RoleDev}, func(c *Config) { c.DataDir, c.TaskWorkDir = "/var/lib/baton", "/var/lib/baton/work" }, "is inside BATON_DATA_DIR"},

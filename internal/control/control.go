@@ -29,6 +29,11 @@ type View struct {
 	// a mirror row with a rev at most this is no newer than the view, so the
 	// reconciler may repair it from the view.
 	Rev int64 `json:"rev,omitempty"`
+	// Unsent says the run holds mirror changes it has not written yet (a
+	// write in progress, or one kept after the database failed): its own
+	// write will bring their transitions, so the reconciler must not log
+	// them in its place (they would be logged twice).
+	Unsent bool `json:"unsent,omitempty"`
 }
 
 // NodeView is one node's live state.

@@ -47,6 +47,17 @@ type stack struct {
 	// worker is the running worker; workerOpts start another like it.
 	worker     *engine.Worker
 	workerOpts engine.WorkerOptions
+	// base, when set, is the address of an API served by another process
+	// (the fault suite's `baton api`); api is nil then.
+	base string
+}
+
+// url is the address of the stack's API.
+func (s *stack) url() string {
+	if s.base != "" {
+		return s.base
+	}
+	return s.api.URL
 }
 
 // databases lists the mirrors to run against: SQLite always, MariaDB/MySQL

@@ -215,6 +215,15 @@ func (r *Reconciler) one(ctx context.Context, run models.Run) (outcome, error) {
 		return r.unstarted(ctx, m.Run, now)
 	}
 	p := NewPlan(m, obs.Truth, now)
+	if !p.Empty() {
+		// The run may have written between the mirror read and its answer:
+		// what it wrote then is no repair (a transition appended from the
+		// first read would be logged twice). Read again, plan again.
+		if m, err = r.store.LoadRunMirror(ctx, run.ID); err != nil {
+			return unchanged, fmt.Errorf("load mirror: %w", err)
+		}
+		p = NewPlan(m, obs.Truth, now)
+	}
 	if p.Empty() {
 		if len(p.Behind) > 0 {
 			return behind, nil
