@@ -2,11 +2,17 @@ package activities
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
+	"sync"
 	"sync/atomic"
 	"time"
 
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/baton-sched/baton/internal/executor"
 	"github.com/baton-sched/baton/internal/metrics"
@@ -32,6 +38,57 @@ type Tasks struct {
 	// Group labels the instance durations this worker observes.
 	Group   string
 	Metrics *metrics.Metrics
+	// Heartbeats, when set, sends the instances' heartbeats (see beat);
+	// nil uses the SDK's activity.RecordHeartbeat.
+	Heartbeats client.Client
+}
+
+// heartbeatGrace is how long a heartbeat RPC may take before the beat is
+// counted as missed (the next beat tries again).
+const heartbeatGrace = 5 * time.Second
+
+// beat returns the instance's heartbeat and the context its task runs in.
+//
+// The SDK's activity.RecordHeartbeat cancels the activity's context when
+// one heartbeat RPC fails or takes longer than max(throttle interval, 1 s)
+// (the worker sets a 1 s throttle so that stops arrive fast). Under load
+// that stopped healthy tasks: the task was killed and reported "stopped"
+// without anyone asking, and its run failed (seen with make bench-load on
+// a busy machine). Heartbeats go through the client instead: the task is
+// stopped only when Temporal says so (a stop, i.e. cancel requested; the
+// attempt unknown to it, e.g. timed out; paused or reset), or when no
+// heartbeat has been accepted for the whole heartbeat timeout, after which
+// Temporal has given the attempt up and the run runs it again elsewhere.
+func (a *Tasks) beat(ctx context.Context) (func(), context.Context, context.CancelCauseFunc) {
+	tctx, stop := context.WithCancelCause(ctx)
+	if a.Heartbeats == nil {
+		return func() { activity.RecordHeartbeat(ctx) }, tctx, stop
+	}
+	token := activity.GetInfo(ctx).TaskToken
+	logger := activity.GetLogger(ctx)
+	var mu sync.Mutex
+	last := time.Now()
+	return func() {
+		rctx, cancel := context.WithTimeout(tctx, heartbeatGrace)
+		err := a.Heartbeats.RecordActivityHeartbeat(rctx, token)
+		cancel()
+		mu.Lock()
+		defer mu.Unlock()
+		var canceled *temporal.CanceledError
+		var notFound *serviceerror.NotFound
+		switch {
+		case err == nil:
+			last = time.Now()
+		case errors.As(err, &canceled), errors.As(err, &notFound),
+			errors.Is(err, activity.ErrActivityPaused), errors.Is(err, activity.ErrActivityReset):
+			stop(err)
+		case tctx.Err() != nil:
+		case time.Since(last) > workflows.HeartbeatTimeout:
+			stop(fmt.Errorf("no heartbeat accepted for %s: %w", time.Since(last).Round(time.Second), err))
+		default:
+			logger.Warn("heartbeat not recorded; trying again at the next beat", "error", err)
+		}
+	}, tctx, stop
 }
 
 // Execute runs one instance. A task that fails is reported in the result;
@@ -77,11 +134,13 @@ func (a *Tasks) Execute(ctx context.Context, req workflows.TaskRequest) (workflo
 		}, executor.ChunkOptions{})
 		logw = chunks
 	}
-	res := executor.Execute(ctx, executor.Request{
+	heartbeat, tctx, stopTask := a.beat(ctx)
+	defer stopTask(nil)
+	res := executor.Execute(tctx, executor.Request{
 		Task: req.Task, RunID: req.RunID, NodeID: req.NodeID, InstanceID: req.InstanceID, Bizdate: req.Bizdate,
 		Attempt: req.Attempt, ShardIndex: req.ShardIndex, ShardTotal: req.ShardTotal, ShardParam: req.ShardParam,
 		Params: req.Params, WorkRoot: a.WorkRoot, Isolation: a.Isolation, Log: logw, HTTPAllow: a.HTTPAllow,
-		Heartbeat: func() { activity.RecordHeartbeat(ctx) },
+		Heartbeat: heartbeat,
 	})
 	if chunks != nil {
 		if err := chunks.Close(); err != nil {

@@ -157,7 +157,7 @@ func StartWorker(ctx context.Context, c client.Client, store *models.Store, o Wo
 		return nil, fmt.Errorf("start worker: %w", err)
 	}
 	tasks := &activities.Tasks{Store: store, WorkerID: o.WorkerID, Host: host, WorkRoot: o.WorkRoot, HTTPAllow: o.HTTPAllow,
-		Group: o.Group, Metrics: o.Metrics, Isolation: o.Isolation}
+		Group: o.Group, Metrics: o.Metrics, Isolation: o.Isolation, Heartbeats: c}
 	flows := worker.New(c, workflows.FlowsTaskQueue, worker.Options{})
 	RegisterFlows(flows, store, o.Metrics)
 	RegisterRunStarter(flows, store, c, o.Metrics)

@@ -122,6 +122,9 @@ type stackOptions struct {
 	// Metrics, when set, records the worker's, engine's and API's series
 	// (the API then serves /metrics).
 	Metrics *metrics.Metrics
+	// WorkerDial, when set, gives the worker a client of its own dialled
+	// with these options (e.g. a gRPC interceptor injecting faults).
+	WorkerDial []engine.DialOption
 }
 
 func newStackOpts(t *testing.T, dsn string, o stackOptions) *stack {
@@ -148,7 +151,15 @@ func newStackOpts(t *testing.T, dsn string, o stackOptions) *stack {
 	}
 	t.Cleanup(c.Close)
 	s.client = c
-	w, err := engine.StartWorker(ctx, c, store, engine.WorkerOptions{
+	wc := c
+	if len(o.WorkerDial) > 0 {
+		wc, err = engine.Dial(ctx, s.srv.FrontendAddr(), "default", log, 30*time.Second, append(o.WorkerDial, engine.WithMetrics(o.Metrics))...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(wc.Close)
+	}
+	w, err := engine.StartWorker(ctx, wc, store, engine.WorkerOptions{
 		Group: "default", WorkerID: "itest-1", Concurrency: 8, WorkRoot: t.TempDir(), Logger: log,
 		HTTPAllow: o.HTTPAllow, Metrics: o.Metrics,
 	})
