@@ -29,13 +29,17 @@ const (
 	// DefaultOperableWindow keeps an ended, unsuccessful run open for
 	// operations when the input does not say.
 	DefaultOperableWindow = 7 * 24 * time.Hour
+	// pinnedStartTimeout bounds the wait of a broadcast instance for its
+	// own worker to take it: a live worker takes it within a second unless
+	// all its slots are busy, so this is generous.
+	pinnedStartTimeout = 10 * time.Minute
 	// keptResults bounds the control results kept for the control query.
 	keptResults = 1000
 )
 
 // changeOperable is the interpreter's versioned change; its versions,
 // newest last, follow.
-var changeOperable = newChange(RunWorkflowName, "operable-window", versionAlerts)
+var changeOperable = newChange(RunWorkflowName, "operable-window", versionPinnedLost)
 
 const (
 	versionOperable1 = 1
@@ -51,6 +55,12 @@ const (
 	// versionAlerts: the run delivers alerts (run, node and instance
 	// events, SLA timers) by its RunInput.Alerts; see alerts.go.
 	versionAlerts = 4
+	// versionPinnedLost: a broadcast instance (it may run only on its own
+	// worker) whose worker is lost fails at once, saying so, instead of
+	// being queued again for that worker, where nothing polls while the
+	// worker is gone; and it fails when its worker does not take it within
+	// pinnedStartTimeout (the worker died after the live-worker list).
+	versionPinnedLost = 5
 	// historySizeLimit is the history size at which a run continues as new
 	// (Temporal's hard limit is 50 MiB).
 	historySizeLimit = 20 << 20

@@ -263,11 +263,6 @@ func history(t *testing.T, c *cluster, run string) []*historypb.HistoryEvent {
 // instance runs: that instance belongs to e2 alone, so it must not run
 // elsewhere; it ends failed, clearly, and the run fails without hanging.
 func TestFaultBroadcastWorkerDies(t *testing.T) {
-	if os.Getenv("BATON_FAULTS_KNOWN") == "" {
-		t.Skip("known defect, not fixed yet (docs/reliability.md, \"Found and not fixed\"): a broadcast instance whose worker " +
-			"died is dispatched again to that worker's own task queue, where nobody polls, so the run never ends. " +
-			"Set BATON_FAULTS_KNOWN=1 to run it")
-	}
 	c := newCluster(t, clusterOptions{})
 	c.startAPI()
 	c.startWorker("default", "w1")

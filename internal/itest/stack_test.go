@@ -144,6 +144,9 @@ type stackOptions struct {
 	// FlowActivities registers more activities on the flows worker; the
 	// stack's store and client are set by then.
 	FlowActivities func(s *stack, r worker.Registry)
+	// WorkerDial, when set, gives the worker a client of its own dialled
+	// with these options (e.g. a gRPC interceptor injecting faults).
+	WorkerDial []engine.DialOption
 }
 
 func newStackOpts(t *testing.T, dsn string, o stackOptions) *stack {
@@ -170,6 +173,14 @@ func newStackOpts(t *testing.T, dsn string, o stackOptions) *stack {
 	}
 	t.Cleanup(c.Close)
 	s.client = c
+	wc := c
+	if len(o.WorkerDial) > 0 {
+		wc, err = engine.Dial(ctx, s.srv.FrontendAddr(), "default", log, 30*time.Second, append(o.WorkerDial, engine.WithMetrics(o.Metrics))...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(wc.Close)
+	}
 	// One secret key for the API and the worker, as in production, so
 	// alert channels saved through the API open on the worker.
 	key := make([]byte, 32)
@@ -188,7 +199,7 @@ func newStackOpts(t *testing.T, dsn string, o stackOptions) *stack {
 	if o.FlowActivities != nil {
 		s.workerOpts.FlowActivities = func(r worker.Registry) { o.FlowActivities(s, r) }
 	}
-	w, err := engine.StartWorker(ctx, c, store, s.workerOpts)
+	w, err := engine.StartWorker(ctx, wc, store, s.workerOpts)
 	if err != nil {
 		t.Fatal(err)
 	}
