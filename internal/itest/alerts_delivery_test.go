@@ -339,32 +339,43 @@ func TestAlertsDelivered(t *testing.T) {
 	})
 
 	t.Run("a failing channel is retried and its history shows the attempts", func(t *testing.T) {
-		f := alertFlow("to-flaky", []map[string]any{shellNodeJSON("x", "exit 1")}, nil, rule([]string{"flaky"}, "run_failed"))
+		// One rule, two channels: the retries go to the failing one only,
+		// and a worker restart between attempts changes nothing.
+		f := alertFlow("to-flaky", []map[string]any{shellNodeJSON("x", "exit 1")}, nil, rule([]string{"flaky", "hook"}, "run_failed"))
 		id := startFlow(t, s.api.URL, f, nil)
 		var seen alertRow
 		eventually(t, 30*time.Second, "a failed attempt recorded", func() (bool, string) {
 			rows := alertHistory(t, s, id)
-			if len(rows) == 1 && rows[0].Status == "failed" {
-				seen = rows[0]
-				return true, ""
+			for _, r := range rows {
+				if r.Channel == "flaky" && r.Status == "failed" {
+					seen = r
+					return true, ""
+				}
 			}
 			return false, fmt.Sprintf("%+v", rows)
 		})
 		if seen.Attempts < 1 || !strings.Contains(seen.LastError, "500") || strings.Contains(seen.LastError, "TOKEN123") {
 			t.Errorf("failed attempt %+v: want its count and a 500 that does not quote the hook's token", seen)
 		}
-		// Two 500s, then the third attempt (1s and 2s of backoff) is taken.
+		s.restartWorker()
+		// Two 500s, then the third attempt (after 1s and 2s of backoff) is
+		// taken; the good channel was sent on the first and never again.
 		eventually(t, 30*time.Second, "sent on the third attempt", func() (bool, string) {
-			return historyIs(alertHistory(t, s, id), "run_failed/end-1/flaky/sent/3")
+			return historyIs(alertHistory(t, s, id), "run_failed/end-1/flaky/sent/3", "run_failed/end-1/hook/sent/1")
 		})
-		if rows := alertHistory(t, s, id); rows[0].SentAt == nil || rows[0].LastError != "" {
-			t.Errorf("sent row %+v", rows[0])
+		for _, r := range alertHistory(t, s, id) {
+			if r.SentAt == nil || r.LastError != "" {
+				t.Errorf("sent row %+v", r)
+			}
 		}
 		flaky.mu.Lock()
 		hits := flaky.hits
 		flaky.mu.Unlock()
 		if got := about(flaky.pages(), id); len(got) != 1 || hits != 3 {
-			t.Fatalf("%d requests, %d pages taken; want 3 and 1", hits, len(got))
+			t.Fatalf("failing channel: %d requests, %d pages taken; want 3 and 1", hits, len(got))
+		}
+		if got := about(hook.pages(), id); len(got) != 1 {
+			t.Fatalf("good channel paged %d times, want once", len(got))
 		}
 	})
 }
