@@ -1,6 +1,7 @@
 package itest
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"github.com/baton-sched/baton/internal/engine"
 	"github.com/baton-sched/baton/internal/status"
 	"github.com/baton-sched/baton/workflows"
 )
@@ -253,6 +255,37 @@ func TestAlertsDelivered(t *testing.T) {
 		}
 	})
 
+	t.Run("a reset derives the same keys and pages nothing new", func(t *testing.T) {
+		ctx := context.Background()
+		eng := &engine.Engine{Client: s.client, Namespace: "default"}
+		f := alertFlow("reset", []map[string]any{shellNodeJSON("a", "exit 3")}, nil, rule([]string{"hook"}, "run_failed", "node_failed"))
+		id := startFlow(t, s.api.URL, f, nil)
+		runResultOf(t, s, id, 60*time.Second)
+		want := []string{"node_failed/a#1/hook/sent/1", "run_failed/end-1/hook/sent/1"}
+		if ok, got := historyIs(alertHistory(t, s, id), want...); !ok {
+			t.Fatalf("history before the reset %s", got)
+		}
+		// rerun-from-node: the new Temporal run executes a again, fails the
+		// same way and delivers the same events under the same keys, which
+		// the activity finds sent.
+		p, err := eng.FindResetPoint(ctx, id, "a")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := eng.Reset(ctx, id, p, "itest", "reset-1"); err != nil {
+			t.Fatal(err)
+		}
+		if res := runResultOf(t, s, id, 60*time.Second); res.Status != "failed" {
+			t.Fatalf("reset run %s", res.Status)
+		}
+		if ok, got := historyIs(alertHistory(t, s, id), want...); !ok {
+			t.Fatalf("history after the reset %s", got)
+		}
+		if got := about(hook.pages(), id); len(got) != 2 {
+			t.Fatalf("%d pages across the reset, want 2", len(got))
+		}
+	})
+
 	t.Run("sla fires at its deadline and not for a run in time", func(t *testing.T) {
 		sla := func(after string) map[string]any {
 			return map[string]any{"events": []string{"sla_miss"}, "channels": []string{"hook"}, "sla": map[string]any{"after": after}}
@@ -378,6 +411,18 @@ func TestAlertsDelivered(t *testing.T) {
 			t.Fatalf("good channel paged %d times, want once", len(got))
 		}
 	})
+}
+
+// runResultOf waits for the run's workflow to close and returns its result.
+func runResultOf(t *testing.T, s *stack, runID string, within time.Duration) workflows.RunResult {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), within)
+	defer cancel()
+	var res workflows.RunResult
+	if err := s.client.GetWorkflow(ctx, workflows.WorkflowID(runID), "").Get(ctx, &res); err != nil {
+		t.Fatalf("run %s: %v", runID, err)
+	}
+	return res
 }
 
 // mailText is the body of the mail whose title starts with title.
