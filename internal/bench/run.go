@@ -237,7 +237,7 @@ func (r *runner) once(ctx context.Context, sh Shape, v Variant, rep int) Sample 
 				s.Err, s.Stats.Runs, s.Stats.Events, s.Stats.Activities, sh.TaskNodes())
 		}
 	}
-	line := fmt.Sprintf("rep %d  %-20s %-26s %8.2fs", rep, sh.Name, v, makespan.Seconds())
+	line := fmt.Sprintf("rep %d  %-20s %-32s %8.2fs", rep, sh.Name, v, makespan.Seconds())
 	if s.Err != nil {
 		line += "  FAILED: " + s.Err.Error()
 	} else {
