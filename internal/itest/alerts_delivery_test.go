@@ -293,6 +293,9 @@ func TestAlertsDelivered(t *testing.T) {
 		slow := map[string]any{"id": "slow", "type": "task", "task": map[string]any{"kind": "sleep", "sleep": map[string]any{"duration": "6s"}}}
 		late := startFlow(t, s.api.URL, alertFlow("late", []map[string]any{slow}, nil, sla("2s")), nil)
 		onTime := startFlow(t, s.api.URL, alertFlow("ontime", []map[string]any{shellNodeJSON("quick", "true")}, nil, sla("4s")), nil)
+		// Ended in time, unsuccessfully: it stays open in its window (5s)
+		// past its deadline, and is not late (its failure is another page).
+		failedInTime := startFlow(t, s.api.URL, alertFlow("failed-in-time", []map[string]any{shellNodeJSON("x", "exit 1")}, nil, sla("2s")), nil)
 		if v := waitRun(t, s.api.URL, onTime, 30*time.Second); v.Status != "success" {
 			t.Fatalf("on-time run %s", v.Status)
 		}
@@ -324,6 +327,12 @@ func TestAlertsDelivered(t *testing.T) {
 		}
 		if rows := alertHistory(t, s, onTime); len(rows) != 0 {
 			t.Fatalf("on-time run's history %+v", rows)
+		}
+		if res := runResultOf(t, s, failedInTime, 30*time.Second); res.Status != "failed" {
+			t.Fatalf("failed-in-time run %s", res.Status)
+		}
+		if rows := alertHistory(t, s, failedInTime); len(rows) != 0 {
+			t.Fatalf("a run that failed before its deadline paged %+v", rows)
 		}
 	})
 
