@@ -76,9 +76,9 @@ lint: lint-tools ## Run golangci-lint (.golangci.yml) and workflowcheck on workf
 	echo "workflowcheck ./workflows/..."; $(WORKFLOWCHECK) ./workflows/... || status=1; \
 	exit $$status
 
-bench: ## Run the interpreter-vs-hand-written-workflow benchmark (go run ./internal/bench/cmd)
+bench: ## Run the interpreter-vs-hand-written-workflow benchmark (go run ./internal/bench/cmd); ARGS="-shapes chain-100 -alerts" adds alert rules
 	@if [ -d "$(BENCH_DIR)" ]; then \
-		$(GO) run ./$(BENCH_DIR); \
+		$(GO) run ./$(BENCH_DIR) $(ARGS); \
 	else \
 		echo "make bench: $(BENCH_DIR) does not exist yet (the benchmark is not written); nothing to run."; \
 	fi

@@ -213,8 +213,8 @@ func TargetTable(rows []Row) string {
 		}
 	}
 	for _, r := range rows {
-		if r.Shape.Hand == HandNone || r.Variant == VariantHand {
-			continue
+		if r.Shape.Hand == HandNone || r.Variant == VariantHand || r.Variant == VariantAlerts {
+			continue // the targets are the mirror's; alerts compare with mirror on
 		}
 		p := got[r.Shape.Name]
 		if p == nil {

@@ -34,7 +34,19 @@ const (
 	VariantHand      Variant = "hand-written"
 	VariantMirrorOff Variant = "interpreter, mirror off"
 	VariantMirrorOn  Variant = "interpreter, mirror on"
+	// VariantAlerts is mirror on with AlertRules on the run: what alerting
+	// costs a run that succeeds (its hops, the SLA timer set and cancelled).
+	VariantAlerts Variant = "interpreter, mirror on + alerts"
 )
+
+// AlertRules are VariantAlerts' rules, as an operator would put them on a
+// nightly flow: page on any failure, and an SLA. On a run that succeeds
+// none fires (the channel is never reached); the SLA's timer is started
+// at the run's start and cancelled at its end.
+var AlertRules = []dag.AlertRule{
+	{Events: []dag.AlertEvent{dag.AlertNodeFailed, dag.AlertRunFailed}, Channels: []string{"bench-oncall"}},
+	{Events: []dag.AlertEvent{dag.AlertSLAMiss}, Channels: []string{"bench-oncall"}, SLA: &dag.SLA{After: "1h"}},
+}
 
 // ActivitySlots is the group worker's MaxConcurrentActivityExecutionSize:
 // a whole 1,000-wide layer can run at once, for both variants alike.
@@ -48,6 +60,9 @@ type Options struct {
 	Shapes []Shape
 	Reps   int
 	Mirror string // off | on | both
+	// Alerts adds VariantAlerts to the interpreter variants when the
+	// mirror is on.
+	Alerts bool
 	// Progress receives one line per workflow run.
 	Progress io.Writer
 	// RunTimeout bounds one workflow run, so a stuck run fails the
@@ -98,6 +113,9 @@ func (o *Options) Variants(s Shape) []Variant {
 	}
 	if o.Mirror != "off" {
 		vs = append(vs, VariantMirrorOn)
+		if o.Alerts {
+			vs = append(vs, VariantAlerts)
+		}
 	}
 	return vs
 }
@@ -219,7 +237,7 @@ func (r *runner) once(ctx context.Context, sh Shape, v Variant, rep int) Sample 
 				s.Err, s.Stats.Runs, s.Stats.Events, s.Stats.Activities, sh.TaskNodes())
 		}
 	}
-	line := fmt.Sprintf("rep %d  %-20s %-26s %8.2fs", rep, sh.Name, v, makespan.Seconds())
+	line := fmt.Sprintf("rep %d  %-20s %-32s %8.2fs", rep, sh.Name, v, makespan.Seconds())
 	if s.Err != nil {
 		line += "  FAILED: " + s.Err.Error()
 	} else {
@@ -235,6 +253,8 @@ func variantKey(v Variant) string {
 		return "hand"
 	case VariantMirrorOff:
 		return "off"
+	case VariantAlerts:
+		return "alerts"
 	default:
 		return "on"
 	}
@@ -274,7 +294,7 @@ func (r *runner) execute(ctx context.Context, sh Shape, flow dag.Flow, v Variant
 		}
 		wid, input = "bench-hand-"+runID, hin
 	} else {
-		mirror := v == VariantMirrorOn
+		mirror := v == VariantMirrorOn || v == VariantAlerts
 		if mirror {
 			// The API creates the run row before starting the workflow; the
 			// mirror only updates it.
@@ -286,9 +306,13 @@ func (r *runner) execute(ctx context.Context, sh Shape, flow dag.Flow, v Variant
 			}
 		}
 		name, wid = workflows.RunWorkflowName, workflows.WorkflowID(runID)
-		input = workflows.RunInput{RunID: runID, Kind: "flow", DefinitionID: defID, Version: 1,
+		in := workflows.RunInput{RunID: runID, Kind: "flow", DefinitionID: defID, Version: 1,
 			Trigger: dag.TriggerManual, Bizdate: bizdate, Flow: flow, Mirror: mirror,
 			MaxInFlight: sh.MaxInFlight, HistoryLimit: sh.HistoryLimit}
+		if v == VariantAlerts {
+			in.Alerts = AlertRules
+		}
+		input = in
 	}
 	t0 := time.Now()
 	run, err := c.ExecuteWorkflow(ctx, startOptions(wid, defID), name, input)

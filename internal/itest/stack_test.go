@@ -138,6 +138,8 @@ func newStack(t *testing.T, dsn string) *stack {
 // stackOptions vary the stack's worker.
 type stackOptions struct {
 	HTTPAllow []string
+	// OperableWindow keeps the API's runs open that long after they end.
+	OperableWindow time.Duration
 	// Metrics, when set, records the worker's, engine's and API's series
 	// (the API then serves /metrics).
 	Metrics *metrics.Metrics
@@ -207,7 +209,7 @@ func newStackOpts(t *testing.T, dsn string, o stackOptions) *stack {
 	t.Cleanup(func() { s.worker.Stop() })
 	s.api = httptest.NewServer(api.New(api.Options{Store: store, Engine: &engine.Engine{Client: c, Namespace: "default", Metrics: o.Metrics},
 		Logger: log, Metrics: o.Metrics, Feed: models.FeedOptions{Interval: 50 * time.Millisecond},
-		Sealer: sealer, HTTPAllow: o.HTTPAllow, ConsoleURL: s.consoleURL}).Handler())
+		Sealer: sealer, HTTPAllow: o.HTTPAllow, ConsoleURL: s.consoleURL, OperableWindow: o.OperableWindow}).Handler())
 	t.Cleanup(s.api.Close)
 	return s
 }
