@@ -225,11 +225,11 @@ func (d *driver) operate(ctx context.Context, r *LoadRun) error {
 			var code int
 			code, err = d.c.doKey(ctx, "control", http.MethodPost, "/api/v1/runs/"+r.ID+path, key,
 				map[string]string{"reason": "load bench"}, nil)
-			switch {
-			case code == http.StatusConflict:
+			switch code {
+			case http.StatusConflict:
 				r.Refused++
 				return nil
-			case code == http.StatusBadGateway || code == http.StatusGatewayTimeout:
+			case http.StatusBadGateway, http.StatusGatewayTimeout:
 				r.Retried++
 				if err := sleep(ctx, time.Second); err != nil {
 					return err

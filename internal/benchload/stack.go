@@ -62,7 +62,7 @@ func StartStack(ctx context.Context, bin, dataDir string, env []string) (*Stack,
 		select {
 		case err := <-s.done:
 			s.done <- err
-			return struct{}{}, backoff.Permanent(fmt.Errorf("baton dev exited: %v (log: %s)", err, logf.Name()))
+			return struct{}{}, backoff.Permanent(fmt.Errorf("baton dev exited: %w (log: %s)", err, logf.Name()))
 		default:
 		}
 		b, err := os.ReadFile(filepath.Join(dataDir, "admin-token"))
@@ -119,7 +119,7 @@ func (s *Stack) Stop() {
 		s.done <- err
 	case <-time.After(20 * time.Second):
 		_ = syscall.Kill(-s.Pid(), syscall.SIGKILL)
-		<-s.done
+		s.done <- <-s.done
 	}
 	_ = s.log.Close()
 }
