@@ -200,7 +200,15 @@ try {
   });
 
   await step('node log: shell_1 shows its stderr', async () => {
-    const ops = await nodeMenu('shell_1');
+    // The menu lists the allowed_ops of the last topology read, which
+    // follows a live state change within about a second (the stream
+    // patches states at once): open it again until that read has come.
+    let ops = await nodeMenu('shell_1');
+    for (let i = 0; i < 20 && ops.join() !== 'node-op-rerun-from,node-op-log'; i++) {
+      await page.keyboard.press('Escape');
+      await page.waitForTimeout(500);
+      ops = await nodeMenu('shell_1');
+    }
     assert.deepEqual(ops, ['node-op-rerun-from', 'node-op-log'], 'a closed (successful) run offers only rerun-from-node and the log');
     await tid('node-op-log').click();
     await tid('log-text').filter({ hasText: 'boom' }).waitFor();
