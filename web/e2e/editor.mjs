@@ -92,8 +92,15 @@ export async function editorSpecs({ page, stack, step, shot, tid, connect, setSc
     await tid('trigger-tz').click();
     await page.keyboard.type('Asia/Shanghai');
     await page.keyboard.press('Enter');
-    await tid('cron-preview').locator('.ant-list-item').nth(4).waitFor();
-    const fires = await tid('cron-preview').locator('.ant-list-item').allTextContents();
+    // The preview is fetched again as the zone is typed: read it once it
+    // has settled on the zone's five fire times.
+    let fires = [];
+    for (let i = 0; i < 40; i++) {
+      await tid('cron-preview').locator('.ant-list-item').nth(4).waitFor();
+      fires = await tid('cron-preview').locator('.ant-list-item').allTextContents();
+      if (fires.length === 5 && fires.every((f) => /T02:30:00\+08:00$/.test(f))) break;
+      await page.waitForTimeout(250);
+    }
     assert.equal(fires.length, 5);
     for (const f of fires) assert.match(f, /T02:30:00\+08:00$/, f);
     await tid('trigger-cron').fill('0 30 2 * *');
