@@ -15,6 +15,8 @@ import (
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
+
+	"github.com/baton-sched/baton/internal/cli/apiclient"
 )
 
 func (a *app) loginCmd() *cobra.Command {
@@ -174,19 +176,10 @@ func (a *app) workersCmd() *cobra.Command {
 		Short: "List the workers that reported in",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			type worker struct {
-				ID        string     `json:"id"`
-				Group     string     `json:"group"`
-				Host      string     `json:"host"`
-				PID       int        `json:"pid"`
-				Running   int        `json:"running"`
-				StartedAt *time.Time `json:"started_at"`
-				LastSeen  *time.Time `json:"last_seen"`
-			}
 			return listTable(a, cmd, "/api/v1/workers", pageQuery(limit, offset, "group", group), offset,
 				[]string{"ID", "GROUP", "HOST", "PID", "RUNNING", "STARTED", "LAST SEEN"},
-				func(wk worker) []any {
-					return []any{wk.ID, wk.Group, wk.Host, wk.PID, wk.Running, ts(wk.StartedAt), ts(wk.LastSeen)}
+				func(wk apiclient.Worker) []any {
+					return []any{wk.ID, wk.Group, wk.Host, wk.Pid, wk.Running, ts(wk.StartedAt), ts(wk.LastSeen)}
 				})
 		},
 	}
