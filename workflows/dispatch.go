@@ -309,7 +309,8 @@ func (r *runner) instanceDone(n *nodeRun, s *shard, q QueuedInstance, t *dag.Tas
 		s.workerID = res.WorkerID
 	}
 	exit := res.ExitCode
-	r.recordInstance(n, q, InstanceState{Status: res.Status, Message: res.Message, ExitCode: &exit, WorkerID: res.WorkerID})
+	r.recordInstance(n, q, InstanceState{Status: res.Status, Message: res.Message, ExitCode: &exit, WorkerID: res.WorkerID,
+		StartedAt: r.startedOf(res)})
 	if s.status == status.InstanceStopFailed {
 		r.alertStopFailed(n, q, res.Message)
 	}
@@ -342,6 +343,21 @@ func (r *runner) instanceDone(n *nodeRun, s *shard, q QueuedInstance, t *dag.Tas
 		}
 	}
 	r.nodeSettle(n, res)
+}
+
+// startedOf is the start time a result reports, for the final write of
+// its instance, never after the finish that write records (a worker whose
+// clock runs ahead of the server's). Only the mirror's input changes with
+// it (a local activity's input is not part of replay).
+func (r *runner) startedOf(res TaskResult) *time.Time {
+	if res.StartedAt == nil {
+		return nil
+	}
+	started := *res.StartedAt
+	if now := workflow.Now(r.ctx); started.After(now) {
+		started = now
+	}
+	return &started
 }
 
 // retryAfter is the next attempt of a failed instance and the wait before

@@ -250,6 +250,12 @@ type TaskResult struct {
 	Outputs  map[string]string `json:"outputs,omitempty"`
 	Message  string            `json:"message,omitempty"`
 	WorkerID string            `json:"worker_id,omitempty"`
+	// StartedAt is when the worker began the instance. The worker's own
+	// "running" mark carries it too, but that write is bounded (a slow
+	// database must not delay the first heartbeat) and may be dropped, so
+	// the workflow's final write of the instance carries it again; the
+	// mirror keeps a stored start time. Results of older workers lack it.
+	StartedAt *time.Time `json:"started_at,omitempty"`
 }
 
 // MirrorBatch is every state change of one workflow task, written at once.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"strconv"
 	"time"
 
@@ -228,6 +229,33 @@ func (m *Metrics) GinMiddleware() gin.HandlerFunc {
 		}
 		m.httpSeconds.WithLabelValues(c.Request.Method, route, strconv.Itoa(c.Writer.Status())).Observe(time.Since(start).Seconds())
 	}
+}
+
+// StartPprof serves Go's profiles (net/http/pprof, under /debug/pprof/)
+// on addr until ctx ends, and returns the address it listens on. It is
+// off unless BATON_PPROF_ADDR asks for it: a heap profile of a running
+// server is how a memory growth is told from a bounded cache.
+func StartPprof(ctx context.Context, addr string) (string, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", fmt.Errorf("pprof: listen %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	// A CPU profile or trace lasts as long as its ?seconds= asks.
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
+	go func() { _ = srv.Serve(ln) }()
+	return ln.Addr().String(), nil
 }
 
 // Start answers GET /metrics on addr until ctx ends, for a worker, which
