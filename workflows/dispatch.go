@@ -137,6 +137,9 @@ func (n *nodeRun) shardAt(index int) *shard {
 // commands, so replay is unaffected.
 func (r *runner) newInstanceID(nodeID string, shardIndex, attempt int) string {
 	id := InstanceID(r.in.RunID, nodeID, shardIndex, attempt)
+	if r.version >= versionExecutionIDs {
+		return id + r.executionSuffix()
+	}
 	if r.reset && !workflow.IsReplaying(r.ctx) {
 		run := workflow.GetInfo(r.ctx).WorkflowExecution.RunID
 		if len(run) > 8 {

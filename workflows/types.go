@@ -265,6 +265,19 @@ type MirrorBatch struct {
 	Nodes       []NodeState      `json:"nodes,omitempty"`
 	Instances   []InstanceState  `json:"instances,omitempty"`
 	Transitions []TransitionNote `json:"transitions,omitempty"`
+	// Reset marks the first write of an execution made by a reset; see
+	// ResetNote.
+	Reset *ResetNote `json:"reset,omitempty"`
+}
+
+// ResetNote goes with the first write of a reset execution (rerun-from-
+// node). The mirror then holds what the replaced execution wrote after the
+// reset point: its instances still open there are abandoned (the reset
+// ended that execution, and no one will finish them), except Live, those
+// the new execution still waits for; and the transition log goes on from
+// the statuses it last recorded, not from the reset point's.
+type ResetNote struct {
+	Live []string `json:"live,omitempty"`
 }
 
 // RunState is the run-level part of a MirrorBatch.
