@@ -9,6 +9,7 @@ import (
 	"github.com/baton-sched/baton/internal/control"
 	"github.com/baton-sched/baton/internal/status"
 	"github.com/baton-sched/baton/models"
+	"github.com/baton-sched/baton/workflows"
 )
 
 // Actor is who the transition log names for the reconciler's repairs.
@@ -174,6 +175,10 @@ func (p *Plan) abandon(m models.RunMirror, v control.View, known map[string]bool
 	var out []models.Transition
 	for _, in := range m.Instances {
 		if known[in.ID] || status.Instance(in.Status).Terminal() {
+			continue
+		}
+		if _, _, _, ok := workflows.ParseInstanceID(in.ID, m.Run.ID); !ok {
+			// A rollback's compensation: the view does not list those.
 			continue
 		}
 		if in.Rev > v.Rev {

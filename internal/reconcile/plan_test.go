@@ -196,13 +196,15 @@ func TestPlanLeavesTheLogToARunWithUnsentChanges(t *testing.T) {
 
 // TestPlanAbandonsOpenRowsTheWorkflowDoesNotKnow: an instance left
 // running by an execution a reset replaced is stopped, at its own rev,
-// with its transition; one written after the view is left for later.
+// with its transition; one written after the view is left for later, and
+// a rollback's compensation (the view does not list those) is left alone.
 func TestPlanAbandonsOpenRowsTheWorkflowDoesNotKnow(t *testing.T) {
 	m, tr := converged()
 	m.Instances = append(m.Instances,
 		models.Instance{ID: "r.c.0.1", RunID: "r", NodeID: "c", Attempt: 1, Status: "running", Rev: 12},
 		models.Instance{ID: "r.d.0.1", RunID: "r", NodeID: "d", Attempt: 1, Status: "waiting", Rev: 21},
-		models.Instance{ID: "r.e.0.1", RunID: "r", NodeID: "e", Attempt: 1, Status: "failed", Rev: 12})
+		models.Instance{ID: "r.e.0.1", RunID: "r", NodeID: "e", Attempt: 1, Status: "failed", Rev: 12},
+		models.Instance{ID: "r.a.rollback.2", RunID: "r", NodeID: "a", Attempt: 2, Status: "running", Rev: 13})
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	p := NewPlan(m, tr, now)
 	if len(p.Batch.Instances) != 1 || p.Batch.Instances[0].ID != "r.c.0.1" || p.Batch.Instances[0].Status != "stopped" ||
@@ -213,7 +215,7 @@ func TestPlanAbandonsOpenRowsTheWorkflowDoesNotKnow(t *testing.T) {
 		t.Errorf("behind %q, want r.d.0.1", p.Behind)
 	}
 	// With a row behind, the log waits; without it, the abandon is logged.
-	m.Instances = m.Instances[:len(m.Instances)-2]
+	m.Instances = slices.DeleteFunc(m.Instances, func(in models.Instance) bool { return in.ID == "r.d.0.1" })
 	p = NewPlan(m, tr, now)
 	if len(p.Batch.Transitions) != 1 || p.Batch.Transitions[0].EntityID != "r.c.0.1" || p.Batch.Transitions[0].FromStatus != "running" ||
 		p.Batch.Transitions[0].ToStatus != "stopped" {
