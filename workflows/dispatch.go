@@ -114,7 +114,7 @@ func (r *runner) enqueue(n *nodeRun, qs ...QueuedInstance) {
 	for i := range qs {
 		qs[i].ID = r.newInstanceID(n.node.ID, qs[i].Shard, qs[i].Attempt)
 		s := n.shardAt(qs[i].Shard)
-		s.id, s.status = qs[i].ID, status.InstanceWaiting
+		s.id, s.status, s.times = qs[i].ID, status.InstanceWaiting, instanceTimes{}
 		qs[i].Rev = r.recordInstance(n, qs[i], InstanceState{Status: string(status.InstanceWaiting)})
 	}
 	n.queued = append(n.queued, qs...)
@@ -312,8 +312,9 @@ func (r *runner) instanceDone(n *nodeRun, s *shard, q QueuedInstance, t *dag.Tas
 		s.workerID = res.WorkerID
 	}
 	exit := res.ExitCode
+	s.times = r.finishedTimes(res)
 	r.recordInstance(n, q, InstanceState{Status: res.Status, Message: res.Message, ExitCode: &exit, WorkerID: res.WorkerID,
-		StartedAt: r.startedOf(res)})
+		StartedAt: s.times.started})
 	if s.status == status.InstanceStopFailed {
 		r.alertStopFailed(n, q, res.Message)
 	}
@@ -348,19 +349,28 @@ func (r *runner) instanceDone(n *nodeRun, s *shard, q QueuedInstance, t *dag.Tas
 	r.nodeSettle(n, res)
 }
 
-// startedOf is the start time a result reports, for the final write of
-// its instance, never after the finish that write records (a worker whose
-// clock runs ahead of the server's). Only the mirror's input changes with
-// it (a local activity's input is not part of replay).
-func (r *runner) startedOf(res TaskResult) *time.Time {
-	if res.StartedAt == nil {
-		return nil
+// instanceTimes are a finished instance's start (nil when its result did
+// not say) and finish.
+type instanceTimes struct {
+	started, finished *time.Time
+}
+
+// finishedTimes are the times of an instance whose result just came: the
+// start time the result reports, never after the finish (a worker whose
+// clock runs ahead of the server's), and now. They go to the final write
+// of the instance and to the view; neither is part of replay (a local
+// activity's input, a query's answer).
+func (r *runner) finishedTimes(res TaskResult) instanceTimes {
+	now := workflow.Now(r.ctx)
+	t := instanceTimes{finished: &now}
+	if res.StartedAt != nil {
+		started := *res.StartedAt
+		if started.After(now) {
+			started = now
+		}
+		t.started = &started
 	}
-	started := *res.StartedAt
-	if now := workflow.Now(r.ctx); started.After(now) {
-		started = now
-	}
-	return &started
+	return t
 }
 
 // retryAfter is the next attempt of a failed instance and the wait before

@@ -97,6 +97,8 @@ type shard struct {
 	status   status.Instance
 	cancel   workflow.CancelFunc
 	stopReq  string // why a stop was asked for; no retry after it
+	// times of the latest attempt once it has finished, for the view
+	times instanceTimes
 }
 
 type nodeRun struct {

@@ -123,13 +123,18 @@ func NewPlan(m models.RunMirror, t Truth, now time.Time) Plan {
 			}
 			known[iv.ID] = true
 			want := models.InstanceUpdate{ID: iv.ID, NodeID: nv.ID, ShardIndex: iv.Shard, Attempt: iv.Attempt,
-				WorkerID: iv.WorkerID, Status: iv.Status}
+				WorkerID: iv.WorkerID, Status: iv.Status, StartedAt: iv.StartedAt, FinishedAt: iv.FinishedAt}
 			row, found := insts[iv.ID]
 			diff := func() string {
-				if instanceSame(row.Status, iv.Status) {
-					return ""
+				switch {
+				case !instanceSame(row.Status, iv.Status):
+					return fmt.Sprintf("status %q, workflow says %q", row.Status, iv.Status)
+				case row.StartedAt == nil && iv.StartedAt != nil:
+					return "no started_at, workflow says " + iv.StartedAt.UTC().Format(time.RFC3339Nano)
+				case row.FinishedAt == nil && iv.FinishedAt != nil:
+					return "no finished_at, workflow says " + iv.FinishedAt.UTC().Format(time.RFC3339Nano)
 				}
-				return fmt.Sprintf("status %q, workflow says %q", row.Status, iv.Status)
+				return ""
 			}
 			if write, rev := p.decide("instance "+iv.ID, found, row.Rev, v.Rev, diff); write {
 				want.Rev = rev

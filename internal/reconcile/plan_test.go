@@ -222,3 +222,22 @@ func TestPlanAbandonsOpenRowsTheWorkflowDoesNotKnow(t *testing.T) {
 		t.Errorf("transitions %+v, want r.c.0.1 running→stopped", p.Batch.Transitions)
 	}
 }
+
+// TestPlanFillsInstanceTimes: an instance whose own writes were lost (the
+// database down until the run ended) gets its start and finish from the
+// view, at its stored rev.
+func TestPlanFillsInstanceTimes(t *testing.T) {
+	m, tr := converged()
+	started, finished := time.Date(2026, 1, 2, 3, 0, 0, 0, time.UTC), time.Date(2026, 1, 2, 3, 1, 0, 0, time.UTC)
+	tr.View.Nodes[0].Instances[0].StartedAt, tr.View.Nodes[0].Instances[0].FinishedAt = &started, &finished
+	p := NewPlan(m, tr, time.Now())
+	if len(p.Batch.Instances) != 1 || p.Batch.Instances[0].ID != "r.a.0.1" || p.Batch.Instances[0].Rev != 14 ||
+		p.Batch.Instances[0].StartedAt == nil || !p.Batch.Instances[0].StartedAt.Equal(started) ||
+		p.Batch.Instances[0].FinishedAt == nil || !p.Batch.Instances[0].FinishedAt.Equal(finished) {
+		t.Fatalf("instance updates %+v, want r.a.0.1's times at its rev 14", p.Batch.Instances)
+	}
+	m.Instances[0].StartedAt, m.Instances[0].FinishedAt = &started, &finished
+	if p := NewPlan(m, tr, time.Now()); !p.Empty() {
+		t.Errorf("times stored: planned %v", p.Repairs)
+	}
+}
