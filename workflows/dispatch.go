@@ -131,10 +131,12 @@ func (n *nodeRun) shardAt(index int) *shard {
 	return s
 }
 
-// newInstanceID names an instance record. Instances dispatched live in a
-// reset run get a suffix so they never overwrite the records of the run
-// they were reset from; the id only travels in activity inputs, never in
-// commands, so replay is unaffected.
+// newInstanceID names an instance record. Instances a reset run
+// dispatches get a suffix so they never overwrite the records of the run
+// they were reset from: from version 8 by executionSuffix, the same on
+// every replay; before it, only when not replaying, which a replay of the
+// reset run undid (execution.go). The id only travels in activity inputs,
+// never in commands.
 func (r *runner) newInstanceID(nodeID string, shardIndex, attempt int) string {
 	id := InstanceID(r.in.RunID, nodeID, shardIndex, attempt)
 	if r.version >= versionExecutionIDs {
