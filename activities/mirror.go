@@ -111,5 +111,8 @@ func toModelBatch(b workflows.MirrorBatch) models.MirrorBatch {
 		out.Transitions = append(out.Transitions, models.Transition{RunID: b.RunID, Entity: t.Entity,
 			EntityID: t.EntityID, FromStatus: t.From, ToStatus: t.To, Actor: t.Actor, Reason: t.Reason, RequestID: t.RequestID, At: t.At})
 	}
+	if b.Reset != nil {
+		out.Reset = &models.ResetWrite{Live: b.Reset.Live}
+	}
 	return out
 }

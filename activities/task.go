@@ -48,6 +48,7 @@ func (a *Tasks) Execute(ctx context.Context, req workflows.TaskRequest) (workflo
 	a.Running.Add(1)
 	defer a.Running.Add(-1)
 	start := time.Now()
+	started := start.UTC()
 	logger := activity.GetLogger(ctx)
 	mirror := req.Mirror && a.Store != nil
 	instRev := req.InstanceRev
@@ -61,7 +62,7 @@ func (a *Tasks) Execute(ctx context.Context, req workflows.TaskRequest) (workflo
 		// run the instance again (the fault suite saw that under load).
 		activity.RecordHeartbeat(ctx)
 		mctx, cancel := context.WithTimeout(ctx, runningMarkTimeout)
-		now := time.Now().UTC()
+		now := started
 		err := a.Store.ApplyMirror(mctx, models.MirrorBatch{
 			RunID: req.RunID,
 			Nodes: []models.NodeUpdate{{NodeID: req.NodeID, Status: string(status.NodeRunning), Attempts: req.Attempt, Rev: req.NodeRev}},
@@ -107,7 +108,7 @@ func (a *Tasks) Execute(ctx context.Context, req workflows.TaskRequest) (workflo
 	}
 	a.Metrics.InstanceDone(a.Group, req.Task.Kind, string(res.Status), time.Since(start))
 	return workflows.TaskResult{Status: string(res.Status), ExitCode: res.ExitCode, Outputs: res.Outputs,
-		Message: res.Message, WorkerID: a.WorkerID}, nil
+		Message: res.Message, WorkerID: a.WorkerID, StartedAt: &started}, nil
 }
 
 // outlastOutage gives the executor a context that ends when the instance

@@ -69,6 +69,9 @@ type MirrorBatch struct {
 	Nodes       []NodeUpdate
 	Instances   []InstanceUpdate
 	Transitions []Transition
+	// Reset marks the first write of an execution made by a reset
+	// (rerun-from-node); see ResetWrite.
+	Reset *ResetWrite
 }
 
 // rowsPerInsert is how many rows one multi-row INSERT carries: 1000 nodes
@@ -164,6 +167,12 @@ func (s *Store) applyBatch(tx *gorm.DB, b MirrorBatch) error {
 	if len(b.Nodes) > 0 {
 		if err := applyNodes(tx, w, b.RunID, b.Nodes, now); err != nil {
 			return fmt.Errorf("nodes: %w", err)
+		}
+	}
+	if b.Reset != nil {
+		var err error
+		if b.Transitions, err = applyReset(tx, w, b, now); err != nil {
+			return fmt.Errorf("reset: %w", err)
 		}
 	}
 	if len(b.Instances) > 0 {

@@ -38,18 +38,36 @@ func (s *Store) LoadRunMirror(ctx context.Context, id string) (RunMirror, error)
 // ReconcileCandidates lists, by id after the cursor, up to limit runs the
 // reconciler should compare with Temporal: every run not yet at a final
 // status, and every run that ended unsuccessfully since endedSince (its
-// workflow may still be open for operations) or has no end time at all.
+// workflow may still be open for operations) or has no end time at all,
+// and every run that ended since endedSince with an instance still open
+// in the mirror: its final row was written, so its workflow's writes are
+// over, and yet the mirror disagrees (an execution a rerun-from-node
+// replaced left the instance running).
 func (s *Store) ReconcileCandidates(ctx context.Context, after string, limit int, endedSince time.Time) ([]Run, error) {
 	out := []Run{}
+	since := norm(endedSince)
 	err := s.db.WithContext(ctx).
 		Where("id > ?", after).
 		Where(s.db.Where("status IN ?", activeRunStatuses()).
-			Or("status IN ? AND (finished_at IS NULL OR finished_at >= ?)", operableRunStatuses(), norm(endedSince))).
+			Or("status IN ? AND (finished_at IS NULL OR finished_at >= ?)", operableRunStatuses(), since).
+			Or("status IN ? AND finished_at >= ? AND EXISTS (SELECT 1 FROM instances i WHERE i.run_id = runs.id AND i.status IN ?)",
+				closedRunStatuses(), since, openInstanceStatuses())).
 		Order("id").Limit(limit).Find(&out).Error
 	if err != nil {
 		return nil, wrap("reconcile candidates", err)
 	}
 	return out, nil
+}
+
+// closedRunStatuses are the final statuses whose workflow has ended.
+func closedRunStatuses() []string {
+	var out []string
+	for _, st := range status.Runs {
+		if st.Closed() {
+			out = append(out, string(st))
+		}
+	}
+	return out
 }
 
 // operableRunStatuses are the final statuses whose workflow stays open for

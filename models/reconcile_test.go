@@ -28,6 +28,27 @@ func TestReconcileCandidates(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
+		// Closed runs with an instance still open in the mirror: a reset
+		// left it. Recent ones are looked at again, old ones are not.
+		for _, r := range []Run{
+			{ID: "rb", Status: "success", FinishedAt: &recent},
+			{ID: "rc", Status: "success", FinishedAt: &old},
+		} {
+			if err := s.CreateRun(ctx, &r); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.ApplyMirror(ctx, MirrorBatch{RunID: r.ID, Instances: []InstanceUpdate{
+				{ID: r.ID + ".a.0.1", NodeID: "a", Attempt: 1, Status: "running", Rev: 1},
+				{ID: r.ID + ".a.0.1~0f2e9a1c", NodeID: "a", Attempt: 1, Status: "success", Rev: 2},
+			}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := s.ApplyMirror(ctx, MirrorBatch{RunID: "r5", Instances: []InstanceUpdate{
+			{ID: "r5.a.0.1", NodeID: "a", Attempt: 1, Status: "success", Rev: 1},
+		}}); err != nil {
+			t.Fatal(err)
+		}
 		ids := func(after string, limit int) []string {
 			t.Helper()
 			rs, err := s.ReconcileCandidates(ctx, after, limit, now.Add(-7*24*time.Hour))
@@ -40,7 +61,7 @@ func TestReconcileCandidates(t *testing.T) {
 			}
 			return out
 		}
-		if got, want := ids("", 100), []string{"r1", "r2", "r3", "r6", "r7", "r9", "ra"}; !slices.Equal(got, want) {
+		if got, want := ids("", 100), []string{"r1", "r2", "r3", "r6", "r7", "r9", "ra", "rb"}; !slices.Equal(got, want) {
 			t.Errorf("candidates %v, want %v", got, want)
 		}
 		if got, want := ids("r2", 2), []string{"r3", "r6"}; !slices.Equal(got, want) {

@@ -114,7 +114,7 @@ func (r *runner) enqueue(n *nodeRun, qs ...QueuedInstance) {
 	for i := range qs {
 		qs[i].ID = r.newInstanceID(n.node.ID, qs[i].Shard, qs[i].Attempt)
 		s := n.shardAt(qs[i].Shard)
-		s.id, s.status = qs[i].ID, status.InstanceWaiting
+		s.id, s.status, s.times = qs[i].ID, status.InstanceWaiting, instanceTimes{}
 		qs[i].Rev = r.recordInstance(n, qs[i], InstanceState{Status: string(status.InstanceWaiting)})
 	}
 	n.queued = append(n.queued, qs...)
@@ -131,12 +131,17 @@ func (n *nodeRun) shardAt(index int) *shard {
 	return s
 }
 
-// newInstanceID names an instance record. Instances dispatched live in a
-// reset run get a suffix so they never overwrite the records of the run
-// they were reset from; the id only travels in activity inputs, never in
-// commands, so replay is unaffected.
+// newInstanceID names an instance record. Instances a reset run
+// dispatches get a suffix so they never overwrite the records of the run
+// they were reset from: from version 8 by executionSuffix, the same on
+// every replay; before it, only when not replaying, which a replay of the
+// reset run undid (execution.go). The id only travels in activity inputs,
+// never in commands.
 func (r *runner) newInstanceID(nodeID string, shardIndex, attempt int) string {
 	id := InstanceID(r.in.RunID, nodeID, shardIndex, attempt)
+	if r.version >= versionExecutionIDs {
+		return id + r.executionSuffix()
+	}
 	if r.reset && !workflow.IsReplaying(r.ctx) {
 		run := workflow.GetInfo(r.ctx).WorkflowExecution.RunID
 		if len(run) > 8 {
@@ -309,7 +314,9 @@ func (r *runner) instanceDone(n *nodeRun, s *shard, q QueuedInstance, t *dag.Tas
 		s.workerID = res.WorkerID
 	}
 	exit := res.ExitCode
-	r.recordInstance(n, q, InstanceState{Status: res.Status, Message: res.Message, ExitCode: &exit, WorkerID: res.WorkerID})
+	s.times = r.finishedTimes(res)
+	r.recordInstance(n, q, InstanceState{Status: res.Status, Message: res.Message, ExitCode: &exit, WorkerID: res.WorkerID,
+		StartedAt: s.times.started})
 	if s.status == status.InstanceStopFailed {
 		r.alertStopFailed(n, q, res.Message)
 	}
@@ -342,6 +349,30 @@ func (r *runner) instanceDone(n *nodeRun, s *shard, q QueuedInstance, t *dag.Tas
 		}
 	}
 	r.nodeSettle(n, res)
+}
+
+// instanceTimes are a finished instance's start (nil when its result did
+// not say) and finish.
+type instanceTimes struct {
+	started, finished *time.Time
+}
+
+// finishedTimes are the times of an instance whose result just came: the
+// start time the result reports, never after the finish (a worker whose
+// clock runs ahead of the server's), and now. They go to the final write
+// of the instance and to the view; neither is part of replay (a local
+// activity's input, a query's answer).
+func (r *runner) finishedTimes(res TaskResult) instanceTimes {
+	now := workflow.Now(r.ctx)
+	t := instanceTimes{finished: &now}
+	if res.StartedAt != nil {
+		started := *res.StartedAt
+		if started.After(now) {
+			started = now
+		}
+		t.started = &started
+	}
+	return t
 }
 
 // retryAfter is the next attempt of a failed instance and the wait before

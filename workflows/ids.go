@@ -17,10 +17,15 @@ func InstanceID(runID, nodeID string, shard, attempt int) string {
 	return fmt.Sprintf("%s.%s.%d.%d", runID, nodeID, shard, attempt)
 }
 
-// ParseInstanceID reads an InstanceID of run runID. Node ids may hold dots,
-// so the shard and attempt are the last two parts and both must be numbers:
-// node "a" does not claim the instances of node "a.b".
+// ParseInstanceID reads an InstanceID of run runID, or the instance id of
+// a reset execution, which adds "~<execution>" to it (executionSuffix).
+// Node ids may hold dots, so the shard and attempt are the last two parts
+// and both must be numbers: node "a" does not claim the instances of node
+// "a.b".
 func ParseInstanceID(id, runID string) (nodeID string, shard, attempt int, ok bool) {
+	if i := strings.LastIndex(id, "~"); i > len(runID) {
+		id = id[:i]
+	}
 	rest, ok := strings.CutPrefix(id, runID+".")
 	if !ok {
 		return "", 0, 0, false

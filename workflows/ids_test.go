@@ -13,10 +13,14 @@ func TestInstanceIDRoundTrips(t *testing.T) {
 			t.Errorf("%s: parsed %q %d %d %v", id, node, shard, attempt, ok)
 		}
 	}
+	// A reset execution's instances carry it (executionSuffix).
+	if node, shard, attempt, ok := ParseInstanceID("r~1.a.b.2.3~0f2e9a1c", "r~1"); !ok || node != "a.b" || shard != 2 || attempt != 3 {
+		t.Errorf("suffixed id parsed as %q %d %d %v", node, shard, attempt, ok)
+	}
 	if got := InstanceID("r", "a", 0, 1); got != "r.a.0.1" {
 		t.Errorf("format changed: %s (recorded histories hold r.a.0.1)", got)
 	}
-	for _, bad := range []string{"r.a.0", "r.a.x.1", "q.a.0.1", "r..0.1", "r.0.1", "r.a.0.1~abcd"} {
+	for _, bad := range []string{"r.a.0", "r.a.x.1", "q.a.0.1", "r..0.1", "r.0.1", "r.a.0~x.1"} {
 		if node, _, _, ok := ParseInstanceID(bad, "r"); ok {
 			t.Errorf("%s parsed as node %q", bad, node)
 		}

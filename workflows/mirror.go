@@ -19,6 +19,7 @@ type pendingBatch struct {
 	nodes       map[string]NodeState
 	instances   map[string]InstanceState
 	transitions []TransitionNote
+	reset       *ResetNote
 	// failed counts the writes of this batch that failed; from the first
 	// failure on, the mirror is taken to be down.
 	failed int
@@ -50,7 +51,7 @@ func (r *runner) note(entity, id, from, to string) {
 		return
 	}
 	r.batch.transitions = append(r.batch.transitions, TransitionNote{Entity: entity, EntityID: id, From: from, To: to,
-		Actor: r.actor, Reason: r.reason, RequestID: r.requestID, At: workflow.Now(r.ctx)})
+		Actor: r.actor, Reason: r.reason, RequestID: r.requestID, At: r.noteAt(entity, id)})
 }
 
 func (r *runner) setRun(st status.Run, msg string) {
@@ -121,6 +122,7 @@ func (r *runner) resync() {
 		return
 	}
 	r.resynced = true
+	r.batch.reset = r.resetNote()
 	r.setRun(r.runStatus, "")
 	for _, n := range r.nodes {
 		n.rev = r.nextRev()
@@ -139,7 +141,7 @@ func (r *runner) flush() {
 		r.batch = newPendingBatch()
 		return
 	}
-	b := MirrorBatch{RunID: r.in.RunID, Run: r.batch.run, Transitions: r.batch.transitions}
+	b := MirrorBatch{RunID: r.in.RunID, Run: r.batch.run, Transitions: r.batch.transitions, Reset: r.batch.reset}
 	for _, k := range sortedKeys(r.batch.nodes) {
 		b.Nodes = append(b.Nodes, r.batch.nodes[k])
 	}

@@ -74,7 +74,7 @@ func (r *runner) view() (control.View, error) {
 			Ran: n.ran(), Message: n.message, Outputs: n.outputs}
 		for _, s := range n.shards {
 			nv.Instances = append(nv.Instances, control.InstanceView{ID: s.id, Shard: s.index, Attempt: s.attempt,
-				Status: string(s.status), WorkerID: s.workerID})
+				Status: string(s.status), WorkerID: s.workerID, StartedAt: s.times.started, FinishedAt: s.times.finished})
 		}
 		v.Nodes = append(v.Nodes, nv)
 	}

@@ -39,7 +39,8 @@ const (
 
 // changeOperable is the interpreter's versioned change; its versions,
 // newest last, follow.
-var changeOperable = newChange(RunWorkflowName, "operable-window", versionPinnedLost)
+var changeOperable = newChange(RunWorkflowName, "operable-window", versionExecutionIDs).
+	reserve("the write-behind mirror, developed in parallel", 6, 7)
 
 const (
 	versionOperable1 = 1
@@ -61,6 +62,13 @@ const (
 	// worker is gone; and it fails when its worker does not take it within
 	// pinnedStartTimeout (the worker died after the live-worker list).
 	versionPinnedLost = 5
+	// Versions 6 and 7 are reserved (see changeOperable).
+	//
+	// versionExecutionIDs: the instances a reset execution dispatches are
+	// named after it deterministically (executionSuffix), so a replay of
+	// the reset execution (a query on an evicted workflow, a worker
+	// restart) names them as its live run did.
+	versionExecutionIDs = 8
 	// historySizeLimit is the history size at which a run continues as new
 	// (Temporal's hard limit is 50 MiB).
 	historySizeLimit = 20 << 20
@@ -89,6 +97,8 @@ type shard struct {
 	status   status.Instance
 	cancel   workflow.CancelFunc
 	stopReq  string // why a stop was asked for; no retry after it
+	// times of the latest attempt once it has finished, for the view
+	times instanceTimes
 }
 
 type nodeRun struct {
@@ -157,6 +167,7 @@ type runner struct {
 	reason      string
 	requestID   string
 	alerts      runAlerts
+	notes       noteClock
 }
 
 func newRunner(ctx workflow.Context, in RunInput, g *dag.Graph) *runner {

@@ -250,6 +250,12 @@ type TaskResult struct {
 	Outputs  map[string]string `json:"outputs,omitempty"`
 	Message  string            `json:"message,omitempty"`
 	WorkerID string            `json:"worker_id,omitempty"`
+	// StartedAt is when the worker began the instance. The worker's own
+	// "running" mark carries it too, but that write is bounded (a slow
+	// database must not delay the first heartbeat) and may be dropped, so
+	// the workflow's final write of the instance carries it again; the
+	// mirror keeps a stored start time. Results of older workers lack it.
+	StartedAt *time.Time `json:"started_at,omitempty"`
 }
 
 // MirrorBatch is every state change of one workflow task, written at once.
@@ -259,6 +265,19 @@ type MirrorBatch struct {
 	Nodes       []NodeState      `json:"nodes,omitempty"`
 	Instances   []InstanceState  `json:"instances,omitempty"`
 	Transitions []TransitionNote `json:"transitions,omitempty"`
+	// Reset marks the first write of an execution made by a reset; see
+	// ResetNote.
+	Reset *ResetNote `json:"reset,omitempty"`
+}
+
+// ResetNote goes with the first write of a reset execution (rerun-from-
+// node). The mirror then holds what the replaced execution wrote after the
+// reset point: its instances still open there are abandoned (the reset
+// ended that execution, and no one will finish them), except Live, those
+// the new execution still waits for; and the transition log goes on from
+// the statuses it last recorded, not from the reset point's.
+type ResetNote struct {
+	Live []string `json:"live,omitempty"`
 }
 
 // RunState is the run-level part of a MirrorBatch.

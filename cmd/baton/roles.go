@@ -136,6 +136,9 @@ func runDev(ctx context.Context, cfg config.Config) error {
 	if err != nil {
 		return err
 	}
+	if err := startPprof(ctx, cfg, log); err != nil {
+		return err
+	}
 	c, err := engine.Dial(ctx, hostPort, cfg.TemporalNamespace, log, 30*time.Second, engine.WithMetrics(m))
 	if err != nil {
 		return err
@@ -349,6 +352,9 @@ func apiCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if err := startPprof(ctx, cfg, log); err != nil {
+				return err
+			}
 			c, err := engine.Dial(ctx, cfg.TemporalHostPort(), cfg.TemporalNamespace, log, time.Minute, engine.WithMetrics(m))
 			if err != nil {
 				return err
@@ -393,6 +399,9 @@ func workerCmd() *cobra.Command {
 			defer func() { _ = store.Close() }()
 			m, err := metrics.New()
 			if err != nil {
+				return err
+			}
+			if err := startPprof(ctx, cfg, log); err != nil {
 				return err
 			}
 			if cfg.MetricsAddr != "" {
@@ -463,4 +472,17 @@ func migrateCmd() *cobra.Command {
 			return nil
 		},
 	}
+}
+
+// startPprof serves the Go profiles when BATON_PPROF_ADDR asks for them.
+func startPprof(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+	if cfg.PprofAddr == "" {
+		return nil
+	}
+	addr, err := metrics.StartPprof(ctx, cfg.PprofAddr)
+	if err != nil {
+		return err
+	}
+	log.Warn("serving Go profiles (unauthenticated) on /debug/pprof/", "addr", addr)
+	return nil
 }

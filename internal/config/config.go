@@ -66,6 +66,11 @@ type Config struct {
 	// MetricsAddr is where a worker serves /metrics (BATON_METRICS_ADDR);
 	// empty serves none. The API and dev serve /metrics on HTTPAddr.
 	MetricsAddr string
+	// PprofAddr is where any role serves Go's /debug/pprof/ profiles
+	// (BATON_PPROF_ADDR), for finding what holds memory or CPU; empty, the
+	// default, serves none. The profiles tell much about the process and
+	// are not authenticated: give a loopback address.
+	PprofAddr string
 	// TaskUser is who this worker's shell tasks run as (BATON_TASK_USER):
 	// a user name or uid:gid; empty runs them as the worker's own user. A
 	// worker serves one group, so the setting is per group.
@@ -164,6 +169,7 @@ func fromLookup(lookup func(string) (string, bool)) (Config, error) {
 	str("BATON_WORKER_ID", &c.WorkerID)
 	str("BATON_LOG_LEVEL", &c.LogLevel)
 	str("BATON_METRICS_ADDR", &c.MetricsAddr)
+	str("BATON_PPROF_ADDR", &c.PprofAddr)
 	str("BATON_TASK_USER", &c.TaskUser)
 	str("BATON_TASK_WORK_DIR", &c.TaskWorkDir)
 	str("BATON_TASK_CGROUP", &c.TaskCgroup)
@@ -229,6 +235,9 @@ func (c *Config) Validate(role Role) error {
 	}
 	if role == RoleWorker && c.MetricsAddr != "" {
 		addr("BATON_METRICS_ADDR", c.MetricsAddr)
+	}
+	if c.PprofAddr != "" {
+		addr("BATON_PPROF_ADDR", c.PprofAddr)
 	}
 	if role == RoleDev {
 		addr("BATON_TEMPORAL_UI_ADDR", c.TemporalUIAddr)

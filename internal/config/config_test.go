@@ -46,6 +46,7 @@ func TestFromEnvReadsEveryVariable(t *testing.T) {
 		"BATON_LOG_LEVEL":             "debug",
 		"BATON_HTTP_ALLOW":            " 10.0.0.0/8, hooks.internal:8443,,[::1]:8080 ,",
 		"BATON_METRICS_ADDR":          "0.0.0.0:9464",
+		"BATON_PPROF_ADDR":            "127.0.0.1:6060",
 		"BATON_TASK_USER":             "etl",
 		"BATON_TASK_WORK_DIR":         "/srv/baton-work",
 		"BATON_TASK_CGROUP":           "off",
@@ -62,8 +63,8 @@ func TestFromEnvReadsEveryVariable(t *testing.T) {
 		OperableWindow: 48 * time.Hour, Retention: 36 * time.Hour, LogLevel: "debug",
 		ReconcileInterval: 30 * time.Second, ReconcileStartGrace: 5 * time.Minute,
 		HTTPAllow:   []string{"10.0.0.0/8", "hooks.internal:8443", "[::1]:8080"},
-		MetricsAddr: "0.0.0.0:9464",
-		TaskUser:    "etl", TaskWorkDir: "/srv/baton-work", TaskCgroup: "off", TaskEnv: []string{"JAVA_HOME", "HADOOP_CONF_DIR"},
+		MetricsAddr: "0.0.0.0:9464", PprofAddr: "127.0.0.1:6060",
+		TaskUser: "etl", TaskWorkDir: "/srv/baton-work", TaskCgroup: "off", TaskEnv: []string{"JAVA_HOME", "HADOOP_CONF_DIR"},
 	}
 	if !equalConfig(c, want) {
 		t.Fatalf("got  %+v\nwant %+v", c, want)
@@ -151,6 +152,7 @@ func TestValidateErrors(t *testing.T) {
 		{"concurrency", []Role{RoleDev, RoleWorker}, func(c *Config) { c.Concurrency = 0 }, "BATON_WORKER_CONCURRENCY: 0 must be at least 1"},
 		{"operable window", []Role{RoleDev, RoleAPI, RoleWorker, RoleMigrate}, func(c *Config) { c.OperableWindow = 0 }, "BATON_OPERABLE_WINDOW: must be positive"},
 		{"metrics addr", []Role{RoleWorker}, func(c *Config) { c.MetricsAddr = "9464" }, `BATON_METRICS_ADDR: "9464" is not host:port`},
+		{"pprof addr", []Role{RoleDev, RoleAPI, RoleWorker, RoleMigrate}, func(c *Config) { c.PprofAddr = "6060" }, `BATON_PPROF_ADDR: "6060" is not host:port`},
 		{"retention", []Role{RoleDev, RoleAPI, RoleWorker, RoleMigrate}, func(c *Config) { c.Retention = 0 }, "BATON_RETENTION: must be positive"},
 		{"reconcile interval", []Role{RoleDev, RoleAPI, RoleWorker, RoleMigrate}, func(c *Config) { c.ReconcileInterval = 0 }, "BATON_RECONCILE_INTERVAL: must be positive"},
 		{"reconcile grace", []Role{RoleDev, RoleAPI, RoleWorker, RoleMigrate}, func(c *Config) { c.ReconcileStartGrace = 0 }, "BATON_RECONCILE_START_GRACE: must be positive"},

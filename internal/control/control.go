@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/baton-sched/baton/internal/dag"
 	"github.com/baton-sched/baton/internal/status"
@@ -58,6 +59,11 @@ type InstanceView struct {
 	Attempt  int    `json:"attempt"`
 	Status   string `json:"status"`
 	WorkerID string `json:"worker_id,omitempty"`
+	// StartedAt and FinishedAt are the finished instance's times as the
+	// workflow heard them, for the reconciler to fill in a row whose own
+	// writes were lost (the database down until the run ended).
+	StartedAt  *time.Time `json:"started_at,omitempty"`
+	FinishedAt *time.Time `json:"finished_at,omitempty"`
 }
 
 // Offender names a node or instance that blocks a request.

@@ -44,7 +44,11 @@ type expect struct {
 //     instance attempt ran twice; every instance the mirror calls
 //     successful ran (nothing lost); nothing ran that the mirror does not
 //     know as an instance of the run; and with once, each shard of each
-//     node ran exactly one time.
+//     node ran exactly one time;
+//  4. every instance that executed and has finished says when it started,
+//     at or before its finish (the worker's "running" mark may be dropped
+//     under load; the final write carries the start time again), except
+//     an attempt Temporal gave up as lost.
 func checkFault(e *ctlEnv, within time.Duration, wants ...expect) {
 	t := e.t
 	t.Helper()
@@ -75,6 +79,18 @@ func checkFault(e *ctlEnv, within time.Duration, wants ...expect) {
 			shardInstances[shardKey(in.NodeID, in.ShardIndex)]++
 			if in.Status == string(status.InstanceSuccess) && recs[in.ID] == 0 {
 				t.Errorf("run %s: instance %s is %s in the mirror but never executed", w.run, in.ID, in.Status)
+			}
+			// A lost attempt is exempt: its worker may have run it after
+			// Temporal gave it up (stopped, then continued: case 2), when
+			// its running mark could no longer be written.
+			lost := strings.HasPrefix(in.Message, "worker lost")
+			if recs[in.ID] > 0 && status.Instance(in.Status).Terminal() && !lost {
+				switch {
+				case in.StartedAt == nil:
+					t.Errorf("run %s: instance %s executed and is %s, but has no started_at", w.run, in.ID, in.Status)
+				case in.FinishedAt == nil || in.StartedAt.After(*in.FinishedAt):
+					t.Errorf("run %s: instance %s started at %v, finished at %v: want started_at ≤ finished_at", w.run, in.ID, in.StartedAt, in.FinishedAt)
+				}
 			}
 		}
 		for _, id := range slices.Sorted(maps.Keys(recs)) {

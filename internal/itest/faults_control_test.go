@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
-	"os"
 	"slices"
 	"sync"
 	"testing"
@@ -133,11 +132,6 @@ func TestFaultDuplicateControlOperations(t *testing.T) {
 // times out, and the run is not stuck: resumed, it ends success with every
 // node run once.
 func TestFaultSignalStorm(t *testing.T) {
-	if os.Getenv("BATON_FAULTS_KNOWN") == "" {
-		t.Skip("known defect, not fixed yet (docs/reliability.md, \"Found and not fixed\"): once, after the merges of session 4, " +
-			"the storm left the run's transition log with running→paused right after paused (a paused→running missing or written " +
-			"out of order); the run itself ended right. Set BATON_FAULTS_KNOWN=1 to run it")
-	}
 	c := newCluster(t, clusterOptions{})
 	c.startAPI()
 	c.startWorker("default", "w1")
@@ -209,12 +203,6 @@ func TestFaultSignalStorm(t *testing.T) {
 // cancelled when the old execution ends) and runs the nodes again as new
 // instances; no instance id is executed twice, and the run ends success.
 func TestFaultRerunFromWhileRunningAndTwice(t *testing.T) {
-	if os.Getenv("BATON_FAULTS_KNOWN") == "" {
-		t.Skip("known defect, not fixed yet (docs/reliability.md, \"Found and not fixed\"): after a rerun-from-node while a node runs, " +
-			"the reset run reuses the instance ids of the execution it replaced, its mirror keeps the old execution's " +
-			"running instance and misses later ones, and the run row, final, is never reconciled; its transition log " +
-			"restarts from \"\". Set BATON_FAULTS_KNOWN=1 to run it")
-	}
 	c := newCluster(t, clusterOptions{})
 	c.startAPI()
 	c.startWorker("default", "w1")

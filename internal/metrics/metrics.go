@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"strconv"
 	"time"
 
@@ -230,17 +231,37 @@ func (m *Metrics) GinMiddleware() gin.HandlerFunc {
 	}
 }
 
+// StartPprof serves Go's profiles (net/http/pprof, under /debug/pprof/)
+// on addr until ctx ends, and returns the address it listens on. It is
+// off unless BATON_PPROF_ADDR asks for it: a heap profile of a running
+// server is how a memory growth is told from a bounded cache.
+func StartPprof(ctx context.Context, addr string) (string, error) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	// No read or write timeout: a CPU profile or trace lasts as long as
+	// its ?seconds= asks.
+	return serve(ctx, "pprof", addr, &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute})
+}
+
 // Start answers GET /metrics on addr until ctx ends, for a worker, which
 // has no API listener. It returns the address it listens on.
 func Start(ctx context.Context, addr string, m *Metrics) (string, error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return "", fmt.Errorf("metrics: listen %s: %w", addr, err)
-	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", m.Handler())
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
-		WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
+	return serve(ctx, "metrics", addr, &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute})
+}
+
+// serve runs srv on addr until ctx ends and returns the address.
+func serve(ctx context.Context, what, addr string, srv *http.Server) (string, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", fmt.Errorf("%s: listen %s: %w", what, addr, err)
+	}
 	go func() {
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -69,6 +69,35 @@ func TestStartServesRegistry(t *testing.T) {
 	}
 }
 
+// TestStartPprofServesHeapProfile: the listener BATON_PPROF_ADDR asks for
+// answers a heap profile, and nothing outside /debug/pprof/.
+func TestStartPprofServesHeapProfile(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	addr, err := StartPprof(ctx, "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get("http://" + addr + "/debug/pprof/heap?debug=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), "heap profile:") {
+		t.Errorf("heap profile: %d %.200s", resp.StatusCode, b)
+	}
+	if resp, err := http.Get("http://" + addr + "/metrics"); err == nil {
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound {
+			t.Errorf("/metrics on the pprof listener: %d, want 404", resp.StatusCode)
+		}
+	}
+}
+
 // TestNilRecordsNothing: components built without metrics call the same
 // methods.
 func TestNilRecordsNothing(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"github.com/baton-sched/baton/internal/control"
 	"github.com/baton-sched/baton/internal/status"
 	"github.com/baton-sched/baton/models"
+	"github.com/baton-sched/baton/workflows"
 )
 
 // Actor is who the transition log names for the reconciler's repairs.
@@ -101,6 +102,7 @@ func NewPlan(m models.RunMirror, t Truth, now time.Time) Plan {
 	for _, n := range m.Nodes {
 		nodes[n.NodeID] = n
 	}
+	known := map[string]bool{} // instances the view knows
 	insts := make(map[string]models.Instance, len(m.Instances))
 	for _, in := range m.Instances {
 		insts[in.ID] = in
@@ -119,14 +121,20 @@ func NewPlan(m models.RunMirror, t Truth, now time.Time) Plan {
 			if iv.ID == "" {
 				continue
 			}
+			known[iv.ID] = true
 			want := models.InstanceUpdate{ID: iv.ID, NodeID: nv.ID, ShardIndex: iv.Shard, Attempt: iv.Attempt,
-				WorkerID: iv.WorkerID, Status: iv.Status}
+				WorkerID: iv.WorkerID, Status: iv.Status, StartedAt: iv.StartedAt, FinishedAt: iv.FinishedAt}
 			row, found := insts[iv.ID]
 			diff := func() string {
-				if instanceSame(row.Status, iv.Status) {
-					return ""
+				switch {
+				case !instanceSame(row.Status, iv.Status):
+					return fmt.Sprintf("status %q, workflow says %q", row.Status, iv.Status)
+				case row.StartedAt == nil && iv.StartedAt != nil:
+					return "no started_at, workflow says " + iv.StartedAt.UTC().Format(time.RFC3339Nano)
+				case row.FinishedAt == nil && iv.FinishedAt != nil:
+					return "no finished_at, workflow says " + iv.FinishedAt.UTC().Format(time.RFC3339Nano)
 				}
-				return fmt.Sprintf("status %q, workflow says %q", row.Status, iv.Status)
+				return ""
 			}
 			if write, rev := p.decide("instance "+iv.ID, found, row.Rev, v.Rev, diff); write {
 				want.Rev = rev
@@ -137,6 +145,9 @@ func NewPlan(m models.RunMirror, t Truth, now time.Time) Plan {
 				logged("instance", iv.ID, iv.Status, instanceSame)
 			}
 		}
+	}
+	if !v.Unsent || t.Closed {
+		transitions = append(transitions, p.abandon(m, v, known, now)...)
 	}
 	switch {
 	case len(p.Behind) > 0:
@@ -154,6 +165,42 @@ func NewPlan(m models.RunMirror, t Truth, now time.Time) Plan {
 		p.Batch.Transitions = transitions
 	}
 	return p
+}
+
+// abandonedMessage is the message of an open instance row the workflow
+// no longer knows.
+const abandonedMessage = "abandoned: open in the mirror, unknown to the run's workflow (an execution replaced by a reset left it); found by the mirror reconciler"
+
+// abandon plans the open instance rows the view does not know: the view
+// holds every instance its workflow still waits for (the latest attempt
+// of each shard), so such a row was left by an execution that has ended,
+// one a reset replaced, and no one will finish it. A row newer than the
+// view is left for the next pass. It returns their transitions.
+func (p *Plan) abandon(m models.RunMirror, v control.View, known map[string]bool, now time.Time) []models.Transition {
+	var out []models.Transition
+	for _, in := range m.Instances {
+		if known[in.ID] || status.Instance(in.Status).Terminal() {
+			continue
+		}
+		if _, _, _, ok := workflows.ParseInstanceID(in.ID, m.Run.ID); !ok {
+			// A rollback's compensation: the view does not list those.
+			continue
+		}
+		if in.Rev > v.Rev {
+			p.Behind = append(p.Behind, fmt.Sprintf("instance %s: row rev %d is newer than the view's %d", in.ID, in.Rev, v.Rev))
+			continue
+		}
+		p.Repairs = append(p.Repairs, fmt.Sprintf("instance %s: %s in the mirror, unknown to the workflow", in.ID, in.Status))
+		u := models.InstanceUpdate{ID: in.ID, NodeID: in.NodeID, ShardIndex: in.ShardIndex, Attempt: in.Attempt,
+			Status: string(status.InstanceStopped), Message: abandonedMessage, Rev: in.Rev}
+		if !now.IsZero() {
+			u.FinishedAt = &now
+		}
+		p.Batch.Instances = append(p.Batch.Instances, u)
+		out = append(out, models.Transition{RunID: m.Run.ID, Entity: "instance", EntityID: in.ID, FromStatus: in.Status,
+			ToStatus: string(status.InstanceStopped), Actor: Actor, Reason: abandonedMessage, At: now})
+	}
+	return out
 }
 
 // decide settles one node or instance row: a missing row is recreated at

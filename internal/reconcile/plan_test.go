@@ -193,3 +193,51 @@ func TestPlanLeavesTheLogToARunWithUnsentChanges(t *testing.T) {
 		t.Errorf("closed run: transitions %+v, behind %v; want the log repaired", p.Batch.Transitions, p.Behind)
 	}
 }
+
+// TestPlanAbandonsOpenRowsTheWorkflowDoesNotKnow: an instance left
+// running by an execution a reset replaced is stopped, at its own rev,
+// with its transition; one written after the view is left for later, and
+// a rollback's compensation (the view does not list those) is left alone.
+func TestPlanAbandonsOpenRowsTheWorkflowDoesNotKnow(t *testing.T) {
+	m, tr := converged()
+	m.Instances = append(m.Instances,
+		models.Instance{ID: "r.c.0.1", RunID: "r", NodeID: "c", Attempt: 1, Status: "running", Rev: 12},
+		models.Instance{ID: "r.d.0.1", RunID: "r", NodeID: "d", Attempt: 1, Status: "waiting", Rev: 21},
+		models.Instance{ID: "r.e.0.1", RunID: "r", NodeID: "e", Attempt: 1, Status: "failed", Rev: 12},
+		models.Instance{ID: "r.a.rollback.2", RunID: "r", NodeID: "a", Attempt: 2, Status: "running", Rev: 13})
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	p := NewPlan(m, tr, now)
+	if len(p.Batch.Instances) != 1 || p.Batch.Instances[0].ID != "r.c.0.1" || p.Batch.Instances[0].Status != "stopped" ||
+		p.Batch.Instances[0].Rev != 12 || p.Batch.Instances[0].FinishedAt == nil {
+		t.Errorf("instance updates %+v, want r.c.0.1 stopped at its rev", p.Batch.Instances)
+	}
+	if len(p.Behind) != 1 || !strings.Contains(p.Behind[0], "r.d.0.1") {
+		t.Errorf("behind %q, want r.d.0.1", p.Behind)
+	}
+	// With a row behind, the log waits; without it, the abandon is logged.
+	m.Instances = slices.DeleteFunc(m.Instances, func(in models.Instance) bool { return in.ID == "r.d.0.1" })
+	p = NewPlan(m, tr, now)
+	if len(p.Batch.Transitions) != 1 || p.Batch.Transitions[0].EntityID != "r.c.0.1" || p.Batch.Transitions[0].FromStatus != "running" ||
+		p.Batch.Transitions[0].ToStatus != "stopped" {
+		t.Errorf("transitions %+v, want r.c.0.1 running→stopped", p.Batch.Transitions)
+	}
+}
+
+// TestPlanFillsInstanceTimes: an instance whose own writes were lost (the
+// database down until the run ended) gets its start and finish from the
+// view, at its stored rev.
+func TestPlanFillsInstanceTimes(t *testing.T) {
+	m, tr := converged()
+	started, finished := time.Date(2026, 1, 2, 3, 0, 0, 0, time.UTC), time.Date(2026, 1, 2, 3, 1, 0, 0, time.UTC)
+	tr.View.Nodes[0].Instances[0].StartedAt, tr.View.Nodes[0].Instances[0].FinishedAt = &started, &finished
+	p := NewPlan(m, tr, time.Now())
+	if len(p.Batch.Instances) != 1 || p.Batch.Instances[0].ID != "r.a.0.1" || p.Batch.Instances[0].Rev != 14 ||
+		p.Batch.Instances[0].StartedAt == nil || !p.Batch.Instances[0].StartedAt.Equal(started) ||
+		p.Batch.Instances[0].FinishedAt == nil || !p.Batch.Instances[0].FinishedAt.Equal(finished) {
+		t.Fatalf("instance updates %+v, want r.a.0.1's times at its rev 14", p.Batch.Instances)
+	}
+	m.Instances[0].StartedAt, m.Instances[0].FinishedAt = &started, &finished
+	if p := NewPlan(m, tr, time.Now()); !p.Empty() {
+		t.Errorf("times stored: planned %v", p.Repairs)
+	}
+}

@@ -22,12 +22,14 @@ var (
 		RunRolledBack: {},
 		RunAbandoned:  {},
 	}
+	// A dispatched, running or stopping node goes back to waiting only
+	// through rerun-from-node (a reset to before its dispatch).
 	nodeMachine = map[Node][]Node{
 		NodeWaiting:    {NodePaused, NodeDispatched, NodeSuccess, NodeSkipped, NodeStopped, NodeFailed},
 		NodePaused:     {NodeWaiting, NodeStopped},
-		NodeDispatched: {NodeRunning, NodeSuccess, NodeFailed, NodeStopping, NodeStopped, NodeTimeout, NodeDispatched},
-		NodeRunning:    {NodeSuccess, NodeFailed, NodeStopping, NodeStopped, NodeTimeout, NodeDispatched},
-		NodeStopping:   {NodeStopped, NodeTimeout, NodeSuccess, NodeFailed},
+		NodeDispatched: {NodeRunning, NodeSuccess, NodeFailed, NodeStopping, NodeStopped, NodeTimeout, NodeDispatched, NodeWaiting},
+		NodeRunning:    {NodeSuccess, NodeFailed, NodeStopping, NodeStopped, NodeTimeout, NodeDispatched, NodeWaiting},
+		NodeStopping:   {NodeStopped, NodeTimeout, NodeSuccess, NodeFailed, NodeWaiting},
 		NodeSuccess:    {NodeDispatched, NodeWaiting, NodeRolledBack},
 		NodeFailed:     {NodeDispatched, NodeWaiting, NodeSuccess, NodeRolledBack},
 		NodeStopped:    {NodeDispatched, NodeWaiting, NodeSuccess, NodeRolledBack},
