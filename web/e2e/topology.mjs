@@ -166,14 +166,8 @@ export async function topologySpec({ page, stack, step, shot }) {
     await stack.api('POST', `/runs/${statesRun}/nodes/stop_me/stop`, { reason: 'e2e' });
     const want = { ok: 'success', bad: 'failed', after_bad: 'skipped', long: 'running', held: 'waiting', paused_n: 'paused', stop_me: 'stopped', slow: 'timeout' };
     for (const [node, st] of Object.entries(want)) await waitNode(node, st);
-    // Wait until the view has caught up with every status (allowed_ops come with it).
-    await page.waitForFunction(async ([id, w]) => {
-      const r = await fetch(`/api/v1/runs/${id}?view=topology`, { headers: { Authorization: `Bearer ${localStorage.getItem('baton.token')}` } });
-      const d = await r.json();
-      return Object.entries(w).every(([n, s]) => d.nodes.find((x) => x.id === n)?.status === s);
-    }, [statesRun, want], { timeout: 30_000, polling: 1000 });
-    await page.reload();
-    await waitNode('slow', 'timeout');
+    // No reload and no wait for the view to be read again: each menu
+    // follows its node's live state (the event stream) at once.
     const view = await stack.api('GET', `/runs/${statesRun}?view=topology`);
     const covered = new Set();
     for (const [node, st] of Object.entries(want)) {
@@ -213,13 +207,15 @@ export async function topologySpec({ page, stack, step, shot }) {
   await step('rerun downstream: node picker, dry-run preview of every node that runs again, reason, applied', async () => {
     await openMenu('bad');
     await tid('node-op-rerun-downstream').click();
-    await tid('downstream-preview').click();
-    await tid('downstream-plan').waitFor();
-    const plan = await tid('downstream-plan').locator('.ant-list-item').allTextContents();
+    // The same picker as the run-level button's, opened with the node chosen.
+    await tid('rerun-down-nodes').filter({ hasText: 'bad' }).waitFor();
+    await tid('rerun-down-preview').click();
+    await tid('rerun-down-plan').waitFor();
+    const plan = await tid('rerun-down-plan').locator('.ant-list-item').allTextContents();
     assert.deepEqual(plan, ['bad', 'after_bad', 'gate']);
-    await tid('downstream-reason').fill('e2e: input fixed');
-    await page.locator('#downstream-confirm').click();
-    await tid('downstream-plan').waitFor({ state: 'hidden', timeout: 30_000 });
+    await tid('rerun-down-reason').fill('e2e: input fixed');
+    await tid('rerun-down-confirm').click();
+    await tid('rerun-down-plan').waitFor({ state: 'hidden', timeout: 30_000 });
     assert.equal(await tid('op-error').count(), 0, 'applied without a refusal');
     const run = await stack.api('GET', `/runs/${statesRun}`);
     assert.ok(run.transitions.some((t) => t.entity === 'node' && t.entity_id === 'bad' && (t.reason ?? '').includes('e2e: input fixed')),
