@@ -22,6 +22,7 @@ import { api, call, errorMessage } from '../../api/client';
 import { useAuth } from '../../auth';
 import { DAGRE_MAX, size, type LayoutResult } from '../../graph/layered';
 import { cachedLayout, type LayoutSource } from '../../graph/layoutCache';
+import { buildCullIndex, cull, cullWindow } from '../../graph/cull';
 import { edgeColors } from '../../graph/layout';
 import { runEdgeTypes, runNodeTypes, type RunEdgeData, type RunNodeData } from '../../graph/runGraph';
 import { menuItems, runMenuAction, type MenuAction, type PendingOp } from './operate';
@@ -50,12 +51,22 @@ export function Topology(props: TopologyProps) {
 export interface TopologyTiming {
   nodes: number;
   edges: number;
+  /** topology:start (the view's request sent) until its answer is read. */
   fetch: number;
+  /** JSON.parse of the answer. */
+  parse: number;
+  /** Until the layout is back (worker, IndexedDB or memory). */
   layout: number;
+  /** Until the first animation frame after React committed the graph. */
   render: number;
+  /** Until the first task after that frame: the page takes input. */
+  interactive: number;
+  /** topology:start until interactive. */
   total: number;
-  /** From the page's navigation start (includes the run detail above the graph). */
+  /** From the page's navigation start until interactive (includes loading the bundle). */
   sinceNavigation: number;
+  /** Nodes and edges handed to xyflow (culled to the viewport for big graphs). */
+  given: { nodes: number; edges: number };
   /** Layouts done by this view so far; live updates must not add any. */
   layouts: number;
   layoutSource: LayoutSource;
@@ -66,6 +77,10 @@ declare global {
     __batonTopology?: TopologyTiming;
   }
 }
+
+/** A big graph opens at reading zoom on its start; fitting 10,000 nodes would show (and render) all of them as dots. */
+const BIG_VIEWPORT = { x: 24, y: 24, zoom: 0.8 };
+const HEIGHT = 560;
 
 function measure(name: string, from: string): number {
   performance.mark(name);
@@ -131,19 +146,28 @@ function TopologyView({ topo, onOpenLog, start, onRerunDownstream }: TopologyPro
     topo.nodes.forEach((n, i) => m.set(n.id, i));
     return m;
   }, [layout]); // eslint-disable-line react-hooks/exhaustive-deps
+  // A big graph gives xyflow only what is near the viewport (graph/cull.ts).
+  const ends = useMemo(() => topo.edges.map(([f, to]): [number, number] => [at.get(f) ?? -1, at.get(to) ?? -1]), [at]); // eslint-disable-line react-hooks/exhaustive-deps
+  const cullIx = useMemo(() => (layout && big
+    ? buildCullIndex(layout.l, graph.current.nodes.map((n) => size(n.type === 'and' || n.type === 'or')), ends) : null), [layout, big, ends]);
+  const box = useRef<HTMLDivElement>(null);
+  const [win, setWin] = useState(() => cullWindow(BIG_VIEWPORT, window.innerWidth, HEIGHT));
+  const shown = useMemo(() => (cullIx ? cull(cullIx, win, ends) : null), [cullIx, win, ends]);
   // Node objects keep their identity while their data is unchanged, so
   // xyflow and the memoised components skip them on a live update.
   const cache = useRef(new Map<string, { key: string; node: Node<RunNodeData> }>());
   const nodes = useMemo(() => {
     if (!layout || layout.shape !== shape) return [];
-    const out: Node<RunNodeData>[] = new Array(topo.nodes.length);
-    topo.nodes.forEach((n, i) => {
+    const idx = shown?.nodes ?? topo.nodes.map((_, i) => i);
+    const out: Node<RunNodeData>[] = new Array(idx.length);
+    idx.forEach((i, k) => {
+      const n = topo.nodes[i];
       const status = n.status;
       const dim = !!lit && !lit.has(n.id);
       const key = `${status}|${n.forced ? 1 : 0}|${dim ? 1 : 0}|${layout.shape}`;
       const hit = cache.current.get(n.id);
       if (hit && hit.key === key) {
-        out[i] = hit.node;
+        out[k] = hit.node;
         return;
       }
       const logic = n.type === 'and' || n.type === 'or';
@@ -160,14 +184,16 @@ function TopologyView({ topo, onOpenLog, start, onRerunDownstream }: TopologyPro
         data: { label: n.name || n.id, kind: logic ? n.type : (n.kind ?? (n.task_id ? 'ref' : '')), logic, status, forced: n.forced, core: n.core, dim },
       };
       cache.current.set(n.id, { key, node });
-      out[i] = node;
+      out[k] = node;
     });
     return out;
-  }, [topo.nodes, layout, shape, lit]);
+  }, [topo.nodes, layout, shape, lit, shown]);
   const edgeCache = useRef(new Map<string, { key: string; edge: Edge<RunEdgeData> }>());
   const edges = useMemo(() => {
     if (!layout || layout.shape !== shape) return [];
-    return topo.edges.map(([from, to, on], i) => {
+    const idx = shown?.edges ?? topo.edges.map((_, i) => i);
+    return idx.map((i) => {
+      const [from, to, on] = topo.edges[i];
       const eid = `${from}->${to}`;
       const dim = !!lit && !(lit.has(from) && lit.has(to));
       const key = `${dim ? 1 : 0}|${layout.shape}`;
@@ -182,23 +208,28 @@ function TopologyView({ topo, onOpenLog, start, onRerunDownstream }: TopologyPro
       edgeCache.current.set(eid, { key, edge });
       return edge;
     });
-  }, [topo.edges, layout, shape, lit]);
+  }, [topo.edges, layout, shape, lit, shown]);
 
   // The first render with the graph in place: the page is interactive.
   const rendered = useRef(false);
   useEffect(() => {
     if (rendered.current || !nodes.length || !layout) return;
     rendered.current = true;
-    requestAnimationFrame(() => setTimeout(() => {
-      const ms = (n: string) => performance.getEntriesByName(`${n}:ms`).at(-1)?.duration ?? 0;
-      const total = measure('topology:render', 'topology:start');
-      window.__batonTopology = {
-        nodes: topo.nodes.length, edges: topo.edges.length, fetch: ms('topology:fetch'), layout: ms('topology:layout') - ms('topology:fetch'),
-        render: total - ms('topology:layout'), total, sinceNavigation: performance.now(), layoutSource: layout.source, engine: layout.l.engine,
-        layouts: layoutCount.current,
-      };
-    }, 0));
-  }, [nodes, topo, layout]);
+    const given = { nodes: nodes.length, edges: edges.length };
+    requestAnimationFrame(() => {
+      measure('topology:render', 'topology:start');
+      setTimeout(() => {
+        const ms = (n: string) => performance.getEntriesByName(`${n}:ms`).at(-1)?.duration ?? 0;
+        const total = measure('topology:interactive', 'topology:start');
+        window.__batonTopology = {
+          nodes: topo.nodes.length, edges: topo.edges.length, fetch: ms('topology:fetch'), parse: ms('topology:parse') - ms('topology:fetch'),
+          layout: ms('topology:layout') - ms('topology:parse'), render: ms('topology:render') - ms('topology:layout'),
+          interactive: total - ms('topology:render'), total, sinceNavigation: performance.now(), given,
+          layoutSource: layout.source, engine: layout.l.engine, layouts: layoutCount.current,
+        };
+      }, 0);
+    });
+  }, [nodes, edges, topo, layout]);
 
   const centre = (nid: string) => {
     const i = at.get(nid) ?? -1;
@@ -250,14 +281,16 @@ function TopologyView({ topo, onOpenLog, start, onRerunDownstream }: TopologyPro
         {topo.topology_error && <Tag color="warning">{topo.topology_error}</Tag>}
         {lit && <Typography.Text type="secondary" data-testid="topo-lineage">{t('topo.lineage', { node: focus, count: lit.size - 1 })}</Typography.Text>}
       </Space>
-      <div style={{ height: 560, background: '#fff', border: '1px solid #f0f0f0' }} data-testid="topology" data-nodes={nodes.length} data-ready={nodes.length ? 'true' : 'false'}>
+      <div ref={box} style={{ height: HEIGHT, background: '#fff', border: '1px solid #f0f0f0' }} data-testid="topology" data-nodes={nodes.length} data-ready={nodes.length ? 'true' : 'false'}>
         {!nodes.length ? (
           <Typography.Text type="secondary" style={{ display: 'block', padding: 16 }}>{t('common.loading')}</Typography.Text>
         ) : (
           <ReactFlow nodes={nodes} edges={edges} nodeTypes={runNodeTypes} edgeTypes={runEdgeTypes}
-            // A big graph opens at reading zoom on its start; fitting 10,000
-            // nodes would show (and render) all of them as dots.
-            fitView={!big} defaultViewport={{ x: 24, y: 24, zoom: 0.8 }} minZoom={big ? 0.2 : 0.05} maxZoom={2}
+            fitView={!big} defaultViewport={BIG_VIEWPORT} minZoom={big ? 0.2 : 0.05} maxZoom={2}
+            onMove={big ? (_, v) => {
+              const w = cullWindow(v, box.current?.clientWidth ?? window.innerWidth, HEIGHT);
+              setWin((old) => (old === w ? old : w));
+            } : undefined}
             nodesDraggable={false} nodesConnectable={false} elementsSelectable={false} onlyRenderVisibleElements
             proOptions={{ hideAttribution: true }}
             onNodeClick={(e, n) => openMenu(n.id, e)}

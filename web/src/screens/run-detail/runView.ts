@@ -10,7 +10,7 @@
 // order. A node or run an event touched gets its operations from the
 // same rules the server applies (status.ts), until the next answer
 // brings the server's own.
-import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
+import { useCallback, useEffect, useRef, useState } from 'react';
 import { useQuery, useQueryClient } from '@tanstack/react-query';
 import { api, call, type Schemas } from '../../api/client';
 import { useEventStream, type RunEvent } from '../../api/events';
@@ -38,7 +38,8 @@ function indexOf(t: Topo): Map<string, number> {
 }
 
 /**
- * The view with the events after its last_event_id applied. Untouched
+ * The view with the events after its last_event_id applied (a view
+ * patched before is patched further by the next batch). Untouched
  * nodes keep their identity (the graph skips them); touched ones get the
  * rules' allowed_ops for their new state, and all of them when the run's
  * status changed (node operations depend on it).
@@ -108,8 +109,11 @@ export function useRunView(id: string) {
         performance.clearMeasures();
         performance.mark('topology:start');
       }
-      const d = (await call(api.GET('/api/v1/runs/{id}', { params: { path: { id }, query: { view: 'topology' } } }))) as Topo;
+      // Read as text, so that the answer's transfer and its parse are timed apart.
+      const text = await call(api.GET('/api/v1/runs/{id}', { params: { path: { id }, query: { view: 'topology' } }, parseAs: 'text' }));
       if (first.current) measure('topology:fetch', 'topology:start');
+      const d = JSON.parse(text) as Topo;
+      if (first.current) measure('topology:parse', 'topology:start');
       first.current = false;
       return d;
     },
@@ -124,8 +128,15 @@ export function useRunView(id: string) {
   // latest answer's when an operation reopens a stream that had ended.
   const [from, setFrom] = useState<number | null>(null);
   const [ended, setEnded] = useState(false);
-  const [events, setEvents] = useState<ViewEvent[]>([]);
   if (base && from === null) setFrom(base.last_event_id);
+  // The shown view, patched batch by batch (a batch costs its own events,
+  // not every event since the answer: a 10,000-node run logs tens of
+  // thousands); the events after the answer are kept to patch the next one.
+  const [live, setLive] = useState<{ base: Topo; view: Topo; events: ViewEvent[] } | null>(null);
+  if (base && live?.base !== base) {
+    const events = (live?.events ?? []).filter((e) => e.id > base.last_event_id);
+    setLive({ base, view: applyToView(base, events), events });
+  }
 
   const timer = useRef<ReturnType<typeof setTimeout> | null>(null);
   useEffect(() => () => {
@@ -142,9 +153,8 @@ export function useRunView(id: string) {
 
   useEventStream(from === null || ended ? null : `/api/v1/runs/${encodeURIComponent(id)}/events?until=closed&after=${from}`, {
     onEvents(batch) {
-      // Events the latest answer already covers are dropped here (applyToView skips them anyway).
-      const seen = qc.getQueryData<Topo>(['topology', id])?.last_event_id ?? 0;
-      setEvents((old) => [...old.filter((e) => e.id > seen), ...(batch as ViewEvent[])]);
+      const b = batch as ViewEvent[];
+      setLive((l) => l && { ...l, view: applyToView(l.view, b), events: l.events.concat(b) });
       // The server's allowed_ops and the fields events do not carry
       // (messages, workers, times): soon after a run-level change; for a
       // small graph also after node changes (a 10,000-node view is 5 MB).
@@ -157,7 +167,7 @@ export function useRunView(id: string) {
     },
   });
 
-  const view = useMemo(() => (base ? applyToView(base, events) : undefined), [base, events]);
+  const view = live?.base === base ? live?.view : undefined;
 
   /** After an operation: read the view now, and listen again if the stream had ended. */
   const refresh = useCallback(() => {
