@@ -92,6 +92,23 @@ async function runButtons() {
     .evaluateAll((bs) => bs.map((b) => b.dataset.testid.slice('run-op-'.length)))).sort();
 }
 
+/**
+ * Clicks a node-menu item. Under load a click can land while the menu
+ * still animates in and not be taken: click again while the item is
+ * still shown (a taken click closes the menu).
+ */
+async function menuClick(testid) {
+  for (let i = 0; i < 3; i++) {
+    await tid(testid).click();
+    try {
+      await tid(testid).waitFor({ state: 'hidden', timeout: 3000 });
+      return;
+    } catch (e) {
+      if (i === 2) throw e;
+    }
+  }
+}
+
 /** Confirms the open operation dialog with a reason, and waits until it closed. */
 async function confirmOp(reason) {
   const dialog = page.locator('.ant-modal').filter({ has: tid('op-reason') });
@@ -214,7 +231,7 @@ try {
     // the page (the previous step waited for it), no second read needed.
     const ops = await nodeMenu('shell_1');
     assert.deepEqual(ops, ['node-op-rerun-from', 'node-op-log'], 'a closed (successful) run offers only rerun-from-node and the log');
-    await tid('node-op-log').click();
+    await menuClick('node-op-log');
     await tid('log-text').filter({ hasText: 'boom' }).waitFor();
     assert.match(await tid('log-text').textContent(), /extracting \d{4}-\d\d-\d\d/);
     await shot('log-view');

@@ -216,7 +216,17 @@ export async function topologySpec({ page, stack, step, shot }) {
 
   await step('rerun downstream: node picker, dry-run preview of every node that runs again, reason, applied', async () => {
     await openMenu('bad');
-    await tid('node-op-rerun-downstream').click();
+    // Under load a click can land while the menu still animates in: click
+    // again while the menu is still there and the picker is not.
+    for (let i = 0; i < 3; i++) {
+      await tid('node-op-rerun-downstream').click();
+      try {
+        await tid('rerun-down-nodes').waitFor({ timeout: 5000 });
+        break;
+      } catch (e) {
+        if (i === 2 || !(await tid('node-op-rerun-downstream').isVisible())) throw e;
+      }
+    }
     // The same picker as the run-level button's, opened with the node chosen.
     await tid('rerun-down-nodes').filter({ hasText: 'bad' }).waitFor();
     await tid('rerun-down-preview').click();

@@ -270,7 +270,24 @@ function TopologyView({ topo, onOpenLog, start, onRerunDownstream }: TopologyPro
     setMenu({ node: topo.nodes[i], x: e.clientX, y: e.clientY });
   }
   const menuNode = menu?.node;
-  const items = menuNode ? menuItems(menuNode, canMutate, t) : [];
+  // The open menu is built once per opening: live patches and view reads
+  // re-render the graph while it is open, and must not rebuild it under
+  // the pointer (the click goes to the latest handlers through a ref).
+  const onMenuRef = useRef(onMenu);
+  useEffect(() => {
+    onMenuRef.current = onMenu;
+  });
+  const dropdown = useMemo(() => {
+    if (!menuNode) return null;
+    const items = menuItems(menuNode, canMutate, t);
+    return {
+      items: items.length ? items.map((a) => ({ key: a.key, label: <span data-testid={a.testid}>{a.label}</span> })) : [{ key: 'none', disabled: true, label: t('op.none') }],
+      onClick: ({ key }: { key: string }) => {
+        const a = items.find((x) => x.key === key);
+        if (a) onMenuRef.current(menuNode, a);
+      },
+    };
+  }, [menuNode, canMutate, t]);
 
   return (
     <Space direction="vertical" style={{ width: '100%' }}>
@@ -301,14 +318,8 @@ function TopologyView({ topo, onOpenLog, start, onRerunDownstream }: TopologyPro
           </ReactFlow>
         )}
       </div>
-      {menu && menuNode && (
-        <Dropdown open menu={{
-          items: items.length ? items.map((a) => ({ key: a.key, label: <span data-testid={a.testid}>{a.label}</span> })) : [{ key: 'none', disabled: true, label: t('op.none') }],
-          onClick: ({ key }) => {
-            const a = items.find((x) => x.key === key);
-            if (a) onMenu(menuNode, a);
-          },
-        }} onOpenChange={(o) => !o && setMenu(null)} trigger={['click']}>
+      {menu && dropdown && (
+        <Dropdown open menu={dropdown} onOpenChange={(o) => !o && setMenu(null)} trigger={['click']}>
           <div style={{ position: 'fixed', left: menu.x, top: menu.y, width: 1, height: 1 }} data-testid="node-menu-anchor" />
         </Dropdown>
       )}
