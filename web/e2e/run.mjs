@@ -263,7 +263,7 @@ try {
     await tid('tab-topology').click();
     await tid('node-extract').waitFor();
     await nodeMenu('extract');
-    await tid('node-op-skip').click();
+    await menuClick('node-op-skip');
     await confirmOp('known bad input; data fixed by hand');
     await waitNode('extract', 'success');
     await waitNode('load', 'success');

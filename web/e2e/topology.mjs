@@ -70,6 +70,22 @@ export async function topologySpec({ page, stack, step, shot }) {
     await menu.waitFor();
     return menu.locator('[data-testid^="node-op-"], [data-testid^="instance-op-"]').evaluateAll((els) => els.map((e) => e.dataset.testid));
   };
+  /**
+   * Clicks a node-menu item. Under load a click can land while the menu
+   * still animates in and not be taken: click again while the item is
+   * still shown (a taken click closes the menu).
+   */
+  async function menuClick(testid) {
+    for (let i = 0; i < 3; i++) {
+      await tid(testid).click();
+      try {
+        await tid(testid).waitFor({ state: 'hidden', timeout: 3000 });
+        return;
+      } catch (e) {
+        if (i === 2) throw e;
+      }
+    }
+  }
   const closeMenu = async () => {
     await page.keyboard.press('Escape');
     await page.locator('.ant-dropdown:not(.ant-dropdown-hidden) .ant-dropdown-menu').waitFor({ state: 'hidden' }).catch(() => {});
@@ -199,7 +215,7 @@ export async function topologySpec({ page, stack, step, shot }) {
   await step('a menu gone stale: the server refuses with 409 naming the node', async () => {
     assert.deepEqual((await openMenu('paused_n')).sort(), expected.paused);
     await stack.api('POST', `/runs/${statesRun}/nodes/paused_n/resume`, { reason: 'e2e: moved on' });
-    await tid('node-op-resume').click();
+    await menuClick('node-op-resume');
     const err = await tid('op-error').first().textContent();
     assert.match(err, /^409 node_not_eligible: .*paused_n \(waiting\)/);
     await page.locator('.ant-notification-notice-close').first().click().catch(() => {});
