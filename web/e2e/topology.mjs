@@ -221,6 +221,20 @@ export async function topologySpec({ page, stack, step, shot }) {
     await page.locator('.ant-notification-notice-close').first().click().catch(() => {});
   });
 
+  await step('a menu opened right after a live change offers the new state\'s operations (no wait for the view to be read again)', async () => {
+    await closeMenu();
+    await stack.api('POST', `/runs/${statesRun}/nodes/held/pause`, { reason: 'e2e: live menu' });
+    await waitNode('held', 'paused');
+    // The view is read again only seconds after a node change: this menu
+    // comes from the event stream's patch.
+    assert.deepEqual((await openMenu('held')).sort(), expected.paused, 'menu of held just paused');
+    await closeMenu();
+    await stack.api('POST', `/runs/${statesRun}/nodes/held/resume`, { reason: 'e2e: live menu' });
+    await waitNode('held', 'waiting');
+    assert.deepEqual((await openMenu('held')).sort(), expected.waiting, 'menu of held just resumed');
+    await closeMenu();
+  });
+
   await step('locate current progress centres on the running node and opens its log', async () => {
     await tid('tab-topology').click();
     await tid('locate').click();

@@ -157,9 +157,10 @@ export function useRunView(id: string) {
       setLive((l) => l && { ...l, view: applyToView(l.view, b), events: l.events.concat(b) });
       // The server's allowed_ops and the fields events do not carry
       // (messages, workers, times): soon after a run-level change; for a
-      // small graph also after node changes (a 10,000-node view is 5 MB).
+      // small graph also a while after node changes (a 10,000-node view is
+      // 5 MB). Menus do not wait for it: the events carry what they need.
       if (batch.some((e) => e.entity === 'run')) refetchIn(300);
-      else if (!big) refetchIn(1500);
+      else if (!big) refetchIn(5000);
     },
     onEnd() {
       setEnded(true);
