@@ -15,6 +15,7 @@ import (
 
 	"github.com/baton-sched/baton/internal/status"
 	"github.com/baton-sched/baton/models"
+	"github.com/baton-sched/baton/workflows"
 )
 
 const (
@@ -36,11 +37,25 @@ type eventView struct {
 	ID    uint64 `json:"id"`
 	RunID string `json:"run_id"`
 	transitionView
+	// An instance's node, shard and attempt (read from its id), so that a
+	// console can place a new instance under its node without reading the
+	// run again: a node's menu depends on its last instance.
+	Node    string `json:"node,omitempty"`
+	Shard   *int   `json:"shard,omitempty"`
+	Attempt int    `json:"attempt,omitempty"`
 }
 
 func viewEvent(t *models.Transition) eventView {
-	return eventView{ID: t.ID, RunID: t.RunID, transitionView: transitionView{At: utc(t.At), Entity: t.Entity,
+	v := eventView{ID: t.ID, RunID: t.RunID, transitionView: transitionView{At: utc(t.At), Entity: t.Entity,
 		EntityID: t.EntityID, From: t.FromStatus, To: t.ToStatus, Actor: t.Actor, Reason: t.Reason, RequestID: t.RequestID}}
+	if t.Entity == "instance" {
+		// A reset run's live instances carry a "~<execution>" suffix.
+		id, _, _ := strings.Cut(t.EntityID, "~")
+		if node, shard, attempt, ok := workflows.ParseInstanceID(id, t.RunID); ok {
+			v.Node, v.Shard, v.Attempt = node, &shard, attempt
+		}
+	}
+	return v
 }
 
 // sseWriter writes Server-Sent Events, each write moving the deadline

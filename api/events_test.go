@@ -113,14 +113,26 @@ func TestRunEventsStreamOverMirrorWrites(t *testing.T) {
 		batch = append(batch, models.Transition{Entity: "node", EntityID: fmt.Sprintf("n%02d", i), ToStatus: "success", At: t0})
 	}
 	write(batch...)
+	// An instance's event names its node, shard and attempt (the node id
+	// holds a dot; a reset run's instance has a suffix).
+	write(models.Transition{Entity: "instance", EntityID: run.ID + ".a.b.2.3~0f1e2d3c", ToStatus: "running", At: t0})
 	write(models.Transition{Entity: "run", EntityID: run.ID, FromStatus: "running", ToStatus: "success", At: t0.Add(time.Second)})
 	rest := until(t, lines, "event: end")
+	var inst string
+	for _, l := range rest {
+		if strings.Contains(l, `"entity":"instance"`) {
+			inst = l
+		}
+	}
+	if !strings.Contains(inst, `"node":"a.b","shard":2,"attempt":3`) {
+		t.Fatalf("instance event %q: want its node, shard and attempt", inst)
+	}
 	want := []string{}
-	for i := 2; i <= 52; i++ {
+	for i := 2; i <= 53; i++ {
 		want = append(want, fmt.Sprint(i))
 	}
 	if strings.Join(ids(rest), ",") != strings.Join(want, ",") {
-		t.Fatalf("ids %v, want 2..52 once each", ids(rest))
+		t.Fatalf("ids %v, want 2..53 once each", ids(rest))
 	}
 	if l := until(t, lines, "data: "); !strings.Contains(l[0], `"status":"success"`) {
 		t.Fatalf("end data %q", l)
@@ -132,7 +144,7 @@ func TestRunEventsStreamOverMirrorWrites(t *testing.T) {
 	// Resuming in the middle sends the rest and ends again.
 	lines, cancel2 := readSSE(t, e, "/api/v1/runs/"+run.ID+"/events", map[string]string{"Last-Event-ID": "50"})
 	defer cancel2()
-	if got := ids(until(t, lines, "event: end")); strings.Join(got, ",") != "51,52" {
+	if got := ids(until(t, lines, "event: end")); strings.Join(got, ",") != "51,52,53" {
 		t.Fatalf("resumed ids %v", got)
 	}
 }

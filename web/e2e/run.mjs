@@ -82,6 +82,33 @@ async function setScript(node, script) {
   await page.keyboard.insertText(script);
 }
 
+/**
+ * The run-level buttons enabled now (run-op-* without the prefix, sorted).
+ * They follow the run's live state: read right after the status tag shows
+ * a state, with no wait of their own.
+ */
+async function runButtons() {
+  return (await tid('run-actions').locator('button[data-testid^="run-op-"]:not([disabled])')
+    .evaluateAll((bs) => bs.map((b) => b.dataset.testid.slice('run-op-'.length)))).sort();
+}
+
+/**
+ * Clicks a node-menu item. Under load a click can land while the menu
+ * still animates in and not be taken: click again while the item is
+ * still shown (a taken click closes the menu).
+ */
+async function menuClick(testid) {
+  for (let i = 0; i < 3; i++) {
+    await tid(testid).click();
+    try {
+      await tid(testid).waitFor({ state: 'hidden', timeout: 3000 });
+      return;
+    } catch (e) {
+      if (i === 2) throw e;
+    }
+  }
+}
+
 /** Confirms the open operation dialog with a reason, and waits until it closed. */
 async function confirmOp(reason) {
   const dialog = page.locator('.ant-modal').filter({ has: tid('op-reason') });
@@ -200,17 +227,11 @@ try {
   });
 
   await step('node log: shell_1 shows its stderr', async () => {
-    // The menu lists the allowed_ops of the last topology read, which
-    // follows a live state change within about a second (the stream
-    // patches states at once): open it again until that read has come.
-    let ops = await nodeMenu('shell_1');
-    for (let i = 0; i < 20 && ops.join() !== 'node-op-rerun-from,node-op-log'; i++) {
-      await page.keyboard.press('Escape');
-      await page.waitForTimeout(500);
-      ops = await nodeMenu('shell_1');
-    }
+    // The menu follows the live state at once: the run turned success on
+    // the page (the previous step waited for it), no second read needed.
+    const ops = await nodeMenu('shell_1');
     assert.deepEqual(ops, ['node-op-rerun-from', 'node-op-log'], 'a closed (successful) run offers only rerun-from-node and the log');
-    await tid('node-op-log').click();
+    await menuClick('node-op-log');
     await tid('log-text').filter({ hasText: 'boom' }).waitFor();
     assert.match(await tid('log-text').textContent(), /extracting \d{4}-\d\d-\d\d/);
     await shot('log-view');
@@ -228,9 +249,10 @@ try {
     await page.goto(`${stack.base}/runs/${failingRun}`);
     await waitNode('extract', 'failed');
     await page.locator('[data-testid="run-status"] [data-status="failed"]').waitFor({ timeout: 30_000 });
-    // Run-level actions of a failed run.
-    for (const op of ['retry', 'rollback', 'abandon', 'rerun']) await tid(`run-op-${op}`).waitFor();
-    assert.equal(await tid('run-op-stop').count(), 0);
+    // Run-level actions of a failed run (the server's allowed_ops; the
+    // others are shown disabled).
+    assert.deepEqual(await runButtons(), ['abandon', 'backfill', 'rerun', 'rerun-downstream', 'retry', 'rollback']);
+    assert.ok(await tid('run-op-stop').isDisabled(), 'a failed run cannot be stopped');
     const ops = await nodeMenu('extract');
     assert.deepEqual(ops.sort(), ['instance-op-rerun', 'node-op-log', 'node-op-rerun-downstream', 'node-op-rerun-from', 'node-op-retry', 'node-op-skip']);
     await page.keyboard.press('Escape');
@@ -241,11 +263,13 @@ try {
     await tid('tab-topology').click();
     await tid('node-extract').waitFor();
     await nodeMenu('extract');
-    await tid('node-op-skip').click();
+    await menuClick('node-op-skip');
     await confirmOp('known bad input; data fixed by hand');
     await waitNode('extract', 'success');
     await waitNode('load', 'success');
     await page.locator('[data-testid="run-status"] [data-status="success"]').waitFor({ timeout: 30_000 });
+    // Closed: only rerun (and a backfill) are left, live, without a reload.
+    assert.deepEqual(await runButtons(), ['backfill', 'rerun']);
     const run = await stack.api('GET', `/runs/${failingRun}`);
     const tr = run.transitions.find((t) => t.entity_id === 'extract' && t.to === 'success');
     assert.equal(tr?.reason, 'known bad input; data fixed by hand');
@@ -264,13 +288,20 @@ try {
     await waitNode('wait', 'running');
     assert.deepEqual((await nodeMenu('wait')).sort(), ['instance-op-stop', 'node-op-log', 'node-op-rerun-from', 'node-op-stop']);
     await page.keyboard.press('Escape');
-    for (const op of ['stop', 'pause']) await tid(`run-op-${op}`).waitFor();
-    assert.equal(await tid('run-op-retry').count(), 0);
+    // A running run: stop and pause; rerun downstream for the node that never ran.
+    assert.deepEqual(await runButtons(), ['backfill', 'pause', 'rerun-downstream', 'stop']);
+    // Pause and resume are not destructive: applied at once, and the buttons follow.
+    await tid('run-op-pause').click();
+    await page.locator('[data-testid="run-status"] [data-status="paused"]').waitFor({ timeout: 30_000 });
+    assert.deepEqual(await runButtons(), ['backfill', 'rerun-downstream', 'resume', 'stop']);
+    await tid('run-op-resume').click();
+    await page.locator('[data-testid="run-status"] [data-status="running"]').waitFor({ timeout: 30_000 });
+    assert.deepEqual(await runButtons(), ['backfill', 'pause', 'rerun-downstream', 'stop']);
     await tid('run-op-stop').click();
     await confirmOp('wrong parameters');
     await page.locator('[data-testid="run-status"] [data-status="stopped"]').waitFor({ timeout: 30_000 });
     await waitNode('wait', 'stopped');
-    for (const op of ['retry', 'rollback', 'abandon', 'rerun']) await tid(`run-op-${op}`).waitFor();
+    assert.deepEqual(await runButtons(), ['abandon', 'backfill', 'rerun', 'rerun-downstream', 'retry', 'rollback']);
   });
 
   await step('runs list: both runs, status counters, filter, batch stop of finished runs shows each 409', async () => {

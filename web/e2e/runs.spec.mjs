@@ -23,6 +23,22 @@ export async function runsSpec({ page, stack, step, shot }) {
     await menu.waitFor();
     return menu.locator('[data-testid^="node-op-"], [data-testid^="instance-op-"]').evaluateAll((els) => els.map((e) => e.dataset.testid));
   }
+  /**
+   * Clicks a node-menu item. Under load a click can land while the menu
+   * still animates in and not be taken: click again while the item is
+   * still shown (a taken click closes the menu).
+   */
+  async function menuClick(testid) {
+    for (let i = 0; i < 3; i++) {
+      await tid(testid).click();
+      try {
+        await tid(testid).waitFor({ state: 'hidden', timeout: 3000 });
+        return;
+      } catch (e) {
+        if (i === 2) throw e;
+      }
+    }
+  }
   async function confirmOp(reason) {
     const dialog = page.locator('.ant-modal').filter({ has: tid('op-reason') });
     await tid('op-reason').fill(reason);
@@ -71,12 +87,12 @@ export async function runsSpec({ page, stack, step, shot }) {
     assert.ok(details.length <= 6, `detail fetched ${details.length} times`);
     const ops = await nodeMenu('flaky');
     assert.ok(ops.includes('node-op-retry') && ops.includes('node-op-log'), ops.join());
-    await tid('node-op-log').click();
+    await menuClick('node-op-log');
     await tid('log-text').filter({ hasText: 'first try breaks' }).waitFor();
     await tid('duration-chart').waitFor();
     await tid('tab-topology').click();
     await nodeMenu('flaky');
-    await tid('node-op-retry').click();
+    await menuClick('node-op-retry');
     await confirmOp('flaky upstream, try again');
     await waitNode('flaky', 'success');
     await waitNode('after', 'success');
@@ -119,7 +135,7 @@ export async function runsSpec({ page, stack, step, shot }) {
     await page.goto(`${stack.base}/runs/${run}`);
     await waitNode('bad', 'failed');
     await nodeMenu('bad');
-    await tid('node-op-skip').click();
+    await menuClick('node-op-skip');
     await confirmOp('input was empty, nothing to do');
     await waitNode('next', 'success');
     await waitRun('success');
@@ -177,7 +193,7 @@ export async function runsSpec({ page, stack, step, shot }) {
     await page.goto(`${stack.base}/runs/${run}`);
     await waitNode('big', 'success', 120_000);
     await nodeMenu('big');
-    await tid('node-op-log').click();
+    await menuClick('node-op-log');
     const t0 = Date.now();
     await tid('log-text').filter({ hasText: 'THE-LAST-LINE' }).waitFor({ timeout: 60_000 });
     const followed = Date.now() - t0;

@@ -137,7 +137,7 @@ const en = {
   },
   rerunDown: {
     title: 'Rerun downstream', hint: 'The chosen nodes and everything downstream of them run again in this run.',
-    pick: 'Choose the nodes', closure: 'With their downstream:', preview: 'Preview (dry run)', plan: 'The server will rerun:',
+    pick: 'Choose the nodes', preview: 'Preview (dry run)', willRun: '{{count}} nodes run again',
   },
   backfills: {
     nav: 'Backfills', title: 'Backfills (补数据)', filterDefinition: 'Flow or task id', id: 'Backfill', progress: 'Progress',
@@ -159,8 +159,6 @@ const en = {
     op: { 'rerun-downstream': 'Rerun downstream' },
     count: '{{nodes}} nodes, {{edges}} edges', clearFocus: 'Clear highlight',
     lineage: '{{node}}: {{count}} nodes upstream and downstream',
-    downstreamPick: 'Nodes to run again, with everything downstream of them:', preview: 'Preview (dry run)',
-    willRun: '{{count}} nodes run again',
   },
   common: { loading: 'Loading…', error: 'Error: {{message}}', refresh: 'Refresh', yes: 'Yes', no: 'No', close: 'Close' },
 };
@@ -296,7 +294,7 @@ const zh: typeof en = {
   },
   rerunDown: {
     title: '重跑下游', hint: '所选节点及其全部下游将在本批次中重新执行。',
-    pick: '选择节点', closure: '连同下游：', preview: '预览（试运行）', plan: '服务端将重跑：',
+    pick: '选择节点', preview: '预览（试运行）', willRun: '将重跑 {{count}} 个节点',
   },
   backfills: {
     nav: '补数据', title: '补数据', filterDefinition: '工作流或任务 ID', id: '补数据', progress: '进度',
@@ -318,8 +316,6 @@ const zh: typeof en = {
     op: { 'rerun-downstream': '重跑下游' },
     count: '{{nodes}} 个节点，{{edges}} 条边', clearFocus: '取消高亮',
     lineage: '{{node}}：上下游共 {{count}} 个节点',
-    downstreamPick: '重跑以下节点及其全部下游：', preview: '预览（试运行）',
-    willRun: '将重跑 {{count}} 个节点',
   },
   common: { loading: '加载中…', error: '错误：{{message}}', refresh: '刷新', yes: '是', no: '否', close: '关闭' },
 };

@@ -1,12 +1,15 @@
-// Which operation the console offers in which state. This mirrors the
-// server's tables (internal/status/machine.go: runOps, NodeOpAllowed,
-// InstanceOpAllowed) so that a menu shows only what the server would
-// accept; the server still decides, and its 409 is shown when the state
-// moved on between the menu opening and the click.
+// Which operation the console offers in which state. The server sends
+// them with the topology view (allowed_ops, from internal/control.Allowed
+// and internal/status/machine.go); between two reads of the view the
+// console applies the same rules to the live state from the event stream,
+// so a menu follows a state change at once. The server still decides:
+// an operation the state has overtaken gets its 409, shown as it is. The
+// browser tests compare these rules with the server's allowed_ops for a
+// node in every status.
+import type { components } from './api/schema';
 
-export type RunOp = 'stop' | 'pause' | 'resume' | 'retry' | 'rollback' | 'abandon' | 'rerun';
-export type NodeOp = 'stop' | 'pause' | 'resume' | 'retry' | 'skip';
-export type InstanceOp = 'stop' | 'rerun';
+export type RunOp = components['schemas']['RunOp'];
+export type NodeOp = components['schemas']['NodeOp'];
 
 const runOps: Record<RunOp, string[]> = {
   stop: ['waiting', 'running', 'paused'],
@@ -18,29 +21,50 @@ const runOps: Record<RunOp, string[]> = {
   rerun: ['success', 'failed', 'stopped', 'timeout', 'skipped', 'rolled_back', 'rollback_failed', 'abandoned'],
 };
 
+/** The run-level operations in the console's order (api/console.go runMenuOps). */
+export const runOpOrder: RunOp[] = ['stop', 'pause', 'resume', 'retry', 'rollback', 'abandon', 'rerun'];
+
+/** status.RunOpAllowed for each run-level operation. */
 export function runOpsFor(status: string): RunOp[] {
-  return (Object.keys(runOps) as RunOp[]).filter((op) => runOps[op].includes(status));
+  return runOpOrder.filter((op) => runOps[op].includes(status));
 }
 
-/** ran: the node has been dispatched at least once (it has instances). */
-export function nodeOpsFor(status: string, ran: boolean): NodeOp[] {
-  const ops: NodeOp[] = [];
-  if (['waiting', 'paused', 'dispatched', 'running'].includes(status)) ops.push('stop');
-  if (status === 'waiting') ops.push('pause');
-  if (status === 'paused') ops.push('resume');
-  if (['failed', 'stopped', 'timeout', 'success'].includes(status) || ((status === 'waiting' || status === 'skipped') && !ran)) {
-    ops.push('retry');
+/** Run statuses whose workflow takes node and instance operations (control.runOpenFor). */
+export const runOpenFor = new Set(['running', 'paused', 'failed', 'stopped', 'timeout', 'waiting']);
+
+const nodeTerminal = new Set(['success', 'failed', 'stopped', 'timeout', 'skipped', 'rolled_back']);
+const instanceTerminal = new Set(['success', 'failed', 'stopped', 'timeout', 'stop_failed']);
+
+/** What control.Allowed looks at. */
+export interface NodeState {
+  type: string;
+  status: string;
+  attempts?: number;
+  instances?: { status: string }[];
+}
+
+/** control.Allowed: the operations on node n while its run is runStatus, in the menu's order. */
+export function nodeAllowedOps(runStatus: string, n: NodeState): NodeOp[] {
+  if (n.type !== 'task') return []; // logic nodes, and nodes the pinned version no longer has
+  const open = runOpenFor.has(runStatus);
+  const st = n.status;
+  const ran = (n.attempts ?? 0) > 0 || (n.instances?.length ?? 0) > 0;
+  const retryable = ['failed', 'stopped', 'timeout', 'success'].includes(st) || ((st === 'waiting' || st === 'skipped') && !ran);
+  const out: NodeOp[] = [];
+  if (open) {
+    if (['waiting', 'dispatched', 'running', 'paused'].includes(st)) out.push('node-stop');
+    if (st === 'waiting') out.push('node-pause');
+    if (st === 'paused') out.push('node-resume');
+    if (retryable) out.push('node-retry');
+    if (['failed', 'stopped', 'timeout'].includes(st)) out.push('node-skip');
+    if (retryable) out.push('rerun-downstream');
   }
-  if (['failed', 'stopped', 'timeout'].includes(status)) ops.push('skip');
-  return ops;
-}
-
-const instanceTerminal = ['success', 'failed', 'stopped', 'timeout', 'stop_failed'];
-
-export function instanceOpsFor(status: string): InstanceOp[] {
-  if (status === 'waiting' || status === 'running') return ['stop'];
-  if (instanceTerminal.includes(status)) return ['rerun'];
-  return [];
+  if (ran) out.push('rerun-from');
+  const last = n.instances?.at(-1)?.status;
+  if (!open || !last) return out;
+  if (last === 'waiting' || last === 'running') out.push('instance-stop');
+  if (instanceTerminal.has(last) && nodeTerminal.has(st)) out.push('instance-rerun');
+  return out;
 }
 
 /** Operations that lose work or cannot be undone ask for confirmation and a reason. */

@@ -54,8 +54,11 @@ export async function readStream(path: string, h: StreamHandlers, signal: AbortS
   let delay = 500;
   while (!ended && !signal.aborted) {
     try {
-      const sep = path.includes('?') ? '&' : '?';
-      const res = await fetch(after ? `${path}${sep}after=${after}` : path, {
+      // The path may carry its own starting point (?after=); a resume
+      // replaces it.
+      const url = new URL(path, location.origin);
+      if (after) url.searchParams.set('after', String(after));
+      const res = await fetch(url.pathname + url.search, {
         headers: { Authorization: `Bearer ${getToken()}`, Accept: 'text/event-stream' },
         signal,
       });

@@ -24,6 +24,56 @@ export interface LayoutResult {
   engine: 'dagre' | 'layered';
 }
 
+/**
+ * A LayoutResult in typed arrays, as it crosses the worker boundary and
+ * sits in IndexedDB: structured cloning copies them as blocks, where
+ * 10,000 [x, y] pairs and 14,000 routes cost hundreds of ms as objects.
+ */
+export interface PackedLayout {
+  engine: LayoutResult['engine'];
+  /** x, y of each node. */
+  pos: Float32Array;
+  /** The routed edges' indices; route k's points are pts[off[k]..off[k+1]) as x, y pairs. */
+  edge: Int32Array;
+  off: Int32Array;
+  pts: Float32Array;
+}
+
+export function pack(l: LayoutResult): PackedLayout {
+  const pos = new Float32Array(l.pos.length * 2);
+  l.pos.forEach(([x, y], i) => {
+    pos[2 * i] = x;
+    pos[2 * i + 1] = y;
+  });
+  const keys = Object.keys(l.routes).map(Number);
+  const edge = Int32Array.from(keys);
+  const off = new Int32Array(keys.length + 1);
+  let n = 0;
+  keys.forEach((k, i) => {
+    off[i] = n;
+    n += l.routes[k].length * 2;
+  });
+  off[keys.length] = n;
+  const pts = new Float32Array(n);
+  keys.forEach((k, i) => l.routes[k].forEach(([x, y], j) => {
+    pts[off[i] + 2 * j] = x;
+    pts[off[i] + 2 * j + 1] = y;
+  }));
+  return { engine: l.engine, pos, edge, off, pts };
+}
+
+export function unpack(p: PackedLayout): LayoutResult {
+  const pos: Pt[] = new Array(p.pos.length / 2);
+  for (let i = 0; i < pos.length; i++) pos[i] = [p.pos[2 * i], p.pos[2 * i + 1]];
+  const routes: Record<number, Pt[]> = {};
+  for (let k = 0; k < p.edge.length; k++) {
+    const r: Pt[] = [];
+    for (let j = p.off[k]; j < p.off[k + 1]; j += 2) r.push([p.pts[j], p.pts[j + 1]]);
+    routes[p.edge[k]] = r;
+  }
+  return { engine: p.engine, pos, routes };
+}
+
 export const TASK_W = 170;
 export const TASK_H = 48;
 export const LOGIC_W = 64;

@@ -2,22 +2,22 @@
 // changes: it is computed once in a worker and kept in memory and in
 // IndexedDB under the version's key, so reopening a run of the same
 // version (or reloading the page) skips the layout.
-import type { LayoutInput, LayoutResult } from './layered';
+import { unpack, type LayoutInput, type LayoutResult, type PackedLayout } from './layered';
 
 /** Bumped when the layout algorithm changes, so old entries are not used. */
-const LAYOUT_VERSION = 1;
+const LAYOUT_VERSION = 2; // 2: stored packed (PackedLayout)
 const DB = 'baton-console';
 const STORE = 'layouts';
 
 const memory = new Map<string, LayoutResult>();
 let worker: Worker | null = null;
 let seq = 0;
-const waiting = new Map<number, { ok(r: LayoutResult): void; fail(e: Error): void }>();
+const waiting = new Map<number, { ok(r: PackedLayout): void; fail(e: Error): void }>();
 
 function getWorker(): Worker {
   if (!worker) {
     worker = new Worker(new URL('./layout.worker.ts', import.meta.url), { type: 'module' });
-    worker.onmessage = (e: MessageEvent<{ id: number; result?: LayoutResult; error?: string }>) => {
+    worker.onmessage = (e: MessageEvent<{ id: number; result?: PackedLayout; error?: string }>) => {
       const w = waiting.get(e.data.id);
       waiting.delete(e.data.id);
       if (e.data.result) w?.ok(e.data.result);
@@ -27,7 +27,7 @@ function getWorker(): Worker {
   return worker;
 }
 
-function inWorker(input: LayoutInput): Promise<LayoutResult> {
+function inWorker(input: LayoutInput): Promise<PackedLayout> {
   return new Promise((ok, fail) => {
     const id = ++seq;
     waiting.set(id, { ok, fail });
@@ -35,30 +35,34 @@ function inWorker(input: LayoutInput): Promise<LayoutResult> {
   });
 }
 
+let db: Promise<IDBDatabase | null> | null = null;
+
+/** The layouts database, opened once per page. */
 function openDB(): Promise<IDBDatabase | null> {
-  return new Promise((ok) => {
+  db ??= new Promise((ok) => {
     if (typeof indexedDB === 'undefined') return ok(null);
     const req = indexedDB.open(DB, 1);
     req.onupgradeneeded = () => req.result.createObjectStore(STORE);
     req.onsuccess = () => ok(req.result);
     req.onerror = () => ok(null); // private mode: memory only
   });
+  return db;
 }
 
-async function dbGet(key: string): Promise<LayoutResult | undefined> {
-  const db = await openDB();
-  if (!db) return undefined;
+async function dbGet(key: string): Promise<PackedLayout | undefined> {
+  const d = await openDB();
+  if (!d) return undefined;
   return new Promise((ok) => {
-    const req = db.transaction(STORE).objectStore(STORE).get(key);
-    req.onsuccess = () => ok(req.result as LayoutResult | undefined);
+    const req = d.transaction(STORE).objectStore(STORE).get(key);
+    req.onsuccess = () => ok(req.result as PackedLayout | undefined);
     req.onerror = () => ok(undefined);
   });
 }
 
-async function dbPut(key: string, v: LayoutResult): Promise<void> {
-  const db = await openDB();
-  if (!db) return;
-  db.transaction(STORE, 'readwrite').objectStore(STORE).put(v, key);
+async function dbPut(key: string, v: PackedLayout): Promise<void> {
+  const d = await openDB();
+  if (!d) return;
+  d.transaction(STORE, 'readwrite').objectStore(STORE).put(v, key);
 }
 
 export type LayoutSource = 'memory' | 'indexeddb' | 'worker';
@@ -73,12 +77,14 @@ export async function cachedLayout(key: string, input: LayoutInput): Promise<{ l
   const m = memory.get(k);
   if (m) return { layout: m, source: 'memory' };
   const stored = await dbGet(k).catch(() => undefined);
-  if (stored && stored.pos.length === input.nodes.length) {
-    memory.set(k, stored);
-    return { layout: stored, source: 'indexeddb' };
+  if (stored?.pos instanceof Float32Array && stored.pos.length === 2 * input.nodes.length) {
+    const layout = unpack(stored);
+    memory.set(k, layout);
+    return { layout, source: 'indexeddb' };
   }
-  const layout = await inWorker(input);
+  const packed = await inWorker(input);
+  const layout = unpack(packed);
   memory.set(k, layout);
-  void dbPut(k, layout).catch(() => {});
+  void dbPut(k, packed).catch(() => {});
   return { layout, source: 'worker' };
 }

@@ -17,7 +17,8 @@ const LINE = 18;
 /** The log route answers at most 8 MiB per request; downloads page through it. */
 const PAGE = 8 << 20;
 
-export function LogsTab({ run, instance, onSelect }: { run: RunDetail; instance: Instance | null; onSelect: (i: Instance) => void }) {
+/** instance: the selected instance's id (from the topology, the Gantt view or the tree). */
+export function LogsTab({ run, instance, onSelect }: { run: RunDetail; instance: string | null; onSelect: (id: string) => void }) {
   const { t } = useTranslation();
   const [shard, setShard] = useState<number | 'all'>('all');
   const [search, setSearch] = useState('');
@@ -32,8 +33,8 @@ export function LogsTab({ run, instance, onSelect }: { run: RunDetail; instance:
         title: <span data-testid={`log-instance-${n.id}-${i.shard_index}-${i.attempt}`}>#{i.shard_index} {t('run.attempt')} {i.attempt} <StatusTag status={i.status} /></span>,
       })),
     })), [run.nodes, shard, search, t]);
-  const current = instance && run.nodes.flatMap((n) => n.instances).find((i) => i.id === instance.id);
-  const node = instance ? run.nodes.find((n) => n.id === instance.node_id) : undefined;
+  const current = instance ? run.nodes.flatMap((n) => n.instances).find((i) => i.id === instance) : undefined;
+  const node = current ? run.nodes.find((n) => n.id === current.node_id) : undefined;
   return (
     <div style={{ display: 'flex', gap: 16 }}>
       <Card size="small" style={{ width: 300, flex: 'none' }}>
@@ -43,18 +44,17 @@ export function LogsTab({ run, instance, onSelect }: { run: RunDetail; instance:
             <Select size="small" style={{ width: '100%' }} value={shard} onChange={setShard} data-testid="log-shard-filter"
               options={[{ value: 'all' as const, label: t('logs.allShards') }, ...shards.map((s) => ({ value: s, label: t('logs.shard', { index: s }) }))]} />
           )}
-          <Tree data-testid="log-tree" defaultExpandAll height={560} selectedKeys={instance ? [instance.id] : []}
+          <Tree data-testid="log-tree" defaultExpandAll height={560} selectedKeys={instance ? [instance] : []}
             onSelect={(keys) => {
               const k = keys[0] as string | undefined;
-              const inst = run.nodes.flatMap((n) => n.instances).find((i) => i.id === k);
-              if (inst) onSelect(inst);
+              if (k) onSelect(k);
             }}
             treeData={tree} />
         </Space>
       </Card>
       <div style={{ flex: 1, minWidth: 0 }}>
         {node && <div style={{ marginBottom: 12 }}><DurationChart runId={run.id} node={node.id} tick={node.status} /></div>}
-        <LogView instance={current ?? instance} />
+        <LogView instance={current ?? null} />
       </div>
     </div>
   );

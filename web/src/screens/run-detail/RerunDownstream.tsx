@@ -1,63 +1,63 @@
 // 重跑下游: rerun the chosen nodes and everything downstream of them, in
-// this run. The picker offers the nodes the server would accept (task
-// nodes that failed, stopped, timed out, succeeded, or never ran); the
-// dry run (POST /runs/{id}/rerun-downstream?dry_run=true) shows what the
-// server plans before anything changes; a 409 names the nodes in the way.
+// this run. One picker for the run-level button and the node menu (which
+// opens it with its node chosen). It offers the nodes whose live state
+// allows rerun-downstream (their allowed_ops); the dry run
+// (POST /runs/{id}/rerun-downstream?dry_run=true) has the server check the
+// choice before anything changes, and the preview lists every node that
+// runs again (the chosen ones and their downstream in the pinned graph);
+// a 409 names the nodes in the way.
 import { useMemo, useState } from 'react';
-import { Alert, App, Button, Input, Modal, Select, Space, Tag, Typography } from 'antd';
+import { Alert, App, Button, Input, List, Modal, Select, Space, Tag, Typography } from 'antd';
 import { useTranslation } from 'react-i18next';
-import { api, call, type RunDetail } from '../../api/client';
+import { api, call } from '../../api/client';
 import { refusal } from './refusal';
+import type { Topo } from './runView';
 
-const eligible = (status: string, ran: boolean) =>
-  ['failed', 'stopped', 'timeout', 'success'].includes(status) || ((status === 'waiting' || status === 'skipped') && !ran);
+/** The chosen nodes and their downstream closure, in the view's (topological) order. */
+export function downstreamOf(topo: Pick<Topo, 'nodes' | 'edges'>, chosen: string[]): string[] {
+  const next = new Map<string, string[]>();
+  for (const [from, to] of topo.edges) next.set(from, [...(next.get(from) ?? []), to]);
+  const out = new Set(chosen);
+  const stack = [...chosen];
+  while (stack.length) for (const n of next.get(stack.pop()!) ?? []) if (!out.has(n)) { out.add(n); stack.push(n); }
+  return topo.nodes.filter((n) => out.has(n.id)).map((n) => n.id);
+}
 
-/** Run statuses whose workflow takes node operations (internal/control runOpenFor). */
-export const nodeOpsOpen = new Set(['running', 'paused', 'failed', 'stopped', 'timeout', 'waiting']);
-
-export function RerunDownstream({ run, edges, logic, onClose, onDone }: {
-  run: RunDetail;
-  edges: { from: string; to: string }[];
-  /** Logic (and/or) nodes: the server refuses them as a choice. */
-  logic: Set<string>;
+export function RerunDownstream({ topo, initial, onClose, onDone }: {
+  /** The live view: the nodes' states and allowed_ops, the edges. */
+  topo: Topo;
+  /** The nodes chosen when it opens (the node menu's node). */
+  initial: string[];
   onClose: () => void;
   onDone: () => void;
 }) {
   const { t } = useTranslation();
   const { message } = App.useApp();
-  const [nodes, setNodes] = useState<string[]>([]);
+  const [nodes, setNodes] = useState<string[]>(initial);
   const [reason, setReason] = useState('');
   const [plan, setPlan] = useState<string[] | null>(null);
   const [error, setError] = useState<{ text: string; offending: { id: string; status: string }[] } | null>(null);
   const [busy, setBusy] = useState(false);
 
-  const options = useMemo(() => run.nodes
-    .filter((n) => !logic.has(n.id) && eligible(n.status, n.instances.length > 0))
-    .map((n) => ({ value: n.id, label: `${n.id} (${t(`status.${n.status}`)})` })), [run.nodes, logic, t]);
-  // What runs again: the chosen nodes and their downstream closure.
-  const downstream = useMemo(() => {
-    const next = new Map<string, string[]>();
-    for (const e of edges) next.set(e.from, [...(next.get(e.from) ?? []), e.to]);
-    const out = new Set(nodes);
-    const stack = [...nodes];
-    while (stack.length) for (const n of next.get(stack.pop()!) ?? []) if (!out.has(n)) { out.add(n); stack.push(n); }
-    return [...out];
-  }, [nodes, edges]);
+  const options = useMemo(() => topo.nodes
+    .filter((n) => n.allowed_ops?.includes('rerun-downstream') || nodes.includes(n.id))
+    .map((n) => ({ value: n.id, label: `${n.id} (${t(`status.${n.status}`)})` })), [topo.nodes, nodes, t]);
 
   async function send(dryRun: boolean) {
     setBusy(true);
     setError(null);
     try {
       const r = await call(api.POST('/api/v1/runs/{id}/rerun-downstream', {
-        params: { path: { id: run.id }, query: dryRun ? { dry_run: true } : {} }, body: { nodes, reason },
+        params: { path: { id: topo.id }, query: dryRun ? { dry_run: true } : {} }, body: { nodes, reason },
       }));
-      if (dryRun) setPlan(r.plan.nodes);
+      if (dryRun) setPlan(downstreamOf(topo, r.plan.nodes));
       else {
         message.success(t('op.done', { op: t('rerunDown.title') }));
         onDone();
         onClose();
       }
     } catch (e) {
+      setPlan(null);
       setError(refusal(e));
     } finally {
       setBusy(false);
@@ -74,12 +74,10 @@ export function RerunDownstream({ run, edges, logic, onClose, onDone }: {
       <Space direction="vertical" style={{ width: '100%' }}>
         <Typography.Text type="secondary">{t('rerunDown.hint')}</Typography.Text>
         <Select mode="multiple" style={{ width: '100%' }} placeholder={t('rerunDown.pick')} value={nodes} options={options}
-          onChange={(v) => { setNodes(v); setPlan(null); }} data-testid="rerun-down-nodes" />
-        {nodes.length > 0 && (
-          <div><Typography.Text>{t('rerunDown.closure')}</Typography.Text> <Space wrap size={4}>{downstream.map((n) => <Tag key={n}>{n}</Tag>)}</Space></div>
-        )}
+          onChange={(v) => { setNodes(v); setPlan(null); setError(null); }} data-testid="rerun-down-nodes" />
         {plan && (
-          <Alert type="info" data-testid="rerun-down-plan" message={<span>{t('rerunDown.plan')} <Space wrap size={4}>{plan.map((n) => <Tag color="blue" key={n}>{n}</Tag>)}</Space></span>} />
+          <List size="small" bordered header={t('rerunDown.willRun', { count: plan.length })} data-testid="rerun-down-plan"
+            style={{ maxHeight: 240, overflow: 'auto' }} dataSource={plan} renderItem={(n) => <List.Item>{n}</List.Item>} />
         )}
         <Input.TextArea rows={2} placeholder={t('op.reason')} value={reason} onChange={(e) => setReason(e.target.value)} data-testid="rerun-down-reason" />
         {error && (

@@ -1,39 +1,42 @@
 // The run's topology: the pinned version's graph coloured by node state,
 // live, with locate current progress, lineage highlighting and the node
 // menu. Built for 10,000-node runs:
-// - one request, GET /runs/{id}?view=topology (compact nodes and edges);
+// - the screen's one request, GET /runs/{id}?view=topology (runView.ts:
+//   compact nodes and edges, kept live by the event stream);
 // - the layout runs in a Web Worker and is cached per definition version
 //   (graph/layoutCache.ts), so live updates and reopening never lay out again;
 // - xyflow renders only the visible nodes and edges, and below a zoom level
 //   the nodes drop their text;
-// - live transitions (SSE) patch the state of the nodes they name; the
-//   view is refetched (throttled) for instances and allowed operations.
-// Performance marks topology:fetch, topology:layout and topology:render
-// (measures from topology:start) time each stage; the browser tests read them.
+// - a live patch replaces only the nodes it touched: the others keep their
+//   xyflow node object, so neither xyflow nor React redraws them.
+// Performance marks topology:fetch (runView.ts), topology:layout and
+// topology:render (measures from topology:start) time each stage; the
+// browser tests read them.
 import { useEffect, useMemo, useRef, useState } from 'react';
-import { useQuery, useQueryClient } from '@tanstack/react-query';
+import { useQuery } from '@tanstack/react-query';
 import { App, Button, Dropdown, Space, Tag, Typography } from 'antd';
 import { Background, Controls, MarkerType, ReactFlow, ReactFlowProvider, useReactFlow, type Edge, type Node } from '@xyflow/react';
 import '@xyflow/react/dist/style.css';
 import { useTranslation } from 'react-i18next';
-import { api, call, errorMessage, type Schemas } from '../../api/client';
+import { api, call, errorMessage } from '../../api/client';
 import { useAuth } from '../../auth';
 import { DAGRE_MAX, size, type LayoutResult } from '../../graph/layered';
 import { cachedLayout, type LayoutSource } from '../../graph/layoutCache';
+import { buildCullIndex, cull, cullWindow } from '../../graph/cull';
 import { edgeColors } from '../../graph/layout';
 import { runEdgeTypes, runNodeTypes, type RunEdgeData, type RunNodeData } from '../../graph/runGraph';
-import { menuItems, runMenuAction, useOperate, type MenuAction } from './operate';
-import { followRunEvents } from './runEvents';
-
-export type Topo = Schemas['RunTopology'];
-export type TopoNode = Schemas['TopologyNode'];
+import { menuItems, runMenuAction, type MenuAction, type PendingOp } from './operate';
+import type { Topo, TopoNode } from './runView';
 
 export interface TopologyProps {
-  run: { id: string; status: string };
+  /** The live view (runView.ts). */
+  topo: Topo;
   /** Opens the log view on an instance. */
   onOpenLog(instanceId: string): void;
-  /** Called after an operation was applied. */
-  onChanged(): void;
+  /** Asks for an operation (operate.tsx: confirmation, refusal). */
+  start(p: PendingOp): void;
+  /** Opens the rerun-downstream picker with node chosen. */
+  onRerunDownstream(node: string): void;
 }
 
 export function Topology(props: TopologyProps) {
@@ -48,12 +51,22 @@ export function Topology(props: TopologyProps) {
 export interface TopologyTiming {
   nodes: number;
   edges: number;
+  /** topology:start (the view's request sent) until its answer is read. */
   fetch: number;
+  /** JSON.parse of the answer. */
+  parse: number;
+  /** Until the layout is back (worker, IndexedDB or memory). */
   layout: number;
+  /** Until the first animation frame after React committed the graph. */
   render: number;
+  /** Until the first task after that frame: the page takes input. */
+  interactive: number;
+  /** topology:start until interactive. */
   total: number;
-  /** From the page's navigation start (includes the run detail above the graph). */
+  /** From the page's navigation start until interactive (includes loading the bundle). */
   sinceNavigation: number;
+  /** Nodes and edges handed to xyflow (culled to the viewport for big graphs). */
+  given: { nodes: number; edges: number };
   /** Layouts done by this view so far; live updates must not add any. */
   layouts: number;
   layoutSource: LayoutSource;
@@ -65,105 +78,43 @@ declare global {
   }
 }
 
-const open = new Set(['waiting', 'running', 'paused', 'stopping', 'rolling_back']);
+/** A big graph opens at reading zoom on its start; fitting 10,000 nodes would show (and render) all of them as dots. */
+const BIG_VIEWPORT = { x: 24, y: 24, zoom: 0.8 };
+const HEIGHT = 560;
 
 function measure(name: string, from: string): number {
   performance.mark(name);
   return performance.measure(`${name}:ms`, from, name).duration;
 }
 
-function useTopology(id: string) {
-  const first = useRef(true);
-  return useQuery({
-    queryKey: ['topology', id],
-    queryFn: async () => {
-      if (first.current) {
-        performance.clearMarks();
-        performance.clearMeasures();
-        performance.mark('topology:start');
-      }
-      const d = (await call(api.GET('/api/v1/runs/{id}', { params: { path: { id }, query: { view: 'topology' } } }))) as Topo;
-      if (first.current) measure('topology:fetch', 'topology:start');
-      first.current = false;
-      return d;
-    },
-    // Live through the event stream; this is the fallback when it drops.
-    refetchInterval: (q) => (q.state.data && open.has(q.state.data.status) ? 15000 : 60000),
-  });
-}
-
-/** Subscribes to the run's transitions: node states are patched at once, the rest is refetched, at most every interval ms. */
-function useLivePatches(id: string, live: boolean, big: boolean) {
-  const qc = useQueryClient();
-  const [patch, setPatch] = useState<Map<string, string>>(() => new Map());
-  useEffect(() => {
-    if (!live) return;
-    // Carry on from the view first read: its states are the starting point.
-    const after = qc.getQueryData<Topo>(['topology', id])?.last_event_id ?? 0;
-    const ctl = new AbortController();
-    let pending: Map<string, string> | null = null;
-    let timer: ReturnType<typeof setTimeout> | null = null;
-    let refetch: ReturnType<typeof setTimeout> | null = null;
-    void followRunEvents(id, after, (name, e) => {
-      if (name === 'node') {
-        pending ??= new Map();
-        pending.set(e.entity_id, e.to);
-        // Events come in bursts (a wave of nodes finishing): one render per frame-ish.
-        timer ??= setTimeout(() => {
-          const p = pending!;
-          pending = null;
-          timer = null;
-          setPatch((old) => new Map([...old, ...p]));
-        }, 100);
-      }
-      refetch ??= setTimeout(() => {
-        refetch = null;
-        void qc.invalidateQueries({ queryKey: ['topology', id] });
-      }, big ? 3000 : 700);
-    }, ctl.signal);
-    return () => {
-      ctl.abort();
-      if (timer) clearTimeout(timer);
-      if (refetch) clearTimeout(refetch);
-    };
-  }, [id, live, big, qc]);
-  return { patch, clear: () => setPatch(new Map()) };
-}
-
-function TopologyView({ run, onOpenLog, onChanged }: TopologyProps) {
-  const id = run.id;
+function TopologyView({ topo, onOpenLog, start, onRerunDownstream }: TopologyProps) {
+  const id = topo.id;
   const rf = useReactFlow();
   const { t } = useTranslation();
   const { canMutate } = useAuth();
   const { message } = App.useApp();
-  const qc = useQueryClient();
-  const topoQ = useTopology(id);
-  const topo = topoQ.data;
-  const big = (topo?.nodes.length ?? 0) > DAGRE_MAX;
-  const { patch, clear } = useLivePatches(id, !!topo && !['success', 'rolled_back', 'abandoned', 'skipped'].includes(topo.status), big);
-  // A fresh answer is newer than the patches that came before it (each
-  // event schedules a refetch after it, so a patch cleared early comes back).
-  useEffect(() => clear(), [topoQ.dataUpdatedAt]); // eslint-disable-line react-hooks/exhaustive-deps
-  const refresh = () => {
-    void qc.invalidateQueries({ queryKey: ['topology', id] });
-    onChanged();
-  };
-  const { start, dialog, rerunDownstream } = useOperate(refresh);
+  const big = topo.nodes.length > DAGRE_MAX;
   const [focus, setFocus] = useState<string | null>(null);
   // The menu keeps the node as it was when it opened: the server's answer
   // (409 when the state moved on) says what changed, not a menu that jumps.
   const [menu, setMenu] = useState<{ node: TopoNode; x: number; y: number } | null>(null);
 
   // The layout: per definition version, in the worker, cached.
-  const shape = topo ? `${topo.kind}:${topo.definition_id}:${topo.version}` : '';
+  // The graph's shape never changes within a version; the live view
+  // replaces node objects on every patch, so the layout reads them
+  // through a ref and runs once per shape.
+  const shape = `${topo.kind}:${topo.definition_id}:${topo.version}`;
   const [layout, setLayout] = useState<{ shape: string; l: LayoutResult; source: LayoutSource } | null>(null);
   const layoutCount = useRef(0);
-  const nodesForLayout = topo?.nodes;
-  const edgesForLayout = topo?.edges;
+  const graph = useRef(topo);
   useEffect(() => {
-    if (!nodesForLayout || !edgesForLayout || layout?.shape === shape) return;
+    graph.current = topo;
+  });
+  useEffect(() => {
+    if (layout?.shape === shape) return;
     let live = true;
-    cachedLayout(shape, { nodes: nodesForLayout.map((n) => ({ id: n.id, logic: n.type === 'and' || n.type === 'or' })), edges: edgesForLayout.map((e) => [e[0], e[1]]) })
+    const g = graph.current;
+    cachedLayout(shape, { nodes: g.nodes.map((n) => ({ id: n.id, logic: n.type === 'and' || n.type === 'or' })), edges: g.edges.map((e) => [e[0], e[1]]) })
       .then(({ layout: l, source }) => {
         if (!live) return;
         measure('topology:layout', 'topology:start');
@@ -175,7 +126,7 @@ function TopologyView({ run, onOpenLog, onChanged }: TopologyProps) {
     return () => {
       live = false;
     };
-  }, [shape, nodesForLayout, edgesForLayout, layout?.shape, message]);
+  }, [shape, layout?.shape, message]);
 
   const lineageQ = useQuery({
     queryKey: ['lineage', id, focus],
@@ -189,20 +140,34 @@ function TopologyView({ run, onOpenLog, onChanged }: TopologyProps) {
     return new Set([focus, ...l.upstream.map((n) => n.id), ...l.downstream.map((n) => n.id)]);
   }, [lineageQ.data, focus]);
 
-  const byId = useMemo(() => new Map((topo?.nodes ?? []).map((n) => [n.id, n])), [topo]);
+  // Positions by node id, once per layout (not per live patch).
+  const at = useMemo(() => {
+    const m = new Map<string, number>();
+    topo.nodes.forEach((n, i) => m.set(n.id, i));
+    return m;
+  }, [layout]); // eslint-disable-line react-hooks/exhaustive-deps
+  // A big graph gives xyflow only what is near the viewport (graph/cull.ts).
+  const ends = useMemo(() => topo.edges.map(([f, to]): [number, number] => [at.get(f) ?? -1, at.get(to) ?? -1]), [at]); // eslint-disable-line react-hooks/exhaustive-deps
+  const cullIx = useMemo(() => (layout && big
+    ? buildCullIndex(layout.l, graph.current.nodes.map((n) => size(n.type === 'and' || n.type === 'or')), ends) : null), [layout, big, ends]);
+  const box = useRef<HTMLDivElement>(null);
+  const [win, setWin] = useState(() => cullWindow(BIG_VIEWPORT, window.innerWidth, HEIGHT));
+  const shown = useMemo(() => (cullIx ? cull(cullIx, win, ends) : null), [cullIx, win, ends]);
   // Node objects keep their identity while their data is unchanged, so
   // xyflow and the memoised components skip them on a live update.
   const cache = useRef(new Map<string, { key: string; node: Node<RunNodeData> }>());
   const nodes = useMemo(() => {
-    if (!topo || !layout || layout.shape !== shape) return [];
-    const out: Node<RunNodeData>[] = new Array(topo.nodes.length);
-    topo.nodes.forEach((n, i) => {
-      const status = patch.get(n.id) ?? n.status;
+    if (!layout || layout.shape !== shape) return [];
+    const idx = shown?.nodes ?? topo.nodes.map((_, i) => i);
+    const out: Node<RunNodeData>[] = new Array(idx.length);
+    idx.forEach((i, k) => {
+      const n = topo.nodes[i];
+      const status = n.status;
       const dim = !!lit && !lit.has(n.id);
       const key = `${status}|${n.forced ? 1 : 0}|${dim ? 1 : 0}|${layout.shape}`;
       const hit = cache.current.get(n.id);
       if (hit && hit.key === key) {
-        out[i] = hit.node;
+        out[k] = hit.node;
         return;
       }
       const logic = n.type === 'and' || n.type === 'or';
@@ -219,14 +184,16 @@ function TopologyView({ run, onOpenLog, onChanged }: TopologyProps) {
         data: { label: n.name || n.id, kind: logic ? n.type : (n.kind ?? (n.task_id ? 'ref' : '')), logic, status, forced: n.forced, core: n.core, dim },
       };
       cache.current.set(n.id, { key, node });
-      out[i] = node;
+      out[k] = node;
     });
     return out;
-  }, [topo, layout, shape, patch, lit]);
+  }, [topo.nodes, layout, shape, lit, shown]);
   const edgeCache = useRef(new Map<string, { key: string; edge: Edge<RunEdgeData> }>());
   const edges = useMemo(() => {
-    if (!topo || !layout || layout.shape !== shape) return [];
-    return topo.edges.map(([from, to, on], i) => {
+    if (!layout || layout.shape !== shape) return [];
+    const idx = shown?.edges ?? topo.edges.map((_, i) => i);
+    return idx.map((i) => {
+      const [from, to, on] = topo.edges[i];
       const eid = `${from}->${to}`;
       const dim = !!lit && !(lit.has(from) && lit.has(to));
       const key = `${dim ? 1 : 0}|${layout.shape}`;
@@ -241,26 +208,31 @@ function TopologyView({ run, onOpenLog, onChanged }: TopologyProps) {
       edgeCache.current.set(eid, { key, edge });
       return edge;
     });
-  }, [topo, layout, shape, lit]);
+  }, [topo.edges, layout, shape, lit, shown]);
 
   // The first render with the graph in place: the page is interactive.
   const rendered = useRef(false);
   useEffect(() => {
-    if (rendered.current || !nodes.length || !topo || !layout) return;
+    if (rendered.current || !nodes.length || !layout) return;
     rendered.current = true;
-    requestAnimationFrame(() => setTimeout(() => {
-      const ms = (n: string) => performance.getEntriesByName(`${n}:ms`).at(-1)?.duration ?? 0;
-      const total = measure('topology:render', 'topology:start');
-      window.__batonTopology = {
-        nodes: topo.nodes.length, edges: topo.edges.length, fetch: ms('topology:fetch'), layout: ms('topology:layout') - ms('topology:fetch'),
-        render: total - ms('topology:layout'), total, sinceNavigation: performance.now(), layoutSource: layout.source, engine: layout.l.engine,
-        layouts: layoutCount.current,
-      };
-    }, 0));
-  }, [nodes, topo, layout]);
+    const given = { nodes: nodes.length, edges: edges.length };
+    requestAnimationFrame(() => {
+      measure('topology:render', 'topology:start');
+      setTimeout(() => {
+        const ms = (n: string) => performance.getEntriesByName(`${n}:ms`).at(-1)?.duration ?? 0;
+        const total = measure('topology:interactive', 'topology:start');
+        window.__batonTopology = {
+          nodes: topo.nodes.length, edges: topo.edges.length, fetch: ms('topology:fetch'), parse: ms('topology:parse') - ms('topology:fetch'),
+          layout: ms('topology:layout') - ms('topology:parse'), render: ms('topology:render') - ms('topology:layout'),
+          interactive: total - ms('topology:render'), total, sinceNavigation: performance.now(), given,
+          layoutSource: layout.source, engine: layout.l.engine, layouts: layoutCount.current,
+        };
+      }, 0);
+    });
+  }, [nodes, edges, topo, layout]);
 
   const centre = (nid: string) => {
-    const i = topo?.nodes.findIndex((n) => n.id === nid) ?? -1;
+    const i = at.get(nid) ?? -1;
     if (!layout || i < 0) return;
     const [x, y] = layout.l.pos[i];
     void rf.setCenter(x + 85, y + 24, { zoom: 1.1, duration: 300 });
@@ -287,36 +259,55 @@ function TopologyView({ run, onOpenLog, onChanged }: TopologyProps) {
 
   function onMenu(n: TopoNode, a: MenuAction) {
     setMenu(null);
-    runMenuAction(a, { runId: id, node: n, start, rerunDownstream: (nd, ns) => rerunDownstream(nd, ns, id), onOpenLog, message, t, nodes: topo?.nodes ?? [] });
+    runMenuAction(a, { runId: id, node: n, start, rerunDownstream: onRerunDownstream, onOpenLog, message, t });
   }
 
   function openMenu(nid: string, e: { clientX: number; clientY: number }) {
-    const n = byId.get(nid);
-    if (!n) return;
+    const i = at.get(nid);
+    if (i === undefined) return;
     setFocus(nid);
-    setMenu({ node: { ...n, status: (patch.get(nid) as TopoNode['status'] | undefined) ?? n.status }, x: e.clientX, y: e.clientY });
+    // The node's live state and the operations it allows now.
+    setMenu({ node: topo.nodes[i], x: e.clientX, y: e.clientY });
   }
   const menuNode = menu?.node;
-  const items = menuNode ? menuItems(menuNode, canMutate, t) : [];
+  // The open menu is built once per opening: live patches and view reads
+  // re-render the graph while it is open, and must not rebuild it under
+  // the pointer (the click goes to the latest handlers through a ref).
+  const onMenuRef = useRef(onMenu);
+  useEffect(() => {
+    onMenuRef.current = onMenu;
+  });
+  const dropdown = useMemo(() => {
+    if (!menuNode) return null;
+    const items = menuItems(menuNode, canMutate, t);
+    return {
+      items: items.length ? items.map((a) => ({ key: a.key, label: <span data-testid={a.testid}>{a.label}</span> })) : [{ key: 'none', disabled: true, label: t('op.none') }],
+      onClick: ({ key }: { key: string }) => {
+        const a = items.find((x) => x.key === key);
+        if (a) onMenuRef.current(menuNode, a);
+      },
+    };
+  }, [menuNode, canMutate, t]);
 
-  if (topoQ.error) return <Typography.Text type="danger">{errorMessage(topoQ.error)}</Typography.Text>;
   return (
     <Space direction="vertical" style={{ width: '100%' }}>
       <Space wrap>
         <Button onClick={() => void locate()} data-testid="locate">{t('run.locate')}</Button>
         {focus && <Button onClick={() => setFocus(null)} data-testid="topo-clear-focus">{t('topo.clearFocus')}</Button>}
-        {topo && <Typography.Text type="secondary" data-testid="topo-count">{t('topo.count', { nodes: topo.nodes.length, edges: topo.edges.length })}</Typography.Text>}
-        {topo?.topology_error && <Tag color="warning">{topo.topology_error}</Tag>}
+        <Typography.Text type="secondary" data-testid="topo-count">{t('topo.count', { nodes: topo.nodes.length, edges: topo.edges.length })}</Typography.Text>
+        {topo.topology_error && <Tag color="warning">{topo.topology_error}</Tag>}
         {lit && <Typography.Text type="secondary" data-testid="topo-lineage">{t('topo.lineage', { node: focus, count: lit.size - 1 })}</Typography.Text>}
       </Space>
-      <div style={{ height: 560, background: '#fff', border: '1px solid #f0f0f0' }} data-testid="topology" data-nodes={nodes.length} data-ready={nodes.length ? 'true' : 'false'}>
+      <div ref={box} style={{ height: HEIGHT, background: '#fff', border: '1px solid #f0f0f0' }} data-testid="topology" data-nodes={nodes.length} data-ready={nodes.length ? 'true' : 'false'}>
         {!nodes.length ? (
           <Typography.Text type="secondary" style={{ display: 'block', padding: 16 }}>{t('common.loading')}</Typography.Text>
         ) : (
           <ReactFlow nodes={nodes} edges={edges} nodeTypes={runNodeTypes} edgeTypes={runEdgeTypes}
-            // A big graph opens at reading zoom on its start; fitting 10,000
-            // nodes would show (and render) all of them as dots.
-            fitView={!big} defaultViewport={{ x: 24, y: 24, zoom: 0.8 }} minZoom={big ? 0.2 : 0.05} maxZoom={2}
+            fitView={!big} defaultViewport={BIG_VIEWPORT} minZoom={big ? 0.2 : 0.05} maxZoom={2}
+            onMove={big ? (_, v) => {
+              const w = cullWindow(v, box.current?.clientWidth ?? window.innerWidth, HEIGHT);
+              setWin((old) => (old === w ? old : w));
+            } : undefined}
             nodesDraggable={false} nodesConnectable={false} elementsSelectable={false} onlyRenderVisibleElements
             proOptions={{ hideAttribution: true }}
             onNodeClick={(e, n) => openMenu(n.id, e)}
@@ -327,18 +318,11 @@ function TopologyView({ run, onOpenLog, onChanged }: TopologyProps) {
           </ReactFlow>
         )}
       </div>
-      {menu && menuNode && (
-        <Dropdown open menu={{
-          items: items.length ? items.map((a) => ({ key: a.key, label: <span data-testid={a.testid}>{a.label}</span> })) : [{ key: 'none', disabled: true, label: t('op.none') }],
-          onClick: ({ key }) => {
-            const a = items.find((x) => x.key === key);
-            if (a) onMenu(menuNode, a);
-          },
-        }} onOpenChange={(o) => !o && setMenu(null)} trigger={['click']}>
+      {menu && dropdown && (
+        <Dropdown open menu={dropdown} onOpenChange={(o) => !o && setMenu(null)} trigger={['click']}>
           <div style={{ position: 'fixed', left: menu.x, top: menu.y, width: 1, height: 1 }} data-testid="node-menu-anchor" />
         </Dropdown>
       )}
-      {dialog}
     </Space>
   );
 }

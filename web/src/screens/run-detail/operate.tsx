@@ -3,11 +3,12 @@
 // as it is. The node menu lists what the server's allowed_ops say the
 // node's state allows (control.Allowed), never a guess of its own.
 import { useState } from 'react';
-import { App, Input, List, Modal, Select, Space, Typography } from 'antd';
+import { App, Input, Modal, Space, Tag } from 'antd';
 import type { TFunction } from 'i18next';
 import { useTranslation } from 'react-i18next';
-import { api, ApiError, call, errorMessage, instanceOp, nodeOp, type NodeOpName, type Schemas } from '../../api/client';
+import { api, call, errorMessage, instanceOp, nodeOp, type NodeOpName, type Schemas } from '../../api/client';
 import { destructive } from '../../status';
+import { refusal } from './refusal';
 
 type TopoNode = Schemas['TopologyNode'];
 type AllowedOp = Schemas['NodeOp'];
@@ -57,9 +58,9 @@ export function menuItems(n: TopoNode, canMutate: boolean, t: TFunction): MenuAc
 export interface MenuContext {
   runId: string;
   node: TopoNode;
-  nodes: TopoNode[];
   start(p: PendingOp): void;
-  rerunDownstream(node: string, nodes: TopoNode[]): void;
+  /** Opens the rerun-downstream picker (RerunDownstream.tsx) with the node chosen. */
+  rerunDownstream(node: string): void;
   onOpenLog(instanceId: string): void;
   message: { error(s: string): void };
   t: TFunction;
@@ -73,7 +74,7 @@ export function runMenuAction(a: MenuAction, c: MenuContext) {
       if (last) c.onOpenLog(last.id);
       return;
     case 'rerun-downstream':
-      c.rerunDownstream(node.id, c.nodes);
+      c.rerunDownstream(node.id);
       return;
     case 'rerun-from':
       void (async () => {
@@ -100,13 +101,13 @@ export function runMenuAction(a: MenuAction, c: MenuContext) {
   }
 }
 
+/** Runs operations: destructive ones after a confirmation with a reason; a refusal is shown with the server's message and the nodes it names. */
 export function useOperate(onDone: () => void) {
   const { t } = useTranslation();
   const { message, notification } = App.useApp();
   const [pending, setPending] = useState<PendingOp | null>(null);
   const [reason, setReason] = useState('');
   const [busy, setBusy] = useState(false);
-  const [down, setDown] = useState<{ run: string; nodes: TopoNode[]; chosen: string[]; preview?: string[]; previewError?: string } | null>(null);
 
   async function exec(p: PendingOp, why: string) {
     setBusy(true);
@@ -115,15 +116,20 @@ export function useOperate(onDone: () => void) {
       message.success(t('op.done', { op: opLabel(t, p.op) }));
       onDone();
     } catch (e) {
+      const r = refusal(e);
       notification.error({
         message: t('op.refused', { message: '' }),
-        description: <span data-testid="op-error">{e instanceof ApiError ? `${e.status} ${e.code}: ${e.message}` : errorMessage(e)}</span>,
+        description: (
+          <Space direction="vertical" size={4}>
+            <span data-testid="op-error">{r.text}</span>
+            {r.offending.length > 0 && <Space wrap size={4}>{r.offending.map((o) => <Tag color="error" key={o.id}>{o.id}: {o.status}</Tag>)}</Space>}
+          </Space>
+        ),
         duration: 10,
       });
     } finally {
       setBusy(false);
       setPending(null);
-      setDown(null);
       setReason('');
     }
   }
@@ -133,53 +139,12 @@ export function useOperate(onDone: () => void) {
     else void exec(p, '');
   }
 
-  /** Opens the rerun-downstream dialog with node chosen; its runId comes from the node menu's run. */
-  function rerunDownstream(node: string, nodes: TopoNode[], runId = '') {
-    setDown({ run: runId, nodes, chosen: [node] });
-  }
-
-  /** The dry run: the server checks the choice, the lineage names every node that runs again. */
-  async function preview(runId: string, chosen: string[]) {
-    try {
-      const plan = await call(api.POST('/api/v1/runs/{id}/rerun-downstream', { params: { path: { id: runId }, query: { dry_run: true } }, body: { nodes: chosen } }));
-      const lines = await Promise.all(plan.plan.nodes.map((n) =>
-        call(api.GET('/api/v1/runs/{id}/nodes/{node}/lineage', { params: { path: { id: runId, node: n }, query: { depth: 0, direction: 'down' } } }))));
-      const all = [...new Set(lines.flatMap((l) => [l.node.id, ...l.downstream.map((d) => d.id)]))];
-      setDown((d) => d && { ...d, preview: all, previewError: undefined });
-    } catch (e) {
-      setDown((d) => d && { ...d, preview: undefined, previewError: e instanceof ApiError ? `${e.status} ${e.code}: ${e.message}` : errorMessage(e) });
-    }
-  }
-
   const dialog = (
-    <>
-      <Modal open={!!pending} confirmLoading={busy} okText={t('op.confirm')} cancelText={t('op.cancel')} okButtonProps={{ danger: true, id: 'op-confirm' }}
-        title={pending ? t('op.confirmTitle', { op: opLabel(t, pending.op), target: pending.target }) : ''}
-        onOk={() => pending && exec(pending, reason)} onCancel={() => setPending(null)}>
-        <Input.TextArea rows={2} placeholder={t('op.reason')} value={reason} onChange={(e) => setReason(e.target.value)} data-testid="op-reason" />
-      </Modal>
-      <Modal open={!!down} width={640} confirmLoading={busy} okText={t('op.confirm')} cancelText={t('op.cancel')}
-        okButtonProps={{ danger: true, id: 'downstream-confirm', disabled: !down?.preview }}
-        title={opLabel(t, 'rerun-downstream')} onCancel={() => setDown(null)}
-        onOk={() => down && exec({ op: 'rerun-downstream', target: down.chosen.join(', '), run: (why) =>
-          call(api.POST('/api/v1/runs/{id}/rerun-downstream', { params: { path: { id: down.run } }, body: { nodes: down.chosen, reason: why } })) }, reason)}>
-        {down && (
-          <Space direction="vertical" style={{ width: '100%' }}>
-            <Typography.Text>{t('topo.downstreamPick')}</Typography.Text>
-            <Select mode="multiple" style={{ width: '100%' }} value={down.chosen} data-testid="downstream-nodes"
-              options={down.nodes.filter((n) => n.type === 'task').map((n) => ({ value: n.id, label: n.name || n.id }))}
-              onChange={(v: string[]) => setDown({ ...down, chosen: v, preview: undefined, previewError: undefined })} />
-            <a onClick={() => void preview(down.run, down.chosen)} data-testid="downstream-preview">{t('topo.preview')}</a>
-            {down.previewError && <Typography.Text type="danger" data-testid="downstream-error">{down.previewError}</Typography.Text>}
-            {down.preview && (
-              <List size="small" bordered header={t('topo.willRun', { count: down.preview.length })} data-testid="downstream-plan"
-                style={{ maxHeight: 200, overflow: 'auto' }} dataSource={down.preview} renderItem={(n) => <List.Item>{n}</List.Item>} />
-            )}
-            <Input.TextArea rows={2} placeholder={t('op.reason')} value={reason} onChange={(e) => setReason(e.target.value)} data-testid="downstream-reason" />
-          </Space>
-        )}
-      </Modal>
-    </>
+    <Modal open={!!pending} confirmLoading={busy} okText={t('op.confirm')} cancelText={t('op.cancel')} okButtonProps={{ danger: true, id: 'op-confirm' }}
+      title={pending ? t('op.confirmTitle', { op: opLabel(t, pending.op), target: pending.target }) : ''}
+      onOk={() => pending && exec(pending, reason)} onCancel={() => setPending(null)}>
+      <Input.TextArea rows={2} placeholder={t('op.reason')} value={reason} onChange={(e) => setReason(e.target.value)} data-testid="op-reason" />
+    </Modal>
   );
-  return { start, dialog, rerunDownstream };
+  return { start, dialog };
 }
