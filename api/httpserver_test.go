@@ -41,7 +41,7 @@ func TestSlowClientsAreCut(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer conn.Close()
+			defer func() { _ = conn.Close() }()
 			if _, err := io.WriteString(conn, head); err != nil {
 				t.Fatal(err)
 			}
