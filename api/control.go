@@ -457,8 +457,16 @@ func (s *Server) rerunFrom(c *gin.Context) {
 			return
 		}
 		if errors.Is(err, engine.ErrNeverDispatched) {
+			msg := fmt.Sprintf("node %s was never dispatched in run %s (allowed when dispatched at least once)", node, run.ID)
+			if reset := s.lastRerunFrom(ctx, run.ID); reset != nil {
+				// A reset execution starts from a history cut before its node's
+				// dispatch: until it dispatches the node again, there is no
+				// point to reset to. Saying "never" would be wrong.
+				msg = fmt.Sprintf("node %s has not been dispatched yet in run %s's execution started by the rerun from %s at %s; rerun from it once it has been dispatched again",
+					node, run.ID, reset.Node, reset.CreatedAt.UTC().Format(time.RFC3339))
+			}
 			_ = c.Error(&Error{Status: http.StatusConflict, Code: CodeNodeNeverDispatched,
-				Message: fmt.Sprintf("node %s was never dispatched in run %s (allowed when dispatched at least once)", node, run.ID),
+				Message: msg,
 				Details: gin.H{"offending": []control.Offender{{ID: node}}}, Err: err})
 			return
 		}
@@ -491,7 +499,7 @@ func (s *Server) rerunFrom(c *gin.Context) {
 		_ = c.Error(fmt.Errorf("encode re-executed nodes: %w", err))
 		return
 	}
-	if err := s.store.AddRunExecution(wctx, &models.RunExecution{RunID: run.ID, TemporalRunID: newRunID, Reason: "rerun-from",
+	if err := s.store.AddRunExecution(wctx, &models.RunExecution{RunID: run.ID, TemporalRunID: newRunID, Reason: executionRerunFrom,
 		Node: node, Reexecuted: string(reexecuted), Actor: actor, RequestID: reqID}); err != nil {
 		s.log.Error("record rerun-from execution", "run_id", run.ID, "temporal_run_id", newRunID, "err", err)
 	}
@@ -600,4 +608,23 @@ func (s *Server) operableWindow() dag.Duration {
 		return ""
 	}
 	return dag.Duration(s.window.String())
+}
+
+// executionRerunFrom is the reason of a run execution started by
+// rerun-from-node (models.RunExecution.Reason).
+const executionRerunFrom = "rerun-from"
+
+// lastRerunFrom is the run's latest rerun-from execution, nil when it has
+// none (or the mirror cannot say: the answer is only a better message).
+func (s *Server) lastRerunFrom(ctx context.Context, runID string) *models.RunExecution {
+	execs, err := s.store.ListRunExecutions(ctx, runID)
+	if err != nil {
+		return nil
+	}
+	for i := len(execs) - 1; i >= 0; i-- {
+		if execs[i].Reason == executionRerunFrom {
+			return &execs[i]
+		}
+	}
+	return nil
 }
