@@ -116,6 +116,11 @@ func (r *runner) enqueue(n *nodeRun, qs ...QueuedInstance) {
 		s := n.shardAt(qs[i].Shard)
 		s.id, s.status = qs[i].ID, status.InstanceWaiting
 		qs[i].Rev = r.recordInstance(n, qs[i], InstanceState{Status: string(status.InstanceWaiting)})
+		if r.version >= versionMirrorBehind {
+			// The worker's running mark takes this rev: above the waiting
+			// write, which may land after it, and below any later state.
+			qs[i].Rev = r.nextRev()
+		}
 	}
 	n.queued = append(n.queued, qs...)
 }

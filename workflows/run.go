@@ -35,7 +35,7 @@ const (
 
 // changeOperable is the interpreter's versioned change; its versions,
 // newest last, follow.
-var changeOperable = newChange(RunWorkflowName, "operable-window", versionSaturatedWaits)
+var changeOperable = newChange(RunWorkflowName, "operable-window", versionMirrorBehind)
 
 const (
 	versionOperable1 = 1
@@ -48,6 +48,15 @@ const (
 	// dag.MaxDuration) instead of wrapping negative, which failed the
 	// node at once without its remaining attempts.
 	versionSaturatedWaits = 3
+	// (version 4 is taken by alerts.)
+	// versionMirrorBehind: the mirror write of a workflow task no longer
+	// holds the task. The batch goes to the worker's write-behind queue
+	// (activities.WriteBehind) and the task's commands leave at once; the
+	// write the run ends with is still awaited, so a closed run's mirror is
+	// whole. The worker's "running" mark gets a rev of its own, reserved at
+	// dispatch above the instance's "waiting" write, so that write landing
+	// late cannot take the instance back to waiting.
+	versionMirrorBehind = 5
 	// historySizeLimit is the history size at which a run continues as new
 	// (Temporal's hard limit is 50 MiB).
 	historySizeLimit = 20 << 20
@@ -127,22 +136,25 @@ type runner struct {
 	// so the request is answered at once however long compensations take.
 	rollbackDue []string
 
-	candidates  *indexSet
-	queue       []*nodeRun // nodes with queued instances, FIFO
-	inflight    int
-	timers      int
-	actCtx      workflow.Context
-	cancelActs  workflow.CancelFunc
-	sel         workflow.Selector
-	batch       *pendingBatch
-	maxInFlight int
-	reset       bool // this run is the product of a Temporal reset
-	resynced    bool
-	results     map[string]ControlResult
-	resultOrder []string
-	actor       string // who caused the changes being recorded
-	reason      string
-	requestID   string
+	candidates *indexSet
+	queue      []*nodeRun // nodes with queued instances, FIFO
+	inflight   int
+	timers     int
+	actCtx     workflow.Context
+	cancelActs workflow.CancelFunc
+	sel        workflow.Selector
+	batch      *pendingBatch
+	// queuedBehind: the last mirror write was left to the worker's queue,
+	// so an awaited write must go out even with nothing new.
+	queuedBehind bool
+	maxInFlight  int
+	reset        bool // this run is the product of a Temporal reset
+	resynced     bool
+	results      map[string]ControlResult
+	resultOrder  []string
+	actor        string // who caused the changes being recorded
+	reason       string
+	requestID    string
 }
 
 func newRunner(ctx workflow.Context, in RunInput, g *dag.Graph) *runner {
@@ -226,7 +238,7 @@ func (r *runner) run() (RunResult, error) {
 				r.setRun(final, r.haltMsg)
 				r.upsertStatus()
 			}
-			r.flush()
+			r.flushAwaited()
 			r.notify()
 			if r.closed || final == status.RunSuccess || final == status.RunSkipped {
 				return r.result(), nil

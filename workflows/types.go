@@ -216,7 +216,9 @@ type TaskRequest struct {
 	// NodeRev lets the worker mark the node running in the mirror at the
 	// revision the workflow dispatched it with.
 	NodeRev int64 `json:"node_rev"`
-	// InstanceRev is the revision of the instance's waiting record.
+	// InstanceRev is the revision the worker's "running" mark of the
+	// instance takes: the waiting record's (before versionMirrorBehind) or
+	// one reserved just above it.
 	InstanceRev int64 `json:"instance_rev,omitempty"`
 }
 
@@ -236,6 +238,10 @@ type MirrorBatch struct {
 	Nodes       []NodeState      `json:"nodes,omitempty"`
 	Instances   []InstanceState  `json:"instances,omitempty"`
 	Transitions []TransitionNote `json:"transitions,omitempty"`
+	// WriteBehind lets the worker queue the write and answer at once
+	// (versionMirrorBehind); false asks for the write to be done, after
+	// every queued write of the run, before the activity answers.
+	WriteBehind bool `json:"write_behind,omitempty"`
 }
 
 // RunState is the run-level part of a MirrorBatch.

@@ -32,7 +32,19 @@ type HandInput struct {
 	RunID string `json:"run_id"`
 	N     int    `json:"n"`
 	Width int    `json:"width,omitempty"`
+	// From is the layer a run continued as new starts at.
+	From int `json:"from,omitempty"`
 }
+
+// The interpreter's defaults, which the hand-written workflows keep too:
+// at most handMaxInFlight activities pending (Temporal refuses more than
+// 2,000), and continue-as-new between layers once the history reaches
+// handHistoryLimit events or handHistorySize bytes.
+const (
+	handMaxInFlight  = 1000
+	handHistoryLimit = 20000
+	handHistorySize  = 20 << 20
+)
 
 // HandWorkflow returns the registered name of a hand-written workflow and
 // its input for s.
@@ -97,26 +109,57 @@ func HandWrittenFanOut(ctx workflow.Context, in HandInput) error {
 	if err := handWait(ctx, []workflow.Future{handStart(ctx, in.RunID, 0, 0)}); err != nil {
 		return err
 	}
-	fs := make([]workflow.Future, in.N)
-	for i := range fs {
-		fs[i] = handStart(ctx, in.RunID, 1, i)
-	}
-	if err := handWait(ctx, fs); err != nil {
+	if err := handLayer(ctx, in.RunID, 1, in.N); err != nil {
 		return err
 	}
 	return handWait(ctx, []workflow.Future{handStart(ctx, in.RunID, 2, 0)})
 }
 
+// handLayer runs width nodes of one layer, at most handMaxInFlight at a
+// time: a new one starts as soon as one ends, as the interpreter does.
+func handLayer(ctx workflow.Context, runID string, layer, width int) error {
+	if width <= handMaxInFlight {
+		fs := make([]workflow.Future, width)
+		for i := range fs {
+			fs[i] = handStart(ctx, runID, layer, i)
+		}
+		return handWait(ctx, fs)
+	}
+	sel := workflow.NewSelector(ctx)
+	next, inflight := 0, 0
+	var failed error
+	for next < width || inflight > 0 {
+		for ; next < width && inflight < handMaxInFlight; next++ {
+			inflight++
+			sel.AddFuture(handStart(ctx, runID, layer, next), func(f workflow.Future) {
+				inflight--
+				if err := handWait(ctx, []workflow.Future{f}); err != nil && failed == nil {
+					failed = err
+				}
+			})
+		}
+		sel.Select(ctx)
+		if failed != nil {
+			return failed
+		}
+	}
+	return nil
+}
+
 // HandWrittenLayered runs N layers of Width parallel nodes, each layer once the
 // previous one is all done.
+// A run whose history reaches the interpreter's limits continues as new
+// at the next layer.
 func HandWrittenLayered(ctx workflow.Context, in HandInput) error {
-	for k := 0; k < in.N; k++ {
-		fs := make([]workflow.Future, in.Width)
-		for i := range fs {
-			fs[i] = handStart(ctx, in.RunID, k, i)
-		}
-		if err := handWait(ctx, fs); err != nil {
+	for k := in.From; k < in.N; k++ {
+		if err := handLayer(ctx, in.RunID, k, in.Width); err != nil {
 			return err
+		}
+		info := workflow.GetInfo(ctx)
+		if k+1 < in.N && (info.GetCurrentHistoryLength() >= handHistoryLimit || info.GetCurrentHistorySize() >= handHistorySize) {
+			next := in
+			next.From = k + 1
+			return workflow.NewContinueAsNewError(ctx, HandLayeredWorkflow, next)
 		}
 	}
 	return nil

@@ -20,6 +20,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/baton-sched/baton/activities"
 	"github.com/baton-sched/baton/internal/dag"
 	"github.com/baton-sched/baton/internal/engine"
 	"github.com/baton-sched/baton/models"
@@ -34,7 +35,16 @@ const (
 	VariantHand      Variant = "hand-written"
 	VariantMirrorOff Variant = "interpreter, mirror off"
 	VariantMirrorOn  Variant = "interpreter, mirror on"
+	// VariantMirrorAwaited is the mirror as it was before the write-behind
+	// queue (workflows.versionMirrorBehind): a flows worker whose mirror
+	// activity writes every batch before it answers, so the write holds
+	// the workflow task. Run beside the others (-mirror all), it gives the
+	// before and after ratios from one run.
+	VariantMirrorAwaited Variant = "interpreter, mirror on, awaited (before)"
 )
+
+// AwaitedFlowsQueue is the flows queue of VariantMirrorAwaited's worker.
+const AwaitedFlowsQueue = workflows.FlowsTaskQueue + "-awaited"
 
 // ActivitySlots is the group worker's MaxConcurrentActivityExecutionSize:
 // a whole 1,000-wide layer can run at once, for both variants alike.
@@ -47,7 +57,7 @@ type Options struct {
 	Store  *models.Store
 	Shapes []Shape
 	Reps   int
-	Mirror string // off | on | both
+	Mirror string // off | on | both (off and on) | all (off, on and awaited)
 	// Progress receives one line per workflow run.
 	Progress io.Writer
 	// RunTimeout bounds one workflow run, so a stuck run fails the
@@ -99,6 +109,9 @@ func (o *Options) Variants(s Shape) []Variant {
 	if o.Mirror != "off" {
 		vs = append(vs, VariantMirrorOn)
 	}
+	if o.Mirror == "all" {
+		vs = append(vs, VariantMirrorAwaited)
+	}
 	return vs
 }
 
@@ -109,23 +122,36 @@ func (o *Options) Variants(s Shape) []Variant {
 // these workers, so pollers and slots are the same for both.
 func StartWorkers(c client.Client, store *models.Store) (stop func(), err error) {
 	flows := worker.New(c, workflows.FlowsTaskQueue, worker.Options{})
-	engine.RegisterFlows(flows, store, nil)
+	drain := engine.RegisterFlows(flows, store, nil, nil)
 	flows.RegisterWorkflowWithOptions(HandWrittenChain, workflow.RegisterOptions{Name: HandChainWorkflow})
 	flows.RegisterWorkflowWithOptions(HandWrittenFanOut, workflow.RegisterOptions{Name: HandFanOutWorkflow})
 	flows.RegisterWorkflowWithOptions(HandWrittenLayered, workflow.RegisterOptions{Name: HandLayeredWorkflow})
+	// The before variant's worker: the same interpreter, its mirror
+	// without the write-behind queue.
+	awaited := worker.New(c, AwaitedFlowsQueue, worker.Options{})
+	engine.RegisterFlowsWith(awaited, &activities.Mirror{Store: store})
 	tasks := worker.New(c, workflows.GroupTaskQueue(Group), worker.Options{
 		MaxConcurrentActivityExecutionSize: ActivitySlots,
 		DisableWorkflowWorker:              true,
 	})
 	tasks.RegisterActivityWithOptions(NoopTask, activity.RegisterOptions{Name: workflows.ExecuteTaskActivity})
-	if err := flows.Start(); err != nil {
-		return nil, fmt.Errorf("start flows worker: %w", err)
+	started := []worker.Worker{}
+	stopAll := func() {
+		for i := len(started) - 1; i >= 0; i-- {
+			started[i].Stop()
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		_ = drain(ctx)
 	}
-	if err := tasks.Start(); err != nil {
-		flows.Stop()
-		return nil, fmt.Errorf("start task worker: %w", err)
+	for _, w := range []worker.Worker{flows, awaited, tasks} {
+		if err := w.Start(); err != nil {
+			stopAll()
+			return nil, fmt.Errorf("start bench worker: %w", err)
+		}
+		started = append(started, w)
 	}
-	return func() { tasks.Stop(); flows.Stop() }, nil
+	return stopAll, nil
 }
 
 type runner struct {
@@ -235,6 +261,8 @@ func variantKey(v Variant) string {
 		return "hand"
 	case VariantMirrorOff:
 		return "off"
+	case VariantMirrorAwaited:
+		return "awaited"
 	default:
 		return "on"
 	}
@@ -243,10 +271,10 @@ func variantKey(v Variant) string {
 // startOptions are the same for both variants: the interpreter's start
 // options as the engine sets them (search attributes included, since they
 // cost the server a visibility write).
-func startOptions(id, definitionID string) client.StartWorkflowOptions {
+func startOptions(id, definitionID, queue string) client.StartWorkflowOptions {
 	return client.StartWorkflowOptions{
 		ID:                       id,
-		TaskQueue:                workflows.FlowsTaskQueue,
+		TaskQueue:                queue,
 		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
 		TypedSearchAttributes: temporal.NewSearchAttributes(
@@ -266,6 +294,7 @@ func (r *runner) execute(ctx context.Context, sh Shape, flow dag.Flow, v Variant
 	defID := "bench-" + sh.Name
 	var name string
 	var input any
+	queue := workflows.FlowsTaskQueue
 	if v == VariantHand {
 		var hin HandInput
 		name, hin, err = sh.HandWorkflow(runID)
@@ -274,7 +303,10 @@ func (r *runner) execute(ctx context.Context, sh Shape, flow dag.Flow, v Variant
 		}
 		wid, input = "bench-hand-"+runID, hin
 	} else {
-		mirror := v == VariantMirrorOn
+		mirror := v == VariantMirrorOn || v == VariantMirrorAwaited
+		if v == VariantMirrorAwaited {
+			queue = AwaitedFlowsQueue
+		}
 		if mirror {
 			// The API creates the run row before starting the workflow; the
 			// mirror only updates it.
@@ -291,7 +323,7 @@ func (r *runner) execute(ctx context.Context, sh Shape, flow dag.Flow, v Variant
 			MaxInFlight: sh.MaxInFlight, HistoryLimit: sh.HistoryLimit}
 	}
 	t0 := time.Now()
-	run, err := c.ExecuteWorkflow(ctx, startOptions(wid, defID), name, input)
+	run, err := c.ExecuteWorkflow(ctx, startOptions(wid, defID, queue), name, input)
 	if err != nil {
 		return wid, "", time.Since(t0), fmt.Errorf("start %s: %w", wid, err)
 	}

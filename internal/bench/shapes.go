@@ -142,9 +142,9 @@ func Shapes(quick bool) []Shape {
 		{Name: "fanout-1000", Widths: []int{1, 1000, 1}, Hand: HandFanOut},
 		{Name: "layered-20x50", Widths: repeat(50, 20), Hand: HandLayered},
 		{Name: "layered-and-20x50", Widths: repeat(50, 20), ViaAnd: true, Hand: HandLayered},
-		{Name: "fanout-3000", Widths: []int{1, 3000, 1}},
-		{Name: "flow-5000", Widths: repeat(100, 50), ViaAnd: true},
-		{Name: "flow-10000", Widths: repeat(100, 100), ViaAnd: true},
+		{Name: "fanout-3000", Widths: []int{1, 3000, 1}, Hand: HandFanOut},
+		{Name: "flow-5000", Widths: repeat(100, 50), ViaAnd: true, Hand: HandLayered},
+		{Name: "flow-10000", Widths: repeat(100, 100), ViaAnd: true, Hand: HandLayered},
 	}
 }
 

@@ -117,17 +117,27 @@ type Worker struct {
 	store   *models.Store
 	opts    WorkerOptions
 	host    string
+	drain   func(context.Context) error // the mirror's write-behind queue
 	stop    chan struct{}
 	done    chan struct{}
 }
 
 // RegisterFlows registers the workflows (interpreter, backfill, schedule
-// fire) and the mirror activities they run on the flows queue.
-func RegisterFlows(w worker.Registry, store *models.Store, m *metrics.Metrics) {
+// fire) and the mirror activities they run on the flows queue. The mirror
+// gets its write-behind queue; the returned function drains it once the
+// worker has stopped (bounded by ctx).
+func RegisterFlows(w worker.Registry, store *models.Store, m *metrics.Metrics, logger *slog.Logger) (drain func(context.Context) error) {
+	mirror := activities.NewMirror(store, m, logger)
+	RegisterFlowsWith(w, mirror)
+	return mirror.Behind.Close
+}
+
+// RegisterFlowsWith is RegisterFlows with the caller's mirror activities
+// (the benchmark measures one without a write-behind queue too).
+func RegisterFlowsWith(w worker.Registry, mirror *activities.Mirror) {
 	w.RegisterWorkflowWithOptions(workflows.RunWorkflow, workflow.RegisterOptions{Name: workflows.RunWorkflowName})
 	w.RegisterWorkflowWithOptions(workflows.BackfillWorkflow, workflow.RegisterOptions{Name: workflows.BackfillWorkflowName})
 	w.RegisterWorkflowWithOptions(workflows.FireWorkflow, workflow.RegisterOptions{Name: workflows.FireWorkflowName})
-	mirror := &activities.Mirror{Store: store, Metrics: m}
 	w.RegisterActivityWithOptions(mirror.Record, activity.RegisterOptions{Name: workflows.RecordMirrorActivity})
 	w.RegisterActivityWithOptions(mirror.LiveWorkers, activity.RegisterOptions{Name: workflows.LiveWorkersActivity})
 }
@@ -159,7 +169,7 @@ func StartWorker(ctx context.Context, c client.Client, store *models.Store, o Wo
 	tasks := &activities.Tasks{Store: store, WorkerID: o.WorkerID, Host: host, WorkRoot: o.WorkRoot, HTTPAllow: o.HTTPAllow,
 		Group: o.Group, Metrics: o.Metrics, Isolation: o.Isolation}
 	flows := worker.New(c, workflows.FlowsTaskQueue, worker.Options{})
-	RegisterFlows(flows, store, o.Metrics)
+	drain := RegisterFlows(flows, store, o.Metrics, o.Logger)
 	RegisterRunStarter(flows, store, c, o.Metrics)
 	ws := []worker.Worker{flows}
 	for _, q := range []string{workflows.GroupTaskQueue(o.Group), workflows.WorkerTaskQueue(o.Group, o.WorkerID)} {
@@ -176,8 +186,10 @@ func StartWorker(ctx context.Context, c client.Client, store *models.Store, o Wo
 		w.RegisterActivityWithOptions(tasks.Execute, activity.RegisterOptions{Name: workflows.ExecuteTaskActivity})
 		ws = append(ws, w)
 	}
-	wk := &Worker{workers: ws, tasks: tasks, store: store, opts: o, host: host, stop: make(chan struct{}), done: make(chan struct{})}
+	wk := &Worker{workers: ws, tasks: tasks, store: store, opts: o, host: host, drain: drain,
+		stop: make(chan struct{}), done: make(chan struct{})}
 	if err := wk.heartbeat(ctx); err != nil {
+		_ = drain(ctx)
 		return nil, fmt.Errorf("start worker: register: %w", err)
 	}
 	for i, w := range ws {
@@ -185,6 +197,7 @@ func StartWorker(ctx context.Context, c client.Client, store *models.Store, o Wo
 			for _, s := range ws[:i] {
 				s.Stop()
 			}
+			_ = drain(ctx)
 			return nil, fmt.Errorf("start worker: %w", err)
 		}
 	}
@@ -224,5 +237,10 @@ func (w *Worker) Stop() {
 	<-w.done
 	for _, x := range w.workers {
 		x.Stop()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := w.drain(ctx); err != nil {
+		w.opts.Logger.Warn("worker stop: mirror writes left to the reconciler", "error", err)
 	}
 }

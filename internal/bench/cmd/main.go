@@ -37,7 +37,7 @@ func main() {
 func run() error {
 	reps := flag.Int("reps", 3, "repetitions of every shape and variant")
 	shapes := flag.String("shapes", "", "comma-separated name filter (substring), e.g. chain,fanout-1000; empty runs all")
-	mirror := flag.String("mirror", "both", "interpreter variants to run: off, on or both")
+	mirror := flag.String("mirror", "both", "interpreter variants to run: off, on, both, or all (both, and the mirror awaited in the workflow task as before the write-behind queue)")
 	quick := flag.Bool("quick", false, "small shapes, for a smoke run")
 	out := flag.String("out", "", "also write the full Markdown report to this file (e.g. docs/benchmarks.md)")
 	runTimeout := flag.Duration("run-timeout", 20*time.Minute, "limit for one workflow run")
@@ -61,9 +61,9 @@ func run() error {
 		return fmt.Errorf("-payload-codec must be empty or zlib, not %q", *codec)
 	}
 	switch *mirror {
-	case "off", "on", "both":
+	case "off", "on", "both", "all":
 	default:
-		return fmt.Errorf("-mirror must be off, on or both, not %q", *mirror)
+		return fmt.Errorf("-mirror must be off, on, both or all, not %q", *mirror)
 	}
 	list, err := bench.FilterShapes(bench.Shapes(*quick), *shapes)
 	if err != nil {

@@ -1,0 +1,65 @@
+package workflows
+
+import (
+	"context"
+	"sync"
+	"testing"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/baton-sched/baton/internal/dag"
+)
+
+// From versionMirrorBehind on, a run's mirror writes are left to the
+// worker's queue except the one it ends with, which is awaited; the
+// worker's running mark gets a rev above the instance's waiting write.
+func TestMirrorWritesBehindUntilTheEnd(t *testing.T) {
+	var suite testsuite.WorkflowTestSuite
+	env := suite.NewTestWorkflowEnvironment()
+	env.RegisterWorkflowWithOptions(RunWorkflow, workflow.RegisterOptions{Name: RunWorkflowName})
+	st := &scriptedTasks{s: script{}, calls: map[string]int{}}
+	env.RegisterActivityWithOptions(st.execute, activity.RegisterOptions{Name: ExecuteTaskActivity})
+	var mu sync.Mutex
+	var batches []MirrorBatch
+	env.RegisterActivityWithOptions(func(_ context.Context, b MirrorBatch) error {
+		mu.Lock()
+		defer mu.Unlock()
+		batches = append(batches, b)
+		return nil
+	}, activity.RegisterOptions{Name: RecordMirrorActivity})
+	f := dag.Flow{Name: "f", Nodes: []dag.Node{task("a"), task("b")}, Edges: []dag.Edge{edge("a", "b", "")}}
+	env.ExecuteWorkflow(RunWorkflowName, RunInput{RunID: "r1", Flow: f, Bizdate: "2026-01-02", Mirror: true})
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	if len(batches) < 3 {
+		t.Fatalf("%d mirror writes, want one per workflow task (at least 3)", len(batches))
+	}
+	last := batches[len(batches)-1]
+	if last.WriteBehind || last.Run == nil || last.Run.Status != "success" {
+		t.Errorf("last write: behind %v, run %+v; want the awaited write of the final status", last.WriteBehind, last.Run)
+	}
+	waiting := map[string]int64{}
+	for i, b := range batches[:len(batches)-1] {
+		if !b.WriteBehind {
+			t.Errorf("write %d of %d is awaited: only the last one should be", i+1, len(batches))
+		}
+		for _, in := range b.Instances {
+			if in.Status == "waiting" {
+				waiting[in.ID] = in.Rev
+			}
+		}
+	}
+	if len(st.reqs) != 2 {
+		t.Fatalf("%d tasks ran, want 2", len(st.reqs))
+	}
+	for _, req := range st.reqs {
+		w, ok := waiting[req.InstanceID]
+		if !ok || req.InstanceRev <= w {
+			t.Errorf("instance %s: running mark at rev %d, waiting written at %d (seen %v): the mark must be above it",
+				req.InstanceID, req.InstanceRev, w, ok)
+		}
+	}
+}
