@@ -48,11 +48,20 @@ func (a *Tasks) Execute(ctx context.Context, req workflows.TaskRequest) (workflo
 	}
 	if mirror {
 		now := time.Now().UTC()
+		// The instance's waiting write may still be queued (write-behind):
+		// if this mark lands first, its dispatch time must be the
+		// scheduling's, not now.
+		var dispatched *time.Time
+		if activity.IsActivity(ctx) {
+			if at := activity.GetInfo(ctx).ScheduledTime; !at.IsZero() {
+				dispatched = &at
+			}
+		}
 		err := a.Store.ApplyMirror(ctx, models.MirrorBatch{
 			RunID: req.RunID,
 			Nodes: []models.NodeUpdate{{NodeID: req.NodeID, Status: string(status.NodeRunning), Attempts: req.Attempt, Rev: req.NodeRev}},
 			Instances: []models.InstanceUpdate{{ID: req.InstanceID, NodeID: req.NodeID, ShardIndex: req.ShardIndex,
-				Attempt: req.Attempt, WorkerID: a.WorkerID, Host: a.Host, Status: string(status.InstanceRunning), Rev: instRev, StartedAt: &now}},
+				Attempt: req.Attempt, WorkerID: a.WorkerID, Host: a.Host, Status: string(status.InstanceRunning), Rev: instRev, StartedAt: &now, DispatchedAt: dispatched}},
 			// The workflow never sees an instance start (it only hears the
 			// result), so the log learns of it here; event streams show it.
 			Transitions: []models.Transition{{Entity: "instance", EntityID: req.InstanceID,

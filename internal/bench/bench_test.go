@@ -92,7 +92,7 @@ func TestTaskDepsLookThroughLogicNodes(t *testing.T) {
 
 func TestFilterShapes(t *testing.T) {
 	all := Shapes(false)
-	got, err := FilterShapes(all, "chain, fanout-1000")
+	got, err := FilterShapes(all, "chain-1, fanout-1000")
 	if err != nil || len(got) != 2 || got[0].Name != "chain-100" || got[1].Name != "fanout-1000" {
 		t.Fatalf("got %v, %v", got, err)
 	}

@@ -8,7 +8,6 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/baton-sched/baton/internal/dag"
 	"github.com/baton-sched/baton/workflows"
 )
 
@@ -34,6 +33,8 @@ type HandInput struct {
 	Width int    `json:"width,omitempty"`
 	// From is the layer a run continued as new starts at.
 	From int `json:"from,omitempty"`
+	// Shell runs the shape's shell task instead of the no-op.
+	Shell bool `json:"shell,omitempty"`
 }
 
 // The interpreter's defaults, which the hand-written workflows keep too:
@@ -51,11 +52,11 @@ const (
 func (s Shape) HandWorkflow(runID string) (string, HandInput, error) {
 	switch s.Hand {
 	case HandChain:
-		return HandChainWorkflow, HandInput{RunID: runID, N: len(s.Widths)}, nil
+		return HandChainWorkflow, HandInput{RunID: runID, N: len(s.Widths), Shell: s.Shell}, nil
 	case HandFanOut:
-		return HandFanOutWorkflow, HandInput{RunID: runID, N: s.Widths[1]}, nil
+		return HandFanOutWorkflow, HandInput{RunID: runID, N: s.Widths[1], Shell: s.Shell}, nil
 	case HandLayered:
-		return HandLayeredWorkflow, HandInput{RunID: runID, N: len(s.Widths), Width: s.Widths[0]}, nil
+		return HandLayeredWorkflow, HandInput{RunID: runID, N: len(s.Widths), Width: s.Widths[0], Shell: s.Shell}, nil
 	default:
 		return "", HandInput{}, fmt.Errorf("shape %s has no hand-written workflow", s.Name)
 	}
@@ -64,12 +65,18 @@ func (s Shape) HandWorkflow(runID string) (string, HandInput, error) {
 // handStart schedules one node the way the interpreter does: same activity
 // name, queue, options and request type, so the hand-written workflow has
 // no advantage the interpreter could not have.
-func handStart(ctx workflow.Context, runID string, layer, i int) workflow.Future {
+func handStart(ctx workflow.Context, in HandInput, layer, i int) workflow.Future {
+	runID := in.RunID
 	id := NodeID(layer, i)
-	instance := fmt.Sprintf("%s.%s.0.1", runID, id)
+	instance := workflows.InstanceID(runID, id, 0, 1)
+	task := Shape{Shell: in.Shell}.task()
+	group := task.Group
+	if group == "" {
+		group = Group
+	}
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		ActivityID:          instance,
-		TaskQueue:           workflows.GroupTaskQueue(Group),
+		TaskQueue:           workflows.GroupTaskQueue(group),
 		StartToCloseTimeout: handStartToClose,
 		HeartbeatTimeout:    workflows.HeartbeatTimeout,
 		WaitForCancellation: true,
@@ -77,7 +84,7 @@ func handStart(ctx workflow.Context, runID string, layer, i int) workflow.Future
 	})
 	return workflow.ExecuteActivity(actx, workflows.ExecuteTaskActivity, workflows.TaskRequest{
 		RunID: runID, NodeID: id, InstanceID: instance, Attempt: 1, ShardTotal: 1,
-		Task: dag.Task{Kind: dag.KindNoop},
+		Task: task,
 	})
 }
 
@@ -97,7 +104,7 @@ func handWait(ctx workflow.Context, fs []workflow.Future) error {
 // HandWrittenChain runs node i after node i-1.
 func HandWrittenChain(ctx workflow.Context, in HandInput) error {
 	for k := 0; k < in.N; k++ {
-		if err := handWait(ctx, []workflow.Future{handStart(ctx, in.RunID, k, 0)}); err != nil {
+		if err := handWait(ctx, []workflow.Future{handStart(ctx, in, k, 0)}); err != nil {
 			return err
 		}
 	}
@@ -106,22 +113,22 @@ func HandWrittenChain(ctx workflow.Context, in HandInput) error {
 
 // HandWrittenFanOut runs one node, then N in parallel, then one.
 func HandWrittenFanOut(ctx workflow.Context, in HandInput) error {
-	if err := handWait(ctx, []workflow.Future{handStart(ctx, in.RunID, 0, 0)}); err != nil {
+	if err := handWait(ctx, []workflow.Future{handStart(ctx, in, 0, 0)}); err != nil {
 		return err
 	}
-	if err := handLayer(ctx, in.RunID, 1, in.N); err != nil {
+	if err := handLayer(ctx, in, 1, in.N); err != nil {
 		return err
 	}
-	return handWait(ctx, []workflow.Future{handStart(ctx, in.RunID, 2, 0)})
+	return handWait(ctx, []workflow.Future{handStart(ctx, in, 2, 0)})
 }
 
 // handLayer runs width nodes of one layer, at most handMaxInFlight at a
 // time: a new one starts as soon as one ends, as the interpreter does.
-func handLayer(ctx workflow.Context, runID string, layer, width int) error {
+func handLayer(ctx workflow.Context, in HandInput, layer, width int) error {
 	if width <= handMaxInFlight {
 		fs := make([]workflow.Future, width)
 		for i := range fs {
-			fs[i] = handStart(ctx, runID, layer, i)
+			fs[i] = handStart(ctx, in, layer, i)
 		}
 		return handWait(ctx, fs)
 	}
@@ -131,7 +138,7 @@ func handLayer(ctx workflow.Context, runID string, layer, width int) error {
 	for next < width || inflight > 0 {
 		for ; next < width && inflight < handMaxInFlight; next++ {
 			inflight++
-			sel.AddFuture(handStart(ctx, runID, layer, next), func(f workflow.Future) {
+			sel.AddFuture(handStart(ctx, in, layer, next), func(f workflow.Future) {
 				inflight--
 				if err := handWait(ctx, []workflow.Future{f}); err != nil && failed == nil {
 					failed = err
@@ -152,7 +159,7 @@ func handLayer(ctx workflow.Context, runID string, layer, width int) error {
 // at the next layer.
 func HandWrittenLayered(ctx workflow.Context, in HandInput) error {
 	for k := in.From; k < in.N; k++ {
-		if err := handLayer(ctx, in.RunID, k, in.Width); err != nil {
+		if err := handLayer(ctx, in, k, in.Width); err != nil {
 			return err
 		}
 		info := workflow.GetInfo(ctx)

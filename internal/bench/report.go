@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"os/exec"
 	"runtime"
 	"runtime/debug"
+	"sort"
 	"strings"
 	"time"
 )
@@ -42,6 +44,9 @@ type Row struct {
 	HopPairs, Nodes int
 
 	Startup, Handover, Finish time.Duration
+	// InstanceP50 and InstanceP95 are over every activity of every
+	// repetition: ActivityTaskStarted → ActivityTaskCompleted.
+	InstanceP50, InstanceP95 time.Duration
 }
 
 // Summarize turns results into rows, with ratios against the hand-written
@@ -58,7 +63,7 @@ func Summarize(results []*Result) []Row {
 		row := Row{Shape: r.Shape, Variant: r.Variant, Nodes: r.Shape.TaskNodes()}
 		var spans []time.Duration
 		var runs, events, wfts, markers, bytes []int
-		var hops, crit, toTask, inTask, toAct []time.Duration
+		var hops, crit, toTask, inTask, toAct, inst []time.Duration
 		for _, s := range r.Samples {
 			if s.Err != nil {
 				row.Errors = append(row.Errors, fmt.Sprintf("rep %d: %v", s.Rep, s.Err))
@@ -76,6 +81,7 @@ func Summarize(results []*Result) []Row {
 			toTask = append(toTask, s.Stats.ToTask...)
 			inTask = append(inTask, s.Stats.InTask...)
 			toAct = append(toAct, s.Stats.ToActivity...)
+			inst = append(inst, s.Stats.Instance...)
 		}
 		if row.OK > 0 {
 			row.Makespan = Median(spans)
@@ -88,6 +94,7 @@ func Summarize(results []*Result) []Row {
 			row.Hop, row.Critical = Median(hops), Median(crit)
 			row.ToTask, row.InTask, row.ToActivity = Median(toTask), Median(inTask), Median(toAct)
 			row.HopPairs = len(hops) / row.OK
+			row.InstanceP50, row.InstanceP95 = Median(inst), Percentile(inst, 0.95)
 			var startup, handover, finish []time.Duration
 			for _, s := range r.Samples {
 				if s.Err == nil {
@@ -119,6 +126,40 @@ func Summarize(results []*Result) []Row {
 		rows = append(rows, row)
 	}
 	return rows
+}
+
+// Percentile is the nearest-rank p-quantile of ds (0 when empty).
+func Percentile(ds []time.Duration, p float64) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := append([]time.Duration(nil), ds...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	k := int(math.Ceil(p*float64(len(s)))) - 1
+	return s[max(0, min(k, len(s)-1))]
+}
+
+// ShellTable is the instance time of the shell shapes' tasks.
+func ShellTable(rows []Row) string {
+	var b strings.Builder
+	b.WriteString("| shape | variant | makespan p50 | ratio vs hand-written | instance p50 (ms) | instance p95 (ms) | hop p50, critical (ms) |\n|---|---|--:|--:|--:|--:|--:|\n")
+	n := 0
+	for _, r := range rows {
+		if !r.Shape.Shell || r.OK == 0 {
+			continue
+		}
+		n++
+		ratio := ""
+		if r.Ratio > 0 {
+			ratio = fmt.Sprintf("%.2f", r.Ratio)
+		}
+		fmt.Fprintf(&b, "| %s | %s | %.2f s | %s | %s | %s | %s |\n", r.Shape.Name, r.Variant, r.Makespan.Seconds(), ratio,
+			ms(r.InstanceP50), ms(r.InstanceP95), ms(r.Critical))
+	}
+	if n == 0 {
+		return ""
+	}
+	return b.String()
 }
 
 func medianInt(xs []int) int {
@@ -345,6 +386,8 @@ type Report struct {
 	Revision     string // the code measured
 	// PayloadCodec is the -payload-codec what-if, if any.
 	PayloadCodec string
+	// ShellConcurrency is the shell worker's activity slots.
+	ShellConcurrency int
 }
 
 // AnalysisMarker separates the generated part of docs/benchmarks.md from
@@ -428,6 +471,13 @@ func (r *Report) Markdown() string {
 	b.WriteString("\nOutside the hops (milliseconds, medians): the handover is the time, at each continue-as-new, from the\n")
 	b.WriteString("last task completed in one run to the first task started in the next, in which no task runs.\n\n")
 	b.WriteString(PhaseTable(r.Rows))
+	if t := ShellTable(r.Rows); t != "" {
+		fmt.Fprintf(&b, "\n## Shell tasks\n\nReal shell tasks (`%s`) on a worker of group `%s` running `activities.Tasks` as `baton worker` does\n", ShellScript, ShellGroup)
+		fmt.Fprintf(&b, "(MaxConcurrentActivityExecutionSize %d, no cgroup: processes tracked through /proc); the instance time is\n", r.ShellConcurrency)
+		b.WriteString("ActivityTaskStarted → ActivityTaskCompleted: the running mark (mirror on), the process and its supervision,\n")
+		b.WriteString("the outputs file, the log, and the completion call.\n\n")
+		b.WriteString(t)
+	}
 	if f := Failures(r.Rows); f != "" {
 		b.WriteString("\n## Failures\n\n")
 		b.WriteString(f)

@@ -23,6 +23,7 @@ import (
 	"github.com/baton-sched/baton/activities"
 	"github.com/baton-sched/baton/internal/dag"
 	"github.com/baton-sched/baton/internal/engine"
+	"github.com/baton-sched/baton/internal/executor"
 	"github.com/baton-sched/baton/models"
 	"github.com/baton-sched/baton/workflows"
 )
@@ -120,7 +121,7 @@ func (o *Options) Variants(s Shape) []Variant {
 // activity, and the hand-written workflows beside it) and the group queue,
 // where NoopTask stands in for the real task executor. Both variants share
 // these workers, so pollers and slots are the same for both.
-func StartWorkers(c client.Client, store *models.Store) (stop func(), err error) {
+func StartWorkers(c client.Client, store *models.Store, shellConcurrency int) (stop func(), err error) {
 	flows := worker.New(c, workflows.FlowsTaskQueue, worker.Options{})
 	drain := engine.RegisterFlows(flows, store, nil, nil)
 	flows.RegisterWorkflowWithOptions(HandWrittenChain, workflow.RegisterOptions{Name: HandChainWorkflow})
@@ -135,6 +136,23 @@ func StartWorkers(c client.Client, store *models.Store) (stop func(), err error)
 		DisableWorkflowWorker:              true,
 	})
 	tasks.RegisterActivityWithOptions(NoopTask, activity.RegisterOptions{Name: workflows.ExecuteTaskActivity})
+	// The shell shapes' worker runs the real task activity, as `baton
+	// worker` does (options as engine.StartWorker sets them).
+	root, err := os.MkdirTemp("", "baton-bench-work-")
+	if err != nil {
+		return nil, fmt.Errorf("shell work root: %w", err)
+	}
+	if err := executor.PrepareWorkRoot(root, nil); err != nil {
+		return nil, fmt.Errorf("shell work root: %w", err)
+	}
+	shell := worker.New(c, workflows.GroupTaskQueue(ShellGroup), worker.Options{
+		MaxConcurrentActivityExecutionSize: shellConcurrency,
+		MaxHeartbeatThrottleInterval:       time.Second,
+		DefaultHeartbeatThrottleInterval:   time.Second,
+		DisableWorkflowWorker:              true,
+	})
+	shellTasks := &activities.Tasks{Store: store, WorkerID: "bench-shell", Host: "bench", WorkRoot: root, Group: ShellGroup}
+	shell.RegisterActivityWithOptions(shellTasks.Execute, activity.RegisterOptions{Name: workflows.ExecuteTaskActivity})
 	started := []worker.Worker{}
 	stopAll := func() {
 		for i := len(started) - 1; i >= 0; i-- {
@@ -143,8 +161,9 @@ func StartWorkers(c client.Client, store *models.Store) (stop func(), err error)
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		_ = drain(ctx)
+		_ = os.RemoveAll(root)
 	}
-	for _, w := range []worker.Worker{flows, awaited, tasks} {
+	for _, w := range []worker.Worker{flows, awaited, tasks, shell} {
 		if err := w.Start(); err != nil {
 			stopAll()
 			return nil, fmt.Errorf("start bench worker: %w", err)

@@ -46,6 +46,7 @@ func run() error {
 	codec := flag.String("payload-codec", "", "what-if: \"zlib\" compresses every payload of the client and workers (default: none, as Baton has it)")
 	historyDir := flag.String("history-dir", "", "write every measured run's history as JSON into this directory")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole process (server, workers, client) to this file")
+	shellConcurrency := flag.Int("shell-concurrency", 16, "MaxConcurrentActivityExecutionSize of the shell shapes' worker (BATON_WORKER_CONCURRENCY; its default is 16)")
 	flag.Parse()
 	dyn, err := parseDynamicConfig(*serverConfig)
 	if err != nil {
@@ -76,7 +77,7 @@ func run() error {
 		Command: command(os.Args[1:]),
 		Started: time.Now(), Machine: bench.ReadMachine(),
 		Reps: *reps, Mirror: *mirror, Quick: *quick, Shapes: list, ServerConfig: *serverConfig,
-		Revision: *revision, PayloadCodec: *codec,
+		Revision: *revision, PayloadCodec: *codec, ShellConcurrency: *shellConcurrency,
 	}
 	if rep.Revision == "" {
 		rep.Revision = bench.GitRevision()
@@ -138,7 +139,7 @@ func run() error {
 		defer pprof.StopCPUProfile()
 	}
 
-	stopWorkers, err := bench.StartWorkers(c, store)
+	stopWorkers, err := bench.StartWorkers(c, store, *shellConcurrency)
 	if err != nil {
 		return err
 	}
