@@ -57,7 +57,10 @@ func (a *Tasks) Execute(ctx context.Context, req workflows.TaskRequest) (workflo
 				dispatched = &at
 			}
 		}
-		err := a.Store.ApplyMirror(ctx, models.MirrorBatch{
+		// The mark is written while the process runs, not before it starts
+		// (an instance of `true` took as long as the write), and awaited
+		// before the activity answers.
+		mark := models.MirrorBatch{
 			RunID: req.RunID,
 			Nodes: []models.NodeUpdate{{NodeID: req.NodeID, Status: string(status.NodeRunning), Attempts: req.Attempt, Rev: req.NodeRev}},
 			Instances: []models.InstanceUpdate{{ID: req.InstanceID, NodeID: req.NodeID, ShardIndex: req.ShardIndex,
@@ -67,12 +70,17 @@ func (a *Tasks) Execute(ctx context.Context, req workflows.TaskRequest) (workflo
 			Transitions: []models.Transition{{Entity: "instance", EntityID: req.InstanceID,
 				FromStatus: string(status.InstanceWaiting), ToStatus: string(status.InstanceRunning),
 				Reason: "started on worker " + a.WorkerID, At: now}},
-		})
-		if err != nil {
-			// The run must not fail because the console's copy lags; the
-			// workflow writes the final state again.
-			logger.Warn("mirror: could not mark instance running", "instance", req.InstanceID, "error", err)
 		}
+		marked := make(chan struct{})
+		defer func() { <-marked }()
+		go func() {
+			defer close(marked)
+			if err := a.Store.ApplyMirror(ctx, mark); err != nil {
+				// The run must not fail because the console's copy lags; the
+				// workflow writes the final state again.
+				logger.Warn("mirror: could not mark instance running", "instance", req.InstanceID, "error", err)
+			}
+		}()
 	}
 	logw := io.Discard
 	var chunks *executor.ChunkWriter
