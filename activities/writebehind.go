@@ -24,8 +24,8 @@ import (
 //   - never backwards: every row is written through the store's rev-guarded
 //     upserts, and a run's batches are written one at a time in the order
 //     they came;
-//   - batched: the batches a run queues while one of its writes is in flight
-//     are folded into one transaction; a later state of a node or instance
+//   - batched: the batches a run queues within Linger of the first, or
+//     while one of its writes is in flight, are folded into one transaction; a later state of a node or instance
 //     replaces the earlier one when writing it alone leaves the row as
 //     writing both would (see covers), else both go, in order;
 //   - converging: a failed write is kept and retried with backoff, later
@@ -58,6 +58,13 @@ type WriteBehindOptions struct {
 	MaxRows int
 	// WriteTimeout bounds one write (default 30s).
 	WriteTimeout time.Duration
+	// Linger is how long a run's first queued batch waits for more before
+	// it is written (default 50ms; negative: not at all). Writes then
+	// coalesce across workflow tasks: a chain of quick tasks queues a
+	// batch every few milliseconds, and one transaction for several costs
+	// less than one each, whose CPU the hops of the same process and
+	// machine would otherwise wait behind.
+	Linger time.Duration
 	// Written is told of each batch written, with the time its write began.
 	Written func(ctx context.Context, b models.MirrorBatch, began time.Time)
 	Logger  *slog.Logger
@@ -80,6 +87,7 @@ type queuedRun struct {
 	queued  bool        // in ready
 	writing bool        // a writer (or WriteNow) holds this run's batches
 	retry   *time.Timer // a failed write waits for its backoff
+	linger  *time.Timer // the first queued batch waits for more (Linger)
 	bo      *backoff.ExponentialBackOff
 }
 
@@ -103,6 +111,9 @@ func newWriteBehind(store *models.Store, o WriteBehindOptions) *WriteBehind {
 	}
 	if o.WriteTimeout <= 0 {
 		o.WriteTimeout = 30 * time.Second
+	}
+	if o.Linger == 0 {
+		o.Linger = 50 * time.Millisecond
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -139,6 +150,19 @@ func (w *WriteBehind) Enqueue(b models.MirrorBatch) error {
 	w.rows -= q.rows
 	q.absorb(b)
 	w.rows += q.rows
+	if w.o.Linger > 0 && !q.queued && !q.writing && q.retry == nil && q.linger == nil {
+		var t *time.Timer
+		t = time.AfterFunc(w.o.Linger, func() {
+			w.mu.Lock()
+			defer w.mu.Unlock()
+			if q.linger == t {
+				q.linger = nil
+				w.schedule(b.RunID, q)
+			}
+		})
+		q.linger = t
+		return nil
+	}
 	w.schedule(b.RunID, q)
 	return nil
 }
@@ -163,6 +187,10 @@ func (w *WriteBehind) WriteNow(ctx context.Context, b models.MirrorBatch) error 
 	if q.retry != nil {
 		q.retry.Stop()
 		q.retry = nil
+	}
+	if q.linger != nil {
+		q.linger.Stop()
+		q.linger = nil
 	}
 	queued := w.take(q)
 	q.writing = true
@@ -194,9 +222,14 @@ func (w *WriteBehind) Close(ctx context.Context) error {
 	w.mu.Lock()
 	w.closed = true
 	for id, q := range w.runs {
-		if q.retry != nil {
-			q.retry.Stop()
-			q.retry = nil
+		if q.retry != nil || q.linger != nil {
+			if q.retry != nil {
+				q.retry.Stop()
+			}
+			if q.linger != nil {
+				q.linger.Stop()
+			}
+			q.retry, q.linger = nil, nil
 			w.schedule(id, q)
 		}
 	}
@@ -227,10 +260,10 @@ func (w *WriteBehind) Queued() int {
 func (w *WriteBehind) schedule(id string, q *queuedRun) {
 	switch {
 	case len(q.batches) == 0:
-		if !q.writing && !q.queued && q.retry == nil {
+		if !q.writing && !q.queued && q.retry == nil && q.linger == nil {
 			delete(w.runs, id)
 		}
-	case !q.queued && !q.writing && q.retry == nil:
+	case !q.queued && !q.writing && q.retry == nil && q.linger == nil:
 		q.queued = true
 		w.ready = append(w.ready, id)
 		w.wake.Broadcast()
@@ -308,7 +341,7 @@ func (w *WriteBehind) writer() {
 			continue
 		}
 		q.queued = false
-		if q.writing || q.retry != nil || len(q.batches) == 0 {
+		if q.writing || q.retry != nil || q.linger != nil || len(q.batches) == 0 {
 			continue
 		}
 		bs := w.take(q)
