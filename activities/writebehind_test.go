@@ -7,15 +7,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/baton-sched/baton/models"
+	"github.com/baton-sched/baton/models/modelstest"
 	"github.com/baton-sched/baton/workflows"
 )
-
-var dbSeq atomic.Int64
 
 // forEachStore runs fn on fresh, migrated SQLite stores and, when
 // BATON_TEST_MYSQL_DSN is set, fresh MariaDB/MySQL databases; open makes
@@ -31,7 +29,7 @@ func forEachStore(t *testing.T, fn func(t *testing.T, open func() *models.Store)
 		if dsn == "" {
 			t.Skip("BATON_TEST_MYSQL_DSN not set")
 		}
-		fn(t, func() *models.Store { return migrated(t, freshMySQL(t, dsn)) })
+		fn(t, func() *models.Store { return migrated(t, modelstest.FreshMySQL(t, dsn, "baton_act")) })
 	})
 }
 
@@ -46,32 +44,6 @@ func migrated(t *testing.T, dsn string) *models.Store {
 		t.Fatal(err)
 	}
 	return s
-}
-
-func freshMySQL(t *testing.T, dsn string) string {
-	t.Helper()
-	ctx := context.Background()
-	admin, err := models.Open(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = admin.Close() }()
-	name := fmt.Sprintf("baton_act%d_%d", os.Getpid(), dbSeq.Add(1))
-	if err := admin.Exec(ctx, "CREATE DATABASE "+name+" CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if a, err := models.Open(ctx, dsn); err == nil {
-			_ = a.Exec(ctx, "DROP DATABASE "+name)
-			_ = a.Close()
-		}
-	})
-	slash := strings.LastIndex(dsn, "/")
-	q := ""
-	if i := strings.Index(dsn[slash:], "?"); i >= 0 {
-		q = dsn[slash+i:]
-	}
-	return dsn[:slash+1] + name + q
 }
 
 func at(sec int) *time.Time {
