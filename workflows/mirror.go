@@ -129,8 +129,13 @@ func (r *runner) resync() {
 // flush writes the gathered changes in one local activity. From
 // versionMirrorBehind on, the worker queues the write and the activity
 // answers at once, so the task's commands (the dispatch) do not wait for
-// the database.
-func (r *runner) flush() { r.write(r.version >= versionMirrorBehind) }
+// the database; a workflow task that applied a control request still
+// awaits its write.
+func (r *runner) flush() {
+	behind := r.version >= versionMirrorBehind && !r.controlled
+	r.controlled = false
+	r.write(behind)
+}
 
 // flushAwaited writes the gathered changes, and every write of the run the
 // worker still holds, before it returns: what the run ends (or waits for

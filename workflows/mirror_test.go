@@ -4,12 +4,16 @@ import (
 	"context"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/baton-sched/baton/internal/control"
 	"github.com/baton-sched/baton/internal/dag"
+	"github.com/baton-sched/baton/internal/status"
 )
 
 // From versionMirrorBehind on, a run's mirror writes are left to the
@@ -61,5 +65,49 @@ func TestMirrorWritesBehindUntilTheEnd(t *testing.T) {
 			t.Errorf("instance %s: running mark at rev %d, waiting written at %d (seen %v): the mark must be above it",
 				req.InstanceID, req.InstanceRev, w, ok)
 		}
+	}
+}
+
+// A workflow task that applied a control request awaits its mirror write:
+// the control query answers after that task, and a client reading the run
+// after the POST must see the effect.
+func TestMirrorWriteOfAControlIsAwaited(t *testing.T) {
+	var suite testsuite.WorkflowTestSuite
+	env := suite.NewTestWorkflowEnvironment()
+	env.RegisterWorkflowWithOptions(RunWorkflow, workflow.RegisterOptions{Name: RunWorkflowName})
+	env.RegisterActivityWithOptions(func(context.Context, TaskRequest) (TaskResult, error) {
+		return TaskResult{Status: "success"}, nil
+	}, activity.RegisterOptions{Name: ExecuteTaskActivity})
+	var mu sync.Mutex
+	var batches []MirrorBatch
+	env.RegisterActivityWithOptions(func(_ context.Context, b MirrorBatch) error {
+		mu.Lock()
+		defer mu.Unlock()
+		batches = append(batches, b)
+		return nil
+	}, activity.RegisterOptions{Name: RecordMirrorActivity})
+	env.OnActivity(ExecuteTaskActivity, mock.Anything, mock.Anything).Return(TaskResult{Status: "success"}, nil).After(time.Hour)
+	env.RegisterDelayedCallback(func() {
+		env.SignalWorkflow(SignalControl, control.Request{ID: "p1", Op: status.OpPause, Actor: "ann"})
+	}, time.Minute)
+	env.RegisterDelayedCallback(func() {
+		env.SignalWorkflow(SignalControl, control.Request{ID: "r1", Op: status.OpResume, Actor: "ann"})
+	}, 2*time.Minute)
+	f := dag.Flow{Name: "f", Nodes: []dag.Node{task("a"), task("b")}, Edges: []dag.Edge{edge("a", "b", "")}}
+	env.ExecuteWorkflow(RunWorkflowName, RunInput{RunID: "r1", Flow: f, Bizdate: "2026-01-02", Mirror: true})
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, b := range batches {
+		if b.Run != nil && (b.Run.Status == "paused" || b.Run.Status == "running" && seen["paused"]) {
+			seen[b.Run.Status] = true
+			if b.WriteBehind {
+				t.Errorf("the write of the run becoming %s (a control's effect) was left to the queue", b.Run.Status)
+			}
+		}
+	}
+	if !seen["paused"] || !seen["running"] {
+		t.Fatalf("saw the run's statuses %v in the mirror writes; want paused, then running again", seen)
 	}
 }

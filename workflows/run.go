@@ -52,8 +52,9 @@ const (
 	// versionMirrorBehind: the mirror write of a workflow task no longer
 	// holds the task. The batch goes to the worker's write-behind queue
 	// (activities.WriteBehind) and the task's commands leave at once; the
-	// write the run ends with is still awaited, so a closed run's mirror is
-	// whole. The worker's "running" mark gets a rev of its own, reserved at
+	// write the run ends with, and that of a task that applied a control
+	// request, are still awaited, so a closed run's mirror is whole and a
+	// control's effect is there before its answer. The worker's "running" mark gets a rev of its own, reserved at
 	// dispatch above the instance's "waiting" write, so that write landing
 	// late cannot take the instance back to waiting.
 	versionMirrorBehind = 5
@@ -147,14 +148,17 @@ type runner struct {
 	// queuedBehind: the last mirror write was left to the worker's queue,
 	// so an awaited write must go out even with nothing new.
 	queuedBehind bool
-	maxInFlight  int
-	reset        bool // this run is the product of a Temporal reset
-	resynced     bool
-	results      map[string]ControlResult
-	resultOrder  []string
-	actor        string // who caused the changes being recorded
-	reason       string
-	requestID    string
+	// controlled: this workflow task applied a control request, so its
+	// mirror write is awaited.
+	controlled  bool
+	maxInFlight int
+	reset       bool // this run is the product of a Temporal reset
+	resynced    bool
+	results     map[string]ControlResult
+	resultOrder []string
+	actor       string // who caused the changes being recorded
+	reason      string
+	requestID   string
 }
 
 func newRunner(ctx workflow.Context, in RunInput, g *dag.Graph) *runner {
