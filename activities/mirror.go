@@ -35,10 +35,20 @@ func (m *Mirror) log() *slog.Logger {
 	return slog.Default()
 }
 
-// NewMirror returns the flows worker's mirror activities with their
-// write-behind queue started; Close the queue when the worker stops.
+// NewMirror returns the flows worker's mirror activities. The
+// write-behind queue is not started (Behind nil: every batch is written
+// before the activity answers, as before version 5): with it on,
+// TestControlRunOperations/stop_run (internal/itest) never saw a running
+// node in the mirror, for a reason not found yet; see docs/benchmarks.md.
+// NewMirrorBehind starts it.
 func NewMirror(store *models.Store, m *metrics.Metrics, logger *slog.Logger) *Mirror {
-	mirror := &Mirror{Store: store, Metrics: m, Logger: logger}
+	return &Mirror{Store: store, Metrics: m, Logger: logger}
+}
+
+// NewMirrorBehind is NewMirror with the write-behind queue started; Close
+// the queue when the worker stops.
+func NewMirrorBehind(store *models.Store, m *metrics.Metrics, logger *slog.Logger) *Mirror {
+	mirror := NewMirror(store, m, logger)
 	mirror.Behind = NewWriteBehind(store, WriteBehindOptions{Logger: logger, Written: mirror.written})
 	return mirror
 }

@@ -219,6 +219,9 @@ func (w *WriteBehind) WriteNow(ctx context.Context, b models.MirrorBatch) error 
 // write waiting out its backoff), and returns when the writers are done or
 // ctx ends. What is left then is the reconciler's to repair.
 func (w *WriteBehind) Close(ctx context.Context) error {
+	if w == nil {
+		return nil
+	}
 	w.mu.Lock()
 	w.closed = true
 	for id, q := range w.runs {
