@@ -25,30 +25,24 @@ func TestMirrorWritesBehindUntilTheEnd(t *testing.T) {
 	env.RegisterWorkflowWithOptions(RunWorkflow, workflow.RegisterOptions{Name: RunWorkflowName})
 	st := &scriptedTasks{s: script{}, calls: map[string]int{}}
 	env.RegisterActivityWithOptions(st.execute, activity.RegisterOptions{Name: ExecuteTaskActivity})
-	var mu sync.Mutex
-	var batches []MirrorBatch
-	env.RegisterActivityWithOptions(func(_ context.Context, b MirrorBatch) error {
-		mu.Lock()
-		defer mu.Unlock()
-		batches = append(batches, b)
-		return nil
-	}, activity.RegisterOptions{Name: RecordMirrorActivity})
+	batches := recordBatches(env)
 	f := dag.Flow{Name: "f", Nodes: []dag.Node{task("a"), task("b")}, Edges: []dag.Edge{edge("a", "b", "")}}
 	env.ExecuteWorkflow(RunWorkflowName, RunInput{RunID: "r1", Flow: f, Bizdate: "2026-01-02", Mirror: true})
 	if err := env.GetWorkflowError(); err != nil {
 		t.Fatal(err)
 	}
-	if len(batches) < 3 {
-		t.Fatalf("%d mirror writes, want one per workflow task (at least 3)", len(batches))
+	bs := *batches
+	if len(bs) < 3 {
+		t.Fatalf("%d mirror writes, want one per workflow task (at least 3)", len(bs))
 	}
-	last := batches[len(batches)-1]
+	last := bs[len(bs)-1]
 	if last.WriteBehind || last.Run == nil || last.Run.Status != "success" {
 		t.Errorf("last write: behind %v, run %+v; want the awaited write of the final status", last.WriteBehind, last.Run)
 	}
 	waiting := map[string]int64{}
-	for i, b := range batches[:len(batches)-1] {
+	for i, b := range bs[:len(bs)-1] {
 		if !b.WriteBehind {
-			t.Errorf("write %d of %d is awaited: only the last one should be", i+1, len(batches))
+			t.Errorf("write %d of %d is awaited: only the last one should be", i+1, len(bs))
 		}
 		for _, in := range b.Instances {
 			if in.Status == "waiting" {
@@ -78,14 +72,7 @@ func TestMirrorWriteOfAControlIsAwaited(t *testing.T) {
 	env.RegisterActivityWithOptions(func(context.Context, TaskRequest) (TaskResult, error) {
 		return TaskResult{Status: "success"}, nil
 	}, activity.RegisterOptions{Name: ExecuteTaskActivity})
-	var mu sync.Mutex
-	var batches []MirrorBatch
-	env.RegisterActivityWithOptions(func(_ context.Context, b MirrorBatch) error {
-		mu.Lock()
-		defer mu.Unlock()
-		batches = append(batches, b)
-		return nil
-	}, activity.RegisterOptions{Name: RecordMirrorActivity})
+	batches := recordBatches(env)
 	env.OnActivity(ExecuteTaskActivity, mock.Anything, mock.Anything).Return(TaskResult{Status: "success"}, nil).After(time.Hour)
 	env.RegisterDelayedCallback(func() {
 		env.SignalWorkflow(SignalControl, control.Request{ID: "p1", Op: status.OpPause, Actor: "ann"})
@@ -99,7 +86,7 @@ func TestMirrorWriteOfAControlIsAwaited(t *testing.T) {
 		t.Fatal(err)
 	}
 	seen := map[string]bool{}
-	for _, b := range batches {
+	for _, b := range *batches {
 		if b.Run != nil && (b.Run.Status == "paused" || b.Run.Status == "running" && seen["paused"]) {
 			seen[b.Run.Status] = true
 			if b.WriteBehind {
@@ -110,4 +97,17 @@ func TestMirrorWriteOfAControlIsAwaited(t *testing.T) {
 	if !seen["paused"] || !seen["running"] {
 		t.Fatalf("saw the run's statuses %v in the mirror writes; want paused, then running again", seen)
 	}
+}
+
+// recordBatches registers a mirror activity that keeps every batch.
+func recordBatches(env *testsuite.TestWorkflowEnvironment) *[]MirrorBatch {
+	var mu sync.Mutex
+	var batches []MirrorBatch
+	env.RegisterActivityWithOptions(func(_ context.Context, b MirrorBatch) error {
+		mu.Lock()
+		defer mu.Unlock()
+		batches = append(batches, b)
+		return nil
+	}, activity.RegisterOptions{Name: RecordMirrorActivity})
+	return &batches
 }
