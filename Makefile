@@ -28,7 +28,7 @@ WORKFLOWCHECK := $(BIN)/workflowcheck
 BENCH_DIR := internal/bench/cmd
 
 .DEFAULT_GOAL := help
-.PHONY: help build release dev test test-web web lint lint-tools bench bench-console fmt clean record-histories
+.PHONY: help build release dev test test-faults test-web web lint lint-tools bench bench-console bench-load fmt clean record-histories
 
 help: ## List the targets
 	@echo "Baton make targets:"
@@ -46,6 +46,9 @@ dev: build ## Run everything in one process (embedded Temporal, UI, API, worker)
 
 test: ## Run all tests (go test ./... -count=1 -timeout 40m -p 2); MySQL tests need BATON_TEST_MYSQL_DSN
 	$(GO) test $(PKGS) -count=1 -timeout 40m -p 2
+
+test-faults: ## Run the fault-injection suite (kill/stop workers, restart Temporal, MariaDB and the API; docs/reliability.md)
+	$(GO) test -tags faults ./internal/itest/ -run '^TestFault' -count=1 -timeout 30m -v
 
 web: ## Rebuild the console bundle (web/dist, committed and embedded) from the lockfile
 	cd web && npm ci && npm run build
@@ -73,15 +76,18 @@ lint: lint-tools ## Run golangci-lint (.golangci.yml) and workflowcheck on workf
 	echo "workflowcheck ./workflows/..."; $(WORKFLOWCHECK) ./workflows/... || status=1; \
 	exit $$status
 
-bench: ## Run the interpreter-vs-hand-written-workflow benchmark (go run ./internal/bench/cmd)
+bench: ## Run the interpreter-vs-hand-written-workflow benchmark (go run ./internal/bench/cmd); ARGS="-shapes chain-100 -alerts" adds alert rules
 	@if [ -d "$(BENCH_DIR)" ]; then \
-		$(GO) run ./$(BENCH_DIR); \
+		$(GO) run ./$(BENCH_DIR) $(ARGS); \
 	else \
 		echo "make bench: $(BENCH_DIR) does not exist yet (the benchmark is not written); nothing to run."; \
 	fi
 
 bench-console: ## Time the console's queries over a year of records on MariaDB (BATON_BENCH_MYSQL_DSN or BATON_TEST_MYSQL_DSN) and SQLite; ARGS=-force regenerates
 	$(GO) run ./internal/benchconsole/cmd $(ARGS)
+
+bench-load: build ## Load a real baton dev: 200 concurrent 20-node flow runs with control operations; checks nothing is lost (ARGS=-duration 30m for the soak)
+	$(GO) run ./internal/benchload/cmd -bin $(BATON) $(ARGS)
 
 fmt: ## Format the Go code (gofmt -s)
 	gofmt -s -w $$(find . -name '*.go' -not -path './.git/*' -not -path './bin/*' -not -path './.baton/*' -not -path '*/node_modules/*' -not -path '*/testdata/*')

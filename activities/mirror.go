@@ -37,7 +37,7 @@ func (m *Mirror) log() *slog.Logger {
 
 // NewMirror returns the flows worker's mirror activities. The
 // write-behind queue is not started (Behind nil: every batch is written
-// before the activity answers, as before version 5): with it on,
+// before the activity answers, as before version 6): with it on,
 // TestControlRunOperations/stop_run (internal/itest) never saw a running
 // node in the mirror, for a reason not found yet; see docs/benchmarks.md.
 // NewMirrorBehind starts it.

@@ -82,10 +82,14 @@ func (a *Runs) startRun(ctx context.Context, req workflows.StartRunRequest) (wor
 	if err := a.Store.CreateRun(ctx, row); err != nil && !errors.Is(err, models.ErrConflict) {
 		return workflows.StartRunResult{}, fmt.Errorf("start run %s: %w", r.ID, err)
 	}
-	temporalRunID, err := a.Starter.StartRun(ctx, req.Input)
+	in := req.Input
+	if in.Alerts, err = a.Store.RunAlertRules(ctx, r.Kind, r.Group, in.Flow); err != nil {
+		return workflows.StartRunResult{}, fmt.Errorf("start run %s: %w", r.ID, err)
+	}
+	temporalRunID, err := a.Starter.StartRun(ctx, in)
 	switch {
 	case errors.Is(err, models.ErrConflict):
-		return workflows.StartRunResult{Started: true, Reason: "already started"}, nil
+		return workflows.StartRunResult{Started: true, Reason: "already started", Alerts: req.Input.Alerts}, nil
 	case err != nil:
 		return workflows.StartRunResult{}, fmt.Errorf("start run %s: %w", r.ID, err)
 	}
@@ -96,7 +100,8 @@ func (a *Runs) startRun(ctx context.Context, req workflows.StartRunRequest) (wor
 		Reason: "start", Actor: r.Initiator}); err != nil {
 		return workflows.StartRunResult{}, fmt.Errorf("start run %s: %w", r.ID, err)
 	}
-	return workflows.StartRunResult{Started: true}, nil
+	// The fire and the backfill alert on the rules the run started with.
+	return workflows.StartRunResult{Started: true, Alerts: req.Input.Alerts}, nil
 }
 
 // ActiveFiredRuns lists the definition's runs that schedule fires started

@@ -2,11 +2,15 @@ package activities
 
 import (
 	"context"
+	"errors"
 	"io"
 	"sync/atomic"
 	"time"
 
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/baton-sched/baton/internal/executor"
 	"github.com/baton-sched/baton/internal/metrics"
@@ -34,6 +38,10 @@ type Tasks struct {
 	Metrics *metrics.Metrics
 }
 
+// runningMarkTimeout bounds the "running" mark of an instance; it must stay
+// well below workflows.HeartbeatTimeout.
+const runningMarkTimeout = 5 * time.Second
+
 // Execute runs one instance. A task that fails is reported in the result;
 // an error return means Baton itself could not run it.
 func (a *Tasks) Execute(ctx context.Context, req workflows.TaskRequest) (workflows.TaskResult, error) {
@@ -47,6 +55,11 @@ func (a *Tasks) Execute(ctx context.Context, req workflows.TaskRequest) (workflo
 		instRev = req.NodeRev // dispatched by an interpreter that did not send it
 	}
 	if mirror {
+		// A first heartbeat before the mark, and the mark bounded well inside
+		// the heartbeat timeout, so a slow database cannot make Temporal take
+		// this worker for lost and run the instance again (the fault suite
+		// saw that under load).
+		activity.RecordHeartbeat(ctx)
 		now := time.Now().UTC()
 		// The instance's waiting write may still be queued (write-behind):
 		// if this mark lands first, its dispatch time must be the
@@ -57,9 +70,6 @@ func (a *Tasks) Execute(ctx context.Context, req workflows.TaskRequest) (workflo
 				dispatched = &at
 			}
 		}
-		// The mark is written while the process runs, not before it starts
-		// (an instance of `true` took as long as the write), and awaited
-		// before the activity answers.
 		mark := models.MirrorBatch{
 			RunID: req.RunID,
 			Nodes: []models.NodeUpdate{{NodeID: req.NodeID, Status: string(status.NodeRunning), Attempts: req.Attempt, Rev: req.NodeRev}},
@@ -71,11 +81,16 @@ func (a *Tasks) Execute(ctx context.Context, req workflows.TaskRequest) (workflo
 				FromStatus: string(status.InstanceWaiting), ToStatus: string(status.InstanceRunning),
 				Reason: "started on worker " + a.WorkerID, At: now}},
 		}
+		// The mark is written while the process runs, not before it starts
+		// (an instance of `true` took as long as the write), and awaited
+		// before the activity answers.
 		marked := make(chan struct{})
 		defer func() { <-marked }()
 		go func() {
 			defer close(marked)
-			if err := a.Store.ApplyMirror(ctx, mark); err != nil {
+			mctx, cancel := context.WithTimeout(ctx, runningMarkTimeout)
+			defer cancel()
+			if err := a.Store.ApplyMirror(mctx, mark); err != nil {
 				// The run must not fail because the console's copy lags; the
 				// workflow writes the final state again.
 				logger.Warn("mirror: could not mark instance running", "instance", req.InstanceID, "error", err)
@@ -94,11 +109,13 @@ func (a *Tasks) Execute(ctx context.Context, req workflows.TaskRequest) (workflo
 		}, executor.ChunkOptions{})
 		logw = chunks
 	}
-	res := executor.Execute(ctx, executor.Request{
+	execCtx, heartbeat, done := outlastOutage(ctx, logger)
+	defer done()
+	res := executor.Execute(execCtx, executor.Request{
 		Task: req.Task, RunID: req.RunID, NodeID: req.NodeID, InstanceID: req.InstanceID, Bizdate: req.Bizdate,
 		Attempt: req.Attempt, ShardIndex: req.ShardIndex, ShardTotal: req.ShardTotal, ShardParam: req.ShardParam,
 		Params: req.Params, WorkRoot: a.WorkRoot, Isolation: a.Isolation, Log: logw, HTTPAllow: a.HTTPAllow,
-		Heartbeat: func() { activity.RecordHeartbeat(ctx) },
+		Heartbeat: heartbeat,
 	})
 	if chunks != nil {
 		if err := chunks.Close(); err != nil {
@@ -108,4 +125,56 @@ func (a *Tasks) Execute(ctx context.Context, req workflows.TaskRequest) (workflo
 	a.Metrics.InstanceDone(a.Group, req.Task.Kind, string(res.Status), time.Since(start))
 	return workflows.TaskResult{Status: string(res.Status), ExitCode: res.ExitCode, Outputs: res.Outputs,
 		Message: res.Message, WorkerID: a.WorkerID}, nil
+}
+
+// outlastOutage gives the executor a context that ends when the instance
+// must stop: the workflow asked (a stop), Temporal no longer knows the
+// attempt (it timed it out), or the worker shuts down. The SDK also
+// cancels an activity whose heartbeats could not reach Temporal for a
+// while, a restart of the server for instance; stopping the task then
+// reported it "stopped" to a server that was back and still waiting for
+// it, and the node failed (fault case 4, Temporal restarted during a
+// fan-out). Instead the task goes on, heartbeating through the client,
+// and its completion decides: accepted if the attempt is still current,
+// refused if Temporal has run it again elsewhere meanwhile.
+func outlastOutage(ctx context.Context, logger log.Logger) (context.Context, func(), func()) {
+	execCtx, stop := context.WithCancelCause(context.WithoutCancel(ctx))
+	var detached atomic.Bool
+	token := activity.GetInfo(ctx).TaskToken
+	c := activity.GetClient(ctx)
+	heartbeat := func() {
+		if !detached.Load() {
+			activity.RecordHeartbeat(ctx)
+			return
+		}
+		hctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := c.RecordActivityHeartbeat(hctx, token); mustStop(err) {
+			stop(err)
+		}
+	}
+	finished := make(chan struct{})
+	go func() {
+		select {
+		case <-finished:
+			return
+		case <-ctx.Done():
+		}
+		cause := context.Cause(ctx)
+		if mustStop(cause) || errors.Is(cause, context.Canceled) {
+			stop(cause)
+			return
+		}
+		detached.Store(true)
+		logger.Warn("heartbeats could not reach Temporal; the task goes on and its completion decides", "cause", cause)
+	}()
+	return execCtx, heartbeat, func() { close(finished); stop(nil) }
+}
+
+// mustStop reports the answers that end an attempt: the workflow cancelled
+// it, or Temporal no longer has it.
+func mustStop(err error) bool {
+	var canceled *temporal.CanceledError
+	var notFound *serviceerror.NotFound
+	return errors.As(err, &canceled) || errors.As(err, &notFound)
 }

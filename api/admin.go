@@ -9,6 +9,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/baton-sched/baton/activities"
 	"github.com/baton-sched/baton/models"
 )
 
@@ -107,6 +108,9 @@ type workerView struct {
 	Running   int        `json:"running"`
 	StartedAt *time.Time `json:"started_at"`
 	LastSeen  *time.Time `json:"last_seen"`
+	// Live: seen within activities.WorkerLiveness, the window in which the
+	// engine counts a worker for broadcast and sharding.
+	Live bool `json:"live"`
 }
 
 func (s *Server) listWorkers(c *gin.Context) {
@@ -122,9 +126,10 @@ func (s *Server) listWorkers(c *gin.Context) {
 	}
 	page := window(ws, p)
 	items := make([]workerView, len(page))
+	since := s.now().Add(-activities.WorkerLiveness)
 	for i, w := range page {
 		items[i] = workerView{ID: w.ID, Group: w.Group, Host: w.Host, PID: w.PID, Running: w.Running,
-			StartedAt: utc(w.StartedAt), LastSeen: utc(w.LastSeen)}
+			StartedAt: utc(w.StartedAt), LastSeen: utc(w.LastSeen), Live: !w.LastSeen.Before(since)}
 	}
 	c.JSON(http.StatusOK, list[workerView]{Items: items, Total: int64(len(ws)), page: p})
 }

@@ -58,6 +58,7 @@ var fixedNow = time.Date(2024, 3, 10, 20, 0, 0, 0, time.UTC)
 type env struct {
 	t      *testing.T
 	store  *models.Store
+	srv    *Server
 	engine *fakeEngine
 	url    string
 	// Plaintext tokens by role; the token names equal the roles.
@@ -102,7 +103,8 @@ func startEnv(t *testing.T, fe *fakeEngine, o Options) *env {
 		o.Engine = fe
 	}
 	o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	ts := httptest.NewServer(New(o).Handler())
+	e.srv = New(o)
+	ts := httptest.NewServer(e.srv.Handler())
 	t.Cleanup(ts.Close)
 	e.url = ts.URL
 	return e

@@ -69,6 +69,11 @@ var routeActions = map[string]routeAction{
 	"POST /api/v1/backfills/:id/retry":             {"backfill.retry", "backfill"},
 	"POST /api/v1/tokens":                          {"token.create", "token"},
 	"DELETE /api/v1/tokens/:id":                    {"token.revoke", "token"},
+	"POST /api/v1/alert-channels":                  {"alert_channel.create", "alert_channel"},
+	"PUT /api/v1/alert-channels/:id":               {"alert_channel.update", "alert_channel"},
+	"DELETE /api/v1/alert-channels/:id":            {"alert_channel.delete", "alert_channel"},
+	"POST /api/v1/alert-channels/:id/test":         {"alert_channel.test", "alert_channel"},
+	"PUT /api/v1/alert-rules/groups/:group":        {"alert_rules.set", "group"},
 }
 
 // adminRoutes are the routes only an admin token may call, reading
@@ -79,7 +84,25 @@ var adminRoutes = map[string]bool{
 	"POST /api/v1/tokens":           true,
 	"DELETE /api/v1/tokens/:id":     true,
 	"POST /api/v1/schedules/resync": true,
+	// Alert channels hold webhook URLs and mail settings.
+	"POST /api/v1/alert-channels":           true,
+	"GET /api/v1/alert-channels":            true,
+	"GET /api/v1/alert-channels/:id":        true,
+	"PUT /api/v1/alert-channels/:id":        true,
+	"DELETE /api/v1/alert-channels/:id":     true,
+	"POST /api/v1/alert-channels/:id/test":  true,
+	"PUT /api/v1/alert-rules/groups/:group": true,
 }
+
+// secretBodyKeys are further body keys whose values a route's audit
+// entry hides: an alert channel's webhook URL carries a chat hook's token
+// and its headers carry credentials.
+var secretBodyKeys = map[string]*regexp.Regexp{
+	"POST /api/v1/alert-channels":    channelSecretKey,
+	"PUT /api/v1/alert-channels/:id": channelSecretKey,
+}
+
+var channelSecretKey = regexp.MustCompile(`(?i)^(url|headers)$`)
 
 func routeKey(c *gin.Context) string { return c.Request.Method + " " + c.FullPath() }
 
@@ -225,14 +248,15 @@ func auditParams(c *gin.Context, body *capturedBody) string {
 	if len(p) == 0 {
 		return ""
 	}
-	out, err := json.Marshal(redact(p, false))
+	extra := secretBodyKeys[routeKey(c)]
+	out, err := json.Marshal(redact(p, false, extra))
 	if err != nil {
 		return ""
 	}
 	if len(out) > maxAuditParams {
 		delete(p, "body")
 		p["body_bytes"] = len(raw)
-		if out, err = json.Marshal(redact(p, false)); err != nil {
+		if out, err = json.Marshal(redact(p, false, extra)); err != nil {
 			return ""
 		}
 	}
@@ -251,25 +275,26 @@ const redacted = "[redacted]"
 
 // redact returns v with the value of every secret-named key replaced,
 // at any depth, and Baton tokens masked inside strings. hide is set under
-// a secret-named key.
-func redact(v any, hide bool) any {
+// a secret-named key; extra, when set, names more secret keys.
+func redact(v any, hide bool, extra *regexp.Regexp) any {
+	secret := func(k string) bool { return secretKey.MatchString(k) || extra != nil && extra.MatchString(k) }
 	switch x := v.(type) {
 	case map[string]any:
 		out := make(map[string]any, len(x))
 		for k, val := range x {
-			out[k] = redact(val, hide || secretKey.MatchString(k))
+			out[k] = redact(val, hide || secret(k), extra)
 		}
 		return out
 	case map[string]string:
 		out := make(map[string]any, len(x))
 		for k, val := range x {
-			out[k] = redact(val, hide || secretKey.MatchString(k))
+			out[k] = redact(val, hide || secret(k), extra)
 		}
 		return out
 	case []any:
 		out := make([]any, len(x))
 		for i, val := range x {
-			out[i] = redact(val, hide)
+			out[i] = redact(val, hide, extra)
 		}
 		return out
 	case string:

@@ -3,7 +3,6 @@ package api
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/baton-sched/baton/internal/control"
 	"github.com/baton-sched/baton/internal/dag"
 	"github.com/baton-sched/baton/internal/status"
 	"github.com/baton-sched/baton/models"
@@ -41,24 +41,27 @@ type topoNode struct {
 	Attempts   int               `json:"attempts,omitempty"`
 	Message    string            `json:"message,omitempty"`
 	Outputs    map[string]string `json:"outputs,omitempty"`
-	StartedAt  *time.Time        `json:"started_at,omitempty"`
-	FinishedAt *time.Time        `json:"finished_at,omitempty"`
+	StartedAt  *string           `json:"started_at,omitempty"` // stamp
+	FinishedAt *string           `json:"finished_at,omitempty"`
 	Instances  []topoInstance    `json:"instances,omitempty"`
+	// AllowedOps are the operations the node's state allows now
+	// (control.Allowed): what a console's node menu offers.
+	AllowedOps []status.Op `json:"allowed_ops,omitempty"`
 }
 
 type topoInstance struct {
-	ID           string     `json:"id"`
-	Shard        int        `json:"shard,omitempty"`
-	Attempt      int        `json:"attempt"`
-	Status       string     `json:"status"`
-	WorkerID     string     `json:"worker_id,omitempty"`
-	Host         string     `json:"host,omitempty"`
-	ExitCode     *int       `json:"exit_code,omitempty"`
-	Message      string     `json:"message,omitempty"`
-	DispatchedAt *time.Time `json:"dispatched_at,omitempty"`
-	StartedAt    *time.Time `json:"started_at,omitempty"`
-	FinishedAt   *time.Time `json:"finished_at,omitempty"`
-	LogSize      int64      `json:"log_size,omitempty"`
+	ID           string  `json:"id"`
+	Shard        int     `json:"shard,omitempty"`
+	Attempt      int     `json:"attempt"`
+	Status       string  `json:"status"`
+	WorkerID     string  `json:"worker_id,omitempty"`
+	Host         string  `json:"host,omitempty"`
+	ExitCode     *int    `json:"exit_code,omitempty"`
+	Message      string  `json:"message,omitempty"`
+	DispatchedAt *string `json:"dispatched_at,omitempty"` // stamp
+	StartedAt    *string `json:"started_at,omitempty"`
+	FinishedAt   *string `json:"finished_at,omitempty"`
+	LogSize      int64   `json:"log_size,omitempty"`
 }
 
 type topoTransition struct {
@@ -83,6 +86,11 @@ type topologyDetail struct {
 	Transitions []topoTransition `json:"transitions"`
 	Executions  []executionView  `json:"executions"`
 	Live        bool             `json:"live,omitempty"`
+	// LastEventID is the run's latest transition when the view was read:
+	// GET /runs/{id}/events?after=<it> carries on from this view.
+	LastEventID uint64 `json:"last_event_id"`
+	// AllowedOps are the run-level operations the run's status allows.
+	AllowedOps []status.Op `json:"allowed_ops"`
 	// TopologyError says why the pinned version could not be read (the
 	// definition was purged); nodes then carry only their recorded state.
 	TopologyError string `json:"topology_error,omitempty"`
@@ -111,15 +119,15 @@ func describe(n *dag.Node, flowGroup string) topoNode {
 
 func compactInstance(in *instanceView) topoInstance {
 	return topoInstance{ID: in.ID, Shard: in.ShardIndex, Attempt: in.Attempt, Status: in.Status, WorkerID: in.WorkerID,
-		Host: in.Host, ExitCode: in.ExitCode, Message: in.Message, DispatchedAt: in.DispatchedAt, StartedAt: in.StartedAt,
-		FinishedAt: in.FinishedAt, LogSize: in.LogSize}
+		Host: in.Host, ExitCode: in.ExitCode, Message: in.Message, DispatchedAt: stamp(in.DispatchedAt), StartedAt: stamp(in.StartedAt),
+		FinishedAt: stamp(in.FinishedAt), LogSize: in.LogSize}
 }
 
 // topology renders d in the topology view over g (nil when it could not
 // be read, flowErr saying why).
 func topology(d *runDetail, g *dag.Graph, flowErr error) *topologyDetail {
 	out := &topologyDetail{runView: d.runView, View: "topology", Transitions: make([]topoTransition, len(d.Transitions)),
-		Executions: d.Executions, Live: d.Live, Edges: [][3]string{}}
+		Executions: d.Executions, Live: d.Live, Edges: [][3]string{}, AllowedOps: runAllowedOps(status.Run(d.Status))}
 	state := make(map[string]*nodeView, len(d.Nodes))
 	for i := range d.Nodes {
 		state[d.Nodes[i].ID] = &d.Nodes[i]
@@ -130,7 +138,7 @@ func topology(d *runDetail, g *dag.Graph, flowErr error) *topologyDetail {
 			return
 		}
 		t.Status, t.Forced, t.Attempts, t.Message = n.Status, n.Forced, n.Attempts, n.Message
-		t.StartedAt, t.FinishedAt = n.StartedAt, n.FinishedAt
+		t.StartedAt, t.FinishedAt = stamp(n.StartedAt), stamp(n.FinishedAt)
 		if len(n.Outputs) > 0 {
 			t.Outputs = n.Outputs
 		}
@@ -144,6 +152,7 @@ func topology(d *runDetail, g *dag.Graph, flowErr error) *topologyDetail {
 		for _, id := range g.Order() {
 			t := describe(g.Node(id), d.Group)
 			fill(&t, state[id])
+			t.AllowedOps = control.Allowed(g, status.Run(d.Status), nodeControlView(id, state[id]))
 			out.Nodes = append(out.Nodes, t)
 			listed[id] = true
 			for _, e := range g.Downstream(id) {
@@ -167,6 +176,33 @@ func topology(d *runDetail, g *dag.Graph, flowErr error) *topologyDetail {
 		out.Transitions[i] = topoTransition(t)
 	}
 	return out
+}
+
+// runMenuOps are the run-level operations, in the order a console shows them.
+var runMenuOps = []status.Op{status.OpStop, status.OpPause, status.OpResume, status.OpRetryFailed,
+	status.OpRollback, status.OpAbandon, status.OpRerun}
+
+func runAllowedOps(s status.Run) []status.Op {
+	out := []status.Op{}
+	for _, op := range runMenuOps {
+		if ok, _ := status.RunOpAllowed(op, s); ok {
+			out = append(out, op)
+		}
+	}
+	return out
+}
+
+// nodeControlView is the part of a node's recorded state (nil: none yet) the operation rules look
+// at: a node ran once it has an attempt or an instance.
+func nodeControlView(id string, n *nodeView) control.NodeView {
+	if n == nil {
+		return control.NodeView{ID: id, Status: string(status.NodeWaiting)}
+	}
+	v := control.NodeView{ID: n.ID, Status: n.Status, Attempts: n.Attempts, Ran: n.Attempts > 0 || len(n.Instances) > 0}
+	for k := range n.Instances {
+		v.Instances = append(v.Instances, control.InstanceView{ID: n.Instances[k].ID, Status: n.Instances[k].Status})
+	}
+	return v
 }
 
 // graphCacheSize bounds the pinned graphs kept: a 10,000-node graph holds
@@ -627,15 +663,15 @@ func percentile(xs []int64, p int) *int64 {
 // Gantt data.
 
 type ganttItem struct {
-	Node         string     `json:"node"`
-	Instance     string     `json:"instance"`
-	Shard        int        `json:"shard,omitempty"`
-	Attempt      int        `json:"attempt"`
-	Status       string     `json:"status"`
-	WorkerID     string     `json:"worker_id,omitempty"`
-	DispatchedAt *time.Time `json:"dispatched_at"`
-	StartedAt    *time.Time `json:"started_at"`
-	FinishedAt   *time.Time `json:"finished_at"`
+	Node         string  `json:"node"`
+	Instance     string  `json:"instance"`
+	Shard        int     `json:"shard,omitempty"`
+	Attempt      int     `json:"attempt"`
+	Status       string  `json:"status"`
+	WorkerID     string  `json:"worker_id,omitempty"`
+	DispatchedAt *string `json:"dispatched_at"` // stamp
+	StartedAt    *string `json:"started_at"`
+	FinishedAt   *string `json:"finished_at"`
 }
 
 type ganttView struct {
@@ -657,36 +693,40 @@ func (s *Server) runGantt(c *gin.Context) {
 		_ = c.Error(err)
 		return
 	}
+	s.answerRun(c, "gantt", run, status.Run(run.Status).Terminal(), func() (any, error) { return s.gantt(ctx, run) })
+}
+
+// gantt builds run's Gantt data.
+func (s *Server) gantt(ctx context.Context, run *models.Run) (*ganttView, error) {
 	insts, err := s.store.ListInstanceTimes(ctx, run.ID)
 	if err != nil {
-		_ = c.Error(err)
-		return
-	}
-	rv := viewRun(run)
-	out := ganttView{RunID: run.ID, Status: run.Status, StartedAt: rv.StartedAt, FinishedAt: rv.FinishedAt,
-		Items: make([]ganttItem, len(insts))}
-	for i := range insts {
-		in := &insts[i]
-		it := ganttItem{Node: in.NodeID, Instance: in.ID, Shard: in.ShardIndex, Attempt: in.Attempt, Status: in.Status,
-			WorkerID: in.WorkerID, DispatchedAt: utcPtr(in.DispatchedAt), StartedAt: utcPtr(in.StartedAt)}
-		if status.Instance(in.Status).Terminal() {
-			it.FinishedAt = utcPtr(in.FinishedAt)
-		}
-		out.Items[i] = it
+		return nil, err
 	}
 	// Bars in the order they began; never-dispatched ones (rows from before
 	// the column existed) last.
-	sort.SliceStable(out.Items, func(a, b int) bool {
-		da, db := out.Items[a].DispatchedAt, out.Items[b].DispatchedAt
+	sort.SliceStable(insts, func(a, b int) bool {
+		da, db := insts[a].DispatchedAt, insts[b].DispatchedAt
 		switch {
 		case da == nil || db == nil:
 			return da != nil && db == nil
 		case !da.Equal(*db):
 			return da.Before(*db)
 		}
-		return out.Items[a].Instance < out.Items[b].Instance
+		return insts[a].ID < insts[b].ID
 	})
-	c.JSON(http.StatusOK, out)
+	rv := viewRun(run)
+	out := &ganttView{RunID: run.ID, Status: run.Status, StartedAt: rv.StartedAt, FinishedAt: rv.FinishedAt,
+		Items: make([]ganttItem, len(insts))}
+	for i := range insts {
+		in := &insts[i]
+		it := ganttItem{Node: in.NodeID, Instance: in.ID, Shard: in.ShardIndex, Attempt: in.Attempt, Status: in.Status,
+			WorkerID: in.WorkerID, DispatchedAt: stamp(in.DispatchedAt), StartedAt: stamp(in.StartedAt)}
+		if status.Instance(in.Status).Terminal() {
+			it.FinishedAt = stamp(in.FinishedAt)
+		}
+		out.Items[i] = it
+	}
+	return out, nil
 }
 
 // viewParam reads GET /runs/{id}'s ?view: "" (the full detail) or
@@ -697,14 +737,4 @@ func viewParam(c *gin.Context) (string, error) {
 		return "", badRequest("query parameter \"view\" must be topology, got %q", v)
 	}
 	return v, nil
-}
-
-// topologyView answers d with its pinned topology.
-func (s *Server) topologyView(c *gin.Context, run *models.Run, d *runDetail) {
-	g, err := s.runGraph(c.Request.Context(), run)
-	if err != nil && !errors.Is(err, models.ErrNotFound) {
-		_ = c.Error(err)
-		return
-	}
-	c.JSON(http.StatusOK, topology(d, g, err))
 }

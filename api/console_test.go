@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -553,4 +554,155 @@ func durOrNil(t *time.Time, base time.Time) string {
 		return "nil"
 	}
 	return t.Sub(base).String()
+}
+
+// TestRunTopologyAllowedOps: each node of the topology view carries the
+// operations its state allows (control.Allowed), and the run its own.
+func TestRunTopologyAllowedOps(t *testing.T) {
+	e := newEnv(t)
+	id := consoleFlow(t, e)
+	ctx := context.Background()
+	t0 := fixedNow.Add(time.Minute)
+	if err := e.store.ApplyMirror(ctx, models.MirrorBatch{RunID: id,
+		Run: &models.RunUpdate{Status: "running", Rev: 2, StartedAt: &t0},
+		Nodes: []models.NodeUpdate{
+			{NodeID: "extract", Status: "success", Attempts: 1, Rev: 2},
+			{NodeID: "check", Status: "failed", Attempts: 1, Rev: 2},
+			{NodeID: "load", Status: "running", Attempts: 1, Rev: 2},
+		},
+		Instances: []models.InstanceUpdate{
+			{ID: id + ".extract.0.1", NodeID: "extract", Attempt: 1, Status: "success", Rev: 2},
+			{ID: id + ".check.0.1", NodeID: "check", Attempt: 1, Status: "failed", Rev: 2},
+			{ID: id + ".load.0.1", NodeID: "load", Attempt: 1, Status: "running", Rev: 2},
+		},
+		Transitions: []models.Transition{{Entity: "run", EntityID: id, FromStatus: "waiting", ToStatus: "running", Actor: "engine", At: t0},
+			{Entity: "node", EntityID: "check", FromStatus: "running", ToStatus: "failed", Actor: "engine", At: t0}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	type topo struct {
+		LastEventID uint64   `json:"last_event_id"`
+		AllowedOps  []string `json:"allowed_ops"`
+		Nodes       []struct {
+			ID         string
+			AllowedOps []string `json:"allowed_ops"`
+		}
+	}
+	ops := func(d topo) string {
+		var out []string
+		for _, n := range d.Nodes {
+			out = append(out, n.ID+"="+strings.Join(n.AllowedOps, ","))
+		}
+		return strings.Join(append(out, "run="+strings.Join(d.AllowedOps, ",")), " ")
+	}
+	var d topo
+	e.must(http.StatusOK, "GET", "/api/v1/runs/"+id+"?view=topology", e.viewer, nil, &d)
+	all, err := e.store.ListTransitions(ctx, id)
+	if err != nil || len(all) == 0 {
+		t.Fatalf("transitions %v %v", all, err)
+	}
+	if d.LastEventID != all[len(all)-1].ID {
+		t.Fatalf("last_event_id %d, want the run's last transition %d", d.LastEventID, all[len(all)-1].ID)
+	}
+	want := "extract=node-retry,rerun-downstream,rerun-from,instance-rerun " +
+		"check=node-retry,node-skip,rerun-downstream,rerun-from,instance-rerun " +
+		"load=node-stop,rerun-from,instance-stop " +
+		"both= report=node-stop,node-pause,node-retry,rerun-downstream alert=node-stop,node-pause,node-retry,rerun-downstream " +
+		"run=stop,pause"
+	if got := ops(d); got != want {
+		t.Fatalf("allowed ops\n got %s\nwant %s", got, want)
+	}
+	// A closed run keeps only the reset (rerun-from) and, at run level, rerun.
+	if err := e.store.ApplyMirror(ctx, models.MirrorBatch{RunID: id, Run: &models.RunUpdate{Status: "success", Rev: 3},
+		Nodes:     []models.NodeUpdate{{NodeID: "check", Status: "success", Attempts: 1, Rev: 3}, {NodeID: "load", Status: "success", Attempts: 1, Rev: 3}},
+		Instances: []models.InstanceUpdate{{ID: id + ".load.0.1", NodeID: "load", Attempt: 1, Status: "success", Rev: 3}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	d = topo{}
+	e.must(http.StatusOK, "GET", "/api/v1/runs/"+id+"?view=topology", e.viewer, nil, &d)
+	want = "extract=rerun-from check=rerun-from load=rerun-from both= report= alert= run=rerun"
+	if got := ops(d); got != want {
+		t.Fatalf("allowed ops of a closed run\n got %s\nwant %s", got, want)
+	}
+}
+
+// An ended run's topology and Gantt answers are served from the cache
+// while the run's ChangeSeq stands, and rebuilt after any write that can
+// still touch an ended run: a late log chunk, a retry reopening it.
+func TestEndedRunAnswersCachedUntilTheRunChanges(t *testing.T) {
+	defer func(v int) { answerCacheMin = v }(answerCacheMin)
+	answerCacheMin = 0
+	e := newEnv(t)
+	id := consoleFlow(t, e)
+	ctx := context.Background()
+	t0 := fixedNow.Add(time.Minute)
+	inst := id + ".extract.0.1"
+	if err := e.store.ApplyMirror(ctx, models.MirrorBatch{RunID: id,
+		Run:       &models.RunUpdate{Status: "failed", Rev: 2, StartedAt: &t0, FinishedAt: &t0},
+		Nodes:     []models.NodeUpdate{{NodeID: "extract", Status: "failed", Attempts: 1, Rev: 2, StartedAt: &t0, FinishedAt: &t0}},
+		Instances: []models.InstanceUpdate{{ID: inst, NodeID: "extract", Attempt: 1, Status: "failed", Rev: 2, DispatchedAt: &t0, StartedAt: &t0, FinishedAt: &t0}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	type answer struct {
+		Status string `json:"status"`
+		Nodes  []struct {
+			ID        string `json:"id"`
+			Instances []struct {
+				LogSize int64 `json:"log_size"`
+			} `json:"instances"`
+		} `json:"nodes"`
+		Items []struct {
+			Status string `json:"status"`
+		} `json:"items"`
+	}
+	get := func(path string) answer {
+		t.Helper()
+		var a answer
+		e.must(http.StatusOK, "GET", path, e.viewer, nil, &a)
+		return a
+	}
+	topo, gantt := "/api/v1/runs/"+id+"?view=topology", "/api/v1/runs/"+id+"/gantt"
+	if a := get(topo); a.Status != "failed" || a.Nodes[0].Instances[0].LogSize != 0 {
+		t.Fatalf("first topology %+v", a)
+	}
+	get(gantt)
+	// Both are kept, and a request is answered from the cache: a marked
+	// entry comes back as it is.
+	for _, key := range []string{"topology\x00" + id, "gantt\x00" + id} {
+		a, ok := e.srv.answers.Peek(key)
+		if !ok {
+			t.Fatalf("%q not cached", key)
+		}
+		marked := bytes.Replace(a.body, []byte(`"status":"failed"`), []byte(`"status":"success"`), 1)
+		e.srv.answers.Add(key, cachedAnswer{seq: a.seq, body: marked})
+	}
+	if a := get(topo); a.Status != "success" {
+		t.Fatalf("topology not served from the cache: %+v", a)
+	}
+	if a := get(gantt); a.Status != "success" {
+		t.Fatalf("gantt not served from the cache: %+v", a)
+	}
+	// A late log chunk of the ended run: the topology shows its size.
+	if err := e.store.AppendLog(ctx, inst, 0, 0, []byte("late\n")); err != nil {
+		t.Fatal(err)
+	}
+	if a := get(topo); a.Status != "failed" || a.Nodes[0].Instances[0].LogSize != 5 {
+		t.Fatalf("topology after a late log chunk %+v", a)
+	}
+	// A retry reopens the run: neither view is served from the cache (an
+	// open run's answers are built each time).
+	if err := e.store.ApplyMirror(ctx, models.MirrorBatch{RunID: id,
+		Run:       &models.RunUpdate{Status: "running", Rev: 3},
+		Instances: []models.InstanceUpdate{{ID: id + ".extract.0.2", NodeID: "extract", Attempt: 2, Status: "running", Rev: 3, DispatchedAt: &t0}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if a := get(topo); a.Status != "running" || len(a.Nodes[0].Instances) != 2 {
+		t.Fatalf("topology of the reopened run %+v", a)
+	}
+	if a := get(gantt); a.Status != "running" || len(a.Items) != 2 {
+		t.Fatalf("gantt of the reopened run %+v", a)
+	}
 }

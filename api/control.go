@@ -249,12 +249,21 @@ func (s *Server) engineError(run *models.Run, what string, err error) error {
 		return runClosed(run, err)
 	case errors.Is(err, context.Canceled):
 		return err
-	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, engine.ErrNotConfirmed):
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, engine.ErrNotConfirmed), isDeadline(err):
 		return &Error{Status: http.StatusGatewayTimeout, Code: CodeEngineTimeout,
 			Message: fmt.Sprintf("run %s did not confirm %s in time; its state shows whether it took effect", run.ID, what), Err: err}
 	}
 	return &Error{Status: http.StatusBadGateway, Code: CodeEngineUnavailable,
 		Message: fmt.Sprintf("could not %s run %s: the engine is unavailable", what, run.ID), Err: err}
+}
+
+// isDeadline reports a deadline Temporal answered with (a query the
+// workflow's worker did not answer in time under a signal storm): it comes
+// as a gRPC status, not as the context's error, and means "not in time",
+// not "unavailable".
+func isDeadline(err error) bool {
+	var de *serviceerror.DeadlineExceeded
+	return errors.As(err, &de)
 }
 
 // batchResult is one run's outcome in a batch operation.

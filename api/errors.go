@@ -111,6 +111,9 @@ func classify(err error) *Error {
 	case errors.As(err, &tooLarge):
 		return &Error{Status: http.StatusRequestEntityTooLarge, Code: CodeTooLarge,
 			Message: fmt.Sprintf("request body exceeds %d bytes", tooLarge.Limit)}
+	case models.Unavailable(err):
+		return &Error{Status: http.StatusServiceUnavailable, Code: CodeServiceUnavailable,
+			Message: "the mirror database is unavailable; try again later", Err: err}
 	case errors.Is(err, models.ErrNotFound):
 		return &Error{Status: http.StatusNotFound, Code: CodeNotFound, Message: err.Error()}
 	case errors.Is(err, models.ErrConflict):

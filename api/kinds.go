@@ -97,7 +97,7 @@ func (taskKind) remove(ctx context.Context, st *models.Store, id string) error {
 	return st.DeleteTask(ctx, id)
 }
 
-func (taskKind) parse(_ context.Context, _ *Server, body []byte, pathID string) (definition, error) {
+func (taskKind) parse(ctx context.Context, s *Server, body []byte, pathID string) (definition, error) {
 	var b struct {
 		ID string `json:"id,omitempty"`
 		dag.Task
@@ -110,7 +110,11 @@ func (taskKind) parse(_ context.Context, _ *Server, body []byte, pathID string) 
 	problems = append(problems, dag.ValidateTask(&b.Task)...)
 	problems = append(problems, triggerProblems("trigger", b.Trigger, problems)...)
 	problems = requireName(problems, b.Name)
-	if len(problems) > 0 {
+	channels, err := s.alertChannelProblems(ctx, ruleSet{"alerts", b.Alerts})
+	if err != nil {
+		return definition{}, err
+	}
+	if problems = append(problems, channels...); len(problems) > 0 {
 		return definition{}, problems
 	}
 	spec, err := json.Marshal(b.Task)
@@ -269,7 +273,11 @@ func (flowKind) parse(ctx context.Context, s *Server, body []byte, pathID string
 	}
 	problems = append(problems, triggerProblems("trigger", b.Trigger, problems)...)
 	problems = requireName(problems, b.Name)
-	if len(problems) > 0 {
+	channels, err := s.alertChannelProblems(ctx, flowRuleSets(&b.Flow)...)
+	if err != nil {
+		return definition{}, err
+	}
+	if problems = append(problems, channels...); len(problems) > 0 {
 		return definition{}, problems
 	}
 	spec, err := json.Marshal(b.Flow)

@@ -16,6 +16,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/baton-sched/baton/api/apitest"
+	"github.com/baton-sched/baton/internal/dag"
 	"github.com/baton-sched/baton/internal/engine"
 	"github.com/baton-sched/baton/internal/status"
 )
@@ -115,6 +116,10 @@ func TestOpenAPIEnums(t *testing.T) {
 	for _, r := range status.Runs {
 		runs = append(runs, string(r))
 	}
+	var alertEvents []string
+	for _, e := range dag.AlertEvents {
+		alertEvents = append(alertEvents, string(e))
+	}
 	codes := append(constValues(t, "errors.go", byPrefix("Code")), constValues(t, "../internal/control/control.go", byPrefix("Code"))...)
 	codes = append(codes, "worker_gone") // workflows/control.go, passed through
 	for _, tc := range []struct {
@@ -134,6 +139,7 @@ func TestOpenAPIEnums(t *testing.T) {
 		{"Role", constValues(t, "middleware.go", byPrefix("Role"))},
 		{"BackfillStatus", constValues(t, "../internal/status/backfill.go", byType("Backfill"))},
 		{"ErrorCode", codes},
+		{"AlertEvent", alertEvents},
 	} {
 		got, want := enum(tc.schema), slices.Clone(tc.want)
 		slices.Sort(got)

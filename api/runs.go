@@ -14,6 +14,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
 
+	"github.com/baton-sched/baton/internal/config"
 	"github.com/baton-sched/baton/internal/control"
 	"github.com/baton-sched/baton/internal/dag"
 	"github.com/baton-sched/baton/internal/engine"
@@ -101,6 +102,10 @@ func (s *Server) launch(c *gin.Context, run *models.Run, flow dag.Flow, params m
 	in := workflows.RunInput{RunID: run.ID, Kind: run.Kind, DefinitionID: run.DefinitionID, Version: run.Version,
 		Trigger: run.Trigger, Bizdate: run.Bizdate, Params: params, Flow: flow, Mirror: true,
 		OperableWindow: s.operableWindow()}
+	if in.Alerts, err = s.store.RunAlertRules(ctx, run.Kind, run.Group, flow); err != nil {
+		_ = c.Error(err)
+		return
+	}
 	// Refused before the row exists: a run that cannot start is not a run.
 	if err := inputSizeError(in, "this run (its definition and params)"); err != nil {
 		_ = c.Error(err)
@@ -173,7 +178,7 @@ func (s *Server) startRun(ctx context.Context, run *models.Run, in workflows.Run
 }
 
 // startTimeout bounds one engine start, including marking a refused run.
-const startTimeout = 30 * time.Second
+const startTimeout = config.RunStartTimeout
 
 func validBizdate(s string) bool {
 	t, err := time.Parse(bizdateLayout, s)
@@ -447,16 +452,50 @@ func (s *Server) getRun(c *gin.Context) {
 		_ = c.Error(err)
 		return
 	}
-	// The topology view keeps the run's own transitions only: a 10,000-node
-	// run logs some 50,000, which the full detail still lists.
-	entity := ""
 	if view == "topology" {
-		entity = "run"
+		// An ended run's answer is cached unless a live view of a run that
+		// can still be operated is asked for (the workflow answers that).
+		ended := status.Run(r.Status).Terminal()
+		cacheable := ended && (!live || s.engine == nil || status.Run(r.Status).Closed())
+		s.answerRun(c, "topology", r, cacheable, func() (any, error) {
+			// Read before the rows: a stream resuming after it replays at
+			// most what the rows already show, and misses nothing. A cached
+			// answer's id stands while the run's ChangeSeq does: a new
+			// transition is a mirror write, which moves ChangeSeq.
+			lastEvent, err := s.store.LastTransitionID(ctx, r.ID)
+			if err != nil {
+				return nil, err
+			}
+			// The topology view keeps the run's own transitions only: a
+			// 10,000-node run logs some 50,000, which the full detail lists.
+			d, err := s.liveDetail(ctx, r, "run", live)
+			if err != nil {
+				return nil, err
+			}
+			g, err := s.runGraph(ctx, r)
+			if err != nil && !errors.Is(err, models.ErrNotFound) {
+				return nil, err
+			}
+			t := topology(d, g, err)
+			t.LastEventID = lastEvent
+			return t, nil
+		})
+		return
 	}
-	d, err := s.detailOf(ctx, r, entity)
+	d, err := s.liveDetail(ctx, r, "", live)
 	if err != nil {
 		_ = c.Error(err)
 		return
+	}
+	c.JSON(http.StatusOK, d)
+}
+
+// liveDetail is detailOf, with the workflow's own state overlaid when live
+// is asked for and the run can still be operated.
+func (s *Server) liveDetail(ctx context.Context, r *models.Run, entity string, live bool) (*runDetail, error) {
+	d, err := s.detailOf(ctx, r, entity)
+	if err != nil {
+		return nil, err
 	}
 	if live && s.engine != nil && !status.Run(d.Status).Closed() {
 		v, err := s.engine.State(ctx, d.ID)
@@ -468,11 +507,7 @@ func (s *Server) getRun(c *gin.Context) {
 			s.log.Warn("live state of run", "run_id", d.ID, "err", err)
 		}
 	}
-	if view == "topology" {
-		s.topologyView(c, r, d)
-		return
-	}
-	c.JSON(http.StatusOK, d)
+	return d, nil
 }
 
 func (s *Server) listRunInstances(c *gin.Context) {

@@ -4,9 +4,11 @@ import (
 	"context"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/baton-sched/baton/activities"
 	"github.com/baton-sched/baton/models"
 )
 
@@ -406,7 +408,10 @@ func TestInstanceLog(t *testing.T) {
 }
 
 func TestWorkers(t *testing.T) {
-	e := newEnv(t)
+	// The server's clock moves; the store stamps last_seen with its own (real) one.
+	var mu sync.Mutex
+	now := time.Now()
+	e := startEnv(t, &fakeEngine{}, Options{Now: func() time.Time { mu.Lock(); defer mu.Unlock(); return now }})
 	ctx := context.Background()
 	for _, w := range []models.Worker{{ID: "w1", Group: "default", Host: "h1", PID: 10}, {ID: "w2", Group: "gpu", Host: "h2", PID: 20}} {
 		if err := e.store.HeartbeatWorker(ctx, w); err != nil {
@@ -419,14 +424,23 @@ func TestWorkers(t *testing.T) {
 		Host     string     `json:"host"`
 		PID      int        `json:"pid"`
 		LastSeen *time.Time `json:"last_seen"`
+		Live     bool       `json:"live"`
 	}]
 	e.must(http.StatusOK, "GET", "/api/v1/workers", e.viewer, nil, &l)
 	if l.Total != 2 || len(l.Items) != 2 {
 		t.Fatalf("workers %+v", l)
 	}
 	e.must(http.StatusOK, "GET", "/api/v1/workers?group=gpu", e.viewer, nil, &l)
-	if l.Total != 1 || l.Items[0].ID != "w2" || l.Items[0].Host != "h2" || l.Items[0].PID != 20 || l.Items[0].LastSeen == nil {
+	if l.Total != 1 || l.Items[0].ID != "w2" || l.Items[0].Host != "h2" || l.Items[0].PID != 20 || l.Items[0].LastSeen == nil || !l.Items[0].Live {
 		t.Fatalf("gpu workers %+v", l)
+	}
+	// Live is the engine's window: a worker not seen for longer is listed, not live.
+	mu.Lock()
+	now = now.Add(activities.WorkerLiveness + time.Second)
+	mu.Unlock()
+	e.must(http.StatusOK, "GET", "/api/v1/workers?group=gpu", e.viewer, nil, &l)
+	if l.Items[0].Live {
+		t.Fatalf("worker seen %v ago is live: %+v", activities.WorkerLiveness+time.Second, l)
 	}
 }
 

@@ -11,6 +11,8 @@ import (
 	"github.com/gin-gonic/gin"
 	lru "github.com/hashicorp/golang-lru/v2"
 
+	"github.com/baton-sched/baton/activities"
+	"github.com/baton-sched/baton/internal/alert"
 	"github.com/baton-sched/baton/internal/control"
 	"github.com/baton-sched/baton/internal/dag"
 	"github.com/baton-sched/baton/internal/engine"
@@ -58,6 +60,17 @@ type Options struct {
 	// TemporalUIURL is the Temporal Web UI's address, shown by the console
 	// (GET /api/v1/me); empty when the server does not know it.
 	TemporalUIURL string
+	// Sealer seals alert channel secrets (BATON_SECRET_KEY); nil refuses
+	// literal secrets (env:NAME references still work).
+	Sealer *alert.Sealer
+	// ConsoleURL is where channel test messages link to (BATON_CONSOLE_URL).
+	ConsoleURL string
+	// HTTPAllow is the SSRF allowlist webhook URLs are checked against at
+	// save and a channel test is sent under (BATON_HTTP_ALLOW).
+	HTTPAllow []string
+	// NoAnswerCache turns the cache of ended runs' heavy answers off
+	// (answers.go), so a benchmark can time the path a first request takes.
+	NoAnswerCache bool
 }
 
 // Server is the REST API v1.
@@ -73,20 +86,32 @@ type Server struct {
 	feed       *models.Feed
 	heartbeat  time.Duration
 	metrics    *metrics.Metrics
+	// alerts opens and sends channels for their tests; sealer and
+	// httpAllow check and seal them at save.
+	alerts    *activities.Alerts
+	sealer    *alert.Sealer
+	httpAllow []string
 	// graphs caches runs' pinned graphs by run id: a run's snapshot never
 	// changes, and decoding a 10,000-node flow is most of its detail's cost.
 	graphs *lru.Cache[string, *dag.Graph]
+	// answers caches ended runs' encoded heavy views (answers.go).
+	answers *lru.Cache[string, cachedAnswer]
+	noCache bool
 }
 
 // New builds a Server; Store is required.
 func New(o Options) *Server {
 	s := &Server{store: o.Store, engine: o.Engine, backfiller: o.Backfiller, log: o.Logger, now: o.Now, window: o.OperableWindow,
 		console: o.Console, uiURL: o.TemporalUIURL,
-		feed: o.Store.NewFeed(o.Feed), heartbeat: o.Heartbeat, metrics: o.Metrics}
+		feed: o.Store.NewFeed(o.Feed), heartbeat: o.Heartbeat, metrics: o.Metrics, noCache: o.NoAnswerCache,
+		sealer: o.Sealer, httpAllow: o.HTTPAllow,
+		alerts: &activities.Alerts{Store: o.Store, Sealer: o.Sealer, ConsoleURL: o.ConsoleURL,
+			Sender: &alert.Sender{HTTPAllow: o.HTTPAllow}}}
 	if s.heartbeat <= 0 {
 		s.heartbeat = defaultHeartbeat
 	}
 	s.graphs, _ = lru.New[string, *dag.Graph](graphCacheSize) // fails only for a size below 1
+	s.answers, _ = lru.New[string, cachedAnswer](answerCacheSize)
 	if s.backfiller == nil {
 		s.backfiller, _ = o.Engine.(Backfiller)
 	}
@@ -171,6 +196,8 @@ func (s *Server) Handler() http.Handler {
 	s.backfillRoutes(v1)
 	v1.GET("/workers", s.listWorkers)
 	v1.GET("/audit", s.listAudit)
+
+	s.alertRoutes(v1)
 
 	tokens := v1.Group("/tokens")
 	tokens.GET("", s.listTokens)
@@ -309,6 +336,19 @@ func utc(t time.Time) *time.Time {
 	}
 	t = t.UTC()
 	return &t
+}
+
+// stamp is t as encoding/json writes a time (RFC 3339 with nanoseconds,
+// here in UTC); nil stays nil. The views of every node of a run carry
+// their times as text: encoding/json sends each time.Time through its
+// Marshaler and then re-validates the bytes, which was most of the cost
+// of encoding a 10,000-node run (docs/benchmarks.md).
+func stamp(t *time.Time) *string {
+	if t == nil {
+		return nil
+	}
+	v := t.UTC().Format(time.RFC3339Nano)
+	return &v
 }
 
 func utcPtr(t *time.Time) *time.Time {

@@ -3,6 +3,8 @@ package models
 import (
 	"context"
 	"time"
+
+	"gorm.io/gorm"
 )
 
 // AddRunExecution records a Temporal run of a batch.
@@ -10,7 +12,13 @@ func (s *Store) AddRunExecution(ctx context.Context, e *RunExecution) error {
 	if e.CreatedAt.IsZero() {
 		e.CreatedAt = time.Now().UTC().Truncate(time.Millisecond)
 	}
-	return wrap("add run execution", s.db.WithContext(ctx).Create(e).Error)
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Create(e).Error; err != nil {
+			return err
+		}
+		return touchRuns(tx, []string{e.RunID})
+	})
+	return wrap("add run execution", err)
 }
 
 // ListRunExecutions lists a batch's Temporal runs, oldest first.

@@ -98,7 +98,7 @@ func (f *Feed) Subscribe(ctx context.Context, match func(*Transition) bool) (*Su
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if !f.running {
-		end, err := f.store.lastTransitionID(ctx)
+		end, err := f.store.LastTransitionID(ctx, "")
 		if err != nil {
 			return nil, wrap("subscribe to transitions", err)
 		}
@@ -202,10 +202,17 @@ func (f *Feed) poll() bool {
 	return len(rows) == f.o.Batch && published == len(rows)
 }
 
-func (s *Store) lastTransitionID(ctx context.Context) (uint64, error) {
+// LastTransitionID is the id of the latest logged transition of a run (of
+// the whole log when runID is empty), 0 when there is none: a stream
+// resuming after it misses nothing logged later, and replays nothing older.
+func (s *Store) LastTransitionID(ctx context.Context, runID string) (uint64, error) {
 	var id *uint64
-	if err := s.db.WithContext(ctx).Model(&Transition{}).Select("MAX(id)").Scan(&id).Error; err != nil {
-		return 0, err
+	db := s.db.WithContext(ctx).Model(&Transition{})
+	if runID != "" {
+		db = db.Where("run_id = ?", runID)
+	}
+	if err := db.Select("MAX(id)").Scan(&id).Error; err != nil {
+		return 0, wrap("last transition id", err)
 	}
 	if id == nil {
 		return 0, nil

@@ -79,15 +79,3 @@ func (s *Store) ListNodeInstances(ctx context.Context, runID string, nodes []str
 	}
 	return out, nil
 }
-
-// ListInstanceTimes is ListInstances with only what a timeline draws:
-// identity, worker, status and times (no messages, exit codes or hosts).
-func (s *Store) ListInstanceTimes(ctx context.Context, runID string) ([]Instance, error) {
-	out := []Instance{}
-	err := s.db.WithContext(ctx).Select("id, node_id, shard_index, attempt, worker_id, status, dispatched_at, started_at, finished_at").
-		Where("run_id = ?", runID).Order("dispatched_at").Order("id").Find(&out).Error
-	if err != nil {
-		return nil, wrap("list instance times", err)
-	}
-	return out, nil
-}

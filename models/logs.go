@@ -23,6 +23,7 @@ func (s *Store) AppendLog(ctx context.Context, instanceID string, seq int, offse
 	if data == nil {
 		data = []byte{} // NULL would make the chunk's length unknown
 	}
+	grew := false
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		c := LogChunk{InstanceID: instanceID, Seq: seq, Offset: offset, Data: data, CreatedAt: s.now()}
 		if err := tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&c).Error; err != nil {
@@ -33,9 +34,26 @@ func (s *Store) AppendLog(ctx context.Context, instanceID string, seq int, offse
 		// instance row yet this changes nothing, and LogSize still answers
 		// from the chunks.
 		end := offset + int64(len(data))
-		return tx.Model(&Instance{}).Where("id = ? AND log_size < ?", instanceID, end).
-			UpdateColumn("log_size", end).Error
+		res := tx.Model(&Instance{}).Where("id = ? AND log_size < ?", instanceID, end).UpdateColumn("log_size", end)
+		grew = res.RowsAffected > 0
+		return res.Error
 	})
+	if err == nil && grew {
+		// An ended run's cached detail shows the old size. Bumped after the
+		// commit (a reader that sees the new ChangeSeq reads the new size),
+		// and only for ended runs: an open run's answers are not cached,
+		// and the write that ends it bumps it. Outside the transaction, so
+		// the log path never holds an instance lock while it waits for the
+		// run row a mirror batch holds (those take the run row first); and
+		// by primary key, not through a subquery, which InnoDB would run as
+		// a locking read.
+		var runID string
+		err = s.db.WithContext(ctx).Model(&Instance{}).Select("run_id").Where("id = ?", instanceID).Scan(&runID).Error
+		if err == nil && runID != "" {
+			err = s.db.WithContext(ctx).Exec("UPDATE runs SET change_seq = change_seq + 1 WHERE id = ? AND status IN ?",
+				runID, terminalRunStatuses()).Error
+		}
+	}
 	return wrap(op, err)
 }
 

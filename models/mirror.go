@@ -156,6 +156,11 @@ func (s *Store) applyBatch(tx *gorm.DB, b MirrorBatch) error {
 			return fmt.Errorf("run: %w", err)
 		}
 	}
+	// The run row is locked first, as by a batch that carries the run, so
+	// batches of one run still take their rows in one order.
+	if err := touchRuns(tx, []string{b.RunID}); err != nil {
+		return err
+	}
 	if len(b.Nodes) > 0 {
 		if err := applyNodes(tx, w, b.RunID, b.Nodes, now); err != nil {
 			return fmt.Errorf("nodes: %w", err)
@@ -170,6 +175,17 @@ func (s *Store) applyBatch(tx *gorm.DB, b MirrorBatch) error {
 		if err := appendTransitions(tx, s.rowsPerInsert(), b.RunID, b.Transitions, now); err != nil {
 			return fmt.Errorf("transitions: %w", err)
 		}
+	}
+	return nil
+}
+
+// touchRuns bumps the ChangeSeq of runs (sorted ids) whose rows the
+// transaction changed or may have changed: caches of their answers built
+// before it no longer hold. A batch that a newer one made stale changed
+// nothing and bumps it all the same, which only costs a cache rebuild.
+func touchRuns(tx *gorm.DB, ids []string) error {
+	if err := tx.Exec("UPDATE runs SET change_seq = change_seq + 1 WHERE id IN ?", ids).Error; err != nil {
+		return fmt.Errorf("touch runs: %w", err)
 	}
 	return nil
 }
@@ -274,10 +290,19 @@ func (s *Store) ApplyMirrorBatches(ctx context.Context, bs []MirrorBatch) error 
 			transitions = append(transitions, t)
 		}
 	}
+	ids := make([]string, 0, len(bs))
+	for _, b := range bs {
+		ids = append(ids, b.RunID)
+	}
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
 	err := s.retryDeadlocks(ctx, func() error {
 		return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 			if err := upsert(tx, w, runSpec, runs, func(r Run) string { return r.ID }); err != nil {
 				return fmt.Errorf("runs: %w", err)
+			}
+			if err := touchRuns(tx, ids); err != nil {
+				return err
 			}
 			if err := upsert(tx, w, nodeSpec, nodes, func(n NodeRun) string { return n.RunID + "\x00" + n.NodeID }); err != nil {
 				return fmt.Errorf("nodes: %w", err)

@@ -77,10 +77,16 @@ type Run struct {
 	TemporalRunID  string `gorm:"size:64"`
 	Message        string `gorm:"type:text"`
 	Rev            int64
-	CreatedAt      time.Time `gorm:"index:ix_run_created,priority:1;index:ix_run_status_created,priority:2;index:ix_run_group_created,priority:2;index:ix_run_def_created,priority:2;index:ix_run_trigger_created,priority:2;index:ix_run_initiator_created,priority:2"`
-	StartedAt      *time.Time
-	FinishedAt     *time.Time
-	UpdatedAt      time.Time
+	// ChangeSeq grows with every write to the run or to what its detail
+	// shows (nodes, instances and their log sizes, transitions,
+	// executions), whichever process makes it: a cache of an answer built
+	// from the run holds while the run's ChangeSeq is the one it was built
+	// at. Writers bump it after (or with) their change, never before.
+	ChangeSeq  int64     `gorm:"not null;default:0"`
+	CreatedAt  time.Time `gorm:"index:ix_run_created,priority:1;index:ix_run_status_created,priority:2;index:ix_run_group_created,priority:2;index:ix_run_def_created,priority:2;index:ix_run_trigger_created,priority:2;index:ix_run_initiator_created,priority:2"`
+	StartedAt  *time.Time
+	FinishedAt *time.Time
+	UpdatedAt  time.Time
 }
 
 // NodeRun is the state of one node inside a run.
@@ -220,7 +226,8 @@ type Token struct {
 // All lists every model, in migration order.
 func All() []any {
 	return []any{&Task{}, &TaskVersion{}, &Flow{}, &FlowVersion{}, &Run{}, &NodeRun{}, &Instance{},
-		&Transition{}, &LogChunk{}, &AuditEntry{}, &Worker{}, &Token{}, &RunExecution{}, &Backfill{}, &IdempotencyKey{}}
+		&Transition{}, &LogChunk{}, &AuditEntry{}, &Worker{}, &Token{}, &RunExecution{}, &Backfill{}, &IdempotencyKey{},
+		&AlertChannel{}, &GroupAlertRules{}, &Alert{}}
 }
 
 // RunExecution links a run (batch) to one of its Temporal runs: the first,

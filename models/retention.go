@@ -14,7 +14,7 @@ type PurgeStats struct {
 }
 
 // Purge deletes runs that finished before cutoff, with their node runs,
-// instances, logs, transitions and executions, and audit entries older than
+// instances, logs, transitions, executions and alert history, and audit entries older than
 // cutoff. It works in batches of batch runs so that no statement locks much
 // of a busy table at once.
 func (s *Store) Purge(ctx context.Context, cutoff time.Time, batch int) (PurgeStats, error) {
@@ -45,6 +45,7 @@ func (s *Store) Purge(ctx context.Context, cutoff time.Time, batch int) (PurgeSt
 				{&NodeRun{}, "run_id IN ?", ids},
 				{&Transition{}, "run_id IN ?", ids},
 				{&RunExecution{}, "run_id IN ?", ids},
+				{&Alert{}, "run_id IN ?", ids},
 				{&Run{}, "id IN ?", ids},
 			} {
 				if err := tx.Where(q.where, q.arg).Delete(q.model).Error; err != nil {

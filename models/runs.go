@@ -83,6 +83,7 @@ func (s *Store) SetRunWorkflow(ctx context.Context, id, workflowID, temporalRunI
 	db := s.db.WithContext(ctx)
 	res := db.Model(&Run{}).Where("id = ?", id).Updates(map[string]any{
 		"workflow_id": workflowID, "temporal_run_id": temporalRunID, "updated_at": s.now(),
+		"change_seq": gorm.Expr("change_seq + 1"),
 	})
 	if res.Error != nil {
 		return wrap(op, res.Error)
@@ -213,10 +214,15 @@ func (s *Store) ActiveRunIDs(ctx context.Context, kind, definitionID string, tri
 	return ids, nil
 }
 
-func activeRunStatuses() []string {
+func activeRunStatuses() []string { return runStatuses(false) }
+
+func terminalRunStatuses() []string { return runStatuses(true) }
+
+// runStatuses lists the run statuses that are terminal, or those not.
+func runStatuses(terminal bool) []string {
 	var out []string
 	for _, st := range status.Runs {
-		if !st.Terminal() {
+		if st.Terminal() == terminal {
 			out = append(out, string(st))
 		}
 	}
@@ -237,26 +243,6 @@ func (s *Store) RunStats(ctx context.Context, f RunFilter) (map[string]int64, er
 	out := make(map[string]int64, len(rows))
 	for _, r := range rows {
 		out[r.Status] = r.N
-	}
-	return out, nil
-}
-
-// ListNodeRuns returns a run's nodes in the order they were first recorded.
-func (s *Store) ListNodeRuns(ctx context.Context, runID string) ([]NodeRun, error) {
-	out := []NodeRun{}
-	if err := s.db.WithContext(ctx).Where("run_id = ?", runID).Order("id").Find(&out).Error; err != nil {
-		return nil, wrap("list node runs", err)
-	}
-	return out, nil
-}
-
-// ListInstances returns a run's instances by node, shard and attempt.
-func (s *Store) ListInstances(ctx context.Context, runID string) ([]Instance, error) {
-	out := []Instance{}
-	err := s.db.WithContext(ctx).Where("run_id = ?", runID).
-		Order("node_id").Order("shard_index").Order("attempt").Order("id").Find(&out).Error
-	if err != nil {
-		return nil, wrap("list instances", err)
 	}
 	return out, nil
 }

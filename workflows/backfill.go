@@ -62,6 +62,11 @@ type StartRunRequest struct {
 type StartRunResult struct {
 	Started bool   `json:"started"`
 	Reason  string `json:"reason,omitempty"`
+	// Alerts are the alert rules the run was started with (its
+	// RunInput.Alerts as resolved at start): the fire and the backfill
+	// alert on them too, so every alert of a definition follows one set
+	// of rules.
+	Alerts []dag.AlertRule `json:"alerts,omitempty"`
 }
 
 // BackfillInput describes a backfill: one run per business date.
@@ -101,7 +106,21 @@ type BackfillCarry struct {
 	Dates   []BackfillDate `json:"dates"`
 	Paused  bool           `json:"paused,omitempty"`
 	Stopped bool           `json:"stopped,omitempty"`
+	// Version is the driver's version of changeBackfillAlerts.
+	Version int `json:"version,omitempty"`
+	// Alerts are the rules of the backfill's runs (StartRunResult.Alerts).
+	Alerts []dag.AlertRule `json:"alerts,omitempty"`
+	// Finishes counts the backfill's arrivals at its end (the key of
+	// backfill_finished); Finished says the current one was alerted.
+	Finishes int  `json:"finishes,omitempty"`
+	Finished bool `json:"finished,omitempty"`
+	// Pending are deliveries still open at the handover.
+	Pending []AlertEvent `json:"pending,omitempty"`
 }
+
+// changeBackfillAlerts: the driver sends backfill_finished, with the
+// dates' counts by status, whenever every date has ended.
+var changeBackfillAlerts = newChange(BackfillWorkflowName, "backfill-alerts", 1)
 
 // BackfillControl is an operator's request to a backfill.
 type BackfillControl struct {
@@ -129,7 +148,12 @@ func BackfillWorkflow(ctx workflow.Context, in BackfillInput) (BackfillProgress,
 	b := &backfill{ctx: ctx, in: in, log: workflow.GetLogger(ctx)}
 	if c := in.Carry; c != nil {
 		b.dates, b.paused, b.stopped = c.Dates, c.Paused, c.Stopped
+		b.version, b.rules, b.finishes, b.finished = workflow.Version(c.Version), c.Alerts, c.Finishes, c.Finished
+		for _, ev := range c.Pending {
+			b.alerts.send(ctx, ev)
+		}
 	} else {
+		b.version = changeBackfillAlerts.get(ctx)
 		for _, d := range in.Dates {
 			b.dates = append(b.dates, BackfillDate{Bizdate: d, Status: "waiting"})
 		}
@@ -159,21 +183,30 @@ func BackfillWorkflow(ctx workflow.Context, in BackfillInput) (BackfillProgress,
 		b.record()
 		p := b.progress()
 		if p.Running == 0 && (p.Waiting == 0 || b.stopped) {
+			b.alertFinished(p)
+			drained := func() bool {
+				return b.version < 1 || b.alerts.drained(ctx, sel, alertScheduleToClose+time.Minute)
+			}
 			if p.Failed == 0 || b.stopped {
-				return p, nil
-			}
-			// Failed dates can still be retried for the operable window.
-			if window == nil {
-				d := in.OperableWindow.MustStd()
-				if d <= 0 {
-					d = DefaultOperableWindow
+				if drained() {
+					return p, nil
 				}
-				window = workflow.NewTimer(ctx, d)
-				sel.AddFuture(window, func(workflow.Future) {})
+			} else {
+				// Failed dates can still be retried for the operable window.
+				if window == nil {
+					d := in.OperableWindow.MustStd()
+					if d <= 0 {
+						d = DefaultOperableWindow
+					}
+					window = workflow.NewTimer(ctx, d)
+					sel.AddFuture(window, func(workflow.Future) {})
+				}
+				if window.IsReady() && drained() {
+					return p, nil
+				}
 			}
-			if window.IsReady() {
-				return p, nil
-			}
+		} else {
+			b.finished = false
 		}
 		limit := backfillHistoryLimit
 		if in.HistoryLimit > 0 {
@@ -186,7 +219,8 @@ func BackfillWorkflow(ctx workflow.Context, in BackfillInput) (BackfillProgress,
 				sel.Select(ctx)
 			}
 			next := in
-			next.Carry = &BackfillCarry{Dates: b.dates, Paused: b.paused, Stopped: b.stopped}
+			next.Carry = &BackfillCarry{Dates: b.dates, Paused: b.paused, Stopped: b.stopped, Version: int(b.version),
+				Alerts: b.rules, Finishes: b.finishes, Finished: b.finished, Pending: b.alerts.undelivered()}
 			return BackfillProgress{}, workflow.NewContinueAsNewError(ctx, BackfillWorkflowName, next)
 		}
 		sel.Select(ctx)
@@ -204,6 +238,30 @@ type backfill struct {
 	paused  bool
 	stopped bool
 	dirty   bool
+
+	version  workflow.Version // of changeBackfillAlerts
+	rules    []dag.AlertRule
+	finishes int
+	finished bool
+	alerts   alerter
+}
+
+// alertFinished sends backfill_finished once per arrival at the end: a
+// retry of the failed dates that ends again pages again.
+func (b *backfill) alertFinished(p BackfillProgress) {
+	if b.version < 1 || b.finished {
+		return
+	}
+	b.finished = true
+	b.finishes++
+	counts := map[string]int{}
+	for _, d := range b.dates {
+		counts[string(d.Status)]++
+	}
+	b.alerts.send(b.ctx, AlertEvent{Event: dag.AlertBackfillFinished,
+		Key: fmt.Sprintf("backfill-%s-%d", b.in.ID, b.finishes), Channels: channelsFor(b.rules, dag.AlertBackfillFinished),
+		Kind: b.in.Kind, DefinitionID: b.in.DefinitionID, DefinitionName: b.in.DefinitionName, Version: b.in.Version,
+		Group: b.in.Group, Trigger: "backfill", Status: string(p.Status), BackfillID: b.in.ID, Counts: counts})
 }
 
 func (b *backfill) progress() BackfillProgress {
@@ -258,6 +316,9 @@ func (b *backfill) startDue() {
 		} else {
 			d.Status = status.DateRunning
 			running++
+			if res.Alerts != nil {
+				b.rules = res.Alerts
+			}
 		}
 		b.dirty = true
 	}

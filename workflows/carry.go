@@ -61,7 +61,7 @@ func (r *runner) restore(c *Carry) {
 
 func (r *runner) continueAsNew() error {
 	c := &Carry{Rev: r.rev, RevMillis: r.revMillis, RevSeq: r.revSeq, StartedAt: r.startedAt, Deadline: r.deadline,
-		Paused: r.paused, Version: int(r.version)}
+		Paused: r.paused, Version: int(r.version), Alerts: r.carryAlerts()}
 	for _, n := range r.nodes {
 		cn := CarriedNode{ID: n.node.ID, Status: string(n.status), Forced: n.forced, Attempts: n.attempts, Outputs: n.outputs,
 			Message: n.message, Rev: n.rev, StartedAt: n.startedAt, FinishedAt: n.finishedAt, Queued: n.queued}

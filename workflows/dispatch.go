@@ -216,7 +216,7 @@ func (r *runner) schedule(n *nodeRun, q QueuedInstance) {
 	if queue == "" {
 		queue = GroupTaskQueue(r.group(n.node.Task))
 	}
-	actx := workflow.WithActivityOptions(ictx, workflow.ActivityOptions{
+	ao := workflow.ActivityOptions{
 		ActivityID:          InstanceID(r.in.RunID, n.node.ID, q.Shard, q.Attempt),
 		TaskQueue:           queue,
 		StartToCloseTimeout: stc,
@@ -224,7 +224,11 @@ func (r *runner) schedule(n *nodeRun, q QueuedInstance) {
 		WaitForCancellation: true,
 		// Retries are the workflow's: each attempt is its own instance.
 		RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 1},
-	})
+	}
+	if r.version >= versionPinnedLost && pinned(n) {
+		ao.ScheduleToStartTimeout = pinnedStartTimeout
+	}
+	actx := workflow.WithActivityOptions(ictx, ao)
 	req := TaskRequest{
 		RunID: r.in.RunID, NodeID: n.node.ID, InstanceID: q.ID, Attempt: q.Attempt,
 		Bizdate: r.in.Bizdate, ShardIndex: q.Shard, ShardTotal: len(n.shards), ShardParam: q.ShardParam,
@@ -263,6 +267,15 @@ func (r *runner) classify(err error, n *nodeRun, s *shard, q *QueuedInstance) Ta
 	switch {
 	case errors.As(err, &canceled):
 		return TaskResult{Status: string(status.InstanceStopped), Message: "stopped: " + r.stopReason(n, s)}
+	case errors.As(err, &timeoutErr) && r.version >= versionPinnedLost && pinned(n) &&
+		timeoutErr.TimeoutType().String() == "Heartbeat":
+		return TaskResult{Status: string(status.InstanceFailed), Message: fmt.Sprintf(
+			"worker %s lost: no heartbeat within %s; a broadcast instance runs only on its own worker, so it is not run again elsewhere",
+			q.WorkerID, HeartbeatTimeout)}
+	case errors.As(err, &timeoutErr) && r.version >= versionPinnedLost && pinned(n) &&
+		timeoutErr.TimeoutType().String() == "ScheduleToStart":
+		return TaskResult{Status: string(status.InstanceFailed), Message: fmt.Sprintf(
+			"worker %s did not take its broadcast instance within %s: it is gone or every slot stayed busy", q.WorkerID, pinnedStartTimeout)}
 	case errors.As(err, &timeoutErr) && timeoutErr.TimeoutType().String() == "Heartbeat" && q.Lost < maxLostRetries &&
 		r.halted == "" && n.stopReq == "" && s.stopReq == "":
 		return TaskResult{}
@@ -271,6 +284,12 @@ func (r *runner) classify(err error, n *nodeRun, s *shard, q *QueuedInstance) Ta
 	default:
 		return TaskResult{Status: string(status.InstanceFailed), Message: err.Error()}
 	}
+}
+
+// pinned reports whether the node's instances are bound to one worker
+// each (broadcast): such an instance cannot run on another worker.
+func pinned(n *nodeRun) bool {
+	return n.node.Task != nil && n.node.Task.Mode == dag.ModeBroadcast
 }
 
 func (r *runner) stopReason(n *nodeRun, s *shard) string {
@@ -296,6 +315,9 @@ func (r *runner) instanceDone(n *nodeRun, s *shard, q QueuedInstance, t *dag.Tas
 	}
 	exit := res.ExitCode
 	r.recordInstance(n, q, InstanceState{Status: res.Status, Message: res.Message, ExitCode: &exit, WorkerID: res.WorkerID})
+	if s.status == status.InstanceStopFailed {
+		r.alertStopFailed(n, q, res.Message)
+	}
 	if len(res.Outputs) > 0 {
 		if n.outputs == nil {
 			n.outputs = map[string]string{}
@@ -403,6 +425,7 @@ func (r *runner) finishNode(n *nodeRun, st status.Node, msg string) {
 	}
 	n.forced = false
 	r.touch(n)
+	r.alertNode(n)
 	for _, e := range r.g.Downstream(n.node.ID) {
 		r.candidates.add(r.g.Index(e.To))
 	}

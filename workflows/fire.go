@@ -66,8 +66,12 @@ type ActiveFiredRunsRequest struct {
 // Changes to FireWorkflow (see change).
 var (
 	changeFireTerminates = newChange(FireWorkflowName, "fire-terminate-other", 1)
-	changeFirePauses     = newChange(FireWorkflowName, "fire-pause-on-failure", 1)
+	changeFirePauses     = newChange(FireWorkflowName, "fire-pause-on-failure", versionFireAlertsPause)
 )
+
+// versionFireAlertsPause: a pause on failure sends schedule_paused to the
+// channels of the run's rules (StartRunResult.Alerts).
+const versionFireAlertsPause = 2
 
 // ScheduleID names the Temporal schedule of a task or flow.
 func ScheduleID(kind, definitionID string) string { return "baton-" + kind + "-" + definitionID }
@@ -109,7 +113,7 @@ func FireWorkflow(ctx workflow.Context, in FireInput) error {
 			Version: in.Version, Group: in.Group, Trigger: in.Trigger, Bizdate: bizdate, Params: in.Params, Initiator: "schedule"},
 		Input: RunInput{RunID: runID, Kind: in.Kind, DefinitionID: in.DefinitionID, Version: in.Version, Trigger: in.Trigger,
 			Bizdate: bizdate, Params: in.Params, Flow: in.Flow, Mirror: in.Mirror, OperableWindow: in.OperableWindow,
-			Notify: info.WorkflowExecution.ID},
+			Notify: info.WorkflowExecution.ID, ScheduledAt: &fire},
 		Cron: in.Cron, Timezone: in.Timezone, FireTime: fire,
 	}
 	if in.Overlap == OverlapTerminateOther &&
@@ -142,11 +146,9 @@ func FireWorkflow(ctx workflow.Context, in FireInput) error {
 		return temporal.NewCanceledError("replaced by a newer fire")
 	}
 	if ended.Status != string(status.RunSuccess) {
-		if in.PauseOnFailure && changeFirePauses.get(ctx) >= 1 {
-			req := PauseScheduleRequest{ScheduleID: ScheduleID(in.Kind, in.DefinitionID),
-				Note: fmt.Sprintf("paused on failure: run %s ended %s", runID, ended.Status)}
-			if err := workflow.ExecuteActivity(actx, PauseScheduleActivity, req).Get(ctx, nil); err != nil {
-				workflow.GetLogger(ctx).Info("pause on failure failed", "run", runID, "error", err)
+		if in.PauseOnFailure {
+			if v := changeFirePauses.get(ctx); v >= 1 {
+				pauseOnFailure(ctx, actx, in, req.Record, ended, res.Alerts, v)
 			}
 		}
 		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("run %s ended %s", runID, ended.Status), "RunUnsuccessful", errRunUnsuccessful)
@@ -182,4 +184,25 @@ func stopEarlierRuns(ctx, actx workflow.Context, in FireInput, own string) {
 			log.Info("terminate_other: stop of an earlier run failed", "index", i, "error", err)
 		}
 	}
+}
+
+// pauseOnFailure pauses the schedule of a fire whose run ended
+// unsuccessful and, from versionFireAlertsPause on, sends schedule_paused
+// to the rules' channels, waiting for the delivery before the fire ends.
+func pauseOnFailure(ctx, actx workflow.Context, in FireInput, run RunRecord, ended RunEnded, rules []dag.AlertRule, v workflow.Version) {
+	id := ScheduleID(in.Kind, in.DefinitionID)
+	req := PauseScheduleRequest{ScheduleID: id, Note: fmt.Sprintf("paused on failure: run %s ended %s", run.ID, ended.Status)}
+	if err := workflow.ExecuteActivity(actx, PauseScheduleActivity, req).Get(ctx, nil); err != nil {
+		workflow.GetLogger(ctx).Info("pause on failure failed", "run", run.ID, "error", err)
+		return
+	}
+	if v < versionFireAlertsPause {
+		return
+	}
+	var a alerter
+	a.send(ctx, AlertEvent{Event: dag.AlertSchedulePaused, Key: id, Channels: channelsFor(rules, dag.AlertSchedulePaused),
+		RunID: run.ID, Kind: run.Kind, DefinitionID: run.DefinitionID, DefinitionName: run.DefinitionName,
+		Version: run.Version, Group: run.Group, Trigger: run.Trigger, Bizdate: run.Bizdate, Status: ended.Status,
+		ScheduleID: id})
+	a.await(ctx, alertScheduleToClose+time.Minute)
 }

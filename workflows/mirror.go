@@ -61,6 +61,9 @@ func (r *runner) setRun(st status.Run, msg string) {
 		return
 	}
 	r.runStatus = st
+	if !st.Terminal() {
+		r.alerts.endAlerted = false // a new arrival at a final status pages again
+	}
 	rs := &RunState{Status: string(st), Rev: r.nextRev(), Message: msg,
 		TemporalRunID: workflow.GetInfo(r.ctx).WorkflowExecution.RunID}
 	started := r.startedAt

@@ -67,7 +67,8 @@ func (r *runner) upsertStatus() {
 }
 
 func (r *runner) view() (control.View, error) {
-	v := control.View{Status: string(r.runStatus), Nodes: make([]control.NodeView, 0, len(r.nodes)), Rev: r.rev}
+	v := control.View{Status: string(r.runStatus), Nodes: make([]control.NodeView, 0, len(r.nodes)), Rev: r.rev,
+		Unsent: r.in.Mirror && r.batch != nil && !r.batch.empty()}
 	for _, n := range r.nodes {
 		nv := control.NodeView{ID: n.node.ID, Status: string(n.status), Forced: n.forced, Attempts: n.attempts,
 			Ran: n.ran(), Message: n.message, Outputs: n.outputs}

@@ -29,6 +29,10 @@ const (
 	// DefaultOperableWindow keeps an ended, unsuccessful run open for
 	// operations when the input does not say.
 	DefaultOperableWindow = 7 * 24 * time.Hour
+	// pinnedStartTimeout bounds the wait of a broadcast instance for its
+	// own worker to take it: a live worker takes it within a second unless
+	// all its slots are busy, so this is generous.
+	pinnedStartTimeout = 10 * time.Minute
 	// keptResults bounds the control results kept for the control query.
 	keptResults = 1000
 )
@@ -48,16 +52,25 @@ const (
 	// dag.MaxDuration) instead of wrapping negative, which failed the
 	// node at once without its remaining attempts.
 	versionSaturatedWaits = 3
-	// (version 4 is taken by alerts.)
+	// versionAlerts: the run delivers alerts (run, node and instance
+	// events, SLA timers) by its RunInput.Alerts; see alerts.go.
+	versionAlerts = 4
+	// versionPinnedLost: a broadcast instance (it may run only on its own
+	// worker) whose worker is lost fails at once, saying so, instead of
+	// being queued again for that worker, where nothing polls while the
+	// worker is gone; and it fails when its worker does not take it within
+	// pinnedStartTimeout (the worker died after the live-worker list).
+	versionPinnedLost = 5
 	// versionMirrorBehind: the mirror write of a workflow task no longer
 	// holds the task. The batch goes to the worker's write-behind queue
 	// (activities.WriteBehind) and the task's commands leave at once; the
 	// write the run ends with, and that of a task that applied a control
 	// request, are still awaited, so a closed run's mirror is whole and a
-	// control's effect is there before its answer. The worker's "running" mark gets a rev of its own, reserved at
-	// dispatch above the instance's "waiting" write, so that write landing
-	// late cannot take the instance back to waiting.
-	versionMirrorBehind = 5
+	// control's effect is there before its answer. The worker's "running"
+	// mark gets a rev of its own, reserved at dispatch above the instance's
+	// "waiting" write, so that write landing late cannot take the instance
+	// back to waiting.
+	versionMirrorBehind = 6
 	// historySizeLimit is the history size at which a run continues as new
 	// (Temporal's hard limit is 50 MiB).
 	historySizeLimit = 20 << 20
@@ -159,6 +172,7 @@ type runner struct {
 	actor       string // who caused the changes being recorded
 	reason      string
 	requestID   string
+	alerts      runAlerts
 }
 
 func newRunner(ctx workflow.Context, in RunInput, g *dag.Graph) *runner {
@@ -200,9 +214,11 @@ func (r *runner) run() (RunResult, error) {
 	if c := r.in.Carry; c != nil {
 		r.version = workflow.Version(c.Version)
 		r.restore(c)
+		r.restoreAlerts(c.Alerts)
 	} else {
 		r.version = changeOperable.get(r.ctx)
 		r.start()
+		r.startSLAs()
 	}
 	ctrl := workflow.GetSignalChannel(r.ctx, SignalControl)
 	r.sel.AddReceive(ctrl, func(c workflow.ReceiveChannel, _ bool) {
@@ -223,6 +239,7 @@ func (r *runner) run() (RunResult, error) {
 			}
 		})
 	}
+	r.armSLAs()
 	var window workflow.Future
 	for {
 		r.evaluate()
@@ -244,21 +261,26 @@ func (r *runner) run() (RunResult, error) {
 			}
 			r.flushAwaited()
 			r.notify()
+			r.alertEnd()
 			if r.closed || final == status.RunSuccess || final == status.RunSkipped {
-				return r.result(), nil
-			}
-			// An unsuccessful run stays open for operations (retry, skip,
-			// rerun downstream, rollback, abandon) for the operable window.
-			if window == nil {
-				r.deadline = nil
-				window = workflow.NewTimer(r.ctx, r.operableWindow())
-				r.sel.AddFuture(window, func(workflow.Future) {})
-			}
-			if window.IsReady() {
-				return r.result(), nil
+				if r.alertsDrained() {
+					return r.result(), nil
+				}
+			} else {
+				// An unsuccessful run stays open for operations (retry, skip,
+				// rerun downstream, rollback, abandon) for the operable window.
+				if window == nil {
+					r.deadline = nil
+					window = workflow.NewTimer(r.ctx, r.operableWindow())
+					r.sel.AddFuture(window, func(workflow.Future) {})
+				}
+				if window.IsReady() && r.alertsDrained() {
+					return r.result(), nil
+				}
 			}
 		}
-		if r.draining && r.inflight == 0 && r.timers == 0 {
+		if r.draining && r.inflight == 0 && r.timers == 0 &&
+			(r.version < versionAlerts || r.alerts.drained(r.ctx, r.sel, alertHandover)) {
 			return RunResult{}, r.continueAsNew()
 		}
 		r.sel.Select(r.ctx)

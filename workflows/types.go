@@ -73,6 +73,9 @@ type RunInput struct {
 	// definition's own rules (pinned with its version) followed by its
 	// group's defaults. A run with none emits no alert.
 	Alerts []dag.AlertRule `json:"alerts,omitempty"`
+	// ScheduledAt is the schedule time of a run a schedule fired: an SLA's
+	// after counts from it (from the run's start otherwise).
+	ScheduledAt *time.Time `json:"scheduled_at,omitempty"`
 }
 
 // AlertEvent is what the interpreter (or the backfill and fire workflows)
@@ -132,6 +135,26 @@ type Carry struct {
 	StartedAt time.Time     `json:"started_at"`
 	Deadline  *time.Time    `json:"deadline,omitempty"`
 	Nodes     []CarriedNode `json:"nodes"`
+	// Alerts is the alert state (version 4 on).
+	Alerts *CarriedAlerts `json:"alerts,omitempty"`
+}
+
+// CarriedAlerts is a run's alert state across continue-as-new: what its
+// keys are derived from, its SLA deadlines, and the deliveries still open
+// at the handover, which the next execution schedules again.
+type CarriedAlerts struct {
+	Ends         int          `json:"ends,omitempty"`
+	EndAlerted   bool         `json:"end_alerted,omitempty"`
+	FailedBefore bool         `json:"failed_before,omitempty"`
+	SLAs         []CarriedSLA `json:"slas,omitempty"`
+	Pending      []AlertEvent `json:"pending,omitempty"`
+}
+
+// CarriedSLA is one rule's SLA deadline and whether its timer fired.
+type CarriedSLA struct {
+	Rule     int       `json:"rule"`
+	Deadline time.Time `json:"deadline"`
+	Fired    bool      `json:"fired,omitempty"`
 }
 
 // CarriedNode is one node's state across continue-as-new.

@@ -57,9 +57,16 @@ func CurrentVersion(workflowType string) int {
 // Names carry the version they record, so recording the current version
 // never replaces the histories of older ones.
 func HistoryFixture(workflowType, name string) string {
+	return HistoryFixtureOf(workflowType, name, CurrentVersion(workflowType))
+}
+
+// HistoryFixtureOf is the file name of a history of the workflow type
+// that records version v: a history that passes no newer change (a fire
+// without pause_on_failure) records an older version than the current.
+func HistoryFixtureOf(workflowType, name string, v int) string {
 	prefix, ok := fixturePrefixes[workflowType]
 	if !ok {
 		panic("workflows: no fixture prefix for workflow type " + workflowType)
 	}
-	return fmt.Sprintf("%s-v%d-%s.json", prefix, CurrentVersion(workflowType), name)
+	return fmt.Sprintf("%s-v%d-%s.json", prefix, v, name)
 }

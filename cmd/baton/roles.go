@@ -17,6 +17,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/baton-sched/baton/api"
+	"github.com/baton-sched/baton/internal/alert"
 	"github.com/baton-sched/baton/internal/config"
 	"github.com/baton-sched/baton/internal/devstack"
 	"github.com/baton-sched/baton/internal/engine"
@@ -140,21 +141,28 @@ func runDev(ctx context.Context, cfg config.Config) error {
 		return err
 	}
 	defer c.Close()
-	httpAllow := cfg.HTTPAllow
-	if len(httpAllow) == 0 {
+	if len(cfg.HTTPAllow) == 0 {
 		// The dev stack runs on one machine: local HTTP services are the point.
-		httpAllow = []string{"127.0.0.0/8", "::1/128"}
+		cfg.HTTPAllow = []string{"127.0.0.0/8", "::1/128"}
+	}
+	if err := devSecretKey(&cfg); err != nil {
+		return err
+	}
+	sealer, err := secretSealer(cfg)
+	if err != nil {
+		return err
 	}
 	w, err := engine.StartWorker(ctx, c, store, engine.WorkerOptions{
 		Group: cfg.Group, WorkerID: cfg.WorkerID, Concurrency: cfg.Concurrency,
-		WorkRoot: cfg.TaskWorkRoot(), Isolation: iso, Logger: log, HTTPAllow: httpAllow, Metrics: m,
+		WorkRoot: cfg.TaskWorkRoot(), Isolation: iso, Logger: log, HTTPAllow: cfg.HTTPAllow, Metrics: m,
+		ConsoleURL: cfg.ConsoleLink(), Sealer: sealer,
 	})
 	if err != nil {
 		return err
 	}
 	defer w.Stop()
 	go store.KeepFor(ctx, cfg.Retention, time.Hour, log)
-	go newReconciler(cfg, store, c, log).Run(ctx)
+	go newReconciler(cfg, store, c, log, m).Run(ctx)
 	fmt.Printf(`baton dev is running
   Console + API   http://%s
   Temporal UI     %s
@@ -229,21 +237,67 @@ func devToken(ctx context.Context, cfg config.Config, store *models.Store) (stri
 	return token, nil
 }
 
+// devSecretKey gives dev a BATON_SECRET_KEY when none is set: the one
+// kept in the data dir, generated (0600) on first start, so channel
+// secrets saved by one start open on the next.
+func devSecretKey(cfg *config.Config) error {
+	if cfg.SecretKey != "" {
+		return nil
+	}
+	path := filepath.Join(cfg.DataDir, "secret-key")
+	b, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		cfg.SecretKey = strings.TrimSpace(string(b))
+	case errors.Is(err, os.ErrNotExist):
+		if cfg.SecretKey, err = config.GenerateSecretKey(); err != nil {
+			return err
+		}
+		if err := os.WriteFile(path, []byte(cfg.SecretKey+"\n"), 0o600); err != nil {
+			return fmt.Errorf("keep secret key: %w", err)
+		}
+	default:
+		return fmt.Errorf("read secret key: %w", err)
+	}
+	if _, err := config.ParseSecretKey(cfg.SecretKey); err != nil {
+		return fmt.Errorf("secret key in %s: %w", path, err)
+	}
+	return nil
+}
+
+// secretSealer seals and opens alert channel secrets under
+// BATON_SECRET_KEY; nil without one (env:NAME secrets still work).
+func secretSealer(cfg config.Config) (*alert.Sealer, error) {
+	if cfg.SecretKey == "" {
+		return nil, nil
+	}
+	key, err := config.ParseSecretKey(cfg.SecretKey)
+	if err != nil {
+		return nil, fmt.Errorf("BATON_SECRET_KEY: %w", err)
+	}
+	return alert.NewSealer(key)
+}
+
 // newReconciler repairs the mirror from Temporal (docs/architecture.md,
-// "Mirror consistency"); Stats() is there for metrics.
-func newReconciler(cfg config.Config, store *models.Store, c client.Client, log *slog.Logger) *reconcile.Reconciler {
+// "Mirror consistency"); its passes are counted on m (baton_reconcile_*).
+func newReconciler(cfg config.Config, store *models.Store, c client.Client, log *slog.Logger, m *metrics.Metrics) *reconcile.Reconciler {
 	return reconcile.New(store, reconcile.TemporalObserver{Engine: &engine.Engine{Client: c, Namespace: cfg.TemporalNamespace}},
 		reconcile.Options{Interval: cfg.ReconcileInterval, StartGrace: cfg.ReconcileStartGrace,
-			OperableWindow: cfg.OperableWindow, Logger: log})
+			OperableWindow: cfg.OperableWindow, Logger: log, Metrics: m})
 }
 
 // serveAPI serves the REST API and the console; temporalUI is the Temporal
 // Web UI address the console links to ("" when unknown).
 func serveAPI(ctx context.Context, cfg config.Config, store *models.Store, c client.Client, log *slog.Logger, m *metrics.Metrics, temporalUI string) error {
 	addr := cfg.HTTPAddr
+	sealer, err := secretSealer(cfg)
+	if err != nil {
+		return err
+	}
 	h := api.New(api.Options{Store: store, Engine: &engine.Engine{Client: c, Namespace: cfg.TemporalNamespace, Metrics: m},
 		Logger: log, OperableWindow: cfg.OperableWindow, Metrics: m,
-		Console: web.Handler(web.Files()), TemporalUIURL: temporalUI}).Handler()
+		Console: web.Handler(web.Files()), TemporalUIURL: temporalUI,
+		Sealer: sealer, ConsoleURL: cfg.ConsoleLink(), HTTPAllow: cfg.HTTPAllow}).Handler()
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", addr, err)
@@ -301,7 +355,7 @@ func apiCmd() *cobra.Command {
 			}
 			defer c.Close()
 			go store.KeepFor(ctx, cfg.Retention, time.Hour, log)
-			go newReconciler(cfg, store, c, log).Run(ctx)
+			go newReconciler(cfg, store, c, log, m).Run(ctx)
 			log.Info("baton api listening", "addr", cfg.HTTPAddr, "temporal", cfg.TemporalHostPort())
 			return serveAPI(ctx, cfg, store, c, log, m, "")
 		},
@@ -357,9 +411,14 @@ func workerCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			sealer, err := secretSealer(cfg)
+			if err != nil {
+				return err
+			}
 			w, err := engine.StartWorker(ctx, c, store, engine.WorkerOptions{
 				Group: cfg.Group, WorkerID: cfg.WorkerID, Concurrency: cfg.Concurrency, Logger: log,
 				WorkRoot: cfg.TaskWorkRoot(), Isolation: iso, HTTPAllow: cfg.HTTPAllow, Metrics: m,
+				ConsoleURL: cfg.ConsoleLink(), Sealer: sealer,
 			})
 			if err != nil {
 				return err

@@ -104,6 +104,28 @@ func TestFilterShapes(t *testing.T) {
 	}
 }
 
+func TestAlertsVariant(t *testing.T) {
+	sh := Shapes(false)[0]
+	vs := (&Options{Mirror: "both", Alerts: true}).Variants(sh)
+	if len(vs) != 4 || vs[3] != VariantAlerts {
+		t.Fatalf("variants %v", vs)
+	}
+	if vs := (&Options{Mirror: "both"}).Variants(sh); len(vs) != 3 {
+		t.Fatalf("alerts run without -alerts: %v", vs)
+	}
+	// Rules the API would refuse would measure nothing real; an SLA rule
+	// is what sets the timer.
+	if p := dag.ValidateAlerts("alerts", AlertRules); len(p) > 0 {
+		t.Fatal(p)
+	}
+	// The alerts row compares with mirror on in the results, and does not
+	// overwrite mirror on's target verdict.
+	rows := []Row{{Shape: sh, Variant: VariantMirrorOn, OK: 1, Ratio: 1.1}, {Shape: sh, Variant: VariantAlerts, OK: 1, Ratio: 9}}
+	if tt := TargetTable(rows); !strings.Contains(tt, "1.10: met") || strings.Contains(tt, "9.00") {
+		t.Fatalf("target table:\n%s", tt)
+	}
+}
+
 // history builds a synthetic history the way the server writes one.
 type history struct {
 	t0  time.Time

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"sort"
 	"strings"
 	"time"
@@ -262,8 +263,8 @@ func TargetTable(rows []Row) string {
 		}
 	}
 	for _, r := range rows {
-		if r.Shape.Hand == HandNone || r.Variant == VariantHand {
-			continue
+		if r.Shape.Hand == HandNone || r.Variant == VariantHand || r.Variant == VariantAlerts {
+			continue // the targets are the mirror's; alerts compare with mirror on
 		}
 		p := got[r.Shape.Name]
 		if p == nil {
@@ -504,4 +505,24 @@ func KeptAnalysis(path string) (string, error) {
 		return "", nil
 	}
 	return tail, nil
+}
+
+// CPUProfile starts a CPU profile written to path; stop ends and closes
+// it. An empty path profiles nothing (stop does nothing).
+func CPUProfile(path string) (stop func(), err error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		_ = f.Close()
+	}, nil
 }

@@ -42,7 +42,19 @@ const (
 	// the workflow task. Run beside the others (-mirror all), it gives the
 	// before and after ratios from one run.
 	VariantMirrorAwaited Variant = "interpreter, mirror on, awaited (before)"
+	// VariantAlerts is mirror on with AlertRules on the run: what alerting
+	// costs a run that succeeds (its hops, the SLA timer set and cancelled).
+	VariantAlerts Variant = "interpreter, mirror on + alerts"
 )
+
+// AlertRules are VariantAlerts' rules, as an operator would put them on a
+// nightly flow: page on any failure, and an SLA. On a run that succeeds
+// none fires (the channel is never reached); the SLA's timer is started
+// at the run's start and cancelled at its end.
+var AlertRules = []dag.AlertRule{
+	{Events: []dag.AlertEvent{dag.AlertNodeFailed, dag.AlertRunFailed}, Channels: []string{"bench-oncall"}},
+	{Events: []dag.AlertEvent{dag.AlertSLAMiss}, Channels: []string{"bench-oncall"}, SLA: &dag.SLA{After: "1h"}},
+}
 
 // AwaitedFlowsQueue is the flows queue of VariantMirrorAwaited's worker.
 const AwaitedFlowsQueue = workflows.FlowsTaskQueue + "-awaited"
@@ -59,6 +71,9 @@ type Options struct {
 	Shapes []Shape
 	Reps   int
 	Mirror string // off | on | both (off and on) | all (off, on and awaited)
+	// Alerts adds VariantAlerts to the interpreter variants when the
+	// mirror is on.
+	Alerts bool
 	// Progress receives one line per workflow run.
 	Progress io.Writer
 	// RunTimeout bounds one workflow run, so a stuck run fails the
@@ -109,6 +124,9 @@ func (o *Options) Variants(s Shape) []Variant {
 	}
 	if o.Mirror != "off" {
 		vs = append(vs, VariantMirrorOn)
+		if o.Alerts {
+			vs = append(vs, VariantAlerts)
+		}
 	}
 	if o.Mirror == "all" {
 		vs = append(vs, VariantMirrorAwaited)
@@ -123,14 +141,14 @@ func (o *Options) Variants(s Shape) []Variant {
 // these workers, so pollers and slots are the same for both.
 func StartWorkers(c client.Client, store *models.Store, shellConcurrency int) (stop func(), err error) {
 	flows := worker.New(c, workflows.FlowsTaskQueue, worker.Options{})
-	drain := engine.RegisterFlows(flows, store, nil, nil)
+	drain := engine.RegisterFlows(flows, store, nil, nil, nil)
 	flows.RegisterWorkflowWithOptions(HandWrittenChain, workflow.RegisterOptions{Name: HandChainWorkflow})
 	flows.RegisterWorkflowWithOptions(HandWrittenFanOut, workflow.RegisterOptions{Name: HandFanOutWorkflow})
 	flows.RegisterWorkflowWithOptions(HandWrittenLayered, workflow.RegisterOptions{Name: HandLayeredWorkflow})
 	// The before variant's worker: the same interpreter, its mirror
 	// without the write-behind queue.
 	awaited := worker.New(c, AwaitedFlowsQueue, worker.Options{})
-	engine.RegisterFlowsWith(awaited, &activities.Mirror{Store: store})
+	engine.RegisterFlowsWith(awaited, &activities.Mirror{Store: store}, nil)
 	tasks := worker.New(c, workflows.GroupTaskQueue(Group), worker.Options{
 		MaxConcurrentActivityExecutionSize: ActivitySlots,
 		DisableWorkflowWorker:              true,
@@ -264,7 +282,7 @@ func (r *runner) once(ctx context.Context, sh Shape, v Variant, rep int) Sample 
 				s.Err, s.Stats.Runs, s.Stats.Events, s.Stats.Activities, sh.TaskNodes())
 		}
 	}
-	line := fmt.Sprintf("rep %d  %-20s %-26s %8.2fs", rep, sh.Name, v, makespan.Seconds())
+	line := fmt.Sprintf("rep %d  %-20s %-32s %8.2fs", rep, sh.Name, v, makespan.Seconds())
 	if s.Err != nil {
 		line += "  FAILED: " + s.Err.Error()
 	} else {
@@ -282,6 +300,8 @@ func variantKey(v Variant) string {
 		return "off"
 	case VariantMirrorAwaited:
 		return "awaited"
+	case VariantAlerts:
+		return "alerts"
 	default:
 		return "on"
 	}
@@ -322,7 +342,7 @@ func (r *runner) execute(ctx context.Context, sh Shape, flow dag.Flow, v Variant
 		}
 		wid, input = "bench-hand-"+runID, hin
 	} else {
-		mirror := v == VariantMirrorOn || v == VariantMirrorAwaited
+		mirror := v == VariantMirrorOn || v == VariantAlerts || v == VariantMirrorAwaited
 		if v == VariantMirrorAwaited {
 			queue = AwaitedFlowsQueue
 		}
@@ -337,9 +357,13 @@ func (r *runner) execute(ctx context.Context, sh Shape, flow dag.Flow, v Variant
 			}
 		}
 		name, wid = workflows.RunWorkflowName, workflows.WorkflowID(runID)
-		input = workflows.RunInput{RunID: runID, Kind: "flow", DefinitionID: defID, Version: 1,
+		in := workflows.RunInput{RunID: runID, Kind: "flow", DefinitionID: defID, Version: 1,
 			Trigger: dag.TriggerManual, Bizdate: bizdate, Flow: flow, Mirror: mirror,
 			MaxInFlight: sh.MaxInFlight, HistoryLimit: sh.HistoryLimit}
+		if v == VariantAlerts {
+			in.Alerts = AlertRules
+		}
+		input = in
 	}
 	t0 := time.Now()
 	run, err := c.ExecuteWorkflow(ctx, startOptions(wid, defID, queue), name, input)

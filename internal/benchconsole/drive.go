@@ -22,6 +22,10 @@ type Query struct {
 	Name   string
 	Path   string        // under the server, query string included
 	Target time.Duration // p95 to stay under
+	// Uncached sends it to a server without the cache of ended runs'
+	// answers: what the first request for an ended run, or every request
+	// for an open one, costs.
+	Uncached bool
 }
 
 // Result is a query's timings.
@@ -47,26 +51,29 @@ func Queries(s Spec, cursor50 string) []Query {
 	month := s.End.AddDate(0, -1, 0).Format("2006-01-02")
 	to := s.End.Format("2006-01-02")
 	return []Query{
-		{"runs list, unfiltered", "/api/v1/runs", listTarget},
-		{"runs list, status=failed", "/api/v1/runs?status=failed", listTarget},
-		{"runs list, definition + bizdate range", "/api/v1/runs?definition_id=" + FlowID(3) + "&bizdate_from=" + month + "&bizdate_to=" + to, listTarget},
-		{"runs list, initiator", "/api/v1/runs?initiator=" + Users[1], listTarget},
-		{"runs list, trigger=manual", "/api/v1/runs?trigger=manual", listTarget},
-		{"runs list, page 50 via cursor", "/api/v1/runs?cursor=" + url.QueryEscape(cursor50), listTarget},
-		{"runs stats, unfiltered", "/api/v1/runs/stats", listTarget},
-		{"runs stats, definition", "/api/v1/runs/stats?definition_id=" + FlowID(3), listTarget},
-		{"run detail, 10,000 nodes (?view=topology)", "/api/v1/runs/" + HugeRunID + "?view=topology", detailTarget},
-		{"node duration history (30 runs)", "", listTarget}, // path set by Drive: a node of a recent run
-		{"locate, 10,000-node run", "/api/v1/runs/" + HugeRunID + "/locate", detailTarget},
-		{"gantt, 10,000-node run", "/api/v1/runs/" + HugeRunID + "/gantt", detailTarget},
+		{"runs list, unfiltered", "/api/v1/runs", listTarget, false},
+		{"runs list, status=failed", "/api/v1/runs?status=failed", listTarget, false},
+		{"runs list, definition + bizdate range", "/api/v1/runs?definition_id=" + FlowID(3) + "&bizdate_from=" + month + "&bizdate_to=" + to, listTarget, false},
+		{"runs list, initiator", "/api/v1/runs?initiator=" + Users[1], listTarget, false},
+		{"runs list, trigger=manual", "/api/v1/runs?trigger=manual", listTarget, false},
+		{"runs list, page 50 via cursor", "/api/v1/runs?cursor=" + url.QueryEscape(cursor50), listTarget, false},
+		{"runs stats, unfiltered", "/api/v1/runs/stats", listTarget, false},
+		{"runs stats, definition", "/api/v1/runs/stats?definition_id=" + FlowID(3), listTarget, false},
+		{"run detail, 10,000 nodes (?view=topology), uncached", "/api/v1/runs/" + HugeRunID + "?view=topology", detailTarget, true},
+		{"run detail, 10,000 nodes (?view=topology), ended run cached", "/api/v1/runs/" + HugeRunID + "?view=topology", detailTarget, false},
+		{"node duration history (30 runs)", "", listTarget, false}, // path set by Drive: a node of a recent run
+		{"locate, 10,000-node run", "/api/v1/runs/" + HugeRunID + "/locate", detailTarget, false},
+		{"gantt, 10,000-node run, uncached", "/api/v1/runs/" + HugeRunID + "/gantt", detailTarget, true},
+		{"gantt, 10,000-node run, ended run cached", "/api/v1/runs/" + HugeRunID + "/gantt", detailTarget, false},
 	}
 }
 
-// Server serves st through the real API with a viewer token.
+// Server serves st through the real API with a viewer token, twice: with
+// the cache of ended runs' answers (URL) and without it (UncachedURL).
 type Server struct {
-	URL   string
-	token string
-	close func()
+	URL, UncachedURL string
+	token            string
+	close            func()
 }
 
 // Serve starts the API over st on a local port.
@@ -75,9 +82,10 @@ func Serve(ctx context.Context, st *models.Store) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	srv := api.New(api.Options{Store: st, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	ts := httptest.NewServer(srv.Handler())
-	return &Server{URL: ts.URL, token: token, close: ts.Close}, nil
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	ts := httptest.NewServer(api.New(api.Options{Store: st, Logger: quiet}).Handler())
+	tu := httptest.NewServer(api.New(api.Options{Store: st, Logger: quiet, NoAnswerCache: true}).Handler())
+	return &Server{URL: ts.URL, UncachedURL: tu.URL, token: token, close: func() { ts.Close(); tu.Close() }}, nil
 }
 
 // Close stops the server.
@@ -86,7 +94,11 @@ func (s *Server) Close() { s.close() }
 // Get fetches path and decodes the answer into out (nil: discard),
 // returning its size; any status but 200 is an error.
 func (s *Server) Get(ctx context.Context, path string, out any) (int, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.URL+path, nil)
+	return s.get(ctx, s.URL, path, out)
+}
+
+func (s *Server) get(ctx context.Context, base, path string, out any) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+path, nil)
 	if err != nil {
 		return 0, err
 	}
@@ -162,8 +174,12 @@ func (s *Server) Drive(ctx context.Context, qs []Query, n int) ([]Result, error)
 	out := make([]Result, 0, len(qs))
 	for _, q := range qs {
 		r := Result{Query: q}
+		base := s.URL
+		if q.Uncached {
+			base = s.UncachedURL
+		}
 		for i := range 3 {
-			size, err := s.Get(ctx, q.Path, nil)
+			size, err := s.get(ctx, base, q.Path, nil)
 			if err != nil {
 				return nil, err
 			}
@@ -173,7 +189,7 @@ func (s *Server) Drive(ctx context.Context, qs []Query, n int) ([]Result, error)
 		}
 		for range n {
 			t0 := time.Now()
-			if _, err := s.Get(ctx, q.Path, nil); err != nil {
+			if _, err := s.get(ctx, base, q.Path, nil); err != nil {
 				return nil, err
 			}
 			r.Samples = append(r.Samples, time.Since(t0))

@@ -144,17 +144,24 @@ func writeBackfill(w io.Writer, raw []byte) error {
 		"initiator", dash(b.Initiator), "created", ts(b.CreatedAt)); err != nil {
 		return err
 	}
-	if len(b.Dates) == 0 {
+	if b.Dates == nil || len(*b.Dates) == 0 {
 		return nil
 	}
 	fmt.Fprintln(w)
 	t := newTable(w, "BIZDATE", "STATUS", "RUN", "ATTEMPT", "RUN STATUS")
-	for _, d := range b.Dates {
+	for _, d := range *b.Dates {
 		attempt := "-"
-		if d.Attempt > 0 {
-			attempt = fmt.Sprint(d.Attempt)
+		if d.Attempt != nil && *d.Attempt > 0 {
+			attempt = fmt.Sprint(*d.Attempt)
 		}
-		t.row(d.Bizdate, d.Status, dash(d.RunID), attempt, dash(d.RunStatus))
+		runID, runStatus := "", ""
+		if d.RunID != nil {
+			runID = *d.RunID
+		}
+		if d.RunStatus != nil {
+			runStatus = string(*d.RunStatus)
+		}
+		t.row(d.Bizdate.String(), d.Status, dash(runID), attempt, dash(runStatus))
 	}
 	return t.flush()
 }

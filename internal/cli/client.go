@@ -151,11 +151,20 @@ func (c *Client) call(ctx context.Context, method, path string, q url.Values, bo
 
 // stream opens a streaming GET (a followed log); the caller closes the body.
 func (c *Client) stream(ctx context.Context, path string, q url.Values) (*http.Response, error) {
+	return c.streamAs(ctx, path, q, "text/plain", nil)
+}
+
+// streamAs is stream with the Accept header and extra headers given (an
+// event stream's Last-Event-ID).
+func (c *Client) streamAs(ctx context.Context, path string, q url.Values, accept string, hdr http.Header) (*http.Response, error) {
 	req, err := c.newRequest(ctx, http.MethodGet, path, q, nil)
 	if err != nil {
 		return nil, err
 	}
-	req.Header.Set("Accept", "text/plain")
+	for k, v := range hdr {
+		req.Header[k] = v
+	}
+	req.Header.Set("Accept", accept)
 	resp, err := c.httpClient().Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("GET %s: %w", path, err)

@@ -380,7 +380,7 @@ func listTable[T any](a *app, cmd *cobra.Command, path string, q url.Values, off
 		if err := t.flush(); err != nil {
 			return err
 		}
-		return pageFooter(w, len(page.Items), page.Total, offset, page.NextCursor)
+		return pageFooter(w, len(page.Items), page.Total, offset, deref(page.NextCursor))
 	})
 }
 

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/baton-sched/baton/internal/cli/apiclient"
 	"github.com/baton-sched/baton/internal/status"
 )
 
@@ -18,8 +19,8 @@ var nodeOrder = []status.Node{status.NodeSuccess, status.NodeFailed, status.Node
 	status.NodeSkipped, status.NodeRolledBack, status.NodeRunning, status.NodeDispatched, status.NodeStopping,
 	status.NodePaused, status.NodeWaiting}
 
-// maxPollErrors is how many reads of the run in a row may fail (the API
-// restarting) before following gives up.
+// maxPollErrors is how many reads of the run, or connections to its event
+// stream, in a row may fail (the API restarting) before following gives up.
 const maxPollErrors = 5
 
 // reopenGrace is how long a follow started by an operation that reopens
@@ -56,34 +57,89 @@ func (a *app) newFollower(c *Client, out io.Writer) *follower {
 	return f
 }
 
-// follow polls the run until it is terminal and returns its last detail.
-// SSE (GET /runs/{id}/events) can replace the polling without changing
-// what is drawn.
+// follow shows the run until it is terminal and returns its last detail.
+// What moves comes from the run's event stream (watchRun): a burst of
+// events is one read of the detail, and nothing is read while nothing
+// happens; on a terminal the frame's clock still ticks.
 func (f *follower) follow(ctx context.Context, runID string) (*runDetail, []byte, error) {
 	f.started = time.Now()
 	if f.tty {
 		fmt.Fprint(f.out, "\x1b[?25l") // hide the cursor while redrawing
 		defer fmt.Fprint(f.out, "\x1b[?25h")
 	}
-	failures := 0
-	for {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	changed := make(chan sseEvent, 64)
+	watchErr := make(chan error, 1)
+	go func() { watchErr <- f.watchRun(ctx, runID, changed) }()
+	var tick <-chan time.Time
+	if f.tty {
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		tick = t.C
+	}
+	stopped := func() error {
+		return fmt.Errorf("stopped following run %s (the run goes on): %w", runID, context.Cause(ctx))
+	}
+	var d *runDetail
+	for read := true; ; {
+		if read {
+			var raw []byte
+			var err error
+			if d, raw, err = f.read(ctx, runID); err != nil {
+				return nil, nil, err
+			}
+			f.show(d)
+			if f.finished(d) {
+				f.done(d)
+				return d, raw, nil
+			}
+			read = false
+		}
+		select {
+		case <-ctx.Done():
+			return nil, nil, stopped()
+		case err := <-watchErr:
+			if ctx.Err() != nil {
+				return nil, nil, stopped()
+			}
+			return nil, nil, fmt.Errorf("follow run %s: event stream: %w", runID, err)
+		case <-changed:
+			// A node ending and the next ones starting arrive together:
+			// read once they have.
+			for quiet := false; !quiet; {
+				select {
+				case <-changed:
+				case <-time.After(burstQuiet):
+					quiet = true
+				}
+			}
+			read = true
+		case <-tick:
+			f.show(d)
+		}
+	}
+}
+
+// burstQuiet is how long the event stream stays silent before a burst of
+// events is taken as over.
+const burstQuiet = 50 * time.Millisecond
+
+// read is one read of the run's detail, tried again while the API answers
+// with transient errors (it may be restarting).
+func (f *follower) read(ctx context.Context, runID string) (*runDetail, []byte, error) {
+	for failures := 0; ; {
 		var d runDetail
 		raw, err := f.c.call(ctx, http.MethodGet, "/api/v1/runs/"+runID, nil, nil, &d)
 		switch {
 		case err == nil:
-			failures = 0
-			f.show(&d)
-			if f.finished(&d) {
-				f.done(&d)
-				return &d, raw, nil
-			}
+			return &d, raw, nil
 		case ctx.Err() != nil:
 			return nil, nil, fmt.Errorf("stopped following run %s (the run goes on): %w", runID, ctx.Err())
-		case transient(err):
-			if failures++; failures >= maxPollErrors {
-				return nil, nil, fmt.Errorf("follow run %s: %w", runID, err)
-			}
-		default:
+		case !transient(err):
+			return nil, nil, fmt.Errorf("follow run %s: %w", runID, err)
+		}
+		if failures++; failures >= maxPollErrors {
 			return nil, nil, fmt.Errorf("follow run %s: %w", runID, err)
 		}
 		select {
@@ -146,20 +202,20 @@ func (f *follower) elapsed(d *runDetail) time.Duration {
 func (f *follower) changes(d *runDetail) []string {
 	at := fmt.Sprintf("+%s", roundDuration(time.Since(f.started)))
 	var out []string
-	if d.Status != f.runStatus {
+	if string(d.Status) != f.runStatus {
 		out = append(out, fmt.Sprintf("%s run %s %s", at, d.ID, d.Status))
-		f.runStatus = d.Status
+		f.runStatus = string(d.Status)
 	}
 	for _, n := range d.Nodes {
-		if f.nodes[n.ID] == n.Status {
+		if f.nodes[n.ID] == string(n.Status) {
 			continue
 		}
-		f.nodes[n.ID] = n.Status
+		f.nodes[n.ID] = string(n.Status)
 		line := fmt.Sprintf("%s node %s %s", at, n.ID, n.Status)
 		if n.Attempts > 1 {
 			line += fmt.Sprintf(" (attempt %d)", n.Attempts)
 		}
-		if n.Message != "" && status.Node(n.Status).Terminal() && n.Status != string(status.NodeSuccess) {
+		if n.Message != "" && status.Node(n.Status).Terminal() && n.Status != apiclient.NodeStatus(status.NodeSuccess) {
 			line += ": " + truncate(n.Message, 120)
 		}
 		out = append(out, line)
@@ -170,7 +226,7 @@ func (f *follower) changes(d *runDetail) []string {
 // done prints the closing line.
 func (f *follower) done(d *runDetail) {
 	line := fmt.Sprintf("run %s %s in %s", d.ID, d.Status, f.elapsed(d))
-	if d.Message != "" && d.Status != string(status.RunSuccess) {
+	if d.Message != "" && d.Status != apiclient.RunStatus(status.RunSuccess) {
 		line += ": " + truncate(d.Message, 200)
 	}
 	fmt.Fprintln(f.out, line)
@@ -202,7 +258,7 @@ func frame(d *runDetail, elapsed time.Duration, width int) []string {
 	done := 0
 	var running []string
 	for _, n := range d.Nodes {
-		counts[n.Status]++
+		counts[string(n.Status)]++
 		st := status.Node(n.Status)
 		if st.Terminal() {
 			done++
@@ -216,7 +272,7 @@ func frame(d *runDetail, elapsed time.Duration, width int) []string {
 	if name == "" {
 		name = d.DefinitionID
 	}
-	lines := []string{fmt.Sprintf("run %s  %s %s v%d  %s  %s", d.ID, d.Kind, name, d.Version, strings.ToUpper(d.Status), elapsed)}
+	lines := []string{fmt.Sprintf("run %s  %s %s v%d  %s  %s", d.ID, d.Kind, name, d.Version, strings.ToUpper(string(d.Status)), elapsed)}
 
 	barWidth := min(40, max(10, width-20))
 	filled := 0
@@ -257,7 +313,7 @@ func (a *app) followResult(w io.Writer, d *runDetail, raw []byte) error {
 			return err
 		}
 	}
-	if d.Status != string(status.RunSuccess) {
+	if d.Status != apiclient.RunStatus(status.RunSuccess) {
 		return fmt.Errorf("run %s ended %s", d.ID, d.Status)
 	}
 	return nil

@@ -224,7 +224,7 @@ func (a *app) auditCmd() *cobra.Command {
 				return err
 			}
 			w := cmd.OutOrStdout()
-			return a.emit(w, raw, func() error { return writeAudit(w, page.Items, page.Total, offset, page.NextCursor) })
+			return a.emit(w, raw, func() error { return writeAudit(w, page.Items, page.Total, offset, deref(page.NextCursor)) })
 		},
 	}
 	c.Flags().StringVar(&actor, "actor", "", "only calls by this token name")

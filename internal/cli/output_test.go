@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/baton-sched/baton/internal/cli/apiclient"
 )
 
 func TestExitCodes(t *testing.T) {
@@ -111,7 +113,7 @@ func TestTableCells(t *testing.T) {
 
 func TestFrame(t *testing.T) {
 	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	d := &runDetail{runView: runView{ID: "r1", Kind: "flow", DefinitionName: "etl", Version: 3, Status: "running", StartedAt: &start},
+	d := &runDetail{ID: "r1", Kind: "flow", DefinitionName: "etl", Version: 3, Status: "running", StartedAt: &start,
 		Nodes: []nodeView{{ID: "a", Status: "success"}, {ID: "b", Status: "running"}, {ID: "c", Status: "failed"}, {ID: "d", Status: "waiting"}}}
 	lines := frame(d, 12*time.Second, 80)
 	want := []string{
@@ -143,7 +145,7 @@ func TestRedrawInPlace(t *testing.T) {
 
 func TestPlainChanges(t *testing.T) {
 	f := &follower{nodes: map[string]string{}, started: time.Now()}
-	d := &runDetail{runView: runView{ID: "r1", Status: "running"}, Nodes: []nodeView{{ID: "a", Status: "running"}, {ID: "b", Status: "waiting"}}}
+	d := &runDetail{ID: "r1", Status: "running", Nodes: []nodeView{{ID: "a", Status: "running"}, {ID: "b", Status: "waiting"}}}
 	got := strip(f.changes(d))
 	if want := "run r1 running|node a running|node b waiting"; got != want {
 		t.Errorf("first read %q, want %q", got, want)
@@ -192,12 +194,12 @@ func TestIdempotencyKeys(t *testing.T) {
 func TestFollowWaitsForReopen(t *testing.T) {
 	old := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	f := &follower{started: time.Now(), stale: &old}
-	stale := &runDetail{runView: runView{Status: "failed", FinishedAt: &old}}
+	stale := &runDetail{Status: "failed", FinishedAt: &old}
 	if f.finished(stale) {
 		t.Error("the pre-operation finish ended the follow")
 	}
 	later := old.Add(time.Minute)
-	if !f.finished(&runDetail{runView: runView{Status: "success", FinishedAt: &later}}) {
+	if !f.finished(&runDetail{Status: "success", FinishedAt: &later}) {
 		t.Error("a new finish did not end the follow")
 	}
 	f = &follower{started: time.Now().Add(-reopenGrace), stale: &old}
@@ -208,7 +210,7 @@ func TestFollowWaitsForReopen(t *testing.T) {
 
 func TestTailable(t *testing.T) {
 	inst := func(shard, attempt int, st string) instanceView {
-		return instanceView{ShardIndex: shard, Attempt: attempt, Status: st}
+		return instanceView{ShardIndex: shard, Attempt: attempt, Status: apiclient.InstanceStatus(st)}
 	}
 	cases := []struct {
 		name string

@@ -40,7 +40,9 @@ type Options struct {
 	Getenv func(string) string
 	// HTTP is the client for API calls; nil is http.DefaultClient.
 	HTTP *http.Client
-	// PollInterval is how often --follow reads the run; 0 is 500 ms.
+	// PollInterval is how long --follow waits before it connects to the
+	// run's event stream again (after the stream ended or dropped) and
+	// between tries of a failed read; 0 is 500 ms.
 	PollInterval time.Duration
 }
 

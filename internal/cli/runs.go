@@ -17,6 +17,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/baton-sched/baton/internal/cli/apiclient"
 	"github.com/baton-sched/baton/internal/status"
 )
 
@@ -96,7 +97,7 @@ func (a *app) runsListCmd() *cobra.Command {
 			return listTable(a, cmd, "/api/v1/runs", q, offset,
 				[]string{"ID", "DEFINITION", "KIND", "STATUS", "TRIGGER", "BIZDATE", "CREATED", "DURATION"},
 				func(r runView) []any {
-					return []any{r.ID, dash(r.DefinitionName), r.Kind, r.Status, r.Trigger, r.Bizdate, ts(r.CreatedAt), runSpan(&r, now)}
+					return []any{r.ID, dash(r.DefinitionName), r.Kind, r.Status, r.Trigger, r.Bizdate, ts(r.CreatedAt), runSpan(r.StartedAt, r.FinishedAt, r.Status, now)}
 				})
 		},
 	}
@@ -142,11 +143,12 @@ func (a *app) runsStatsCmd() *cobra.Command {
 	return c
 }
 
-func runSpan(r *runView, now time.Time) string {
-	if !status.Run(r.Status).Terminal() {
-		return span(r.StartedAt, nil, now)
+// runSpan is a run's duration so far, or its whole one once it ended.
+func runSpan(started, finished *time.Time, st apiclient.RunStatus, now time.Time) string {
+	if !status.Run(st).Terminal() {
+		return span(started, nil, now)
 	}
-	return span(r.StartedAt, r.FinishedAt, now)
+	return span(started, finished, now)
 }
 
 func (a *app) runsShowCmd() *cobra.Command {
@@ -183,7 +185,7 @@ func writeRun(w io.Writer, d *runDetail, now time.Time) error {
 	if err := fields(w, "run", d.ID, "definition", fmt.Sprintf("%s %s (%s) v%d", d.Kind, d.DefinitionName, d.DefinitionID, d.Version),
 		"status", d.Status, "trigger", d.Trigger, "bizdate", d.Bizdate, "initiator", dash(d.Initiator),
 		"params", dash(strings.Join(params, " ")), "created", ts(d.CreatedAt), "started", ts(d.StartedAt),
-		"finished", ts(d.FinishedAt), "duration", runSpan(&d.runView, now), "message", dash(d.Message)); err != nil {
+		"finished", ts(d.FinishedAt), "duration", runSpan(d.StartedAt, d.FinishedAt, d.Status, now), "message", dash(d.Message)); err != nil {
 		return err
 	}
 	if d.ParentRunID != "" {
@@ -310,7 +312,7 @@ func writeOp(w io.Writer, what string, ans *opAnswer) error {
 	}
 	line := fmt.Sprintf("%s: applied to %s", what, strings.Join(touched, "; "))
 	if ans.Run != nil {
-		line += "; the run is " + ans.Run.Status
+		line += "; the run is " + string(ans.Run.Status)
 	}
 	_, err := fmt.Fprintln(w, line)
 	return err
@@ -583,7 +585,7 @@ func (a *app) logs(ctx context.Context, cl *Client, w io.Writer, runID, node str
 			targets = append(targets, latestInstances(&d.Nodes[i])...)
 		}
 	}
-	if node != "" && d.node(node) == nil {
+	if node != "" && nodeOf(&d, node) == nil {
 		return fmt.Errorf("run %s has no node %q", runID, node)
 	}
 	for _, in := range targets {
@@ -622,7 +624,7 @@ func readLog(ctx context.Context, cl *Client, w io.Writer, id string) error {
 // resumed from where it stopped.
 func (a *app) followLogs(ctx context.Context, cl *Client, w io.Writer, runID, node string, d *runDetail) error {
 	for {
-		n := d.node(node)
+		n := nodeOf(d, node)
 		if n != nil && tailable(n) {
 			break
 		}
@@ -644,7 +646,7 @@ func (a *app) followLogs(ctx context.Context, cl *Client, w io.Writer, runID, no
 			return err
 		}
 	}
-	insts := latestInstances(d.node(node))
+	insts := latestInstances(nodeOf(d, node))
 	for _, in := range insts {
 		if len(insts) > 1 {
 			fmt.Fprintf(w, "==> %s shard %d attempt %d <==\n", in.NodeID, in.ShardIndex, in.Attempt)

@@ -5,80 +5,40 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"time"
+
+	"github.com/baton-sched/baton/internal/cli/apiclient"
 )
 
-// The API's answers as the CLI reads them. Only what tables show is
-// decoded; -o json prints the answer itself, so fields the API adds later
-// reach scripts without a CLI change.
+// The API's answers as the CLI reads them: the types generated from the
+// OpenAPI document (package apiclient), so a field the document changes
+// changes here at the next go generate. -o json prints the answer itself.
+type (
+	defSummary   = apiclient.DefinitionSummary
+	runView      = apiclient.Run
+	runDetail    = apiclient.RunDetail
+	nodeView     = apiclient.RunNode
+	instanceView = apiclient.Instance
+	backfillView = apiclient.Backfill
+)
 
+// listPage is the envelope of every list (RunList, DefinitionList,
+// BackfillList, ...), over their generated item types.
 type listPage[T any] struct {
-	Items      []T    `json:"items"`
-	Total      int64  `json:"total"`
-	NextCursor string `json:"next_cursor"`
+	Items      []T     `json:"items"`
+	Total      int64   `json:"total"`
+	NextCursor *string `json:"next_cursor"`
 }
 
-type defSummary struct {
-	ID          string     `json:"id"`
-	Name        string     `json:"name"`
-	Group       string     `json:"group"`
-	Version     int        `json:"version"`
-	Enabled     bool       `json:"enabled"`
-	TriggerType string     `json:"trigger_type"`
-	UpdatedAt   *time.Time `json:"updated_at"`
-	DeletedAt   *time.Time `json:"deleted_at"`
+// deref is *s, "" for nil.
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }
 
-type runView struct {
-	ID             string            `json:"id"`
-	Kind           string            `json:"kind"`
-	DefinitionID   string            `json:"definition_id"`
-	DefinitionName string            `json:"definition_name"`
-	Version        int               `json:"version"`
-	Group          string            `json:"group"`
-	Status         string            `json:"status"`
-	Trigger        string            `json:"trigger"`
-	Bizdate        string            `json:"bizdate"`
-	Params         map[string]string `json:"params"`
-	Initiator      string            `json:"initiator"`
-	ParentRunID    string            `json:"parent_run_id"`
-	Message        string            `json:"message"`
-	CreatedAt      *time.Time        `json:"created_at"`
-	StartedAt      *time.Time        `json:"started_at"`
-	FinishedAt     *time.Time        `json:"finished_at"`
-}
-
-type runDetail struct {
-	runView
-	Nodes []nodeView `json:"nodes"`
-}
-
-type nodeView struct {
-	ID         string         `json:"id"`
-	Status     string         `json:"status"`
-	Forced     bool           `json:"forced"`
-	Attempts   int            `json:"attempts"`
-	Message    string         `json:"message"`
-	StartedAt  *time.Time     `json:"started_at"`
-	FinishedAt *time.Time     `json:"finished_at"`
-	Instances  []instanceView `json:"instances"`
-}
-
-type instanceView struct {
-	ID         string     `json:"id"`
-	NodeID     string     `json:"node_id"`
-	ShardIndex int        `json:"shard_index"`
-	Attempt    int        `json:"attempt"`
-	WorkerID   string     `json:"worker_id"`
-	Status     string     `json:"status"`
-	ExitCode   *int       `json:"exit_code"`
-	Message    string     `json:"message"`
-	StartedAt  *time.Time `json:"started_at"`
-	FinishedAt *time.Time `json:"finished_at"`
-	LogSize    int64      `json:"log_size"`
-}
-
-func (d *runDetail) node(id string) *nodeView {
+// nodeOf is the node id of d, nil when the run has no such node.
+func nodeOf(d *runDetail, id string) *nodeView {
 	for i := range d.Nodes {
 		if d.Nodes[i].ID == id {
 			return &d.Nodes[i]
@@ -87,40 +47,15 @@ func (d *runDetail) node(id string) *nodeView {
 	return nil
 }
 
-// opAnswer is the answer of a run or node operation.
+// opAnswer reads the answers of run and node operations, which differ by
+// operation: ControlApplied (applied, the plan and the run), a dry run's
+// plan, and rerun-from's re-executed nodes.
 type opAnswer struct {
-	Applied bool `json:"applied"`
-	DryRun  bool `json:"dry_run"`
-	Plan    struct {
-		Nodes     []string `json:"nodes"`
-		Instances []string `json:"instances"`
-	} `json:"plan"`
-	// Nodes is what rerun-from re-executes.
-	Nodes []string   `json:"nodes"`
-	Run   *runDetail `json:"run"`
-}
-
-type backfillView struct {
-	ID             string     `json:"id"`
-	Kind           string     `json:"kind"`
-	DefinitionID   string     `json:"definition_id"`
-	DefinitionName string     `json:"definition_name"`
-	Version        int        `json:"version"`
-	Status         string     `json:"status"`
-	Total          int        `json:"total"`
-	Done           int        `json:"done"`
-	Failed         int        `json:"failed"`
-	Running        int        `json:"running"`
-	Waiting        int        `json:"waiting"`
-	Initiator      string     `json:"initiator"`
-	CreatedAt      *time.Time `json:"created_at"`
-	Dates          []struct {
-		Bizdate   string `json:"bizdate"`
-		RunID     string `json:"run_id"`
-		Attempt   int    `json:"attempt"`
-		Status    string `json:"status"`
-		RunStatus string `json:"run_status"`
-	} `json:"dates"`
+	Applied bool           `json:"applied"`
+	DryRun  bool           `json:"dry_run"`
+	Plan    apiclient.Plan `json:"plan"`
+	Nodes   []string       `json:"nodes"`
+	Run     *runDetail     `json:"run"`
 }
 
 // detailLines renders the details of an API error: the offending nodes of

@@ -1,10 +1,14 @@
 package config
 
 import (
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
 	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -75,6 +79,13 @@ type Config struct {
 	// TaskEnv names worker variables passed on to shell tasks beyond the
 	// base list (BATON_TASK_ENV).
 	TaskEnv []string
+	// SecretKey seals alert channel secrets at rest (BATON_SECRET_KEY): 32
+	// bytes, base64 or hex. The API and every worker need the same key;
+	// dev generates one into DataDir when unset.
+	SecretKey string
+	// ConsoleURL is the console's address as alert messages link to it
+	// (BATON_CONSOLE_URL); empty means http://<BATON_HTTP_ADDR>.
+	ConsoleURL string
 }
 
 // Default returns the built-in defaults.
@@ -156,6 +167,8 @@ func fromLookup(lookup func(string) (string, bool)) (Config, error) {
 	str("BATON_TASK_USER", &c.TaskUser)
 	str("BATON_TASK_WORK_DIR", &c.TaskWorkDir)
 	str("BATON_TASK_CGROUP", &c.TaskCgroup)
+	str("BATON_SECRET_KEY", &c.SecretKey)
+	str("BATON_CONSOLE_URL", &c.ConsoleURL)
 	if v, ok := lookup("BATON_TASK_ENV"); ok {
 		c.TaskEnv = splitList(v)
 	}
@@ -186,6 +199,11 @@ func ParseDuration(s string) (time.Duration, error) {
 	}
 	return d, nil
 }
+
+// RunStartTimeout bounds how long the API keeps trying to start a run's
+// workflow (Temporal unreachable: the SDK retries within it) before it
+// marks the run failed. The reconciler's start grace must be longer.
+const RunStartTimeout = 30 * time.Second
 
 // Role names what a process is about to do, for Validate.
 type Role string
@@ -230,6 +248,25 @@ func (c *Config) Validate(role Role) error {
 	if c.TemporalNamespace == "" {
 		errs = append(errs, errors.New("BATON_TEMPORAL_NAMESPACE: must not be empty"))
 	}
+	if c.SecretKey != "" {
+		if _, err := ParseSecretKey(c.SecretKey); err != nil {
+			errs = append(errs, fmt.Errorf("BATON_SECRET_KEY: %w", err))
+		}
+	}
+	if c.ConsoleURL != "" {
+		if u, err := url.Parse(c.ConsoleURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("BATON_CONSOLE_URL: %q is not an absolute http or https URL", c.ConsoleURL))
+		}
+	}
+	if role != RoleMigrate {
+		// Workers' http tasks and alert webhooks; the API checks webhook
+		// URLs at save and sends channel tests.
+		for _, e := range c.HTTPAllow {
+			if err := checkAllowEntry(e); err != nil {
+				errs = append(errs, fmt.Errorf("BATON_HTTP_ALLOW: %w", err))
+			}
+		}
+	}
 	if role == RoleWorker || role == RoleDev {
 		if !validName(c.Group) {
 			errs = append(errs, fmt.Errorf("BATON_WORKER_GROUP: %q must match [A-Za-z0-9_.-]{1,64}", c.Group))
@@ -239,11 +276,6 @@ func (c *Config) Validate(role Role) error {
 		}
 		if c.Concurrency < 1 {
 			errs = append(errs, fmt.Errorf("BATON_WORKER_CONCURRENCY: %d must be at least 1", c.Concurrency))
-		}
-		for _, e := range c.HTTPAllow {
-			if err := checkAllowEntry(e); err != nil {
-				errs = append(errs, fmt.Errorf("BATON_HTTP_ALLOW: %w", err))
-			}
 		}
 		errs = append(errs, c.validateTask(role)...)
 	}
@@ -261,8 +293,14 @@ func (c *Config) Validate(role Role) error {
 	if c.ReconcileInterval <= 0 {
 		errs = append(errs, errors.New("BATON_RECONCILE_INTERVAL: must be positive"))
 	}
-	if c.ReconcileStartGrace <= 0 {
+	switch {
+	case c.ReconcileStartGrace <= 0:
 		errs = append(errs, errors.New("BATON_RECONCILE_START_GRACE: must be positive"))
+	case c.ReconcileStartGrace <= RunStartTimeout:
+		// Found by the fault suite: a start still being retried through a
+		// short Temporal outage was marked failed, then its workflow ran.
+		errs = append(errs, fmt.Errorf("BATON_RECONCILE_START_GRACE: %s must be longer than the API's %s run start timeout, "+
+			"or a start still being retried is marked failed", c.ReconcileStartGrace, RunStartTimeout))
 	}
 	return errors.Join(errs...)
 }
@@ -295,7 +333,7 @@ func (c *Config) validateTask(role Role) []error {
 		switch {
 		case strings.HasPrefix(n, "BATON_"):
 			errs = append(errs, fmt.Errorf("BATON_TASK_ENV: %s: BATON_* variables are the worker's own settings (DSN, tokens) and never reach tasks", n))
-		case !validEnvName(n):
+		case !ValidEnvName(n):
 			errs = append(errs, fmt.Errorf("BATON_TASK_ENV: %q is not a variable name", n))
 		}
 	}
@@ -317,7 +355,9 @@ func absPath(p string) string {
 	return p
 }
 
-func validEnvName(s string) bool {
+// ValidEnvName reports whether s can name an environment variable
+// (letters, digits, '_'; not starting with a digit).
+func ValidEnvName(s string) bool {
 	if s == "" || (s[0] >= '0' && s[0] <= '9') {
 		return false
 	}
@@ -448,4 +488,55 @@ func validName(s string) bool {
 		}
 	}
 	return true
+}
+
+// SecretKeySize is the length of BATON_SECRET_KEY once decoded (AES-256).
+const SecretKeySize = 32
+
+// ParseSecretKey decodes BATON_SECRET_KEY: 32 bytes as base64 (standard
+// or URL alphabet, padded or not) or as 64 hex digits.
+func ParseSecretKey(s string) ([]byte, error) {
+	s = strings.TrimSpace(s)
+	if b, err := hex.DecodeString(s); err == nil && len(b) == SecretKeySize {
+		return b, nil
+	}
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		if b, err := enc.DecodeString(s); err == nil {
+			if len(b) != SecretKeySize {
+				return nil, fmt.Errorf("the key decodes to %d bytes, want %d (make one with: openssl rand -base64 32)", len(b), SecretKeySize)
+			}
+			return b, nil
+		}
+	}
+	return nil, fmt.Errorf("the key is neither base64 nor hex of %d bytes (make one with: openssl rand -base64 32)", SecretKeySize)
+}
+
+// GenerateSecretKey makes a new random key in the form ParseSecretKey reads.
+func GenerateSecretKey() (string, error) {
+	b := make([]byte, SecretKeySize)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("generate secret key: %w", err)
+	}
+	return base64.StdEncoding.EncodeToString(b), nil
+}
+
+// ConsoleLink is the console's address for links in alert messages:
+// BATON_CONSOLE_URL, else http:// and BATON_HTTP_ADDR (with this host's
+// name for a wildcard listen address, which no browser can open).
+func (c *Config) ConsoleLink() string {
+	if c.ConsoleURL != "" {
+		return strings.TrimRight(c.ConsoleURL, "/")
+	}
+	host, port, err := net.SplitHostPort(c.HTTPAddr)
+	if err != nil {
+		return ""
+	}
+	if ip, err := netip.ParseAddr(host); host == "" || err == nil && ip.IsUnspecified() {
+		if h, err := os.Hostname(); err == nil && h != "" {
+			host = h
+		} else {
+			host = "127.0.0.1"
+		}
+	}
+	return "http://" + net.JoinHostPort(host, port)
 }

@@ -154,6 +154,7 @@ func TestValidateErrors(t *testing.T) {
 		{"retention", []Role{RoleDev, RoleAPI, RoleWorker, RoleMigrate}, func(c *Config) { c.Retention = 0 }, "BATON_RETENTION: must be positive"},
 		{"reconcile interval", []Role{RoleDev, RoleAPI, RoleWorker, RoleMigrate}, func(c *Config) { c.ReconcileInterval = 0 }, "BATON_RECONCILE_INTERVAL: must be positive"},
 		{"reconcile grace", []Role{RoleDev, RoleAPI, RoleWorker, RoleMigrate}, func(c *Config) { c.ReconcileStartGrace = 0 }, "BATON_RECONCILE_START_GRACE: must be positive"},
+		{"reconcile grace below start timeout", []Role{RoleDev, RoleAPI, RoleWorker, RoleMigrate}, func(c *Config) { c.ReconcileStartGrace = 5 * time.Second }, "BATON_RECONCILE_START_GRACE: 5s must be longer than the API's 30s run start timeout"},
 		{"log level", []Role{RoleDev, RoleAPI, RoleWorker, RoleMigrate}, func(c *Config) { c.LogLevel = "verbose" }, `BATON_LOG_LEVEL: "verbose" is not debug`},
 		{"task work dir relative", []Role{RoleDev, RoleWorker}, func(c *Config) { c.TaskWorkDir = "work" }, `BATON_TASK_WORK_DIR: "work" is not an absolute path`},
 		{"task work dir in data dir", []Role{RoleDev}, func(c *Config) { c.DataDir, c.TaskWorkDir = "/var/lib/baton", "/var/lib/baton/work" }, "is inside BATON_DATA_DIR"},
@@ -161,7 +162,9 @@ func TestValidateErrors(t *testing.T) {
 		{"task cgroup", []Role{RoleDev, RoleWorker}, func(c *Config) { c.TaskCgroup = "yes" }, `BATON_TASK_CGROUP: "yes" is not auto, off`},
 		{"task env baton", []Role{RoleDev, RoleWorker}, func(c *Config) { c.TaskEnv = []string{"JAVA_HOME", "BATON_DB_DSN"} }, "BATON_TASK_ENV: BATON_DB_DSN: BATON_* variables"},
 		{"task env name", []Role{RoleDev, RoleWorker}, func(c *Config) { c.TaskEnv = []string{"A=B"} }, `BATON_TASK_ENV: "A=B" is not a variable name`},
-		{"http allow", []Role{RoleDev, RoleWorker}, func(c *Config) { c.HTTPAllow = []string{"10.0.0.0/8", "http://hooks:80"} }, `BATON_HTTP_ALLOW: "http://hooks:80" is a URL`},
+		{"http allow", []Role{RoleDev, RoleAPI, RoleWorker}, func(c *Config) { c.HTTPAllow = []string{"10.0.0.0/8", "http://hooks:80"} }, `BATON_HTTP_ALLOW: "http://hooks:80" is a URL`},
+		{"secret key", []Role{RoleDev, RoleAPI, RoleWorker, RoleMigrate}, func(c *Config) { c.SecretKey = "c2hvcnQ=" }, "BATON_SECRET_KEY: the key decodes to 5 bytes, want 32"},
+		{"console url", []Role{RoleDev, RoleAPI, RoleWorker, RoleMigrate}, func(c *Config) { c.ConsoleURL = "baton.example:8080" }, `BATON_CONSOLE_URL: "baton.example:8080" is not an absolute`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -232,5 +235,32 @@ func TestHTTPAllowEntries(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: got %v, want an error containing %q", e, err, want)
 		}
+	}
+}
+
+func TestSecretKeyAndConsoleLink(t *testing.T) {
+	k, err := GenerateSecretKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, form := range []string{k, strings.TrimRight(k, "="), strings.Repeat("ab", 32)} {
+		if b, err := ParseSecretKey(form); err != nil || len(b) != SecretKeySize {
+			t.Errorf("%q: %d bytes, %v", form, len(b), err)
+		}
+	}
+	if _, err := ParseSecretKey("not a key"); err == nil {
+		t.Error("garbage parsed as a key")
+	}
+	c := Default()
+	if got := c.ConsoleLink(); got != "http://127.0.0.1:8080" {
+		t.Errorf("default console link %q", got)
+	}
+	c.ConsoleURL = "https://baton.example/"
+	if got := c.ConsoleLink(); got != "https://baton.example" {
+		t.Errorf("configured console link %q", got)
+	}
+	c.ConsoleURL, c.HTTPAddr = "", "0.0.0.0:9000"
+	if got := c.ConsoleLink(); strings.Contains(got, "0.0.0.0") || !strings.HasSuffix(got, ":9000") {
+		t.Errorf("wildcard listen address gives %q", got)
 	}
 }

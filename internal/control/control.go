@@ -29,6 +29,11 @@ type View struct {
 	// a mirror row with a rev at most this is no newer than the view, so the
 	// reconciler may repair it from the view.
 	Rev int64 `json:"rev,omitempty"`
+	// Unsent says the run holds mirror changes it has not written yet (a
+	// write in progress, or one kept after the database failed): its own
+	// write will bring their transitions, so the reconciler must not log
+	// them in its place (they would be logged twice).
+	Unsent bool `json:"unsent,omitempty"`
 }
 
 // NodeView is one node's live state.
@@ -221,4 +226,43 @@ func joinOffenders(os []Offender, withStatus bool) string {
 		}
 	}
 	return strings.Join(s, ", ")
+}
+
+// nodeMenuOps are the node-level operations Allowed considers, in the
+// order a node menu lists them.
+var nodeMenuOps = []status.Op{status.OpNodeStop, status.OpNodePause, status.OpNodeResume, status.OpNodeRetry,
+	status.OpNodeSkip, status.OpRerunDownstream}
+
+// Allowed lists the operations on node n that would be accepted while its
+// run is in status run: the node operations Check accepts for n alone,
+// rerun-from (a reset, also on closed runs) once n was dispatched, and the
+// instance operations Check accepts for n's last instance. It is what a
+// console shows in a node's menu; the operation itself is still checked
+// when it is asked for, since the state may move in between.
+func Allowed(g *dag.Graph, run status.Run, n NodeView) []status.Op {
+	if nd := g.Node(n.ID); nd == nil || nd.IsLogic() {
+		return nil
+	}
+	var out []status.Op
+	open := slices.Contains(runOpenFor, run)
+	st := status.NodeState{Status: status.Node(n.Status), Ran: n.Ran}
+	for _, op := range nodeMenuOps {
+		if ok, _ := status.NodeOpAllowed(op, st); ok && open {
+			out = append(out, op)
+		}
+	}
+	if ok, _ := status.NodeOpAllowed(status.OpRerunFrom, st); ok {
+		out = append(out, status.OpRerunFrom)
+	}
+	if !open || len(n.Instances) == 0 {
+		return out
+	}
+	last := status.Instance(n.Instances[len(n.Instances)-1].Status)
+	if ok, _ := status.InstanceOpAllowed(status.OpInstanceStop, last); ok {
+		out = append(out, status.OpInstanceStop)
+	}
+	if ok, _ := status.InstanceOpAllowed(status.OpInstanceRerun, last); ok && st.Status.Terminal() {
+		out = append(out, status.OpInstanceRerun)
+	}
+	return out
 }

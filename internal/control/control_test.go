@@ -111,3 +111,54 @@ func TestInstanceOps(t *testing.T) {
 		t.Fatalf("unknown instance: %v", c)
 	}
 }
+
+// TestAllowedAgreesWithCheck walks every run status, node status, ran flag
+// and last-instance status: an operation is in Allowed exactly when Check
+// accepts it (rerun-from: when the reset's rule does).
+func TestAllowedAgreesWithCheck(t *testing.T) {
+	g := graph(t)
+	nodeStatuses := []status.Node{status.NodeWaiting, status.NodePaused, status.NodeDispatched, status.NodeRunning,
+		status.NodeSuccess, status.NodeFailed, status.NodeStopping, status.NodeStopped, status.NodeTimeout,
+		status.NodeSkipped, status.NodeRolledBack}
+	instStatuses := []string{"", "waiting", "running", "stopping", "success", "failed", "stopped", "timeout", "stop_failed"}
+	seen := map[status.Op]bool{}
+	for _, run := range status.Runs {
+		for _, ns := range nodeStatuses {
+			for _, ran := range []bool{false, true} {
+				for _, is := range instStatuses {
+					for _, id := range []string{"b", "or"} {
+						n := NodeView{ID: id, Status: string(ns), Ran: ran}
+						if is != "" {
+							n.Instances = []InstanceView{{ID: "r." + id + ".0.1", Attempt: 1, Status: "success"}, {ID: "r." + id + ".0.2", Attempt: 2, Status: is}}
+						}
+						v := view(string(run), nv("a", "success", true), n)
+						got := Allowed(g, run, n)
+						for _, op := range append(slices.Clone(nodeMenuOps), status.OpRerunFrom, status.OpInstanceStop, status.OpInstanceRerun) {
+							var want bool
+							switch op {
+							case status.OpRerunFrom:
+								ok, _ := status.NodeOpAllowed(op, status.NodeState{Status: ns, Ran: ran})
+								want = ok && id != "or"
+							case status.OpInstanceStop, status.OpInstanceRerun:
+								_, c := Check(g, v, Request{Op: op, Instance: "r." + id + ".0.2"})
+								want = is != "" && c == nil && id != "or"
+							default:
+								_, c := Check(g, v, Request{Op: op, Nodes: []string{id}})
+								want = c == nil
+							}
+							if slices.Contains(got, op) != want {
+								t.Errorf("run %s, node %s %s ran=%v, last instance %q: %s allowed=%v, Check says %v", run, id, ns, ran, is, op, !want, want)
+							}
+							if want {
+								seen[op] = true
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+	if len(seen) != len(nodeMenuOps)+3 {
+		t.Errorf("some operations are never allowed: %v", seen)
+	}
+}

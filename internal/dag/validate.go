@@ -162,6 +162,7 @@ func ValidateFlow(f *Flow, opts Options) Problems {
 	}
 	checkDuration(&p, "timeout", f.Timeout)
 	checkParams(&p, "params", f.Params)
+	checkAlerts(&p, "alerts", f.Alerts)
 	if len(f.Nodes) == 0 {
 		p.add("nodes", "a flow needs at least one node")
 	}
@@ -559,6 +560,12 @@ func checkTask(p *Problems, at string, t *Task, top bool) {
 	checkParams(p, join(at, "params"), t.Params)
 	if t.Trigger != nil {
 		checkTrigger(p, join(at, "trigger"), t.Trigger)
+	}
+	switch {
+	case !top && len(t.Alerts) > 0:
+		p.add(join(at, "alerts"), "a rollback has no alert rules of its own; the run's rules cover it")
+	default:
+		checkAlerts(p, join(at, "alerts"), t.Alerts)
 	}
 }
 

@@ -19,6 +19,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/baton-sched/baton/activities"
+	"github.com/baton-sched/baton/internal/alert"
 	"github.com/baton-sched/baton/internal/executor"
 	"github.com/baton-sched/baton/internal/metrics"
 	"github.com/baton-sched/baton/models"
@@ -108,6 +109,15 @@ type WorkerOptions struct {
 	Logger    *slog.Logger
 	// Metrics receives instance, mirror, schedule and backfill series.
 	Metrics *metrics.Metrics
+	// ConsoleURL is where alert messages link runs to (BATON_CONSOLE_URL).
+	ConsoleURL string
+	// Sealer opens alert channels' sealed secrets (BATON_SECRET_KEY); nil
+	// leaves only env:NAME secrets usable.
+	Sealer *alert.Sealer
+	// FlowActivities registers more activities on the flows worker, before
+	// it starts. The itests register a recording DeliverAlertActivity with
+	// it while the real one is not on their branch.
+	FlowActivities func(worker.Registry)
 }
 
 // Worker is a running group worker.
@@ -123,23 +133,31 @@ type Worker struct {
 }
 
 // RegisterFlows registers the workflows (interpreter, backfill, schedule
-// fire) and the mirror activities they run on the flows queue. The mirror
+// fire) and the mirror and alert activities they run on the flows queue.
+// A nil alerts delivers without a secret key or console link. The mirror
 // gets its write-behind queue; the returned function drains it once the
-// worker has stopped (bounded by ctx).
-func RegisterFlows(w worker.Registry, store *models.Store, m *metrics.Metrics, logger *slog.Logger) (drain func(context.Context) error) {
+// worker has stopped (bounded by its ctx).
+func RegisterFlows(w worker.Registry, store *models.Store, m *metrics.Metrics, logger *slog.Logger, alerts *activities.Alerts) (drain func(context.Context) error) {
 	mirror := activities.NewMirror(store, m, logger)
-	RegisterFlowsWith(w, mirror)
+	RegisterFlowsWith(w, mirror, alerts)
 	return mirror.Behind.Close
 }
 
 // RegisterFlowsWith is RegisterFlows with the caller's mirror activities
 // (the benchmark measures one without a write-behind queue too).
-func RegisterFlowsWith(w worker.Registry, mirror *activities.Mirror) {
+func RegisterFlowsWith(w worker.Registry, mirror *activities.Mirror, alerts *activities.Alerts) {
 	w.RegisterWorkflowWithOptions(workflows.RunWorkflow, workflow.RegisterOptions{Name: workflows.RunWorkflowName})
 	w.RegisterWorkflowWithOptions(workflows.BackfillWorkflow, workflow.RegisterOptions{Name: workflows.BackfillWorkflowName})
 	w.RegisterWorkflowWithOptions(workflows.FireWorkflow, workflow.RegisterOptions{Name: workflows.FireWorkflowName})
 	w.RegisterActivityWithOptions(mirror.Record, activity.RegisterOptions{Name: workflows.RecordMirrorActivity})
 	w.RegisterActivityWithOptions(mirror.LiveWorkers, activity.RegisterOptions{Name: workflows.LiveWorkersActivity})
+	if alerts == nil {
+		alerts = &activities.Alerts{}
+	}
+	if alerts.Store == nil {
+		alerts.Store = mirror.Store
+	}
+	w.RegisterActivityWithOptions(alerts.Deliver, activity.RegisterOptions{Name: workflows.DeliverAlertActivity})
 }
 
 // RegisterRunStarter registers the activities that start runs by
@@ -169,8 +187,13 @@ func StartWorker(ctx context.Context, c client.Client, store *models.Store, o Wo
 	tasks := &activities.Tasks{Store: store, WorkerID: o.WorkerID, Host: host, WorkRoot: o.WorkRoot, HTTPAllow: o.HTTPAllow,
 		Group: o.Group, Metrics: o.Metrics, Isolation: o.Isolation}
 	flows := worker.New(c, workflows.FlowsTaskQueue, worker.Options{})
-	drain := RegisterFlows(flows, store, o.Metrics, o.Logger)
+	// Webhooks share the http tasks' allowlist: any worker may deliver.
+	drain := RegisterFlows(flows, store, o.Metrics, o.Logger, &activities.Alerts{Store: store, Sealer: o.Sealer,
+		ConsoleURL: o.ConsoleURL, Sender: &alert.Sender{HTTPAllow: o.HTTPAllow}})
 	RegisterRunStarter(flows, store, c, o.Metrics)
+	if o.FlowActivities != nil {
+		o.FlowActivities(flows)
+	}
 	ws := []worker.Worker{flows}
 	for _, q := range []string{workflows.GroupTaskQueue(o.Group), workflows.WorkerTaskQueue(o.Group, o.WorkerID)} {
 		w := worker.New(c, q, worker.Options{

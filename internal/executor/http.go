@@ -213,3 +213,33 @@ func (g *httpGuard) control(_, address string, _ syscall.RawConn) error {
 	}
 	return nil
 }
+
+// GuardedClient is an HTTP client whose every connection, redirects
+// included, passes the SSRF guard of http tasks with allow as its
+// allowlist (BATON_HTTP_ALLOW). Alert webhooks go through it so that a
+// channel reaches nothing an http task could not.
+func GuardedClient(allow []string, timeout time.Duration) *http.Client {
+	guard, _ := newHTTPGuard(allow) // config.Validate refuses bad entries at start
+	return &http.Client{
+		Transport: guard.transport(),
+		Timeout:   timeout,
+		CheckRedirect: func(r *http.Request, via []*http.Request) error {
+			if len(via) >= maxRedirects {
+				return fmt.Errorf("stopped after %d redirects", maxRedirects)
+			}
+			return guard.checkURL(r.URL)
+		},
+	}
+}
+
+// CheckURL refuses, before any connection, a URL the guard of http tasks
+// refuses (scheme, an internal IP host in any spelling); names are checked
+// on what they resolve to when dialled.
+func CheckURL(allow []string, raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("invalid URL: %w", err)
+	}
+	guard, _ := newHTTPGuard(allow)
+	return guard.checkURL(u)
+}

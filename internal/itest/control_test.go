@@ -151,6 +151,12 @@ func ctlEdges(pairs ...string) []map[string]any {
 // start saves a flow and runs it once with extra params.
 func (e *ctlEnv) start(nodes []map[string]any, edges []map[string]any, params map[string]string) string {
 	e.t.Helper()
+	return e.runFlow(e.flowWith(nodes, edges, params))
+}
+
+// flowWith saves a flow whose params are the env's dir plus params.
+func (e *ctlEnv) flowWith(nodes []map[string]any, edges []map[string]any, params map[string]string) string {
+	e.t.Helper()
 	p := map[string]string{"dir": e.dir}
 	for k, v := range params {
 		p[k] = v
@@ -165,8 +171,14 @@ func (e *ctlEnv) start(nodes []map[string]any, edges []map[string]any, params ma
 	} else if err := json.Unmarshal(raw, &f); err != nil {
 		e.t.Fatal(err)
 	}
+	return f.ID
+}
+
+// runFlow runs a saved flow once.
+func (e *ctlEnv) runFlow(flowID string) string {
+	e.t.Helper()
 	var run struct{ ID string }
-	code, raw := e.post("/api/v1/flows/"+f.ID+"/runs", nil, nil)
+	code, raw := e.post("/api/v1/flows/"+flowID+"/runs", nil, nil)
 	if code != 201 {
 		e.t.Fatalf("run flow: %d %s", code, raw)
 	}
@@ -185,7 +197,7 @@ func (e *ctlEnv) post(path string, body any, hdr map[string]string) (int, []byte
 
 func (e *ctlEnv) send(path string, body any, hdr map[string]string) (int, []byte, http.Header) {
 	e.t.Helper()
-	a := request(e.t, "POST", e.s.api.URL+path, body, hdr)
+	a := request(e.t, "POST", e.s.url()+path, body, hdr)
 	return a.status, a.body, a.header
 }
 
@@ -224,7 +236,7 @@ func (e *ctlEnv) refused(runID string, want int, code, path string, body any) {
 func (e *ctlEnv) get(id string) ctlRun {
 	e.t.Helper()
 	var r ctlRun
-	if code := call(e.t, e.s.api.URL, "GET", "/api/v1/runs/"+id, nil, &r); code != 200 {
+	if code := call(e.t, e.s.url(), "GET", "/api/v1/runs/"+id, nil, &r); code != 200 {
 		e.t.Fatalf("GET run %s: %d", id, code)
 	}
 	return r
@@ -517,7 +529,7 @@ func opPauseResumeRun(e *ctlEnv) {
 		Status string `json:"status"`
 		Live   bool   `json:"live"`
 	}
-	if code := call(e.t, e.s.api.URL, "GET", "/api/v1/runs/"+id+"?live=true", nil, &live); code != 200 || !live.Live || live.Status != "paused" {
+	if code := call(e.t, e.s.url(), "GET", "/api/v1/runs/"+id+"?live=true", nil, &live); code != 200 || !live.Live || live.Status != "paused" {
 		e.t.Errorf("live view: %d %+v", code, live)
 	}
 	e.release()

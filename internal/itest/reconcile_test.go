@@ -2,6 +2,9 @@ package itest
 
 import (
 	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +13,7 @@ import (
 
 	enumspb "go.temporal.io/api/enums/v1"
 
+	"github.com/baton-sched/baton/internal/metrics"
 	"github.com/baton-sched/baton/internal/reconcile"
 	"github.com/baton-sched/baton/models"
 	"github.com/baton-sched/baton/workflows"
@@ -106,7 +110,11 @@ func TestReconcileRepairsCorruptedMirror(t *testing.T) {
 		e.waitStatus(going, "success")
 		assertMirrorMatches(t, s, 30*time.Second, open, going)
 
-		r := s.reconciler(reconcile.Options{StartGrace: time.Second})
+		reg, err := metrics.New()
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := s.reconciler(reconcile.Options{StartGrace: time.Second, Metrics: reg})
 		st := r.Pass(ctx)
 		if st.MarkedFailed != 1 || st.Repaired != 0 || st.Errors != 0 {
 			t.Errorf("second pass: %+v, want only the lost start marked failed", st)
@@ -124,8 +132,24 @@ func TestReconcileRepairsCorruptedMirror(t *testing.T) {
 		if st := r.Pass(ctx); st.Repaired+st.MarkedFailed+st.Errors != 0 {
 			t.Errorf("a pass over a converged mirror changed something: %+v", st)
 		}
-		if s := r.Stats(); s.Passes != 2 || s.MarkedFailed != 1 {
-			t.Errorf("stats %+v", s)
+		stats := r.Stats()
+		if stats.Passes != 2 || stats.MarkedFailed != 1 {
+			t.Errorf("stats %+v", stats)
+		}
+		// The same counts on /metrics.
+		rec := httptest.NewRecorder()
+		reg.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+		for _, want := range []string{
+			"baton_reconcile_passes_total 2\n",
+			fmt.Sprintf("baton_reconcile_runs_total{result=\"checked\"} %d\n", stats.Checked),
+			"baton_reconcile_runs_total{result=\"marked_failed\"} 1\n",
+			"baton_reconcile_runs_total{result=\"repaired\"} 0\n",
+			"baton_reconcile_runs_total{result=\"error\"} 0\n",
+			"baton_reconcile_last_pass_seconds ",
+		} {
+			if !strings.Contains(rec.Body.String(), want) {
+				t.Errorf("/metrics lacks %q", want)
+			}
 		}
 	})
 }

@@ -74,6 +74,16 @@ func historyCases(dir string) map[string]workflows.RunInput {
 			Edges: []dag.Edge{{From: "a", To: "b"}, {From: "b", To: "c"}, {From: "c", To: "d"}}}},
 		"control-rollback": {Flow: dag.Flow{Name: "rollback", Nodes: []dag.Node{undoable("a", dir), undoable("b", dir),
 			shellNode("c", "exit 1")}, Edges: []dag.Edge{{From: "a", To: "b"}, {From: "b", To: "c"}}}},
+		// Alerts (v4): an SLA that fires while slow runs, then c fails.
+		"alerts-failure-sla": {Flow: dag.Flow{Name: "alerts", Nodes: []dag.Node{
+			{ID: "slow", Type: dag.NodeTask, Task: &dag.Task{Kind: dag.KindSleep, Sleep: &dag.SleepSpec{Duration: "3s"}}},
+			shellNode("c", "echo broken >&2; exit 1")}, Edges: []dag.Edge{{From: "slow", To: "c"}}},
+			Alerts: []dag.AlertRule{{Events: []dag.AlertEvent{dag.AlertRunFailed, dag.AlertNodeFailed}, Channels: []string{"oncall"}},
+				{Events: []dag.AlertEvent{dag.AlertSLAMiss}, Channels: []string{"oncall"}, SLA: &dag.SLA{After: "1s"}}}},
+		// Alerts (v4): failed, retried by an operator, recovered.
+		"alerts-recovered": {Flow: dag.Flow{Name: "recovered", Nodes: []dag.Node{flakyOnce("r", dir), shellNode("s", "true")},
+			Edges: []dag.Edge{{From: "r", To: "s"}}},
+			Alerts: []dag.AlertRule{{Events: []dag.AlertEvent{dag.AlertRunFailed, dag.AlertRecovered, dag.AlertNodeFailed}, Channels: []string{"oncall"}}}},
 	}
 }
 
@@ -89,6 +99,14 @@ var historyWant = map[string]struct {
 	"continue-as-new":    {"success", map[string]string{"naa": "success", "ndb": "success"}},
 	"control-retry-skip": {"success", map[string]string{"a": "success", "b": "success", "c": "success", "d": "success"}},
 	"control-rollback":   {"rolled_back", map[string]string{"a": "rolled_back", "b": "rolled_back", "c": "failed"}},
+	"alerts-failure-sla": {"failed", map[string]string{"slow": "success", "c": "failed"}},
+	"alerts-recovered":   {"success", map[string]string{"r": "success", "s": "success"}},
+}
+
+// historyAlerts is the alerts each case must have delivered, "event/key".
+var historyAlerts = map[string][]string{
+	"alerts-failure-sla": {"sla_miss/*", "node_failed/c#1", "run_failed/end-1"},
+	"alerts-recovered":   {"node_failed/r#1", "run_failed/end-1", "recovered/end-2"},
 }
 
 // historyDrivers operate on a case's run while it is open, as an operator
@@ -103,6 +121,10 @@ var historyDrivers = map[string]func(t *testing.T, s *stack, runID string){
 	"control-rollback": func(t *testing.T, s *stack, runID string) {
 		waitState(t, s, runID, "failed")
 		control(t, s, runID, ctlReq("rollback", status.OpRollback))
+	},
+	"alerts-recovered": func(t *testing.T, s *stack, runID string) {
+		waitState(t, s, runID, "failed")
+		control(t, s, runID, ctlReq("retry", status.OpRetryFailed))
 	},
 }
 
@@ -134,12 +156,13 @@ func control(t *testing.T, s *stack, runID string, req ctl.Request) {
 }
 
 func TestRecordedHistoriesReplay(t *testing.T) {
-	s := newStack(t, databases(t)["sqlite"])
+	sink := &alertSink{}
+	s := newStackOpts(t, databases(t)["sqlite"], stackOptions{FlowActivities: sink.register})
 	ctx := context.Background()
 	eng := &engine.Engine{Client: s.client}
 	dir := t.TempDir()
 	for _, name := range []string{"fanout-and-logic", "retry-and-sharding", "run-timeout", "continue-as-new",
-		"control-retry-skip", "control-rollback"} {
+		"control-retry-skip", "control-rollback", "alerts-failure-sla", "alerts-recovered"} {
 		in := historyCases(dir)[name]
 		t.Run(name, func(t *testing.T) {
 			// Unsuccessful runs stay open for operations; a short window lets
@@ -176,6 +199,9 @@ func TestRecordedHistoriesReplay(t *testing.T) {
 				if b, err := os.ReadFile(filepath.Join(dir, "undone")); err != nil || string(b) != "b\na\n" {
 					t.Errorf("compensations ran as %q (%v), want b then a", b, err)
 				}
+			}
+			if want := historyAlerts[name]; !sink.delivered(in.RunID, want...) {
+				t.Errorf("alerts delivered %v, want %v", sink.keys(in.RunID), want)
 			}
 			if name == "retry-and-sharding" && res.Nodes["flaky"].Attempts != 2 {
 				t.Errorf("flaky took %d attempts, want 2", res.Nodes["flaky"].Attempts)

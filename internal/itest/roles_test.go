@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -39,6 +40,7 @@ type proc struct {
 	cmd  *exec.Cmd
 	out  *bytes.Buffer
 	mu   *sync.Mutex
+	done chan struct{} // closed once the process has exited and been reaped
 }
 
 type syncBuffer struct {
@@ -58,9 +60,28 @@ func (p *proc) output() string {
 	return p.out.String()
 }
 
+// stop ends the process: SIGINT, then SIGKILL after grace. It is safe to
+// call on a process that already exited.
+func (p *proc) stop(grace time.Duration) {
+	_ = p.cmd.Process.Signal(syscall.SIGCONT) // a SIGSTOPped process cannot act on SIGINT
+	_ = p.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-p.done:
+	case <-time.After(grace):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+// kill sends SIGKILL and waits until the process is gone.
+func (p *proc) kill() {
+	_ = p.cmd.Process.Kill()
+	<-p.done
+}
+
 func startProc(t *testing.T, bin string, env []string, args ...string) *proc {
 	t.Helper()
-	p := &proc{name: strings.Join(args, " "), out: &bytes.Buffer{}, mu: &sync.Mutex{}}
+	p := &proc{name: strings.Join(args, " "), out: &bytes.Buffer{}, mu: &sync.Mutex{}, done: make(chan struct{})}
 	p.cmd = exec.Command(bin, args...)
 	p.cmd.Env = append(os.Environ(), env...)
 	w := syncBuffer{mu: p.mu, buf: p.out}
@@ -68,16 +89,9 @@ func startProc(t *testing.T, bin string, env []string, args ...string) *proc {
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	go func() { _ = p.cmd.Wait(); close(p.done) }()
 	t.Cleanup(func() {
-		_ = p.cmd.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { _ = p.cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(15 * time.Second):
-			_ = p.cmd.Process.Kill()
-			<-done
-		}
+		p.stop(15 * time.Second)
 		if t.Failed() {
 			t.Logf("--- output of baton %s:\n%s", p.name, p.output())
 		}

@@ -3,6 +3,7 @@ package itest
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -14,9 +15,11 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
 
 	"github.com/baton-sched/baton/api"
 	"github.com/baton-sched/baton/api/apitest"
+	"github.com/baton-sched/baton/internal/alert"
 	"github.com/baton-sched/baton/internal/devstack"
 	"github.com/baton-sched/baton/internal/engine"
 	"github.com/baton-sched/baton/internal/metrics"
@@ -35,6 +38,22 @@ type stack struct {
 	store  *models.Store
 	api    *httptest.Server
 	dsn    string
+	// consoleURL is what alert messages link runs to.
+	consoleURL string
+	// worker is the running worker; workerOpts start another like it.
+	worker     *engine.Worker
+	workerOpts engine.WorkerOptions
+	// base, when set, is the address of an API served by another process
+	// (the fault suite's `baton api`); api is nil then.
+	base string
+}
+
+// url is the address of the stack's API.
+func (s *stack) url() string {
+	if s.base != "" {
+		return s.base
+	}
+	return s.api.URL
 }
 
 // databases lists the mirrors to run against: SQLite always, MariaDB/MySQL
@@ -94,9 +113,17 @@ func newStack(t *testing.T, dsn string) *stack {
 // stackOptions vary the stack's worker.
 type stackOptions struct {
 	HTTPAllow []string
+	// OperableWindow keeps the API's runs open that long after they end.
+	OperableWindow time.Duration
 	// Metrics, when set, records the worker's, engine's and API's series
 	// (the API then serves /metrics).
 	Metrics *metrics.Metrics
+	// FlowActivities registers more activities on the flows worker; the
+	// stack's store and client are set by then.
+	FlowActivities func(s *stack, r worker.Registry)
+	// WorkerDial, when set, gives the worker a client of its own dialled
+	// with these options (e.g. a gRPC interceptor injecting faults).
+	WorkerDial []engine.DialOption
 }
 
 func newStackOpts(t *testing.T, dsn string, o stackOptions) *stack {
@@ -123,16 +150,41 @@ func newStackOpts(t *testing.T, dsn string, o stackOptions) *stack {
 	}
 	t.Cleanup(c.Close)
 	s.client = c
-	w, err := engine.StartWorker(ctx, c, store, engine.WorkerOptions{
-		Group: "default", WorkerID: "itest-1", Concurrency: 8, WorkRoot: t.TempDir(), Logger: log,
-		HTTPAllow: o.HTTPAllow, Metrics: o.Metrics,
-	})
+	wc := c
+	if len(o.WorkerDial) > 0 {
+		wc, err = engine.Dial(ctx, s.srv.FrontendAddr(), "default", log, 30*time.Second, append(o.WorkerDial, engine.WithMetrics(o.Metrics))...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(wc.Close)
+	}
+	// One secret key for the API and the worker, as in production, so
+	// alert channels saved through the API open on the worker.
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		t.Fatal(err)
+	}
+	sealer, err := alert.NewSealer(key)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(w.Stop)
+	s.consoleURL = "http://console.itest"
+	s.workerOpts = engine.WorkerOptions{
+		Group: "default", WorkerID: "itest-1", Concurrency: 8, WorkRoot: t.TempDir(), Logger: log,
+		HTTPAllow: o.HTTPAllow, Metrics: o.Metrics, Sealer: sealer, ConsoleURL: s.consoleURL,
+	}
+	if o.FlowActivities != nil {
+		s.workerOpts.FlowActivities = func(r worker.Registry) { o.FlowActivities(s, r) }
+	}
+	w, err := engine.StartWorker(ctx, wc, store, s.workerOpts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.worker = w
+	t.Cleanup(func() { s.worker.Stop() })
 	s.api = httptest.NewServer(api.New(api.Options{Store: store, Engine: &engine.Engine{Client: c, Namespace: "default", Metrics: o.Metrics},
-		Logger: log, Metrics: o.Metrics, Feed: models.FeedOptions{Interval: 50 * time.Millisecond}}).Handler())
+		Logger: log, Metrics: o.Metrics, Feed: models.FeedOptions{Interval: 50 * time.Millisecond},
+		Sealer: sealer, HTTPAllow: o.HTTPAllow, ConsoleURL: s.consoleURL, OperableWindow: o.OperableWindow}).Handler())
 	t.Cleanup(s.api.Close)
 	return s
 }
@@ -230,4 +282,16 @@ func waitRun(t *testing.T, base, id string, within time.Duration) runView {
 	}
 	t.Fatalf("run %s still %q after %s", id, v.Status, within)
 	return v
+}
+
+// restartWorker stops the worker and starts a new one like it: its
+// workflows' caches go, and the runs go on by replaying their histories.
+func (s *stack) restartWorker() {
+	s.t.Helper()
+	s.worker.Stop()
+	w, err := engine.StartWorker(context.Background(), s.client, s.store, s.workerOpts)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	s.worker = w
 }

@@ -17,6 +17,7 @@ import (
 	workflowpb "go.temporal.io/api/workflow/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
@@ -126,7 +127,8 @@ func wantRetriedOnly(t *testing.T, runs []models.Run, retried ...string) {
 }
 
 func TestBackfillParallelLimitAndRetryOfFailedDates(t *testing.T) {
-	s := newStack(t, databases(t)["sqlite"])
+	sink := &alertSink{}
+	s := newStackOpts(t, databases(t)["sqlite"], withAlerts(sink))
 	dir := t.TempDir()
 	// Two dates fail on their first run only.
 	script := fmt.Sprintf(`sleep 0.3
@@ -173,6 +175,13 @@ esac`, dir)
 		t.Fatalf("runs after retry: %d %v", total, err)
 	}
 	wantRetriedOnly(t, runs, "2026-01-05", "2026-01-17")
+	// backfill_finished: once with the two failures, once after the retry.
+	finished := sink.events(dag.AlertBackfillFinished)
+	if len(finished) != 2 || finished[0].Key != "backfill-bf30-1" || finished[0].Status != "failed" ||
+		finished[0].Counts["success"] != 28 || finished[0].Counts["failed"] != 2 ||
+		finished[1].Key != "backfill-bf30-2" || finished[1].Status != "success" || finished[1].Counts["success"] != 30 {
+		t.Fatalf("backfill_finished alerts %+v", finished)
+	}
 	b, err := s.store.GetBackfill(ctx, in.ID)
 	if err != nil || b.Status != string(status.BackfillSuccess) || b.Done != 30 {
 		t.Fatalf("mirror: %+v %v", b, err)
@@ -364,7 +373,8 @@ func waitRunning(t *testing.T, s *stack) models.Run {
 // its own, so Temporal's policies alone would not touch it) and pause on
 // failure.
 func TestScheduleOverlapAndPauseOnFailure(t *testing.T) {
-	s := newStack(t, databases(t)["sqlite"])
+	sink := &alertSink{}
+	s := newStackOpts(t, databases(t)["sqlite"], withAlerts(sink))
 	ctx := context.Background()
 	eng := &engine.Engine{Client: s.client, Namespace: "default"}
 	def := func(id, script string, trig dag.Trigger) engine.ScheduleDef {
@@ -463,6 +473,16 @@ func TestScheduleOverlapAndPauseOnFailure(t *testing.T) {
 				t.Errorf("run %s: status %s, want failed", r.ID, r.Status)
 			}
 		}
+		var pages []workflows.AlertEvent
+		for _, e := range sink.events(dag.AlertSchedulePaused) {
+			if e.DefinitionID == id {
+				pages = append(pages, e)
+			}
+		}
+		if len(pages) == 0 || pages[0].ScheduleID != workflows.ScheduleID("flow", id) || pages[0].Status != "failed" ||
+			!slices.Equal(pages[0].Channels, []string{"ops"}) {
+			t.Fatalf("schedule_paused alerts %+v", pages)
+		}
 		checkFireHistories(t, s, id, "pause-on-failure")
 	})
 }
@@ -521,7 +541,13 @@ func recordHistory(t *testing.T, workflowType, name string, h *historypb.History
 	if dir == "" {
 		return
 	}
-	path := filepath.Join(dir, workflows.HistoryFixture(workflowType, name))
+	file := workflows.HistoryFixture(workflowType, name)
+	if v := newestMarker(t, h); v > 0 {
+		// Named by the newest version it records: a fire that took no
+		// pause records fire-pause-on-failure's version not at all.
+		file = workflows.HistoryFixtureOf(workflowType, name, v)
+	}
+	path := filepath.Join(dir, file)
 	if _, err := os.Stat(path); err == nil {
 		t.Logf("kept %s: a history of this version is recorded already (remove it to record again)", path)
 		return
@@ -534,4 +560,25 @@ func recordHistory(t *testing.T, workflowType, name string, h *historypb.History
 		t.Fatal(err)
 	}
 	t.Logf("recorded %s (%d events)", path, len(h.Events))
+}
+
+// newestMarker is the newest version h records in a version marker; 0
+// when it has none (a run continued as new carries its version instead,
+// and is recorded by the current code).
+func newestMarker(t *testing.T, h *historypb.History) int {
+	t.Helper()
+	dc := converter.GetDefaultDataConverter()
+	newest := 0
+	for _, e := range h.Events {
+		a := e.GetMarkerRecordedEventAttributes()
+		if a == nil || a.GetMarkerName() != "Version" {
+			continue
+		}
+		var v int
+		if err := dc.FromPayloads(a.GetDetails()["version"], &v); err != nil {
+			t.Fatalf("version marker: %v", err)
+		}
+		newest = max(newest, v)
+	}
+	return newest
 }

@@ -45,6 +45,9 @@ type Metrics struct {
 	httpSeconds     *prometheus.HistogramVec
 	scheduleFires   *prometheus.CounterVec
 	backfillDates   *prometheus.CounterVec
+	reconcilePasses prometheus.Counter
+	reconcileRuns   *prometheus.CounterVec
+	reconcileLast   prometheus.Gauge
 }
 
 // New builds a registry with the Go runtime and process collectors, Baton's
@@ -85,8 +88,20 @@ func New() (*Metrics, error) {
 		[]string{"result"})
 	m.backfillDates = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "backfill_dates_total",
 		Help: "Backfill dates whose run ended, by outcome (done or failed)."}, []string{"outcome"})
+	m.reconcilePasses = prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Name: "reconcile_passes_total",
+		Help: "Passes of the mirror reconciler (each compares a bounded batch of runs with Temporal)."})
+	m.reconcileRuns = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "reconcile_runs_total",
+		Help: "Runs the mirror reconciler looked at, by result: checked (every run compared), and of those repaired " +
+			"(a write was needed), marked_failed (its workflow never started), behind (the workflow wrote after answering) " +
+			"and error (it could not be observed or written; also a failed listing)."}, []string{"result"})
+	m.reconcileLast = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: namespace, Name: "reconcile_last_pass_seconds",
+		Help: "How long the mirror reconciler's latest pass took."})
+	for _, r := range reconcileResults {
+		m.reconcileRuns.WithLabelValues(r) // every result present from the start, zeros included
+	}
 	for _, c := range []prometheus.Collector{m.runsStarted, m.runsFinished, m.instanceSeconds, m.controlOps, m.controlSeconds,
-		m.mirrorRows, m.mirrorSeconds, m.mirrorLag, m.httpSeconds, m.scheduleFires, m.backfillDates} {
+		m.mirrorRows, m.mirrorSeconds, m.mirrorLag, m.httpSeconds, m.scheduleFires, m.backfillDates,
+		m.reconcilePasses, m.reconcileRuns, m.reconcileLast} {
 		f(c)
 	}
 
@@ -177,6 +192,24 @@ func (m *Metrics) BackfillDates(outcome string, n int) {
 	if m != nil && n > 0 {
 		m.backfillDates.WithLabelValues(outcome).Add(float64(n))
 	}
+}
+
+// reconcileResults are the result labels of baton_reconcile_runs_total,
+// in ReconcilePass's argument order.
+var reconcileResults = []string{"checked", "repaired", "marked_failed", "behind", "error"}
+
+// ReconcilePass records one pass of the mirror reconciler: the runs it
+// checked, repaired, marked failed, skipped as behind and could not handle,
+// and how long it took.
+func (m *Metrics) ReconcilePass(checked, repaired, markedFailed, behind, errors int, took time.Duration) {
+	if m == nil {
+		return
+	}
+	m.reconcilePasses.Inc()
+	for i, n := range []int{checked, repaired, markedFailed, behind, errors} {
+		m.reconcileRuns.WithLabelValues(reconcileResults[i]).Add(float64(n))
+	}
+	m.reconcileLast.Set(took.Seconds())
 }
 
 // GinMiddleware observes every request by its route pattern (Gin's

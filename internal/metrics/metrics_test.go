@@ -27,6 +27,8 @@ func TestStartServesRegistry(t *testing.T) {
 	m.BackfillDates("done", 3)
 	m.BackfillDates("failed", -1) // a retried date: totals only grow
 	m.TemporalHandler().Counter("temporal_test_probe").Inc(2)
+	m.ReconcilePass(7, 2, 1, 0, 1, 1500*time.Millisecond)
+	m.ReconcilePass(3, 1, 0, 1, 0, 250*time.Millisecond)
 
 	resp, err := http.Get("http://" + addr + "/metrics")
 	if err != nil {
@@ -43,6 +45,13 @@ func TestStartServesRegistry(t *testing.T) {
 		`baton_schedule_fires_total{result="started"} 1`,
 		`baton_backfill_dates_total{outcome="done"} 3`,
 		`temporal_test_probe_total 2`,
+		`baton_reconcile_passes_total 2`,
+		`baton_reconcile_runs_total{result="checked"} 10`,
+		`baton_reconcile_runs_total{result="repaired"} 3`,
+		`baton_reconcile_runs_total{result="marked_failed"} 1`,
+		`baton_reconcile_runs_total{result="behind"} 1`,
+		`baton_reconcile_runs_total{result="error"} 1`,
+		`baton_reconcile_last_pass_seconds 0.25`,
 		`go_goroutines`,
 	} {
 		if !strings.Contains(body, want) {

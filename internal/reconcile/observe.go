@@ -51,6 +51,7 @@ func (o TemporalObserver) Observe(ctx context.Context, runID string) (Observatio
 	info := desc.GetWorkflowExecutionInfo()
 	obs := Observation{Found: true, Truth: Truth{TemporalRunID: info.GetExecution().GetRunId()}}
 	closed := info.GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING
+	obs.Truth.Closed = closed
 	view, qerr := o.Engine.FinalState(ctx, runID)
 	switch {
 	case qerr == nil:

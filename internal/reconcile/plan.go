@@ -21,6 +21,9 @@ type Truth struct {
 	// (a workflow terminated from outside Baton, a start that never happened).
 	Message       string
 	TemporalRunID string
+	// Closed: the workflow has ended, so nothing it held unsent will ever
+	// be written by it.
+	Closed bool
 }
 
 // Plan is what one run needs to match its workflow again.
@@ -45,9 +48,11 @@ func Diff(m models.RunMirror, t Truth) []string {
 }
 
 // NewPlan compares a run's mirror with its workflow's view and plans the
-// repair. The mirror must have been read before the view was taken: a row
-// whose rev is at most the view's rev was then written no later than the
-// view, so the view supersedes it.
+// repair. The mirror is read before the view is taken (and read again
+// after it when there is something to repair): a row whose rev is at most
+// the view's rev carries no state newer than the view, since the run had
+// issued that rev when it answered, so the view supersedes it; a row
+// written after the answer has a higher rev and is left Behind.
 //
 // Every existing row is rewritten at its own stored rev, so the write wins
 // only if nothing newer landed in between (the upsert keeps the higher
@@ -133,9 +138,18 @@ func NewPlan(m models.RunMirror, t Truth, now time.Time) Plan {
 			}
 		}
 	}
-	if len(p.Behind) == 0 {
+	switch {
+	case len(p.Behind) > 0:
 		// With a row newer than the view, the view may be older than the
 		// log too: nothing is appended to it from a stale view.
+	case v.Unsent && !t.Closed:
+		// The workflow's own write, on its way or held until the database
+		// answers, carries these transitions: appending them now would log
+		// each twice. The rows are repaired; the log waits for the run.
+		for _, u := range unlogged {
+			p.Behind = append(p.Behind, u+" (the run has not written it yet)")
+		}
+	default:
 		p.Repairs = append(p.Repairs, unlogged...)
 		p.Batch.Transitions = transitions
 	}

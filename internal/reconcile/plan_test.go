@@ -171,3 +171,25 @@ func TestRepairNeverOverwritesANewerWrite(t *testing.T) {
 		t.Fatalf("nodes %v, want %v: the repair must lose to newer writes and fix the rest", got, want)
 	}
 }
+
+// A run that holds unsent mirror changes brings their transitions itself:
+// the rows are repaired, the log is not (found by the fault suite: the
+// reconciler's stand-ins and the run's own transitions were both logged).
+// Once the workflow has closed, nothing will come, and the log is repaired.
+func TestPlanLeavesTheLogToARunWithUnsentChanges(t *testing.T) {
+	m, tr := converged()
+	m.Nodes[0].Status = "waiting"
+	m.Transitions = m.Transitions[:len(m.Transitions)-3] // a's success and b's dispatch gone (and b.0.1's, not in the view)
+	tr.View.Unsent = true
+	p := NewPlan(m, tr, time.Now())
+	if len(p.Batch.Nodes) != 1 || len(p.Batch.Transitions) != 0 {
+		t.Fatalf("open run with unsent changes: nodes %+v, transitions %+v; want a repaired, no transition", p.Batch.Nodes, p.Batch.Transitions)
+	}
+	if len(p.Behind) != 2 || len(Diff(m, tr)) != 3 {
+		t.Errorf("behind %v; diff %v: want the unlogged transitions reported, not repaired", p.Behind, Diff(m, tr))
+	}
+	tr.Closed = true
+	if p := NewPlan(m, tr, time.Now()); len(p.Batch.Transitions) != 2 || len(p.Behind) != 0 {
+		t.Errorf("closed run: transitions %+v, behind %v; want the log repaired", p.Batch.Transitions, p.Behind)
+	}
+}

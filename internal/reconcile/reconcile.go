@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/baton-sched/baton/internal/metrics"
 	"github.com/baton-sched/baton/internal/status"
 	"github.com/baton-sched/baton/models"
 )
@@ -30,6 +31,9 @@ type Options struct {
 	Logger         *slog.Logger
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Metrics receives each pass's counts (baton_reconcile_*); nil
+	// records nothing. Stats() answers the same counts in process.
+	Metrics *metrics.Metrics
 }
 
 // Reconciler repairs the mirror from Temporal, a bounded batch per pass.
@@ -178,6 +182,7 @@ func (r *Reconciler) Pass(ctx context.Context) PassStats {
 	s.Behind += int64(st.Behind)
 	s.Errors += int64(st.Errors)
 	s.Last = st
+	r.o.Metrics.ReconcilePass(st.Checked, st.Repaired, st.MarkedFailed, st.Behind, st.Errors, st.Took)
 	return st
 }
 
@@ -210,6 +215,15 @@ func (r *Reconciler) one(ctx context.Context, run models.Run) (outcome, error) {
 		return r.unstarted(ctx, m.Run, now)
 	}
 	p := NewPlan(m, obs.Truth, now)
+	if !p.Empty() {
+		// The run may have written between the mirror read and its answer:
+		// what it wrote then is no repair (a transition appended from the
+		// first read would be logged twice). Read again, plan again.
+		if m, err = r.store.LoadRunMirror(ctx, run.ID); err != nil {
+			return unchanged, fmt.Errorf("load mirror: %w", err)
+		}
+		p = NewPlan(m, obs.Truth, now)
+	}
 	if p.Empty() {
 		if len(p.Behind) > 0 {
 			return behind, nil

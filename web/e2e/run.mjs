@@ -8,6 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { startStack } from './stack.mjs';
+import { editorSpecs } from './editor.mjs';
+import { topologySpec } from './topology.mjs';
+import { runsSpec } from './runs.spec.mjs';
 
 const shots = process.env.BATON_E2E_SCREENSHOTS;
 const chromiumPath = process.env.BATON_TEST_CHROMIUM ?? '/usr/bin/chromium';
@@ -74,7 +77,9 @@ async function setScript(node, script) {
   await cm.click();
   await page.keyboard.press('Control+A');
   await page.keyboard.press('Delete');
-  await cm.pressSequentially(script);
+  // One input event for the whole script: on a loaded machine typing it key
+  // by key outlasts the timeout, and keystrokes are not what is tested.
+  await page.keyboard.insertText(script);
 }
 
 /** Confirms the open operation dialog with a reason, and waits until it closed. */
@@ -195,7 +200,15 @@ try {
   });
 
   await step('node log: shell_1 shows its stderr', async () => {
-    const ops = await nodeMenu('shell_1');
+    // The menu lists the allowed_ops of the last topology read, which
+    // follows a live state change within about a second (the stream
+    // patches states at once): open it again until that read has come.
+    let ops = await nodeMenu('shell_1');
+    for (let i = 0; i < 20 && ops.join() !== 'node-op-rerun-from,node-op-log'; i++) {
+      await page.keyboard.press('Escape');
+      await page.waitForTimeout(500);
+      ops = await nodeMenu('shell_1');
+    }
     assert.deepEqual(ops, ['node-op-rerun-from', 'node-op-log'], 'a closed (successful) run offers only rerun-from-node and the log');
     await tid('node-op-log').click();
     await tid('log-text').filter({ hasText: 'boom' }).waitFor();
@@ -219,7 +232,7 @@ try {
     for (const op of ['retry', 'rollback', 'abandon', 'rerun']) await tid(`run-op-${op}`).waitFor();
     assert.equal(await tid('run-op-stop').count(), 0);
     const ops = await nodeMenu('extract');
-    assert.deepEqual(ops.sort(), ['instance-op-rerun', 'node-op-log', 'node-op-rerun-from', 'node-op-retry', 'node-op-skip']);
+    assert.deepEqual(ops.sort(), ['instance-op-rerun', 'node-op-log', 'node-op-rerun-downstream', 'node-op-rerun-from', 'node-op-retry', 'node-op-skip']);
     await page.keyboard.press('Escape');
     // Locate current progress: the first failed node, its log ready.
     await tid('locate').click();
@@ -279,6 +292,7 @@ try {
     await page.waitForFunction(() => document.querySelectorAll('[data-testid="runs-table"] tbody tr [data-testid="run-link"]').length === 2);
     await page.locator('[data-testid="runs-table"] thead .ant-checkbox-input').check();
     await tid('batch-stop').click();
+    await page.locator('#batch-confirm').click();
     const results = tid('batch-results');
     await results.waitFor();
     const text = await results.textContent();
@@ -314,15 +328,17 @@ try {
     for (const d of ['2026-01-01', '2026-01-02', '2026-01-03']) assert.ok(bizdates.some((r) => r.includes(d) && r.includes('Backfill')), `a backfill run for ${d}`);
   });
 
+  await editorSpecs({ page, stack, step, shot, tid, connect, setScript });
+
   await step('operations pages: workers, audit log of the operations, a token created (secret once), revoked, then refused at sign-in', async () => {
-    await tid('nav-workers').click();
+    await page.goto(stack.base + '/workers'); // the header menu folds its last items into "…" at 1440 px
     await tid('workers-table').locator('tbody tr').filter({ hasText: 'dev' }).waitFor();
-    await tid('nav-audit').click();
+    await page.goto(stack.base + '/audit');
     await tid('audit-table').locator('tbody tr').filter({ hasText: '/nodes/extract/skip' }).first().waitFor();
     await tid('audit-actor').locator('input').fill('nobody-at-all');
     await tid('audit-actor').locator('input').press('Enter');
     await tid('audit-table').locator('.ant-empty').waitFor();
-    await tid('nav-tokens').click();
+    await page.goto(stack.base + '/tokens');
     await tid('token-name').fill('e2e-temp');
     await tid('token-create').click();
     const secret = (await tid('token-secret').textContent()).trim();
@@ -379,6 +395,11 @@ try {
     await tid('runs-table').locator('tbody tr').first().waitFor();
     await shot('runs-zh');
   });
+
+  // The topology at 100 / 1,000 / 10,000 nodes and the node menu in every status (e2e/topology.mjs).
+  await topologySpec({ page, stack, step, shot });
+  // Execution records, run detail and backfill (e2e/runs.spec.mjs).
+  await runsSpec({ page, stack, step, shot });
 
   assert.deepEqual(consoleErrors, [], 'no uncaught errors in the page');
 } finally {

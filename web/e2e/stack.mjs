@@ -21,30 +21,6 @@ export function freePort() {
   });
 }
 
-function canListen(port) {
-  return new Promise((ok) => {
-    const s = createServer();
-    s.once('error', () => ok(false));
-    s.listen(port, '127.0.0.1', () => s.close(() => ok(true)));
-  });
-}
-
-/**
- * The embedded Temporal frontend always binds 127.0.0.1:7233, so two dev
- * stacks on one machine cannot run at once: wait for the port rather than
- * fail on a shared machine.
- */
-async function waitTemporalPort() {
-  const deadline = Date.now() + Number(process.env.BATON_E2E_PORT_WAIT ?? 600) * 1000;
-  let said = false;
-  while (!(await canListen(7233))) {
-    if (Date.now() > deadline) throw new Error('127.0.0.1:7233 stayed busy (another baton dev?)');
-    if (!said) console.log('e2e: 127.0.0.1:7233 is busy (another baton dev?); waiting for it');
-    said = true;
-    await new Promise((r) => setTimeout(r, 2000));
-  }
-}
-
 export async function startStack() {
   const bin = process.env.BATON_BIN ?? join(repo, 'bin/baton');
   if (!process.env.BATON_BIN) {
@@ -53,7 +29,6 @@ export async function startStack() {
       cwd: repo, stdio: 'inherit', env: { ...process.env, GOTOOLCHAIN: 'local', CGO_ENABLED: '0' },
     });
   }
-  await waitTemporalPort();
   const dataDir = mkdtempSync(join(tmpdir(), 'baton-e2e-'));
   const token = 'bt_e2e_' + randomBytes(12).toString('hex');
   const httpPort = await freePort();
@@ -66,6 +41,9 @@ export async function startStack() {
     env: {
       ...process.env, BATON_DATA_DIR: dataDir, BATON_ADMIN_TOKEN: token,
       BATON_HTTP_ADDR: `127.0.0.1:${httpPort}`, BATON_TEMPORAL_UI_ADDR: `127.0.0.1:${uiPort}`,
+      // A free port for the embedded Temporal frontend, so stacks of
+      // parallel test runs on one machine do not wait for each other.
+      BATON_TEMPORAL_PORT: '0',
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

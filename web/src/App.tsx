@@ -10,9 +10,12 @@ import { RunsScreen } from './screens/runs/RunsScreen';
 import { RunDetailScreen } from './screens/run-detail/RunDetailScreen';
 import { FlowsScreen } from './screens/flows/FlowsScreen';
 import { EditorScreen } from './screens/editor/EditorScreen';
+import { TasksScreen } from './screens/tasks/TasksScreen';
+import { TaskEditorScreen } from './screens/tasks/TaskEditorScreen';
 import { WorkersScreen } from './screens/workers/WorkersScreen';
 import { AuditScreen } from './screens/audit/AuditScreen';
 import { TokensScreen } from './screens/tokens/TokensScreen';
+import { BackfillsScreen } from './screens/backfills/BackfillsScreen';
 
 function Routed() {
   const { me } = useAuth();
@@ -27,6 +30,10 @@ function Routed() {
         <Route path="flows" element={<FlowsScreen />} />
         <Route path="flows/new" element={<EditorScreen />} />
         <Route path="flows/:id/edit" element={<EditorScreen />} />
+        <Route path="tasks" element={<TasksScreen />} />
+        <Route path="tasks/new" element={<TaskEditorScreen />} />
+        <Route path="tasks/:id/edit" element={<TaskEditorScreen />} />
+        <Route path="backfills" element={<BackfillsScreen />} />
         <Route path="workers" element={<WorkersScreen />} />
         <Route path="audit" element={<AuditScreen />} />
         {admin && <Route path="tokens" element={<TokensScreen />} />}

@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -38,6 +37,7 @@ func run() error {
 	reps := flag.Int("reps", 3, "repetitions of every shape and variant")
 	shapes := flag.String("shapes", "", "comma-separated name filter (substring), e.g. chain,fanout-1000; empty runs all")
 	mirror := flag.String("mirror", "both", "interpreter variants to run: off, on, both, or all (both, and the mirror awaited in the workflow task as before the write-behind queue)")
+	alerts := flag.Bool("alerts", false, "also run the interpreter with the mirror on and alert rules that never fire on success (a failure rule and an SLA)")
 	quick := flag.Bool("quick", false, "small shapes, for a smoke run")
 	out := flag.String("out", "", "also write the full Markdown report to this file (e.g. docs/benchmarks.md)")
 	runTimeout := flag.Duration("run-timeout", 20*time.Minute, "limit for one workflow run")
@@ -65,6 +65,9 @@ func run() error {
 	case "off", "on", "both", "all":
 	default:
 		return fmt.Errorf("-mirror must be off, on, both or all, not %q", *mirror)
+	}
+	if *alerts && *mirror == "off" {
+		return errors.New("-alerts runs with the mirror on: use -mirror on or both")
 	}
 	list, err := bench.FilterShapes(bench.Shapes(*quick), *shapes)
 	if err != nil {
@@ -127,17 +130,11 @@ func run() error {
 		return err
 	}
 
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
-		if err != nil {
-			return fmt.Errorf("cpu profile: %w", err)
-		}
-		defer func() { _ = f.Close() }()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return fmt.Errorf("cpu profile: %w", err)
-		}
-		defer pprof.StopCPUProfile()
+	stopProfile, err := bench.CPUProfile(*cpuProfile)
+	if err != nil {
+		return err
 	}
+	defer stopProfile()
 
 	stopWorkers, err := bench.StartWorkers(c, store, *shellConcurrency)
 	if err != nil {
@@ -146,7 +143,7 @@ func run() error {
 	defer stopWorkers()
 
 	results, err := bench.Run(ctx, bench.Options{
-		Client: c, Store: store, Shapes: list, Reps: *reps, Mirror: *mirror,
+		Client: c, Store: store, Shapes: list, Reps: *reps, Mirror: *mirror, Alerts: *alerts,
 		Progress: os.Stderr, RunTimeout: *runTimeout, DataConverter: dc, HistoryDir: *historyDir,
 	})
 	if err != nil && !errors.Is(err, context.Canceled) {

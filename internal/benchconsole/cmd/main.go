@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -38,7 +39,14 @@ func run() error {
 	n := flag.Int("n", 200, "timed requests per query")
 	runs := flag.Int("runs", benchconsole.YearSpec().Runs, "runs to generate besides the 10,000-node one")
 	writers := flag.Int("writers", benchconsole.YearSpec().Writers, "batches written at once while generating")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the timed requests (both databases) to this file")
+	only := flag.String("only", "", "time only the queries whose name contains this text")
 	flag.Parse()
+	stopProfile, err := bench.CPUProfile(*cpuProfile)
+	if err != nil {
+		return err
+	}
+	defer stopProfile()
 	spec := benchconsole.YearSpec()
 	spec.Runs, spec.Writers = *runs, *writers
 	ctx := context.Background()
@@ -58,7 +66,7 @@ func run() error {
 		if err != nil {
 			return err
 		}
-		if err := measure(ctx, "MariaDB/MySQL", target, spec, *force, *n); err != nil {
+		if err := measure(ctx, "MariaDB/MySQL", target, spec, *force, *n, *only); err != nil {
 			return err
 		}
 	}
@@ -73,7 +81,7 @@ func run() error {
 		if err := os.MkdirAll(filepath.Dir(*sqlitePath), 0o755); err != nil {
 			return err
 		}
-		if err := measure(ctx, "SQLite", "sqlite:"+*sqlitePath, spec, *force, *n); err != nil {
+		if err := measure(ctx, "SQLite", "sqlite:"+*sqlitePath, spec, *force, *n, *only); err != nil {
 			return err
 		}
 	}
@@ -113,7 +121,7 @@ func mysqlDatabase(dsn, database string, force bool) (string, error) {
 	return cfg.FormatDSN(), nil
 }
 
-func measure(ctx context.Context, label, dsn string, spec benchconsole.Spec, force bool, n int) error {
+func measure(ctx context.Context, label, dsn string, spec benchconsole.Spec, force bool, n int, only string) error {
 	st, err := models.Open(ctx, dsn)
 	if err != nil {
 		return err
@@ -167,6 +175,7 @@ func measure(ctx context.Context, label, dsn string, spec benchconsole.Spec, for
 			qs[i].Path = hist
 		}
 	}
+	qs = slices.DeleteFunc(qs, func(q benchconsole.Query) bool { return !strings.Contains(q.Name, only) })
 	rs, err := srv.Drive(ctx, qs, n)
 	if err != nil {
 		return err

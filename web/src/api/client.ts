@@ -139,6 +139,6 @@ export function instanceOp(id: string, op: 'stop' | 'rerun', reason: string) {
   return call(api.POST(`/api/v1/instances/{id}/${op}` as '/api/v1/instances/{id}/stop', { params: { path: { id } }, body: { reason } }));
 }
 
-export function batchOp(op: 'stop' | 'retry', ids: string[]) {
-  return call(api.POST(`/api/v1/runs/batch/${op}` as '/api/v1/runs/batch/stop', { body: { ids } }));
+export function batchOp(op: 'stop' | 'retry', ids: string[], reason = '') {
+  return call(api.POST(`/api/v1/runs/batch/${op}` as '/api/v1/runs/batch/stop', { body: { ids, reason } }));
 }

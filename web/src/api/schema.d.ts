@@ -1223,6 +1223,127 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/alert-channels": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Alert channels, their secrets shown only as "[sealed]" or env:NAME (admin). */
+        get: operations["listAlertChannels"];
+        put?: never;
+        /** Create an alert channel (admin); its secrets are sealed at rest. */
+        post: operations["createAlertChannel"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/alert-channels/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The alert channel's id. */
+                id: components["parameters"]["AlertChannelID"];
+            };
+            cookie?: never;
+        };
+        /** One alert channel, secrets redacted (admin). */
+        get: operations["getAlertChannel"];
+        /** Replace an alert channel (admin); a secret sent as "[sealed]" keeps its stored value. */
+        put: operations["updateAlertChannel"];
+        post?: never;
+        /** Delete an alert channel (admin); rules naming it then record "no longer exists". */
+        delete: operations["deleteAlertChannel"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/alert-channels/{id}/test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The alert channel's id. */
+                id: components["parameters"]["AlertChannelID"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Send a test message through the channel now (admin) and answer the delivery result.
+         * @description 200 whether or not the channel took the message; delivered and error say which. Nothing is recorded in the alert history.
+         */
+        post: operations["testAlertChannel"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/alert-rules/groups": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The worker groups that have default alert rules, with them. */
+        get: operations["listGroupAlertRules"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/alert-rules/groups/{group}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A worker group. */
+                group: string;
+            };
+            cookie?: never;
+        };
+        /** A group's default alert rules (none when never set). */
+        get: operations["getGroupAlertRules"];
+        /**
+         * Replace a group's default alert rules (admin); an empty list removes them.
+         * @description Runs started afterwards carry them after their definition's own rules; running runs keep the rules they started with.
+         */
+        put: operations["setGroupAlertRules"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/alerts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The alert history, newest first; one row per (run, event, key, channel) with its delivery status. */
+        get: operations["listAlerts"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1349,8 +1470,23 @@ export interface components {
         NodeStatus: "waiting" | "paused" | "dispatched" | "running" | "success" | "failed" | "stopping" | "stopped" | "timeout" | "skipped" | "rolled_back";
         /** @enum {string} */
         InstanceStatus: "waiting" | "running" | "success" | "failed" | "stopping" | "stopped" | "timeout" | "stop_failed";
+        /**
+         * @description A run-level control operation (retry is retry failed).
+         * @enum {string}
+         */
+        RunOp: "stop" | "pause" | "resume" | "retry" | "rollback" | "abandon" | "rerun";
+        /**
+         * @description A node operation (node-skip is set success; instance-* act on the node's last instance).
+         * @enum {string}
+         */
+        NodeOp: "node-stop" | "node-pause" | "node-resume" | "node-retry" | "node-skip" | "rerun-downstream" | "rerun-from" | "instance-stop" | "instance-rerun";
         /** @enum {string} */
         Role: "admin" | "operator" | "viewer";
+        /**
+         * @description What an alert rule listens for (internal/dag AlertEvent).
+         * @enum {string}
+         */
+        AlertEvent: "run_failed" | "run_timeout" | "run_stopped" | "rollback_failed" | "stop_failed" | "node_failed" | "sla_miss" | "recovered" | "backfill_finished" | "schedule_paused";
         Trigger: {
             type: components["schemas"]["TriggerType"];
             /** @description Quartz expression, seconds first (6 or 7 fields). */
@@ -1369,6 +1505,33 @@ export interface components {
             backoff?: number;
             max_interval?: components["schemas"]["Duration"];
         };
+        /**
+         * @description Sends the listed events to the listed alert channels (by name).
+         *     Versioned with its definition. An sla is required when events lists
+         *     sla_miss and refused otherwise.
+         */
+        AlertRule: {
+            events: components["schemas"]["AlertEvent"][];
+            channels: string[];
+            sla?: components["schemas"]["SLA"];
+        };
+        /**
+         * @description The deadline of sla_miss: at, a time of day HH:MM in tz (default
+         *     UTC), the first one after the run's schedule time (its start when no
+         *     schedule fired it); or after, a duration after that same time.
+         *     Exactly one of at and after.
+         */
+        SLA: {
+            /**
+             * @description HH:MM, 24-hour.
+             * @example 06:30
+             */
+            at?: string;
+            /** @description IANA zone of at; not Local. */
+            tz?: string;
+            after?: components["schemas"]["Duration"];
+        };
+        AlertRules: components["schemas"]["AlertRule"][] | null;
         ShellSpec: {
             script: string;
             /** @description Interpreter, default /bin/sh. */
@@ -1384,6 +1547,131 @@ export interface components {
         };
         SleepSpec: {
             duration: components["schemas"]["Duration"];
+        };
+        AlertWebhook: {
+            /** @description The hook's URL, or env:NAME. Answers show "[sealed]" (or the env:NAME reference); send "[sealed]" back to keep it. */
+            url: string;
+            /** @description Read-only: the URL's scheme and host. */
+            url_host?: string;
+            /**
+             * @description A built-in body (default generic).
+             * @enum {string}
+             */
+            template?: "generic" | "dingtalk" | "wecom" | "feishu" | "slack";
+            /** @description A custom Go text/template body; its data is the message (.Title, .Text, .Markdown, .Link, .Event, .Alert). */
+            body?: string;
+            /** @description Extra request headers; their values are secrets like the URL. */
+            headers?: {
+                [key: string]: string;
+            };
+            /** @description Signing key, or env:NAME; answers show "[sealed]". */
+            secret?: string;
+            /**
+             * @description header: sha256=<hex HMAC of the body> in signature_header (default with a secret); dingtalk and feishu: those platforms' signatures.
+             * @enum {string}
+             */
+            sign?: "header" | "dingtalk" | "feishu";
+            /** @description Default X-Baton-Signature. */
+            signature_header?: string;
+        };
+        AlertEmail: {
+            host: string;
+            /** @description Default 587 (starttls), 465 (tls), 25 (none). */
+            port?: number;
+            /**
+             * @description starttls (default, required), tls (implicit) or none (no password allowed).
+             * @enum {string}
+             */
+            tls?: "starttls" | "tls" | "none";
+            username?: string;
+            /** @description Or env:NAME; answers show "[sealed]". */
+            password?: string;
+            from: string;
+            to: string[];
+        };
+        /** @description An alert channel's fields. */
+        AlertChannelSpec: {
+            name: string;
+            /** @enum {string} */
+            kind: "webhook" | "email";
+            webhook?: components["schemas"]["AlertWebhook"];
+            email?: components["schemas"]["AlertEmail"];
+        };
+        /** @description The body of POST /alert-channels and PUT /alert-channels/{id}; the view's read-only fields are ignored. */
+        AlertChannelBody: components["schemas"]["AlertChannelSpec"] & {
+            /** @description Ignored. */
+            id?: unknown;
+            /** @description Ignored. */
+            created_at?: unknown;
+            /** @description Ignored. */
+            updated_at?: unknown;
+            /** @description Ignored. */
+            created_by?: unknown;
+            /** @description Ignored. */
+            updated_by?: unknown;
+        };
+        /** @description A channel as stored, every secret "[sealed]" or its env:NAME reference. */
+        AlertChannel: components["schemas"]["AlertChannelSpec"] & {
+            id: string;
+            created_at: components["schemas"]["NullableTime"];
+            updated_at: components["schemas"]["NullableTime"];
+            created_by: string;
+            updated_by: string;
+        };
+        AlertChannelList: {
+            items: components["schemas"]["AlertChannel"][];
+        };
+        AlertTestResult: {
+            channel: string;
+            delivered: boolean;
+            /** @description Why the channel did not take the message. */
+            error?: string;
+            title: string;
+        };
+        GroupAlertRules: {
+            group: string;
+            rules: components["schemas"]["AlertRule"][];
+            updated_at: components["schemas"]["NullableTime"];
+            updated_by: string;
+        };
+        GroupAlertRulesBody: {
+            rules: components["schemas"]["AlertRules"];
+            /** @description Ignored. */
+            group?: unknown;
+            /** @description Ignored. */
+            updated_at?: unknown;
+            /** @description Ignored. */
+            updated_by?: unknown;
+        };
+        GroupAlertRulesList: {
+            items: components["schemas"]["GroupAlertRules"][];
+        };
+        /** @enum {string} */
+        AlertStatus: "pending" | "sent" | "failed";
+        /** @description One event of one run sent to one channel. */
+        Alert: {
+            /** Format: int64 */
+            id: number;
+            run_id: string;
+            event: string;
+            /** @description Tells repeated occurrences of one event in one run apart (a node id, an occurrence count). */
+            key: string;
+            channel: string;
+            /** @description webhook or email; empty when the channel no longer existed. */
+            channel_kind: string;
+            definition_id: string;
+            title: string;
+            status: components["schemas"]["AlertStatus"];
+            attempts: number;
+            last_error: string;
+            created_at: components["schemas"]["NullableTime"];
+            updated_at: components["schemas"]["NullableTime"];
+            sent_at: components["schemas"]["NullableTime"];
+        };
+        AlertList: {
+            items: components["schemas"]["Alert"][];
+            limit: number;
+            next_cursor: string | null;
         };
         /**
          * @description The fields of a task (internal/dag Task). Open: Task, TaskBody and
@@ -1408,6 +1696,7 @@ export interface components {
             rollback?: components["schemas"]["Task"];
             params?: components["schemas"]["Params"];
             trigger?: components["schemas"]["Trigger"];
+            alerts?: components["schemas"]["AlertRules"];
         };
         /** @description A task inline in a flow node, or a rollback. */
         Task: components["schemas"]["TaskSpec"];
@@ -1479,6 +1768,7 @@ export interface components {
             timeout?: components["schemas"]["Duration"];
             params?: components["schemas"]["Params"];
             fail_fast?: boolean;
+            alerts?: components["schemas"]["AlertRules"];
             nodes?: components["schemas"]["Node"][];
             edges?: components["schemas"]["Edge"][] | null;
         };
@@ -1846,6 +2136,8 @@ export interface components {
             running: number;
             started_at: components["schemas"]["NullableTime"];
             last_seen: components["schemas"]["NullableTime"];
+            /** @description Seen within the engine's worker liveness window (30 s): counted for broadcast and sharding. */
+            live: boolean;
         };
         /**
          * @description applied; dry_run (changed nothing); refused (4xx, with its code); failed (5xx); replayed (an Idempotency-Key repeat).
@@ -1938,6 +2230,13 @@ export interface components {
             transitions: components["schemas"]["TopologyTransition"][];
             executions: components["schemas"]["Execution"][];
             live?: boolean;
+            /**
+             * Format: int64
+             * @description The run's latest transition (event id) when the view was read; GET /runs/{id}/events?after=<it> carries on from this view.
+             */
+            last_event_id: number;
+            /** @description The run-level operations the run's status allows now. */
+            allowed_ops: components["schemas"]["RunOp"][];
             /** @description Why the pinned version could not be read; nodes then carry only their recorded state. */
             topology_error?: string;
         };
@@ -1959,6 +2258,8 @@ export interface components {
             started_at?: components["schemas"]["Time"];
             finished_at?: components["schemas"]["Time"];
             instances?: components["schemas"]["TopologyInstance"][];
+            /** @description The operations the node's state allows now, by the rules the control routes enforce (left out when none). */
+            allowed_ops?: components["schemas"]["NodeOp"][];
         };
         TopologyInstance: {
             id: string;
@@ -2266,6 +2567,8 @@ export interface components {
         };
     };
     parameters: {
+        /** @description The alert channel's id. */
+        AlertChannelID: string;
         /** @description Page size (default 50; above 500 is lowered to 500, which the answer's limit shows). */
         Limit: number;
         /** @description Rows to skip. */
@@ -4936,6 +5239,331 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    listAlertChannels: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Every channel, by name. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AlertChannelList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    createAlertChannel: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description At most one effect per token and key: a repeat gets the first answer
+                 *     (header Idempotent-Replay: true); a repeat with another method, path
+                 *     or body is a 422. 1 to 64 printable ASCII characters without spaces.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AlertChannelBody"];
+            };
+        };
+        responses: {
+            /** @description The channel as stored, secrets redacted. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AlertChannel"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["TooLarge"];
+            422: components["responses"]["Unprocessable"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    getAlertChannel: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The alert channel's id. */
+                id: components["parameters"]["AlertChannelID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The channel. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AlertChannel"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    updateAlertChannel: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description At most one effect per token and key: a repeat gets the first answer
+                 *     (header Idempotent-Replay: true); a repeat with another method, path
+                 *     or body is a 422. 1 to 64 printable ASCII characters without spaces.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                /** @description The alert channel's id. */
+                id: components["parameters"]["AlertChannelID"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AlertChannelBody"];
+            };
+        };
+        responses: {
+            /** @description The channel as stored, secrets redacted. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AlertChannel"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["TooLarge"];
+            422: components["responses"]["Unprocessable"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    deleteAlertChannel: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description At most one effect per token and key: a repeat gets the first answer
+                 *     (header Idempotent-Replay: true); a repeat with another method, path
+                 *     or body is a 422. 1 to 64 printable ASCII characters without spaces.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                /** @description The alert channel's id. */
+                id: components["parameters"]["AlertChannelID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["TooLarge"];
+            422: components["responses"]["Unprocessable"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    testAlertChannel: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description At most one effect per token and key: a repeat gets the first answer
+                 *     (header Idempotent-Replay: true); a repeat with another method, path
+                 *     or body is a 422. 1 to 64 printable ASCII characters without spaces.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                /** @description The alert channel's id. */
+                id: components["parameters"]["AlertChannelID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: components["requestBodies"]["Empty"];
+        responses: {
+            /** @description The delivery result. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AlertTestResult"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["TooLarge"];
+            422: components["responses"]["Unprocessable"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    listGroupAlertRules: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Each group's default rules. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GroupAlertRulesList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    getGroupAlertRules: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A worker group. */
+                group: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The group's default rules. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GroupAlertRules"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    setGroupAlertRules: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description At most one effect per token and key: a repeat gets the first answer
+                 *     (header Idempotent-Replay: true); a repeat with another method, path
+                 *     or body is a 422. 1 to 64 printable ASCII characters without spaces.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                /** @description A worker group. */
+                group: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["GroupAlertRulesBody"];
+            };
+        };
+        responses: {
+            /** @description The group's rules as stored. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GroupAlertRules"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["TooLarge"];
+            422: components["responses"]["Unprocessable"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    listAlerts: {
+        parameters: {
+            query?: {
+                run_id?: string;
+                /** @description An alert event (run_failed, sla_miss, ...). */
+                event?: string;
+                /** @description A channel name. */
+                channel?: string;
+                status?: components["schemas"]["AlertStatus"];
+                /** @description Page size (default 50; above 500 is lowered to 500, which the answer's limit shows). */
+                limit?: components["parameters"]["Limit"];
+                /** @description next_cursor of the previous page. */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of the history. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AlertList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
             500: components["responses"]["Internal"];
         };
     };

@@ -3,14 +3,10 @@
 import dagre from '@dagrejs/dagre';
 import { MarkerType, type Edge, type Node } from '@xyflow/react';
 import type { FlowEdge, FlowNode } from '../api/client';
-
-export const TASK_W = 170;
-export const TASK_H = 48;
-export const LOGIC_W = 64;
-export const LOGIC_H = 40;
+import { size } from './layered';
 
 export function nodeSize(type: string | undefined): { width: number; height: number } {
-  return isLogic(type) ? { width: LOGIC_W, height: LOGIC_H } : { width: TASK_W, height: TASK_H };
+  return size(isLogic(type));
 }
 
 export function layout(nodes: { id: string; type?: string }[], edges: { from: string; to: string }[]): Map<string, { x: number; y: number }> {

@@ -47,6 +47,8 @@ export function Layout() {
           items={[
             { key: 'runs', label: <Link to="/runs" data-testid="nav-runs">{t('nav.runs')}</Link> },
             { key: 'flows', label: <Link to="/flows" data-testid="nav-flows">{t('nav.flows')}</Link> },
+            { key: 'tasks', label: <Link to="/tasks" data-testid="nav-tasks">{t('nav.tasks')}</Link> },
+            { key: 'backfills', label: <Link to="/backfills" data-testid="nav-backfills">{t('backfills.nav')}</Link> },
             { key: 'workers', label: <Link to="/workers" data-testid="nav-workers">{t('nav.workers')}</Link> },
             { key: 'audit', label: <Link to="/audit" data-testid="nav-audit">{t('nav.audit')}</Link> },
             // Token management is admin-only on the server too.

@@ -3,10 +3,11 @@
 // the node or edge they name.
 import type { Edge, Node } from '@xyflow/react';
 import type { FlowBody, FlowEdge, FlowNode, Problem } from '../../api/client';
-import { edgeStyle, type GraphNodeData } from '../../graph/layout';
+import { edgeStyle, nodeSize, type GraphNodeData } from '../../graph/layout';
 
 export type EditorNode = Node<GraphNodeData>;
-export type EditorEdge = Edge<{ on: 'success' | 'failure' | 'always' }>;
+/** lane: the y of the lane a back edge runs in (BackEdge). */
+export type EditorEdge = Edge<{ on: 'success' | 'failure' | 'always'; lane?: number }>;
 
 export type NewKind = 'shell' | 'http' | 'noop' | 'sleep' | 'and' | 'or';
 
@@ -38,11 +39,21 @@ export function makeEdge(e: FlowEdge): EditorEdge {
   return { id: `${e.from}->${e.to}`, source: e.from, target: e.to, data: { on }, label: on === 'success' ? undefined : on, ...edgeStyle(on) };
 }
 
-export function toBody(meta: { name: string; group?: string; rest: Partial<FlowBody> }, nodes: EditorNode[], edges: EditorEdge[]): FlowBody {
+/** The flow's own fields, edited in the panel shown when nothing is selected. */
+export type Settings = Pick<FlowBody, 'name' | 'group' | 'trigger' | 'timeout' | 'params' | 'fail_fast'>;
+
+export function settingsOf(f?: Partial<FlowBody>): Settings {
+  return { name: f?.name ?? '', group: f?.group, trigger: f?.trigger, timeout: f?.timeout, params: f?.params, fail_fast: f?.fail_fast };
+}
+
+export function toBody(s: Settings, nodes: EditorNode[], edges: EditorEdge[]): FlowBody {
   return {
-    ...meta.rest,
-    name: meta.name,
-    group: meta.group || undefined,
+    name: s.name,
+    group: s.group || undefined,
+    trigger: s.trigger,
+    timeout: s.timeout || undefined,
+    params: s.params,
+    fail_fast: s.fail_fast || undefined,
     nodes: nodes.map((n) => n.data.node),
     edges: edges.map((e) => ({ from: e.source, to: e.target, on: e.data?.on ?? 'success' })),
   };
@@ -81,4 +92,59 @@ export function markProblems(problems: Problem[], body: FlowBody): Marks {
     }
   }
   return m;
+}
+
+/**
+ * Edges whose target is not right of their source (a cycle's closing edge)
+ * are drawn as back edges, in a lane below the nodes they pass.
+ */
+export function routeBackEdges(nodes: EditorNode[], edges: EditorEdge[]): EditorEdge[] {
+  const byId = new Map(nodes.map((n) => [n.id, n]));
+  return edges.map((e) => {
+    const s = byId.get(e.source);
+    const t = byId.get(e.target);
+    if (!s || !t || t.position.x + nodeSize(t.data.node.type).width > s.position.x) return e.type === 'back' ? { ...e, type: undefined } : e;
+    const left = t.position.x;
+    const right = s.position.x + nodeSize(s.data.node.type).width;
+    let bottom = -Infinity;
+    for (const n of nodes) {
+      const w = nodeSize(n.data.node.type);
+      if (n.position.x + w.width >= left && n.position.x <= right) bottom = Math.max(bottom, n.position.y + w.height);
+    }
+    const lane = bottom + 36;
+    return e.type === 'back' && e.data?.lane === lane ? e : { ...e, type: 'back', data: { on: e.data?.on ?? 'success', lane } };
+  });
+}
+
+/** What Ctrl+C keeps: the selected nodes and the edges between them. */
+export interface Clip { nodes: { node: FlowNode; x: number; y: number }[]; edges: FlowEdge[] }
+
+export const CLIP_KEY = 'baton.editor.clipboard';
+
+export function copyOf(nodes: EditorNode[], edges: EditorEdge[]): Clip | null {
+  const sel = nodes.filter((n) => n.selected);
+  if (!sel.length) return null;
+  const ids = new Set(sel.map((n) => n.id));
+  return {
+    nodes: sel.map((n) => ({ node: n.data.node, x: n.position.x, y: n.position.y })),
+    edges: edges.filter((e) => ids.has(e.source) && ids.has(e.target)).map((e) => ({ from: e.source, to: e.target, on: e.data?.on ?? 'success' })),
+  };
+}
+
+/** The clip's nodes with new ids (shell_1 pastes as the next free shell_N), offset, and their edges renamed. */
+export function pasteOf(clip: Clip, taken: Set<string>): { nodes: EditorNode[]; edges: EditorEdge[] } {
+  const rename = new Map<string, string>();
+  const used = new Set(taken);
+  for (const c of clip.nodes) {
+    const id = uniqueId(c.node.id.replace(/_\d+$/, ''), used);
+    used.add(id);
+    rename.set(c.node.id, id);
+  }
+  const nodes: EditorNode[] = clip.nodes.map((c) => {
+    const id = rename.get(c.node.id)!;
+    const node = { ...c.node, id };
+    return { id, type: node.type === 'and' || node.type === 'or' ? 'logic' : 'task', position: { x: c.x + 40, y: c.y + 60 }, selected: true, data: { node, label: node.name || id } };
+  });
+  const edges = clip.edges.map((e) => makeEdge({ ...e, from: rename.get(e.from)!, to: rename.get(e.to)! }));
+  return { nodes, edges };
 }

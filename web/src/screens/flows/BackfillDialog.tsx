@@ -3,8 +3,9 @@
 // the dates and nodes before anything starts.
 import { useState } from 'react';
 import { useQuery } from '@tanstack/react-query';
-import { Alert, App, Button, Checkbox, DatePicker, Descriptions, Form, Input, InputNumber, Modal, Radio, Select, Space, Tag } from 'antd';
+import { Alert, App, Button, DatePicker, Descriptions, Form, Input, InputNumber, Modal, Radio, Select, Space, Tag } from 'antd';
 import type { Dayjs } from 'dayjs';
+import dayjs from 'dayjs';
 import { useTranslation } from 'react-i18next';
 import { useNavigate } from 'react-router';
 import { api, call, errorMessage, type Schemas } from '../../api/client';
@@ -14,11 +15,22 @@ interface Values {
   step?: string;
   order: 'asc' | 'desc';
   parallel: number;
+  /** all nodes, one node and everything downstream of it, or a chosen set. */
+  scope: 'all' | 'downstream' | 'set';
+  node?: string;
   nodes?: string[];
-  downstream?: boolean;
 }
 
-export function BackfillDialog({ flow, onClose }: { flow: { id: string; name: string }; onClose: () => void }) {
+/**
+ * flow: the definition (a flow, or a task with kind task); initial: the
+ * values to start from (backfill from a run: its bizdate and node).
+ */
+export function BackfillDialog({ flow, kind = 'flow', initial, onClose }: {
+  flow: { id: string; name: string };
+  kind?: 'flow' | 'task';
+  initial?: { from?: string; to?: string; node?: string };
+  onClose: () => void;
+}) {
   const { t } = useTranslation();
   const { message } = App.useApp();
   const navigate = useNavigate();
@@ -28,15 +40,19 @@ export function BackfillDialog({ flow, onClose }: { flow: { id: string; name: st
   const [busy, setBusy] = useState(false);
   const def = useQuery({
     queryKey: ['flow', flow.id],
+    enabled: kind === 'flow',
     queryFn: () => call(api.GET('/api/v1/flows/{id}', { params: { path: { id: flow.id } } })),
   });
+  const scope = Form.useWatch('scope', form);
+  const nodeOptions = (def.data?.nodes ?? []).map((n) => ({ value: n.id, label: n.name && n.name !== n.id ? `${n.name} (${n.id})` : n.id }));
 
   function body(v: Values): Schemas['BackfillBody'] {
+    const nodes = v.scope === 'downstream' && v.node ? [v.node] : v.scope === 'set' && v.nodes?.length ? v.nodes : undefined;
     return {
-      kind: 'flow', definition_id: flow.id,
+      kind, definition_id: flow.id,
       from: v.range[0].format('YYYY-MM-DD'), to: v.range[1].format('YYYY-MM-DD'),
       step: v.step || undefined, order: v.order, parallel: v.parallel,
-      nodes: v.nodes?.length ? v.nodes : undefined, downstream: v.nodes?.length ? !!v.downstream : undefined,
+      nodes, downstream: nodes ? v.scope === 'downstream' : undefined,
     };
   }
 
@@ -57,7 +73,7 @@ export function BackfillDialog({ flow, onClose }: { flow: { id: string; name: st
         const r = (await call(api.POST('/api/v1/backfills', { body: body(v) }))) as Schemas['Backfill'];
         message.success(t('backfill.started', { id: r.id.slice(0, 8) }));
         onClose();
-        navigate(`/runs?trigger=backfill&definition=${encodeURIComponent(flow.id)}`);
+        navigate(`/runs?trigger=backfill&backfill_id=${encodeURIComponent(r.id)}`);
       }
     } catch (e) {
       setError(errorMessage(e));
@@ -76,7 +92,11 @@ export function BackfillDialog({ flow, onClose }: { flow: { id: string; name: st
           <OkBtn />
         </Space>
       )}>
-      <Form form={form} layout="vertical" initialValues={{ order: 'asc', parallel: 1 }} onValuesChange={() => setPreview(null)}>
+      <Form form={form} layout="vertical" onValuesChange={() => setPreview(null)}
+        initialValues={{
+          order: 'asc', parallel: 1, scope: initial?.node ? 'downstream' : 'all', node: initial?.node,
+          range: initial?.from ? [dayjs(initial.from), dayjs(initial.to ?? initial.from)] : undefined,
+        }}>
         <Form.Item name="range" label={t('backfill.range')} rules={[{ required: true }]}>
           <DatePicker.RangePicker />
         </Form.Item>
@@ -89,18 +109,36 @@ export function BackfillDialog({ flow, onClose }: { flow: { id: string; name: st
             <InputNumber min={1} max={50} />
           </Form.Item>
         </Space>
-        <Form.Item name="nodes" label={t('backfill.nodes')}>
-          <Select mode="multiple" allowClear placeholder={t('backfill.allNodes')} loading={def.isLoading}
-            options={(def.data?.nodes ?? []).map((n) => ({ value: n.id, label: n.name || n.id }))} />
-        </Form.Item>
-        <Form.Item name="downstream" valuePropName="checked"><Checkbox>{t('backfill.downstream')}</Checkbox></Form.Item>
+        {kind === 'flow' && (
+          <>
+            <Form.Item name="scope" label={t('backfill.nodes')}>
+              <Radio.Group data-testid="backfill-scope" options={[
+                { value: 'all', label: t('backfill.allNodes') },
+                { value: 'downstream', label: t('backfill.nodeDownstream') },
+                { value: 'set', label: t('backfill.chosenSet') },
+              ]} />
+            </Form.Item>
+            {scope === 'downstream' && (
+              <Form.Item name="node" rules={[{ required: true }]}>
+                <Select showSearch placeholder={t('backfill.pickNode')} loading={def.isLoading} options={nodeOptions} data-testid="backfill-node" />
+              </Form.Item>
+            )}
+            {scope === 'set' && (
+              <Form.Item name="nodes" rules={[{ required: true }]}>
+                <Select mode="multiple" allowClear placeholder={t('backfill.pickNodes')} loading={def.isLoading} options={nodeOptions} data-testid="backfill-nodes" />
+              </Form.Item>
+            )}
+          </>
+        )}
       </Form>
       {error && <Alert type="error" message={error} data-testid="backfill-error" />}
       {preview && (
         <Descriptions size="small" column={1} bordered data-testid="backfill-plan" items={[
           { label: t('backfill.dates', { count: preview.dates.length }), children: <Space wrap>{preview.dates.map((d) => <Tag key={d}>{d}</Tag>)}</Space> },
           { label: t('backfill.nodes'), children: <Space wrap>{preview.nodes.map((n) => <Tag key={n}>{n}</Tag>)}</Space> },
-          { label: t('backfill.parallel'), children: `${preview.parallel} · ${preview.order} · v${preview.version}` },
+          { label: t('backfill.parallel'), children: `${preview.parallel} · ${t(preview.order === 'asc' ? 'backfill.asc' : 'backfill.desc')} · v${preview.version}` },
+          { label: t('backfill.totals'), children: t('backfill.totalsValue', { runs: preview.runs, nodeRuns: preview.node_runs }) },
+          { label: t('backfill.sequence'), children: <Space wrap size={4}>{preview.preview.slice(0, 12).map((p, k) => <Tag key={p.bizdate} color="blue">{k + 1}. {p.bizdate}</Tag>)}{preview.preview.length > 12 ? '…' : ''}</Space> },
         ]} />
       )}
     </Modal>
