@@ -35,20 +35,12 @@ func (m *Mirror) log() *slog.Logger {
 	return slog.Default()
 }
 
-// NewMirror returns the flows worker's mirror activities. The
-// write-behind queue is not started (Behind nil: every batch is written
-// before the activity answers, as before version 6): with it on,
-// TestControlRunOperations/stop_run (internal/itest) never saw a running
-// node in the mirror, for a reason not found yet; see docs/benchmarks.md.
-// NewMirrorBehind starts it.
+// NewMirror returns the flows worker's mirror activities with the
+// write-behind queue started; Close the queue (m.Behind.Close) when the
+// worker stops. A Mirror without Behind writes every batch before
+// answering, as before run version 6.
 func NewMirror(store *models.Store, m *metrics.Metrics, logger *slog.Logger) *Mirror {
-	return &Mirror{Store: store, Metrics: m, Logger: logger}
-}
-
-// NewMirrorBehind is NewMirror with the write-behind queue started; Close
-// the queue when the worker stops.
-func NewMirrorBehind(store *models.Store, m *metrics.Metrics, logger *slog.Logger) *Mirror {
-	mirror := NewMirror(store, m, logger)
+	mirror := &Mirror{Store: store, Metrics: m, Logger: logger}
 	mirror.Behind = NewWriteBehind(store, WriteBehindOptions{Logger: logger, Written: mirror.written})
 	return mirror
 }

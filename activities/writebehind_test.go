@@ -230,7 +230,7 @@ func TestWriteBehindWritersDrainTheQueue(t *testing.T) {
 	forEachStore(t, func(t *testing.T, open func() *models.Store) {
 		ctx := context.Background()
 		store := open()
-		m := NewMirrorBehind(store, nil, nil)
+		m := NewMirror(store, nil, nil)
 		const run = "r-drain"
 		batches, _ := runLife(run)
 		for _, b := range batches {

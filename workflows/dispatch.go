@@ -234,6 +234,12 @@ func (r *runner) schedule(n *nodeRun, q QueuedInstance) {
 		Bizdate: r.in.Bizdate, ShardIndex: q.Shard, ShardTotal: len(n.shards), ShardParam: q.ShardParam,
 		Params: r.params(n, &t), Task: t, Mirror: r.in.Mirror, NodeRev: n.rev, InstanceRev: q.Rev,
 	}
+	if r.version >= versionMirrorBehind {
+		// q.Rev was reserved after the node's dispatched touch and before
+		// any later one: the running mark is newer than the dispatched
+		// write, however late that lands, and older than what follows.
+		req.NodeRev = q.Rev
+	}
 	r.inflight++
 	f := workflow.ExecuteActivity(actx, ExecuteTaskActivity, req)
 	r.sel.AddFuture(f, func(f workflow.Future) {

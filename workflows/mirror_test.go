@@ -18,7 +18,8 @@ import (
 
 // From versionMirrorBehind on, a run's mirror writes are left to the
 // worker's queue except the one it ends with, which is awaited; the
-// worker's running mark gets a rev above the instance's waiting write.
+// worker's running mark gets a rev above the instance's waiting write and
+// the node's dispatched write.
 func TestMirrorWritesBehindUntilTheEnd(t *testing.T) {
 	var suite testsuite.WorkflowTestSuite
 	env := suite.NewTestWorkflowEnvironment()
@@ -40,6 +41,7 @@ func TestMirrorWritesBehindUntilTheEnd(t *testing.T) {
 		t.Errorf("last write: behind %v, run %+v; want the awaited write of the final status", last.WriteBehind, last.Run)
 	}
 	waiting := map[string]int64{}
+	dispatched := map[string]int64{}
 	for i, b := range bs[:len(bs)-1] {
 		if !b.WriteBehind {
 			t.Errorf("write %d of %d is awaited: only the last one should be", i+1, len(bs))
@@ -47,6 +49,11 @@ func TestMirrorWritesBehindUntilTheEnd(t *testing.T) {
 		for _, in := range b.Instances {
 			if in.Status == "waiting" {
 				waiting[in.ID] = in.Rev
+			}
+		}
+		for _, n := range b.Nodes {
+			if n.Status == "dispatched" {
+				dispatched[n.NodeID] = n.Rev
 			}
 		}
 	}
@@ -58,6 +65,12 @@ func TestMirrorWritesBehindUntilTheEnd(t *testing.T) {
 		if !ok || req.InstanceRev <= w {
 			t.Errorf("instance %s: running mark at rev %d, waiting written at %d (seen %v): the mark must be above it",
 				req.InstanceID, req.InstanceRev, w, ok)
+		}
+		// The node's dispatched write may land after the mark too: at an
+		// equal rev it would take the node back to dispatched.
+		if d, ok := dispatched[req.NodeID]; !ok || req.NodeRev <= d {
+			t.Errorf("node %s: running mark at rev %d, dispatched written at %d (seen %v): the mark must be above it",
+				req.NodeID, req.NodeRev, d, ok)
 		}
 	}
 }

@@ -236,8 +236,12 @@ type TaskRequest struct {
 	Params     map[string]string `json:"params,omitempty"`
 	Task       dag.Task          `json:"task"`
 	Mirror     bool              `json:"mirror"`
-	// NodeRev lets the worker mark the node running in the mirror at the
-	// revision the workflow dispatched it with.
+	// NodeRev is the revision the worker's "running" mark of the node
+	// takes: the one the workflow dispatched it with (before
+	// versionMirrorBehind), else the instance's reserved InstanceRev. The
+	// node's "dispatched" write may land after the mark then (queued), and
+	// at an equal rev it would win: the node stayed dispatched in the
+	// mirror while its instance ran.
 	NodeRev int64 `json:"node_rev"`
 	// InstanceRev is the revision the worker's "running" mark of the
 	// instance takes: the waiting record's (before versionMirrorBehind) or
