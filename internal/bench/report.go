@@ -389,6 +389,8 @@ type Report struct {
 	PayloadCodec string
 	// ShellConcurrency is the shell worker's activity slots.
 	ShellConcurrency int
+	// Control is the control shape's figures (nil when not run).
+	Control *ControlResult
 }
 
 // AnalysisMarker separates the generated part of docs/benchmarks.md from
@@ -477,6 +479,10 @@ func (r *Report) Markdown() string {
 		fmt.Fprintf(&b, "(MaxConcurrentActivityExecutionSize %d, no cgroup: processes tracked through /proc); the instance time is\n", r.ShellConcurrency)
 		b.WriteString("ActivityTaskStarted → ActivityTaskCompleted: the running mark (mirror on), the process and its supervision,\n")
 		b.WriteString("the outputs file, the log, and the completion call.\n\n")
+		b.WriteString(t)
+	}
+	if t := ControlTable(r.Control); t != "" {
+		b.WriteString("\n## Control latency\n\n")
 		b.WriteString(t)
 	}
 	if f := Failures(r.Rows); f != "" {

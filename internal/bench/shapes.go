@@ -243,3 +243,27 @@ func TaskDeps(f *dag.Flow) map[string][]string {
 	}
 	return deps
 }
+
+// ControlShape names the control latency shape (RunControl) in -shapes.
+const ControlShape = "control"
+
+// SplitControl takes the control shape's term out of a -shapes filter:
+// control says it runs (an empty filter runs everything), rest is the
+// filter of the other shapes, none when the filter named only control.
+func SplitControl(filter string) (rest string, control, others bool) {
+	if strings.TrimSpace(filter) == "" {
+		return "", true, true
+	}
+	var terms []string
+	for _, term := range strings.Split(filter, ",") {
+		term = strings.TrimSpace(term)
+		switch {
+		case term == "":
+		case term == ControlShape:
+			control = true
+		default:
+			terms = append(terms, term)
+		}
+	}
+	return strings.Join(terms, ","), control, len(terms) > 0
+}

@@ -39,6 +39,7 @@ func run() error {
 	mirror := flag.String("mirror", "both", "interpreter variants to run: off, on, both, or all (both, and the mirror awaited in the workflow task as before the write-behind queue)")
 	alerts := flag.Bool("alerts", false, "also run the interpreter with the mirror on and alert rules that never fire on success (a failure rule and an SLA)")
 	quick := flag.Bool("quick", false, "small shapes, for a smoke run")
+	controlOps := flag.Int("control-ops", bench.ControlOps, "control operations the control shape times (-shapes control runs it alone; 0 skips it)")
 	out := flag.String("out", "", "also write the full Markdown report to this file (e.g. docs/benchmarks.md)")
 	runTimeout := flag.Duration("run-timeout", 20*time.Minute, "limit for one workflow run")
 	revision := flag.String("revision", "", "what code is measured, for the report (default: from git)")
@@ -69,9 +70,15 @@ func run() error {
 	if *alerts && *mirror == "off" {
 		return errors.New("-alerts runs with the mirror on: use -mirror on or both")
 	}
-	list, err := bench.FilterShapes(bench.Shapes(*quick), *shapes)
-	if err != nil {
-		return err
+	filter, withControl, withShapes := bench.SplitControl(*shapes)
+	var list []bench.Shape
+	if withShapes {
+		if list, err = bench.FilterShapes(bench.Shapes(*quick), filter); err != nil {
+			return err
+		}
+	}
+	if *controlOps <= 0 {
+		withControl = false
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -142,19 +149,31 @@ func run() error {
 	}
 	defer stopWorkers()
 
-	results, err := bench.Run(ctx, bench.Options{
-		Client: c, Store: store, Shapes: list, Reps: *reps, Mirror: *mirror, Alerts: *alerts,
-		Progress: os.Stderr, RunTimeout: *runTimeout, DataConverter: dc, HistoryDir: *historyDir,
-	})
-	if err != nil && !errors.Is(err, context.Canceled) {
-		return err
+	var results []*bench.Result
+	if len(list) > 0 {
+		results, err = bench.Run(ctx, bench.Options{
+			Client: c, Store: store, Shapes: list, Reps: *reps, Mirror: *mirror, Alerts: *alerts,
+			Progress: os.Stderr, RunTimeout: *runTimeout, DataConverter: dc, HistoryDir: *historyDir,
+		})
+		if err != nil && !errors.Is(err, context.Canceled) {
+			return err
+		}
+	}
+	if withControl && err == nil {
+		rep.Control, err = bench.RunControl(ctx, bench.ControlOptions{Client: c, Store: store, Ops: *controlOps, Progress: os.Stderr})
+		if err != nil && !errors.Is(err, context.Canceled) {
+			return err
+		}
 	}
 	rep.Duration, rep.LoadAtEnd = time.Since(rep.Started), bench.LoadAvg()
 	rep.Rows = bench.Summarize(results)
-	fmt.Println(bench.Table(rep.Rows))
-	fmt.Println(bench.TargetTable(rep.Rows))
-	fmt.Println(bench.HopTable(rep.Rows))
-	fmt.Println(bench.PhaseTable(rep.Rows))
+	if len(rep.Rows) > 0 {
+		fmt.Println(bench.Table(rep.Rows))
+		fmt.Println(bench.TargetTable(rep.Rows))
+		fmt.Println(bench.HopTable(rep.Rows))
+		fmt.Println(bench.PhaseTable(rep.Rows))
+	}
+	fmt.Println(bench.ControlTable(rep.Control))
 	if f := bench.Failures(rep.Rows); f != "" {
 		fmt.Println("Failures:")
 		fmt.Println(f)
