@@ -54,8 +54,8 @@ type ControlResult struct {
 	// status in the mirror showing the operation's effect (read every
 	// effectPoll while the POST is in flight, then once more).
 	Answer, Effect []time.Duration
-	// AfterAnswer counts operations whose effect was not in the mirror
-	// yet when the answer came (read-your-writes broken).
+	// AfterAnswer counts operations whose effect a mirror read made
+	// right after the answer did not show (read-your-writes broken).
 	AfterAnswer int
 }
 
@@ -124,7 +124,8 @@ func RunControl(ctx context.Context, o ControlOptions) (*ControlResult, error) {
 }
 
 // timeOp POSTs op and reads the mirror for the run becoming want while the
-// POST is in flight. after says the answer came before the effect.
+// POST is in flight. after says a read right after the answer did not show
+// the effect yet.
 func timeOp(ctx context.Context, c *apiCaller, store *models.Store, runID string, op status.Op, want status.Run) (answer, effect time.Duration, after bool, err error) {
 	start := time.Now()
 	seen := make(chan time.Duration, 1)
@@ -147,9 +148,16 @@ func timeOp(ctx context.Context, c *apiCaller, store *models.Store, runID string
 		return 0, 0, false, err
 	}
 	answer = time.Since(start)
+	// The watcher's reads lag by up to effectPoll and a read's own time,
+	// so whether the effect was there by the answer is one read made now.
+	r, err := store.GetRun(ctx, runID)
+	if err != nil {
+		return answer, 0, false, fmt.Errorf("read run %s after the answer: %w", runID, err)
+	}
+	after = r.Status != string(want)
 	select {
 	case effect = <-seen:
-		return answer, effect, effect > answer, nil
+		return answer, effect, after, nil
 	case <-time.After(10 * time.Second):
 		return answer, 0, true, fmt.Errorf("run %s not %s in the mirror 10 s after the answer", runID, want)
 	}
