@@ -30,7 +30,9 @@ func TestStartRunRefusesAZoneThatDoesNotLoad(t *testing.T) {
 // starterFunc is a RunStarter from a function.
 type starterFunc func(context.Context, workflows.RunInput) (string, error)
 
-func (f starterFunc) StartRun(ctx context.Context, in workflows.RunInput) (string, error) { return f(ctx, in) }
+func (f starterFunc) StartRun(ctx context.Context, in workflows.RunInput) (string, error) {
+	return f(ctx, in)
+}
 
 // LaunchRun's steps, each safe to repeat: a refused start leaves the row
 // waiting and says so; a start tried again after the workflow exists
