@@ -172,6 +172,7 @@ func run() error {
 		fmt.Println(bench.TargetTable(rep.Rows))
 		fmt.Println(bench.HopTable(rep.Rows))
 		fmt.Println(bench.PhaseTable(rep.Rows))
+		fmt.Println(bench.ShellTable(rep.Rows))
 	}
 	fmt.Println(bench.ControlTable(rep.Control))
 	if f := bench.Failures(rep.Rows); f != "" {
