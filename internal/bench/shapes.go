@@ -257,9 +257,9 @@ func SplitControl(filter string) (rest string, control, others bool) {
 	var terms []string
 	for _, term := range strings.Split(filter, ",") {
 		term = strings.TrimSpace(term)
-		switch {
-		case term == "":
-		case term == ControlShape:
+		switch term {
+		case "":
+		case ControlShape:
 			control = true
 		default:
 			terms = append(terms, term)
