@@ -3,9 +3,8 @@ package activities
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"time"
-
-	"go.temporal.io/sdk/activity"
 
 	"github.com/baton-sched/baton/internal/metrics"
 	"github.com/baton-sched/baton/internal/status"
@@ -21,19 +20,60 @@ const WorkerLiveness = 30 * time.Second
 type Mirror struct {
 	Store   *models.Store
 	Metrics *metrics.Metrics
+	// Behind queues the batches the workflow does not wait for; nil
+	// writes every batch before answering.
+	Behind *WriteBehind
+	// Logger is for what a queued write finds after its activity answered
+	// (default slog.Default()).
+	Logger *slog.Logger
 }
 
-// Record applies one workflow task's batch of state changes.
+func (m *Mirror) log() *slog.Logger {
+	if m.Logger != nil {
+		return m.Logger
+	}
+	return slog.Default()
+}
+
+// NewMirror returns the flows worker's mirror activities with the
+// write-behind queue started; Close the queue (m.Behind.Close) when the
+// worker stops. A Mirror without Behind writes every batch before
+// answering, as before run version 9.
+func NewMirror(store *models.Store, m *metrics.Metrics, logger *slog.Logger) *Mirror {
+	mirror := &Mirror{Store: store, Metrics: m, Logger: logger}
+	mirror.Behind = NewWriteBehind(store, WriteBehindOptions{Logger: logger, Written: mirror.written})
+	return mirror
+}
+
+// Record applies one workflow task's batch of state changes: queued when
+// the batch allows it (and the queue has room), else written, after the
+// run's queued writes, before it answers.
 func (m *Mirror) Record(ctx context.Context, b workflows.MirrorBatch) error {
 	start := time.Now()
 	mb := toModelBatch(b)
+	if m.Behind != nil {
+		if b.WriteBehind {
+			stampDispatch(&mb, start)
+			if err := m.Behind.Enqueue(mb); err == nil {
+				return nil
+			}
+		}
+		if err := m.Behind.WriteNow(ctx, mb); err != nil {
+			return fmt.Errorf("record mirror batch of run %s: %w", b.RunID, err)
+		}
+		return nil
+	}
 	if err := m.Store.ApplyMirror(ctx, mb); err != nil {
 		return fmt.Errorf("record mirror batch of run %s: %w", b.RunID, err)
 	}
-	if m.Metrics != nil {
-		m.observe(ctx, mb, start)
-	}
+	m.written(ctx, mb, start)
 	return nil
+}
+
+func (m *Mirror) written(ctx context.Context, b models.MirrorBatch, began time.Time) {
+	if m.Metrics != nil {
+		m.observe(ctx, b, began)
+	}
 }
 
 // observe records a committed batch's size, write time and lag, and the
@@ -67,7 +107,7 @@ func (m *Mirror) observe(ctx context.Context, b models.MirrorBatch, start time.T
 	// when a run starts or ends.
 	run, err := m.Store.GetRun(ctx, b.RunID)
 	if err != nil {
-		activity.GetLogger(ctx).Warn("metrics: read run", "run", b.RunID, "error", err)
+		m.log().Warn("metrics: read run", "run", b.RunID, "error", err)
 		return
 	}
 	if started {

@@ -79,29 +79,90 @@ func (a *Runs) startRun(ctx context.Context, req workflows.StartRunRequest) (wor
 		Version: r.Version, Group: r.Group, Status: "waiting", Trigger: r.Trigger, Bizdate: r.Bizdate,
 		Params: string(params), Initiator: r.Initiator, ParentRunID: r.ParentRunID, BackfillID: r.BackfillID,
 		WorkflowID: workflows.WorkflowID(r.ID)}
-	if err := a.Store.CreateRun(ctx, row); err != nil && !errors.Is(err, models.ErrConflict) {
-		return workflows.StartRunResult{}, fmt.Errorf("start run %s: %w", r.ID, err)
-	}
 	in := req.Input
 	if in.Alerts, err = a.Store.RunAlertRules(ctx, r.Kind, r.Group, in.Flow); err != nil {
 		return workflows.StartRunResult{}, fmt.Errorf("start run %s: %w", r.ID, err)
 	}
-	temporalRunID, err := a.Starter.StartRun(ctx, in)
+	launched, err := LaunchRun(ctx, a.Store, a.Starter, row, in, r.Initiator, "")
 	switch {
-	case errors.Is(err, models.ErrConflict):
-		return workflows.StartRunResult{Started: true, Reason: "already started", Alerts: req.Input.Alerts}, nil
 	case err != nil:
-		return workflows.StartRunResult{}, fmt.Errorf("start run %s: %w", r.ID, err)
-	}
-	if err := a.Store.SetRunWorkflow(ctx, r.ID, workflows.WorkflowID(r.ID), temporalRunID); err != nil {
-		return workflows.StartRunResult{}, fmt.Errorf("start run %s: %w", r.ID, err)
-	}
-	if err := a.Store.AddRunExecution(ctx, &models.RunExecution{RunID: r.ID, TemporalRunID: temporalRunID,
-		Reason: "start", Actor: r.Initiator}); err != nil {
-		return workflows.StartRunResult{}, fmt.Errorf("start run %s: %w", r.ID, err)
+		// Every step is safe to repeat: the activity's retry finishes it.
+		return workflows.StartRunResult{}, err
+	case launched.AlreadyStarted:
+		return workflows.StartRunResult{Started: true, Reason: "already started", Alerts: req.Input.Alerts}, nil
 	}
 	// The fire and the backfill alert on the rules the run started with.
 	return workflows.StartRunResult{Started: true, Alerts: req.Input.Alerts}, nil
+}
+
+// RunLaunch is what LaunchRun did.
+type RunLaunch struct {
+	TemporalRunID string
+	// AlreadyStarted: the run's workflow existed already (a start tried
+	// again); nothing more was recorded.
+	AlreadyStarted bool
+}
+
+// LaunchStep names the step of LaunchRun that failed.
+type LaunchStep string
+
+// The steps of LaunchRun, in order.
+const (
+	// LaunchInsert: the run row could not be inserted; nothing started.
+	LaunchInsert LaunchStep = "insert"
+	// LaunchStart: the workflow did not start (or gave no answer); the row
+	// waits without a workflow.
+	LaunchStart LaunchStep = "start"
+	// LaunchRecord: the run started, but its workflow ids or its first
+	// execution were not recorded (the workflow's first mirror write
+	// records the Temporal run id too).
+	LaunchRecord LaunchStep = "record"
+)
+
+// LaunchError is a failed LaunchRun and the step it failed at.
+type LaunchError struct {
+	Step LaunchStep
+	// TemporalRunID is set from LaunchRecord on.
+	TemporalRunID string
+	Err           error
+}
+
+func (e *LaunchError) Error() string { return e.Err.Error() }
+func (e *LaunchError) Unwrap() error { return e.Err }
+
+// LaunchRun is the one run-start sequence, for the API's runs and the
+// engine's own (schedule fires, backfill dates): insert the run row
+// (status waiting; a row already there is a start tried again), start its
+// workflow (the workflow id, from the run id, is the idempotency key), then
+// record the workflow on the row and the run's first execution. Each step
+// is safe to repeat; docs/architecture.md ("Start") has what each failure
+// leaves and what repairs it. Errors are *LaunchError.
+func LaunchRun(ctx context.Context, store *models.Store, starter RunStarter, row *models.Run, in workflows.RunInput,
+	actor, requestID string) (RunLaunch, error) {
+	fail := func(step LaunchStep, temporalRunID string, err error) (RunLaunch, error) {
+		return RunLaunch{TemporalRunID: temporalRunID}, &LaunchError{Step: step, TemporalRunID: temporalRunID, Err: err}
+	}
+	if err := store.CreateRun(ctx, row); err != nil && !errors.Is(err, models.ErrConflict) {
+		return fail(LaunchInsert, "", fmt.Errorf("start run %s: %w", row.ID, err))
+	}
+	if starter == nil {
+		return fail(LaunchStart, "", errors.New("no engine configured"))
+	}
+	temporalRunID, err := starter.StartRun(ctx, in) // its errors name the run
+	switch {
+	case errors.Is(err, models.ErrConflict):
+		return RunLaunch{AlreadyStarted: true}, nil
+	case err != nil:
+		return fail(LaunchStart, "", err)
+	}
+	// Both records are tried: one lost write should not take the other.
+	errs := errors.Join(store.SetRunWorkflow(ctx, row.ID, row.WorkflowID, temporalRunID),
+		store.AddRunExecution(ctx, &models.RunExecution{RunID: row.ID, TemporalRunID: temporalRunID,
+			Reason: "start", Actor: actor, RequestID: requestID}))
+	if errs != nil {
+		return fail(LaunchRecord, temporalRunID, fmt.Errorf("start run %s: %w", row.ID, errs))
+	}
+	return RunLaunch{TemporalRunID: temporalRunID}, nil
 }
 
 // ActiveFiredRuns lists the definition's runs that schedule fires started

@@ -56,30 +56,47 @@ func (a *Tasks) Execute(ctx context.Context, req workflows.TaskRequest) (workflo
 		instRev = req.NodeRev // dispatched by an interpreter that did not send it
 	}
 	if mirror {
-		// The mark is written before the executor heartbeats: bounded well
-		// inside the heartbeat timeout, and after a first heartbeat, so a
-		// slow database cannot make Temporal take this worker for lost and
-		// run the instance again (the fault suite saw that under load).
+		// A first heartbeat before the mark, and the mark bounded well inside
+		// the heartbeat timeout, so a slow database cannot make Temporal take
+		// this worker for lost and run the instance again (the fault suite
+		// saw that under load).
 		activity.RecordHeartbeat(ctx)
-		mctx, cancel := context.WithTimeout(ctx, runningMarkTimeout)
 		now := started
-		err := a.Store.ApplyMirror(mctx, models.MirrorBatch{
+		// The instance's waiting write may still be queued (write-behind):
+		// if this mark lands first, its dispatch time must be the
+		// scheduling's, not now.
+		var dispatched *time.Time
+		if activity.IsActivity(ctx) {
+			if at := activity.GetInfo(ctx).ScheduledTime; !at.IsZero() {
+				dispatched = &at
+			}
+		}
+		mark := models.MirrorBatch{
 			RunID: req.RunID,
 			Nodes: []models.NodeUpdate{{NodeID: req.NodeID, Status: string(status.NodeRunning), Attempts: req.Attempt, Rev: req.NodeRev}},
 			Instances: []models.InstanceUpdate{{ID: req.InstanceID, NodeID: req.NodeID, ShardIndex: req.ShardIndex,
-				Attempt: req.Attempt, WorkerID: a.WorkerID, Host: a.Host, Status: string(status.InstanceRunning), Rev: instRev, StartedAt: &now}},
+				Attempt: req.Attempt, WorkerID: a.WorkerID, Host: a.Host, Status: string(status.InstanceRunning), Rev: instRev, StartedAt: &now, DispatchedAt: dispatched}},
 			// The workflow never sees an instance start (it only hears the
 			// result), so the log learns of it here; event streams show it.
 			Transitions: []models.Transition{{Entity: "instance", EntityID: req.InstanceID,
 				FromStatus: string(status.InstanceWaiting), ToStatus: string(status.InstanceRunning),
 				Reason: "started on worker " + a.WorkerID, At: now}},
-		})
-		cancel()
-		if err != nil {
-			// The run must not fail because the console's copy lags; the
-			// workflow writes the final state again.
-			logger.Warn("mirror: could not mark instance running", "instance", req.InstanceID, "error", err)
 		}
+		// The mark is written while the process runs, not before it starts
+		// (an instance of `true` took as long as the write), and awaited
+		// before the activity answers.
+		marked := make(chan struct{})
+		defer func() { <-marked }()
+		go func() {
+			defer close(marked)
+			mctx, cancel := context.WithTimeout(ctx, runningMarkTimeout)
+			defer cancel()
+			if err := a.Store.ApplyMirror(mctx, mark); err != nil {
+				// The run must not fail because the console's copy lags; the
+				// workflow writes the final state again.
+				logger.Warn("mirror: could not mark instance running", "instance", req.InstanceID, "error", err)
+			}
+		}()
 	}
 	logw := io.Discard
 	var chunks *executor.ChunkWriter

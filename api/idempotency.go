@@ -13,9 +13,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
 
+	"github.com/baton-sched/baton/internal/engine"
 	"github.com/baton-sched/baton/models"
 )
 
@@ -91,29 +93,30 @@ func (s *Server) idempotencyMiddleware() gin.HandlerFunc {
 // after answering the request itself with the stored first answer.
 func (s *Server) claimIdempotencyKey(c *gin.Context, row *models.IdempotencyKey) (bool, error) {
 	ctx := c.Request.Context()
-	deadline := time.Now().Add(idempotencyWait)
-	for delay := 25 * time.Millisecond; ; delay = min(delay*2, 500*time.Millisecond) {
+	// The first request with the key is still running: wait for its answer
+	// (engine.Poll: 20 ms doubling to 500 ms, within idempotencyWait).
+	claimed, err := engine.Poll(ctx, idempotencyWait, func() (bool, error) {
 		got, err := s.store.ReserveIdempotencyKey(ctx, row)
 		if err == nil {
 			return true, nil
 		}
 		if !errors.Is(err, models.ErrConflict) || got == nil {
-			return false, fmt.Errorf("idempotency key %q: %w", row.Key, err)
+			return false, backoff.Permanent(fmt.Errorf("idempotency key %q: %w", row.Key, err))
 		}
 		if got.Method != row.Method || got.Path != row.Path {
-			return false, &Error{Status: http.StatusUnprocessableEntity, Code: CodeIdempotencyKeyReused,
+			return false, backoff.Permanent(&Error{Status: http.StatusUnprocessableEntity, Code: CodeIdempotencyKeyReused,
 				Message: fmt.Sprintf("%s %q was first used for %s %s; use a new key for another request",
-					HeaderIdempotencyKey, row.Key, got.Method, got.Path)}
+					HeaderIdempotencyKey, row.Key, got.Method, got.Path)})
 		}
 		if got.QueryHash != row.QueryHash {
-			return false, &Error{Status: http.StatusUnprocessableEntity, Code: CodeIdempotencyKeyReused,
+			return false, backoff.Permanent(&Error{Status: http.StatusUnprocessableEntity, Code: CodeIdempotencyKeyReused,
 				Message: fmt.Sprintf("%s %q was first used with a different query (such as dry_run); use a new key for another request",
-					HeaderIdempotencyKey, row.Key)}
+					HeaderIdempotencyKey, row.Key)})
 		}
 		if got.BodyHash != row.BodyHash {
-			return false, &Error{Status: http.StatusUnprocessableEntity, Code: CodeIdempotencyKeyReused,
+			return false, backoff.Permanent(&Error{Status: http.StatusUnprocessableEntity, Code: CodeIdempotencyKeyReused,
 				Message: fmt.Sprintf("%s %q was first used with a different request body; use a new key for another request",
-					HeaderIdempotencyKey, row.Key)}
+					HeaderIdempotencyKey, row.Key)})
 		}
 		if got.Status != 0 {
 			replay(c, got)
@@ -122,24 +125,26 @@ func (s *Server) claimIdempotencyKey(c *gin.Context, row *models.IdempotencyKey)
 		if time.Since(got.CreatedAt) > idempotencyStale {
 			taken, err := s.store.TakeOverIdempotencyKey(ctx, got.ID, got.Owner, row.Owner)
 			if err != nil {
-				return false, fmt.Errorf("idempotency key %q: %w", row.Key, err)
+				return false, backoff.Permanent(fmt.Errorf("idempotency key %q: %w", row.Key, err))
 			}
 			if taken {
 				row.ID = got.ID
 				return true, nil
 			}
 		}
-		if time.Now().After(deadline) {
-			return false, &Error{Status: http.StatusConflict, Code: CodeIdempotencyInProgress,
-				Message: fmt.Sprintf("a request with %s %q is still in progress; retry later for its answer",
-					HeaderIdempotencyKey, row.Key)}
-		}
-		select {
-		case <-ctx.Done():
-			return false, fmt.Errorf("wait for the first request with idempotency key %q: %w", row.Key, ctx.Err())
-		case <-time.After(delay):
-		}
+		return false, engine.ErrPending
+	})
+	switch {
+	case err == nil:
+		return claimed, nil
+	case ctx.Err() != nil:
+		return false, fmt.Errorf("wait for the first request with idempotency key %q: %w", row.Key, ctx.Err())
+	case errors.Is(err, engine.ErrPending):
+		return false, &Error{Status: http.StatusConflict, Code: CodeIdempotencyInProgress,
+			Message: fmt.Sprintf("a request with %s %q is still in progress; retry later for its answer",
+				HeaderIdempotencyKey, row.Key)}
 	}
+	return false, err
 }
 
 // queryHash fingerprints the query, so that ?dry_run=true and the real

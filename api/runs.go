@@ -14,6 +14,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
 
+	"github.com/baton-sched/baton/activities"
 	"github.com/baton-sched/baton/internal/config"
 	"github.com/baton-sched/baton/internal/control"
 	"github.com/baton-sched/baton/internal/dag"
@@ -111,10 +112,6 @@ func (s *Server) launch(c *gin.Context, run *models.Run, flow dag.Flow, params m
 		_ = c.Error(err)
 		return
 	}
-	if err := s.store.CreateRun(ctx, run); err != nil {
-		_ = c.Error(err)
-		return
-	}
 	if err := s.startRun(ctx, run, in); err != nil {
 		_ = c.Error(err)
 		return
@@ -127,54 +124,51 @@ func (s *Server) launch(c *gin.Context, run *models.Run, flow dag.Flow, params m
 	c.JSON(http.StatusCreated, detail)
 }
 
-// startRun hands the run to the engine. Once the row exists the start is
-// carried through even if the client hangs up, so a run is never left
-// between recorded and started because of a closed connection. When the
-// engine refuses, the row is marked failed, since no workflow exists that
-// would ever move it on from waiting. That write goes through the mirror
-// with the row's own rev, so if the engine did start the workflow after
-// all, the workflow's own later writes win.
+// startRun records the run and hands it to the engine
+// (activities.LaunchRun, the one start sequence). The start is carried
+// through even if the client hangs up, so a run is never left between
+// recorded and started because of a closed connection. When the engine
+// refuses, the row is marked failed, since no workflow exists that would
+// ever move it on from waiting. That write goes through the mirror with the
+// row's own rev, so if the engine did start the workflow after all, the
+// workflow's own later writes win.
 func (s *Server) startRun(ctx context.Context, run *models.Run, in workflows.RunInput) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), startTimeout)
 	defer cancel()
-	var (
-		temporalRunID string
-		err           error
-	)
-	if s.engine == nil {
-		err = fmt.Errorf("no engine configured")
-	} else {
-		temporalRunID, err = s.engine.StartRun(ctx, in)
+	var starter activities.RunStarter
+	if s.engine != nil {
+		starter = s.engine
 	}
-	if err != nil {
-		msg := fmt.Sprintf("start run: %v", err)
-		now := s.now().UTC()
-		markErr := s.store.ApplyMirror(ctx, models.MirrorBatch{
-			RunID: run.ID,
-			Run:   &models.RunUpdate{Status: string(status.RunFailed), Rev: run.Rev, Message: msg, FinishedAt: &now},
-			Transitions: []models.Transition{{RunID: run.ID, Entity: "run", EntityID: run.ID,
-				FromStatus: string(status.RunWaiting), ToStatus: string(status.RunFailed),
-				Actor: Actor(ctx), Reason: msg, RequestID: RequestID(ctx), At: now}},
-		})
-		if markErr != nil {
-			s.log.Error("mark unstarted run failed", "run_id", run.ID, "err", markErr)
-		}
-		return &Error{Status: http.StatusBadGateway, Code: CodeEngineUnavailable,
-			Message: fmt.Sprintf("run %s was recorded but could not be started: %v", run.ID, err),
-			Details: gin.H{"run_id": run.ID}, Err: err}
+	_, err := activities.LaunchRun(ctx, s.store, starter, run, in, Actor(ctx), RequestID(ctx))
+	var le *activities.LaunchError
+	if !errors.As(err, &le) {
+		return err
 	}
-	// The run is started: failing the request now would invite a retry and
-	// a second run. The workflow's first mirror write records the Temporal
-	// run id too, so a lost write here heals itself.
-	if err := s.store.SetRunWorkflow(ctx, run.ID, run.WorkflowID, temporalRunID); err != nil {
-		s.log.Warn("record workflow of started run", "run_id", run.ID, "err", err)
+	switch le.Step {
+	case activities.LaunchInsert:
+		return le.Err
+	case activities.LaunchRecord:
+		// The run is started: failing the request now would invite a retry
+		// and a second run. The workflow's first mirror write records the
+		// Temporal run id too, so a lost write here heals itself.
+		s.log.Warn("record workflow of started run", "run_id", run.ID, "err", le.Err)
+		return nil
 	}
-	// The first of the run's executions; each rerun-from-node adds one.
-	if err := s.store.AddRunExecution(ctx, &models.RunExecution{RunID: run.ID, TemporalRunID: temporalRunID,
-		Reason: "start", Actor: Actor(ctx), RequestID: RequestID(ctx)}); err != nil {
-		s.log.Warn("record execution of started run", "run_id", run.ID, "err", err)
+	msg := fmt.Sprintf("start run: %v", le.Err)
+	now := s.now().UTC()
+	markErr := s.store.ApplyMirror(ctx, models.MirrorBatch{
+		RunID: run.ID,
+		Run:   &models.RunUpdate{Status: string(status.RunFailed), Rev: run.Rev, Message: msg, FinishedAt: &now},
+		Transitions: []models.Transition{{RunID: run.ID, Entity: "run", EntityID: run.ID,
+			FromStatus: string(status.RunWaiting), ToStatus: string(status.RunFailed),
+			Actor: Actor(ctx), Reason: msg, RequestID: RequestID(ctx), At: now}},
+	})
+	if markErr != nil {
+		s.log.Error("mark unstarted run failed", "run_id", run.ID, "err", markErr)
 	}
-	return nil
+	return &Error{Status: http.StatusBadGateway, Code: CodeEngineUnavailable,
+		Message: fmt.Sprintf("run %s was recorded but could not be started: %v", run.ID, le.Err),
+		Details: gin.H{"run_id": run.ID}, Err: le.Err}
 }
 
 // startTimeout bounds one engine start, including marking a refused run.

@@ -17,6 +17,10 @@ import (
 // the run's own state, because the state may have moved since the API
 // checked it; a refused request changes nothing and is logged.
 func (r *runner) apply(req control.Request) {
+	// What a control request changed is in the mirror before its answer
+	// can be read (the control query answers after this workflow task):
+	// a client that reads the run after the POST sees the effect.
+	r.controlled = true
 	key := ControlKey(req)
 	if key != "" {
 		if _, done := r.results[key]; done {

@@ -116,6 +116,11 @@ func (r *runner) enqueue(n *nodeRun, qs ...QueuedInstance) {
 		s := n.shardAt(qs[i].Shard)
 		s.id, s.status, s.times = qs[i].ID, status.InstanceWaiting, instanceTimes{}
 		qs[i].Rev = r.recordInstance(n, qs[i], InstanceState{Status: string(status.InstanceWaiting)})
+		if r.version >= versionMirrorBehind {
+			// The worker's running mark takes this rev: above the waiting
+			// write, which may land after it, and below any later state.
+			qs[i].Rev = r.nextRev()
+		}
 	}
 	n.queued = append(n.queued, qs...)
 }
@@ -233,6 +238,12 @@ func (r *runner) schedule(n *nodeRun, q QueuedInstance) {
 		RunID: r.in.RunID, NodeID: n.node.ID, InstanceID: q.ID, Attempt: q.Attempt,
 		Bizdate: r.in.Bizdate, ShardIndex: q.Shard, ShardTotal: len(n.shards), ShardParam: q.ShardParam,
 		Params: r.params(n, &t), Task: t, Mirror: r.in.Mirror, NodeRev: n.rev, InstanceRev: q.Rev,
+	}
+	if r.version >= versionMirrorBehind {
+		// q.Rev was reserved after the node's dispatched touch and before
+		// any later one: the running mark is newer than the dispatched
+		// write, however late that lands, and older than what follows.
+		req.NodeRev = q.Rev
 	}
 	r.inflight++
 	f := workflow.ExecuteActivity(actx, ExecuteTaskActivity, req)

@@ -131,17 +131,38 @@ func (r *runner) resync() {
 	}
 }
 
-// flush writes the gathered changes in one local activity. A failed write
-// is kept and merged into the next one: upserts make resending harmless.
+// flush writes the gathered changes in one local activity. From
+// versionMirrorBehind on, the worker queues the write and the activity
+// answers at once, so the task's commands (the dispatch) do not wait for
+// the database; a workflow task that applied a control request still
+// awaits its write.
 func (r *runner) flush() {
+	behind := r.version >= versionMirrorBehind && !r.controlled
+	r.controlled = false
+	r.write(behind)
+}
+
+// flushAwaited writes the gathered changes, and every write of the run the
+// worker still holds, before it returns: what the run ends (or waits for
+// operations) with is in the mirror when the workflow says so.
+func (r *runner) flushAwaited() { r.write(false) }
+
+// write sends the batch to the mirror activity. A failed write is kept and
+// merged into the next one: upserts make resending harmless.
+func (r *runner) write(behind bool) {
 	if r.in.Mirror && !r.batch.empty() {
 		r.resync()
 	}
-	if !r.in.Mirror || r.batch.empty() {
+	if !r.in.Mirror {
 		r.batch = newPendingBatch()
 		return
 	}
-	b := MirrorBatch{RunID: r.in.RunID, Run: r.batch.run, Transitions: r.batch.transitions, Reset: r.batch.reset}
+	// An awaited write with nothing new still goes out while the worker
+	// may hold queued writes of this run: it waits for them.
+	if r.batch.empty() && (behind || !r.queuedBehind) {
+		return
+	}
+	b := MirrorBatch{RunID: r.in.RunID, Run: r.batch.run, Transitions: r.batch.transitions, Reset: r.batch.reset, WriteBehind: behind}
 	for _, k := range sortedKeys(r.batch.nodes) {
 		b.Nodes = append(b.Nodes, r.batch.nodes[k])
 	}
@@ -170,6 +191,7 @@ func (r *runner) flush() {
 		r.log.Info("mirror write failed; will resend with the next batch", "error", err, "failed_writes", r.batch.failed)
 		return
 	}
+	r.queuedBehind = behind
 	r.batch = newPendingBatch()
 }
 

@@ -39,8 +39,8 @@ const (
 
 // changeOperable is the interpreter's versioned change; its versions,
 // newest last, follow.
-var changeOperable = newChange(RunWorkflowName, "operable-window", versionExecutionIDs).
-	reserve("the write-behind mirror, developed in parallel", 6, 7)
+var changeOperable = newChange(RunWorkflowName, "operable-window", versionMirrorBehind).
+	reserve("never used: the write-behind mirror was developed as 6 beside version 8 and merged as 9", 6, 7)
 
 const (
 	versionOperable1 = 1
@@ -69,6 +69,16 @@ const (
 	// the reset execution (a query on an evicted workflow, a worker
 	// restart) names them as its live run did.
 	versionExecutionIDs = 8
+	// versionMirrorBehind: the mirror write of a workflow task no longer
+	// holds the task. The batch goes to the worker's write-behind queue
+	// (activities.WriteBehind) and the task's commands leave at once; the
+	// write the run ends with, and that of a task that applied a control
+	// request, are still awaited, so a closed run's mirror is whole and a
+	// control's effect is there before its answer. The worker's "running"
+	// mark gets a rev of its own, reserved at dispatch above the instance's
+	// "waiting" write, so that write landing late cannot take the instance
+	// back to waiting.
+	versionMirrorBehind = 9
 	// historySizeLimit is the history size at which a run continues as new
 	// (Temporal's hard limit is 50 MiB).
 	historySizeLimit = 20 << 20
@@ -150,14 +160,20 @@ type runner struct {
 	// so the request is answered at once however long compensations take.
 	rollbackDue []string
 
-	candidates  *indexSet
-	queue       []*nodeRun // nodes with queued instances, FIFO
-	inflight    int
-	timers      int
-	actCtx      workflow.Context
-	cancelActs  workflow.CancelFunc
-	sel         workflow.Selector
-	batch       *pendingBatch
+	candidates *indexSet
+	queue      []*nodeRun // nodes with queued instances, FIFO
+	inflight   int
+	timers     int
+	actCtx     workflow.Context
+	cancelActs workflow.CancelFunc
+	sel        workflow.Selector
+	batch      *pendingBatch
+	// queuedBehind: the last mirror write was left to the worker's queue,
+	// so an awaited write must go out even with nothing new.
+	queuedBehind bool
+	// controlled: this workflow task applied a control request, so its
+	// mirror write is awaited.
+	controlled  bool
 	maxInFlight int
 	reset       bool // this run is the product of a Temporal reset
 	resynced    bool
@@ -254,7 +270,7 @@ func (r *runner) run() (RunResult, error) {
 				r.setRun(final, r.haltMsg)
 				r.upsertStatus()
 			}
-			r.flush()
+			r.flushAwaited()
 			r.notify()
 			r.alertEnd()
 			if r.closed || final == status.RunSuccess || final == status.RunSkipped {

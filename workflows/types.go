@@ -236,10 +236,16 @@ type TaskRequest struct {
 	Params     map[string]string `json:"params,omitempty"`
 	Task       dag.Task          `json:"task"`
 	Mirror     bool              `json:"mirror"`
-	// NodeRev lets the worker mark the node running in the mirror at the
-	// revision the workflow dispatched it with.
+	// NodeRev is the revision the worker's "running" mark of the node
+	// takes: the one the workflow dispatched it with (before
+	// versionMirrorBehind), else the instance's reserved InstanceRev. The
+	// node's "dispatched" write may land after the mark then (queued), and
+	// at an equal rev it would win: the node stayed dispatched in the
+	// mirror while its instance ran.
 	NodeRev int64 `json:"node_rev"`
-	// InstanceRev is the revision of the instance's waiting record.
+	// InstanceRev is the revision the worker's "running" mark of the
+	// instance takes: the waiting record's (before versionMirrorBehind) or
+	// one reserved just above it.
 	InstanceRev int64 `json:"instance_rev,omitempty"`
 }
 
@@ -268,6 +274,10 @@ type MirrorBatch struct {
 	// Reset marks the first write of an execution made by a reset; see
 	// ResetNote.
 	Reset *ResetNote `json:"reset,omitempty"`
+	// WriteBehind lets the worker queue the write and answer at once
+	// (versionMirrorBehind); false asks for the write to be done, after
+	// every queued write of the run, before the activity answers.
+	WriteBehind bool `json:"write_behind,omitempty"`
 }
 
 // ResetNote goes with the first write of a reset execution (rerun-from-

@@ -92,7 +92,7 @@ func TestTaskDepsLookThroughLogicNodes(t *testing.T) {
 
 func TestFilterShapes(t *testing.T) {
 	all := Shapes(false)
-	got, err := FilterShapes(all, "chain, fanout-1000")
+	got, err := FilterShapes(all, "chain-1, fanout-1000")
 	if err != nil || len(got) != 2 || got[0].Name != "chain-100" || got[1].Name != "fanout-1000" {
 		t.Fatalf("got %v, %v", got, err)
 	}
@@ -321,4 +321,41 @@ func equalDurations(a, b []time.Duration) bool {
 		}
 	}
 	return true
+}
+
+func TestSplitControl(t *testing.T) {
+	for _, c := range []struct {
+		filter, rest    string
+		control, others bool
+	}{
+		{"", "", true, true},
+		{"control", "", true, false},
+		{"chain-100, control ,shell", "chain-100,shell", true, true},
+		{"chain", "chain", false, true},
+		// Only the whole term names the control shape: "con" is a filter
+		// of the other shapes, as every other term is.
+		{"con", "con", false, true},
+	} {
+		rest, control, others := SplitControl(c.filter)
+		if rest != c.rest || control != c.control || others != c.others {
+			t.Errorf("SplitControl(%q) = %q, %v, %v; want %q, %v, %v", c.filter, rest, control, others, c.rest, c.control, c.others)
+		}
+	}
+}
+
+func TestControlTable(t *testing.T) {
+	if ControlTable(nil) != "" {
+		t.Error("a shape not run has no table")
+	}
+	r := &ControlResult{Ops: 4, AfterAnswer: 1}
+	for _, d := range []int{10, 20, 30, 400} {
+		r.Answer = append(r.Answer, time.Duration(d)*time.Millisecond)
+		r.Effect = append(r.Effect, time.Duration(d-5)*time.Millisecond)
+	}
+	got := ControlTable(r)
+	for _, want := range []string{"| its answer | 20.0 | 400.0 | 400.0 | p95 < 100ms: missed |", "in the mirror by the answer: 3 of 4"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("control table lacks %q:\n%s", want, got)
+		}
+	}
 }

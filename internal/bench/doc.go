@@ -10,6 +10,11 @@
 // figures (events and workflow tasks per node, hop latencies and where a hop
 // spends its time) explain the ratios and do not depend on the noise.
 //
+// The control shape (RunControl, -shapes control) is the exception: it
+// times control operations through the real HTTP API (api.New over the
+// bench's mirror and engine), POST → answer and POST → effect in the
+// mirror, as percentiles rather than ratios.
+//
 // The package never embeds the Temporal server itself (the command does), so
 // its tests stay pure: shape generators and the history analysis.
 package bench

@@ -8,7 +8,6 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/baton-sched/baton/internal/dag"
 	"github.com/baton-sched/baton/workflows"
 )
 
@@ -32,18 +31,32 @@ type HandInput struct {
 	RunID string `json:"run_id"`
 	N     int    `json:"n"`
 	Width int    `json:"width,omitempty"`
+	// From is the layer a run continued as new starts at.
+	From int `json:"from,omitempty"`
+	// Shell runs the shape's shell task instead of the no-op.
+	Shell bool `json:"shell,omitempty"`
 }
+
+// The interpreter's defaults, which the hand-written workflows keep too:
+// at most handMaxInFlight activities pending (Temporal refuses more than
+// 2,000), and continue-as-new between layers once the history reaches
+// handHistoryLimit events or handHistorySize bytes.
+const (
+	handMaxInFlight  = 1000
+	handHistoryLimit = 20000
+	handHistorySize  = 20 << 20
+)
 
 // HandWorkflow returns the registered name of a hand-written workflow and
 // its input for s.
 func (s Shape) HandWorkflow(runID string) (string, HandInput, error) {
 	switch s.Hand {
 	case HandChain:
-		return HandChainWorkflow, HandInput{RunID: runID, N: len(s.Widths)}, nil
+		return HandChainWorkflow, HandInput{RunID: runID, N: len(s.Widths), Shell: s.Shell}, nil
 	case HandFanOut:
-		return HandFanOutWorkflow, HandInput{RunID: runID, N: s.Widths[1]}, nil
+		return HandFanOutWorkflow, HandInput{RunID: runID, N: s.Widths[1], Shell: s.Shell}, nil
 	case HandLayered:
-		return HandLayeredWorkflow, HandInput{RunID: runID, N: len(s.Widths), Width: s.Widths[0]}, nil
+		return HandLayeredWorkflow, HandInput{RunID: runID, N: len(s.Widths), Width: s.Widths[0], Shell: s.Shell}, nil
 	default:
 		return "", HandInput{}, fmt.Errorf("shape %s has no hand-written workflow", s.Name)
 	}
@@ -52,12 +65,18 @@ func (s Shape) HandWorkflow(runID string) (string, HandInput, error) {
 // handStart schedules one node the way the interpreter does: same activity
 // name, queue, options and request type, so the hand-written workflow has
 // no advantage the interpreter could not have.
-func handStart(ctx workflow.Context, runID string, layer, i int) workflow.Future {
+func handStart(ctx workflow.Context, in HandInput, layer, i int) workflow.Future {
+	runID := in.RunID
 	id := NodeID(layer, i)
-	instance := fmt.Sprintf("%s.%s.0.1", runID, id)
+	instance := workflows.InstanceID(runID, id, 0, 1)
+	task := Shape{Shell: in.Shell}.task()
+	group := task.Group
+	if group == "" {
+		group = Group
+	}
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		ActivityID:          instance,
-		TaskQueue:           workflows.GroupTaskQueue(Group),
+		TaskQueue:           workflows.GroupTaskQueue(group),
 		StartToCloseTimeout: handStartToClose,
 		HeartbeatTimeout:    workflows.HeartbeatTimeout,
 		WaitForCancellation: true,
@@ -65,7 +84,7 @@ func handStart(ctx workflow.Context, runID string, layer, i int) workflow.Future
 	})
 	return workflow.ExecuteActivity(actx, workflows.ExecuteTaskActivity, workflows.TaskRequest{
 		RunID: runID, NodeID: id, InstanceID: instance, Attempt: 1, ShardTotal: 1,
-		Task: dag.Task{Kind: dag.KindNoop},
+		Task: task,
 	})
 }
 
@@ -85,7 +104,7 @@ func handWait(ctx workflow.Context, fs []workflow.Future) error {
 // HandWrittenChain runs node i after node i-1.
 func HandWrittenChain(ctx workflow.Context, in HandInput) error {
 	for k := 0; k < in.N; k++ {
-		if err := handWait(ctx, []workflow.Future{handStart(ctx, in.RunID, k, 0)}); err != nil {
+		if err := handWait(ctx, []workflow.Future{handStart(ctx, in, k, 0)}); err != nil {
 			return err
 		}
 	}
@@ -94,29 +113,60 @@ func HandWrittenChain(ctx workflow.Context, in HandInput) error {
 
 // HandWrittenFanOut runs one node, then N in parallel, then one.
 func HandWrittenFanOut(ctx workflow.Context, in HandInput) error {
-	if err := handWait(ctx, []workflow.Future{handStart(ctx, in.RunID, 0, 0)}); err != nil {
+	if err := handWait(ctx, []workflow.Future{handStart(ctx, in, 0, 0)}); err != nil {
 		return err
 	}
-	fs := make([]workflow.Future, in.N)
-	for i := range fs {
-		fs[i] = handStart(ctx, in.RunID, 1, i)
-	}
-	if err := handWait(ctx, fs); err != nil {
+	if err := handLayer(ctx, in, 1, in.N); err != nil {
 		return err
 	}
-	return handWait(ctx, []workflow.Future{handStart(ctx, in.RunID, 2, 0)})
+	return handWait(ctx, []workflow.Future{handStart(ctx, in, 2, 0)})
+}
+
+// handLayer runs width nodes of one layer, at most handMaxInFlight at a
+// time: a new one starts as soon as one ends, as the interpreter does.
+func handLayer(ctx workflow.Context, in HandInput, layer, width int) error {
+	if width <= handMaxInFlight {
+		fs := make([]workflow.Future, width)
+		for i := range fs {
+			fs[i] = handStart(ctx, in, layer, i)
+		}
+		return handWait(ctx, fs)
+	}
+	sel := workflow.NewSelector(ctx)
+	next, inflight := 0, 0
+	var failed error
+	for next < width || inflight > 0 {
+		for ; next < width && inflight < handMaxInFlight; next++ {
+			inflight++
+			sel.AddFuture(handStart(ctx, in, layer, next), func(f workflow.Future) {
+				inflight--
+				if err := handWait(ctx, []workflow.Future{f}); err != nil && failed == nil {
+					failed = err
+				}
+			})
+		}
+		sel.Select(ctx)
+		if failed != nil {
+			return failed
+		}
+	}
+	return nil
 }
 
 // HandWrittenLayered runs N layers of Width parallel nodes, each layer once the
 // previous one is all done.
+// A run whose history reaches the interpreter's limits continues as new
+// at the next layer.
 func HandWrittenLayered(ctx workflow.Context, in HandInput) error {
-	for k := 0; k < in.N; k++ {
-		fs := make([]workflow.Future, in.Width)
-		for i := range fs {
-			fs[i] = handStart(ctx, in.RunID, k, i)
-		}
-		if err := handWait(ctx, fs); err != nil {
+	for k := in.From; k < in.N; k++ {
+		if err := handLayer(ctx, in, k, in.Width); err != nil {
 			return err
+		}
+		info := workflow.GetInfo(ctx)
+		if k+1 < in.N && (info.GetCurrentHistoryLength() >= handHistoryLimit || info.GetCurrentHistorySize() >= handHistorySize) {
+			next := in
+			next.From = k + 1
+			return workflow.NewContinueAsNewError(ctx, HandLayeredWorkflow, next)
 		}
 	}
 	return nil

@@ -41,6 +41,11 @@ type HistoryStats struct {
 	// continue-as-new, the last activity completed in one run → the first
 	// activity started in the next: time in which no task runs.
 	Startup, Finish, Handover time.Duration
+	// Instance has one entry per activity: ActivityTaskStarted →
+	// ActivityTaskCompleted, the task activity's own time (for shell
+	// tasks: the running mark, the process and its supervision, the
+	// outputs, the log) plus its completion call.
+	Instance []time.Duration
 }
 
 // NodeOf tells which node an ActivityTaskScheduled event is for.
@@ -113,6 +118,9 @@ func Analyze(chain []Execution, deps map[string][]string, nodeOf NodeOf) (Histor
 				t := e.GetEventTime().AsTime()
 				if id, ok := nodeAt[e.GetActivityTaskCompletedEventAttributes().GetScheduledEventId()]; ok {
 					completed[id] = t
+					if s, ok := started[id]; ok {
+						st.Instance = append(st.Instance, t.Sub(s))
+					}
 				}
 				if t.After(lastDone) {
 					lastDone = t

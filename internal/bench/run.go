@@ -20,8 +20,10 @@ import (
 	"go.temporal.io/sdk/workflow"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/baton-sched/baton/activities"
 	"github.com/baton-sched/baton/internal/dag"
 	"github.com/baton-sched/baton/internal/engine"
+	"github.com/baton-sched/baton/internal/executor"
 	"github.com/baton-sched/baton/models"
 	"github.com/baton-sched/baton/workflows"
 )
@@ -34,6 +36,12 @@ const (
 	VariantHand      Variant = "hand-written"
 	VariantMirrorOff Variant = "interpreter, mirror off"
 	VariantMirrorOn  Variant = "interpreter, mirror on"
+	// VariantMirrorAwaited is the mirror as it was before the write-behind
+	// queue (workflows.versionMirrorBehind): a flows worker whose mirror
+	// activity writes every batch before it answers, so the write holds
+	// the workflow task. Run beside the others (-mirror all), it gives the
+	// before and after ratios from one run.
+	VariantMirrorAwaited Variant = "interpreter, mirror on, awaited (before)"
 	// VariantAlerts is mirror on with AlertRules on the run: what alerting
 	// costs a run that succeeds (its hops, the SLA timer set and cancelled).
 	VariantAlerts Variant = "interpreter, mirror on + alerts"
@@ -48,6 +56,9 @@ var AlertRules = []dag.AlertRule{
 	{Events: []dag.AlertEvent{dag.AlertSLAMiss}, Channels: []string{"bench-oncall"}, SLA: &dag.SLA{After: "1h"}},
 }
 
+// AwaitedFlowsQueue is the flows queue of VariantMirrorAwaited's worker.
+const AwaitedFlowsQueue = workflows.FlowsTaskQueue + "-awaited"
+
 // ActivitySlots is the group worker's MaxConcurrentActivityExecutionSize:
 // a whole 1,000-wide layer can run at once, for both variants alike.
 const ActivitySlots = 1000
@@ -59,7 +70,7 @@ type Options struct {
 	Store  *models.Store
 	Shapes []Shape
 	Reps   int
-	Mirror string // off | on | both
+	Mirror string // off | on | both (off and on) | all (off, on and awaited)
 	// Alerts adds VariantAlerts to the interpreter variants when the
 	// mirror is on.
 	Alerts bool
@@ -117,6 +128,9 @@ func (o *Options) Variants(s Shape) []Variant {
 			vs = append(vs, VariantAlerts)
 		}
 	}
+	if o.Mirror == "all" {
+		vs = append(vs, VariantMirrorAwaited)
+	}
 	return vs
 }
 
@@ -125,25 +139,56 @@ func (o *Options) Variants(s Shape) []Variant {
 // activity, and the hand-written workflows beside it) and the group queue,
 // where NoopTask stands in for the real task executor. Both variants share
 // these workers, so pollers and slots are the same for both.
-func StartWorkers(c client.Client, store *models.Store) (stop func(), err error) {
+func StartWorkers(c client.Client, store *models.Store, shellConcurrency int) (stop func(), err error) {
 	flows := worker.New(c, workflows.FlowsTaskQueue, worker.Options{})
-	engine.RegisterFlows(flows, store, nil, nil)
+	drain := engine.RegisterFlows(flows, store, nil, nil, nil)
 	flows.RegisterWorkflowWithOptions(HandWrittenChain, workflow.RegisterOptions{Name: HandChainWorkflow})
 	flows.RegisterWorkflowWithOptions(HandWrittenFanOut, workflow.RegisterOptions{Name: HandFanOutWorkflow})
 	flows.RegisterWorkflowWithOptions(HandWrittenLayered, workflow.RegisterOptions{Name: HandLayeredWorkflow})
+	// The before variant's worker: the same interpreter, its mirror
+	// without the write-behind queue.
+	awaited := worker.New(c, AwaitedFlowsQueue, worker.Options{})
+	engine.RegisterFlowsWith(awaited, &activities.Mirror{Store: store}, nil)
 	tasks := worker.New(c, workflows.GroupTaskQueue(Group), worker.Options{
 		MaxConcurrentActivityExecutionSize: ActivitySlots,
 		DisableWorkflowWorker:              true,
 	})
 	tasks.RegisterActivityWithOptions(NoopTask, activity.RegisterOptions{Name: workflows.ExecuteTaskActivity})
-	if err := flows.Start(); err != nil {
-		return nil, fmt.Errorf("start flows worker: %w", err)
+	// The shell shapes' worker runs the real task activity, as `baton
+	// worker` does (options as engine.StartWorker sets them).
+	root, err := os.MkdirTemp("", "baton-bench-work-")
+	if err != nil {
+		return nil, fmt.Errorf("shell work root: %w", err)
 	}
-	if err := tasks.Start(); err != nil {
-		flows.Stop()
-		return nil, fmt.Errorf("start task worker: %w", err)
+	if err := executor.PrepareWorkRoot(root, nil); err != nil {
+		return nil, fmt.Errorf("shell work root: %w", err)
 	}
-	return func() { tasks.Stop(); flows.Stop() }, nil
+	shell := worker.New(c, workflows.GroupTaskQueue(ShellGroup), worker.Options{
+		MaxConcurrentActivityExecutionSize: shellConcurrency,
+		MaxHeartbeatThrottleInterval:       time.Second,
+		DefaultHeartbeatThrottleInterval:   time.Second,
+		DisableWorkflowWorker:              true,
+	})
+	shellTasks := &activities.Tasks{Store: store, WorkerID: "bench-shell", Host: "bench", WorkRoot: root, Group: ShellGroup}
+	shell.RegisterActivityWithOptions(shellTasks.Execute, activity.RegisterOptions{Name: workflows.ExecuteTaskActivity})
+	started := []worker.Worker{}
+	stopAll := func() {
+		for i := len(started) - 1; i >= 0; i-- {
+			started[i].Stop()
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		_ = drain(ctx)
+		_ = os.RemoveAll(root)
+	}
+	for _, w := range []worker.Worker{flows, awaited, tasks, shell} {
+		if err := w.Start(); err != nil {
+			stopAll()
+			return nil, fmt.Errorf("start bench worker: %w", err)
+		}
+		started = append(started, w)
+	}
+	return stopAll, nil
 }
 
 type runner struct {
@@ -253,6 +298,8 @@ func variantKey(v Variant) string {
 		return "hand"
 	case VariantMirrorOff:
 		return "off"
+	case VariantMirrorAwaited:
+		return "awaited"
 	case VariantAlerts:
 		return "alerts"
 	default:
@@ -263,10 +310,10 @@ func variantKey(v Variant) string {
 // startOptions are the same for both variants: the interpreter's start
 // options as the engine sets them (search attributes included, since they
 // cost the server a visibility write).
-func startOptions(id, definitionID string) client.StartWorkflowOptions {
+func startOptions(id, definitionID, queue string) client.StartWorkflowOptions {
 	return client.StartWorkflowOptions{
 		ID:                       id,
-		TaskQueue:                workflows.FlowsTaskQueue,
+		TaskQueue:                queue,
 		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
 		TypedSearchAttributes: temporal.NewSearchAttributes(
@@ -286,6 +333,7 @@ func (r *runner) execute(ctx context.Context, sh Shape, flow dag.Flow, v Variant
 	defID := "bench-" + sh.Name
 	var name string
 	var input any
+	queue := workflows.FlowsTaskQueue
 	if v == VariantHand {
 		var hin HandInput
 		name, hin, err = sh.HandWorkflow(runID)
@@ -294,7 +342,10 @@ func (r *runner) execute(ctx context.Context, sh Shape, flow dag.Flow, v Variant
 		}
 		wid, input = "bench-hand-"+runID, hin
 	} else {
-		mirror := v == VariantMirrorOn || v == VariantAlerts
+		mirror := v == VariantMirrorOn || v == VariantAlerts || v == VariantMirrorAwaited
+		if v == VariantMirrorAwaited {
+			queue = AwaitedFlowsQueue
+		}
 		if mirror {
 			// The API creates the run row before starting the workflow; the
 			// mirror only updates it.
@@ -315,7 +366,7 @@ func (r *runner) execute(ctx context.Context, sh Shape, flow dag.Flow, v Variant
 		input = in
 	}
 	t0 := time.Now()
-	run, err := c.ExecuteWorkflow(ctx, startOptions(wid, defID), name, input)
+	run, err := c.ExecuteWorkflow(ctx, startOptions(wid, defID, queue), name, input)
 	if err != nil {
 		return wid, "", time.Since(t0), fmt.Errorf("start %s: %w", wid, err)
 	}

@@ -32,6 +32,24 @@ type Shape struct {
 	// queueing and continue-as-new.
 	MaxInFlight  int
 	HistoryLimit int
+	// Shell makes every task a real shell task running `true` on the
+	// ShellGroup worker (activities.Tasks and internal/executor, as
+	// `baton worker` runs them) instead of the no-op.
+	Shell bool
+}
+
+// ShellGroup is the worker group of the Shell shapes.
+const ShellGroup = "shell"
+
+// ShellScript is what each task of a Shell shape runs.
+const ShellScript = "true"
+
+// task is the shape's task for every node.
+func (s Shape) task() dag.Task {
+	if s.Shell {
+		return dag.Task{Kind: dag.KindShell, Shell: &dag.ShellSpec{Script: ShellScript}, Group: ShellGroup}
+	}
+	return dag.Task{Kind: dag.KindNoop}
 }
 
 // NodeID names task node i of layer k; the hand-written workflows use the
@@ -54,7 +72,8 @@ func (s Shape) Flow() dag.Flow {
 	f := dag.Flow{Name: "bench-" + s.Name}
 	for k, w := range s.Widths {
 		for i := 0; i < w; i++ {
-			f.Nodes = append(f.Nodes, dag.Node{ID: NodeID(k, i), Type: dag.NodeTask, Task: &dag.Task{Kind: dag.KindNoop}})
+			t := s.task()
+			f.Nodes = append(f.Nodes, dag.Node{ID: NodeID(k, i), Type: dag.NodeTask, Task: &t})
 		}
 		if k == 0 {
 			continue
@@ -104,6 +123,9 @@ func (s Shape) Describe() string {
 	if s.HistoryLimit > 0 {
 		fmt.Fprintf(&b, ", HistoryLimit %d", s.HistoryLimit)
 	}
+	if s.Shell {
+		fmt.Fprintf(&b, ", shell tasks `%s`", ShellScript)
+	}
 	return b.String()
 }
 
@@ -135,6 +157,8 @@ func Shapes(quick bool) []Shape {
 			{Name: "layered-and-4x5", Widths: repeat(5, 4), ViaAnd: true, Hand: HandLayered},
 			{Name: "fanout-300", Widths: []int{1, 300, 1}, MaxInFlight: 100},
 			{Name: "flow-400", Widths: repeat(20, 20), ViaAnd: true, HistoryLimit: 400},
+			{Name: "shell-chain-5", Widths: repeat(1, 5), Hand: HandChain, Shell: true},
+			{Name: "shell-fanout-10", Widths: []int{1, 10, 1}, Hand: HandFanOut, Shell: true},
 		}
 	}
 	return []Shape{
@@ -142,9 +166,11 @@ func Shapes(quick bool) []Shape {
 		{Name: "fanout-1000", Widths: []int{1, 1000, 1}, Hand: HandFanOut},
 		{Name: "layered-20x50", Widths: repeat(50, 20), Hand: HandLayered},
 		{Name: "layered-and-20x50", Widths: repeat(50, 20), ViaAnd: true, Hand: HandLayered},
-		{Name: "fanout-3000", Widths: []int{1, 3000, 1}},
-		{Name: "flow-5000", Widths: repeat(100, 50), ViaAnd: true},
-		{Name: "flow-10000", Widths: repeat(100, 100), ViaAnd: true},
+		{Name: "fanout-3000", Widths: []int{1, 3000, 1}, Hand: HandFanOut},
+		{Name: "flow-5000", Widths: repeat(100, 50), ViaAnd: true, Hand: HandLayered},
+		{Name: "flow-10000", Widths: repeat(100, 100), ViaAnd: true, Hand: HandLayered},
+		{Name: "shell-chain-20", Widths: repeat(1, 20), Hand: HandChain, Shell: true},
+		{Name: "shell-fanout-50", Widths: []int{1, 50, 1}, Hand: HandFanOut, Shell: true},
 	}
 }
 
@@ -216,4 +242,28 @@ func TaskDeps(f *dag.Flow) map[string][]string {
 		}
 	}
 	return deps
+}
+
+// ControlShape names the control latency shape (RunControl) in -shapes.
+const ControlShape = "control"
+
+// SplitControl takes the control shape's term out of a -shapes filter:
+// control says it runs (an empty filter runs everything), rest is the
+// filter of the other shapes, none when the filter named only control.
+func SplitControl(filter string) (rest string, control, others bool) {
+	if strings.TrimSpace(filter) == "" {
+		return "", true, true
+	}
+	var terms []string
+	for _, term := range strings.Split(filter, ",") {
+		term = strings.TrimSpace(term)
+		switch term {
+		case "":
+		case ControlShape:
+			control = true
+		default:
+			terms = append(terms, term)
+		}
+	}
+	return strings.Join(terms, ","), control, len(terms) > 0
 }

@@ -100,6 +100,15 @@ func (e *Engine) control(ctx context.Context, runID string, req control.Request)
 	if err := e.Client.SignalWorkflow(ctx, wfID, "", workflows.SignalControl, req); err != nil {
 		return workflows.ControlResult{}, fmt.Errorf("signal run %s: %w", runID, closedOr(err))
 	}
+	// The first query already waits for the signal to be handled: Temporal
+	// answers a query that arrives while a workflow task is pending after
+	// that task completes (its strongly consistent queries), and the run
+	// keeps the result in that task, after its awaited mirror write. The
+	// bench's control shape saw one query per operation, never a retry
+	// (docs/benchmarks.md, control latency); Poll's backoff only covers a
+	// run whose task failed or timed out and is retried. The run keeps the
+	// last keptResults (1,000) results, so a request is answered by its id
+	// until 1,000 later requests have been applied.
 	res, err := Poll(ctx, controlWait, func() (workflows.ControlResult, error) {
 		res, err := e.controlResult(ctx, wfID, key)
 		if err == nil && res.State == "" {

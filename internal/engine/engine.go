@@ -127,25 +127,35 @@ type Worker struct {
 	store   *models.Store
 	opts    WorkerOptions
 	host    string
+	drain   func(context.Context) error // the mirror's write-behind queue
 	stop    chan struct{}
 	done    chan struct{}
 }
 
 // RegisterFlows registers the workflows (interpreter, backfill, schedule
 // fire) and the mirror and alert activities they run on the flows queue.
-// A nil alerts delivers without a secret key or console link.
-func RegisterFlows(w worker.Registry, store *models.Store, m *metrics.Metrics, alerts *activities.Alerts) {
+// A nil alerts delivers without a secret key or console link. The mirror
+// gets its write-behind queue; the returned function drains it once the
+// worker has stopped (bounded by its ctx).
+func RegisterFlows(w worker.Registry, store *models.Store, m *metrics.Metrics, logger *slog.Logger, alerts *activities.Alerts) (drain func(context.Context) error) {
+	mirror := activities.NewMirror(store, m, logger)
+	RegisterFlowsWith(w, mirror, alerts)
+	return mirror.Behind.Close
+}
+
+// RegisterFlowsWith is RegisterFlows with the caller's mirror activities
+// (the benchmark measures one without a write-behind queue too).
+func RegisterFlowsWith(w worker.Registry, mirror *activities.Mirror, alerts *activities.Alerts) {
 	w.RegisterWorkflowWithOptions(workflows.RunWorkflow, workflow.RegisterOptions{Name: workflows.RunWorkflowName})
 	w.RegisterWorkflowWithOptions(workflows.BackfillWorkflow, workflow.RegisterOptions{Name: workflows.BackfillWorkflowName})
 	w.RegisterWorkflowWithOptions(workflows.FireWorkflow, workflow.RegisterOptions{Name: workflows.FireWorkflowName})
-	mirror := &activities.Mirror{Store: store, Metrics: m}
 	w.RegisterActivityWithOptions(mirror.Record, activity.RegisterOptions{Name: workflows.RecordMirrorActivity})
 	w.RegisterActivityWithOptions(mirror.LiveWorkers, activity.RegisterOptions{Name: workflows.LiveWorkersActivity})
 	if alerts == nil {
 		alerts = &activities.Alerts{}
 	}
 	if alerts.Store == nil {
-		alerts.Store = store
+		alerts.Store = mirror.Store
 	}
 	w.RegisterActivityWithOptions(alerts.Deliver, activity.RegisterOptions{Name: workflows.DeliverAlertActivity})
 }
@@ -178,8 +188,8 @@ func StartWorker(ctx context.Context, c client.Client, store *models.Store, o Wo
 		Group: o.Group, Metrics: o.Metrics, Isolation: o.Isolation}
 	flows := worker.New(c, workflows.FlowsTaskQueue, worker.Options{})
 	// Webhooks share the http tasks' allowlist: any worker may deliver.
-	RegisterFlows(flows, store, o.Metrics, &activities.Alerts{Store: store, Sealer: o.Sealer, ConsoleURL: o.ConsoleURL,
-		Sender: &alert.Sender{HTTPAllow: o.HTTPAllow}})
+	drain := RegisterFlows(flows, store, o.Metrics, o.Logger, &activities.Alerts{Store: store, Sealer: o.Sealer,
+		ConsoleURL: o.ConsoleURL, Sender: &alert.Sender{HTTPAllow: o.HTTPAllow}})
 	RegisterRunStarter(flows, store, c, o.Metrics)
 	if o.FlowActivities != nil {
 		o.FlowActivities(flows)
@@ -199,8 +209,10 @@ func StartWorker(ctx context.Context, c client.Client, store *models.Store, o Wo
 		w.RegisterActivityWithOptions(tasks.Execute, activity.RegisterOptions{Name: workflows.ExecuteTaskActivity})
 		ws = append(ws, w)
 	}
-	wk := &Worker{workers: ws, tasks: tasks, store: store, opts: o, host: host, stop: make(chan struct{}), done: make(chan struct{})}
+	wk := &Worker{workers: ws, tasks: tasks, store: store, opts: o, host: host, drain: drain,
+		stop: make(chan struct{}), done: make(chan struct{})}
 	if err := wk.heartbeat(ctx); err != nil {
+		_ = drain(ctx)
 		return nil, fmt.Errorf("start worker: register: %w", err)
 	}
 	for i, w := range ws {
@@ -208,6 +220,7 @@ func StartWorker(ctx context.Context, c client.Client, store *models.Store, o Wo
 			for _, s := range ws[:i] {
 				s.Stop()
 			}
+			_ = drain(ctx)
 			return nil, fmt.Errorf("start worker: %w", err)
 		}
 	}
@@ -247,5 +260,10 @@ func (w *Worker) Stop() {
 	<-w.done
 	for _, x := range w.workers {
 		x.Stop()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := w.drain(ctx); err != nil {
+		w.opts.Logger.Warn("worker stop: mirror writes left to the reconciler", "error", err)
 	}
 }

@@ -1,10 +1,13 @@
 package executor
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/cenkalti/backoff/v5"
 )
 
 // ChunkOptions tune a ChunkWriter; zero values take the defaults.
@@ -240,19 +243,16 @@ func (w *ChunkWriter) take(partial bool) []byte {
 // flushChunk calls flush with retries, turning a panic into an error so that
 // a buggy log store cannot take the worker down.
 func (w *ChunkWriter) flushChunk(seq int, offset int64, data []byte, once bool) error {
-	attempts := flushAttempts
+	attempts := uint(flushAttempts)
 	if once {
 		attempts = 1
 	}
-	var err error
-	for i := 0; i < attempts; i++ {
-		if i > 0 {
-			time.Sleep(flushBackoff << (i - 1))
-		}
-		if err = w.safeFlush(seq, offset, data); err == nil {
-			return nil
-		}
-	}
+	// No context: the chunk must land even after the instance's context
+	// ended (a stop); the attempts bound it.
+	b := &backoff.ExponentialBackOff{InitialInterval: flushBackoff, Multiplier: 2, MaxInterval: flushBackoff << flushAttempts}
+	_, err := backoff.Retry(context.Background(), func() (struct{}, error) {
+		return struct{}{}, w.safeFlush(seq, offset, data)
+	}, backoff.WithBackOff(b), backoff.WithMaxTries(attempts), backoff.WithMaxElapsedTime(0))
 	return err
 }
 

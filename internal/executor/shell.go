@@ -62,6 +62,10 @@ type shellRun struct {
 	knownMu sync.Mutex
 	known   map[int]uint64
 	seeded  bool
+	// startTick is the leader's start time (clock ticks after boot, as
+	// /proc/<pid>/stat says); 0 when it could not be read, which makes
+	// every process a candidate of the marker search.
+	startTick uint64
 	// detached are processes a stop found outside the process group but in
 	// the cgroup, and signalled with the rest.
 	detached []procInfo
@@ -199,10 +203,14 @@ var treeInterval = 200 * time.Millisecond
 // recordTree has the process tree sampled for r until the returned
 // function is called; a no-op when a cgroup tracks the instance.
 func (r *shellRun) recordTree() (stop func()) {
+	// The tree's root is the leader as it is now; the sampler adds what it
+	// forks. (A full sample here cost a /proc scan per instance, and could
+	// only have caught what the leader forked in its first microseconds,
+	// which the marker search at cleanup finds as well.)
+	r.seed()
 	if r.cg != nil {
 		return func() {}
 	}
-	r.descendants(readProcs())
 	sampler.add(r)
 	return func() { sampler.remove(r) }
 }
@@ -393,7 +401,12 @@ func (r *shellRun) cleanup(res Result) Result {
 	if len(escaped) > 0 {
 		r.lw.notef("%d process(es) escaped the process group: %s; killing them with SIGKILL", len(escaped), describe(escaped))
 	}
-	survivors := r.killAll(escaped)
+	var survivors []procInfo
+	if len(members) > 0 || len(escaped) > 0 {
+		// With nothing of the instance alive nothing can fork either: the
+		// kill loop (and its settle wait) is only for what was found.
+		survivors = r.killAll(escaped)
+	}
 	stopped := res.Status != status.InstanceSuccess && res.Status != status.InstanceFailed
 	switch {
 	case len(survivors) > 0:
@@ -500,13 +513,40 @@ func (r *shellRun) scan() (members, escaped []procInfo) {
 		switch {
 		case p.pgrp == r.pgid:
 			members = append(members, info)
-		case mine[p.pid] || hasMarker(p.pid, needle):
+		case mine[p.pid]:
+			escaped = append(escaped, info)
+		case r.startTick > 0 && p.start < r.startTick:
+			// Started before the instance: it cannot carry the marker,
+			// and its environment need not be read (one file per process
+			// of the machine, most of a scan's cost).
+		case hasMarker(p.pid, needle):
 			escaped = append(escaped, info)
 		}
 	}
 	sort.Slice(members, func(i, j int) bool { return members[i].pid < members[j].pid })
 	sort.Slice(escaped, func(i, j int) bool { return escaped[i].pid < escaped[j].pid })
 	return members, escaped
+}
+
+// seed records the group leader as the root of the process tree, and its
+// start time as the instance's: no process of the instance can have
+// started before it.
+func (r *shellRun) seed() {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(r.pgid) + "/stat")
+	if err != nil {
+		return // already gone: nothing forked from it can be tracked by parent link
+	}
+	st, ok := parseProcStat(b)
+	if !ok {
+		return
+	}
+	r.knownMu.Lock()
+	defer r.knownMu.Unlock()
+	if !r.seeded {
+		r.seeded = true
+		r.known[r.pgid] = st.start
+	}
+	r.startTick = st.start
 }
 
 // descendants extends the recorded tree with procs' parent links and

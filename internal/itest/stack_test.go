@@ -5,15 +5,12 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -27,11 +24,10 @@ import (
 	"github.com/baton-sched/baton/internal/engine"
 	"github.com/baton-sched/baton/internal/metrics"
 	"github.com/baton-sched/baton/models"
+	"github.com/baton-sched/baton/models/modelstest"
 )
 
 const testToken = "bt_integration_admin"
-
-var dbSeq atomic.Int64
 
 // stack is one complete Baton: its own in-memory Temporal, a mirror, a
 // worker of group "default" and the API.
@@ -92,28 +88,7 @@ func forEachDB(t *testing.T, fn func(t *testing.T, dsn string)) {
 // returns a DSN for it.
 func freshMySQL(t *testing.T, dsn string) string {
 	t.Helper()
-	ctx := context.Background()
-	admin, err := models.Open(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = admin.Close() }()
-	name := fmt.Sprintf("baton_it%d_%d", os.Getpid(), dbSeq.Add(1))
-	if err := admin.Exec(ctx, "CREATE DATABASE "+name+" CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if a, err := models.Open(ctx, dsn); err == nil {
-			_ = a.Exec(ctx, "DROP DATABASE "+name)
-			_ = a.Close()
-		}
-	})
-	slash := strings.LastIndex(dsn, "/")
-	q := ""
-	if i := strings.Index(dsn[slash:], "?"); i >= 0 {
-		q = dsn[slash+i:]
-	}
-	return dsn[:slash+1] + name + q
+	return modelstest.FreshMySQL(t, dsn, "baton_it")
 }
 
 func startTemporal(t *testing.T) *devstack.Server {

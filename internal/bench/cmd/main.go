@@ -36,9 +36,10 @@ func main() {
 func run() error {
 	reps := flag.Int("reps", 3, "repetitions of every shape and variant")
 	shapes := flag.String("shapes", "", "comma-separated name filter (substring), e.g. chain,fanout-1000; empty runs all")
-	mirror := flag.String("mirror", "both", "interpreter variants to run: off, on or both")
+	mirror := flag.String("mirror", "both", "interpreter variants to run: off, on, both, or all (both, and the mirror awaited in the workflow task as before the write-behind queue)")
 	alerts := flag.Bool("alerts", false, "also run the interpreter with the mirror on and alert rules that never fire on success (a failure rule and an SLA)")
 	quick := flag.Bool("quick", false, "small shapes, for a smoke run")
+	controlOps := flag.Int("control-ops", bench.ControlOps, "control operations the control shape times (-shapes control runs it alone; 0 skips it)")
 	out := flag.String("out", "", "also write the full Markdown report to this file (e.g. docs/benchmarks.md)")
 	runTimeout := flag.Duration("run-timeout", 20*time.Minute, "limit for one workflow run")
 	revision := flag.String("revision", "", "what code is measured, for the report (default: from git)")
@@ -46,6 +47,7 @@ func run() error {
 	codec := flag.String("payload-codec", "", "what-if: \"zlib\" compresses every payload of the client and workers (default: none, as Baton has it)")
 	historyDir := flag.String("history-dir", "", "write every measured run's history as JSON into this directory")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole process (server, workers, client) to this file")
+	shellConcurrency := flag.Int("shell-concurrency", 16, "MaxConcurrentActivityExecutionSize of the shell shapes' worker (BATON_WORKER_CONCURRENCY; its default is 16)")
 	flag.Parse()
 	dyn, err := parseDynamicConfig(*serverConfig)
 	if err != nil {
@@ -61,16 +63,22 @@ func run() error {
 		return fmt.Errorf("-payload-codec must be empty or zlib, not %q", *codec)
 	}
 	switch *mirror {
-	case "off", "on", "both":
+	case "off", "on", "both", "all":
 	default:
-		return fmt.Errorf("-mirror must be off, on or both, not %q", *mirror)
+		return fmt.Errorf("-mirror must be off, on, both or all, not %q", *mirror)
 	}
 	if *alerts && *mirror == "off" {
 		return errors.New("-alerts runs with the mirror on: use -mirror on or both")
 	}
-	list, err := bench.FilterShapes(bench.Shapes(*quick), *shapes)
-	if err != nil {
-		return err
+	filter, withControl, withShapes := bench.SplitControl(*shapes)
+	var list []bench.Shape
+	if withShapes {
+		if list, err = bench.FilterShapes(bench.Shapes(*quick), filter); err != nil {
+			return err
+		}
+	}
+	if *controlOps <= 0 {
+		withControl = false
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -79,7 +87,7 @@ func run() error {
 		Command: command(os.Args[1:]),
 		Started: time.Now(), Machine: bench.ReadMachine(),
 		Reps: *reps, Mirror: *mirror, Quick: *quick, Shapes: list, ServerConfig: *serverConfig,
-		Revision: *revision, PayloadCodec: *codec,
+		Revision: *revision, PayloadCodec: *codec, ShellConcurrency: *shellConcurrency,
 	}
 	if rep.Revision == "" {
 		rep.Revision = bench.GitRevision()
@@ -135,25 +143,38 @@ func run() error {
 	}
 	defer stopProfile()
 
-	stopWorkers, err := bench.StartWorkers(c, store)
+	stopWorkers, err := bench.StartWorkers(c, store, *shellConcurrency)
 	if err != nil {
 		return err
 	}
 	defer stopWorkers()
 
-	results, err := bench.Run(ctx, bench.Options{
-		Client: c, Store: store, Shapes: list, Reps: *reps, Mirror: *mirror, Alerts: *alerts,
-		Progress: os.Stderr, RunTimeout: *runTimeout, DataConverter: dc, HistoryDir: *historyDir,
-	})
-	if err != nil && !errors.Is(err, context.Canceled) {
-		return err
+	var results []*bench.Result
+	if len(list) > 0 {
+		results, err = bench.Run(ctx, bench.Options{
+			Client: c, Store: store, Shapes: list, Reps: *reps, Mirror: *mirror, Alerts: *alerts,
+			Progress: os.Stderr, RunTimeout: *runTimeout, DataConverter: dc, HistoryDir: *historyDir,
+		})
+		if err != nil && !errors.Is(err, context.Canceled) {
+			return err
+		}
+	}
+	if withControl && err == nil {
+		rep.Control, err = bench.RunControl(ctx, bench.ControlOptions{Client: c, Store: store, Ops: *controlOps, Progress: os.Stderr})
+		if err != nil && !errors.Is(err, context.Canceled) {
+			return err
+		}
 	}
 	rep.Duration, rep.LoadAtEnd = time.Since(rep.Started), bench.LoadAvg()
 	rep.Rows = bench.Summarize(results)
-	fmt.Println(bench.Table(rep.Rows))
-	fmt.Println(bench.TargetTable(rep.Rows))
-	fmt.Println(bench.HopTable(rep.Rows))
-	fmt.Println(bench.PhaseTable(rep.Rows))
+	if len(rep.Rows) > 0 {
+		fmt.Println(bench.Table(rep.Rows))
+		fmt.Println(bench.TargetTable(rep.Rows))
+		fmt.Println(bench.HopTable(rep.Rows))
+		fmt.Println(bench.PhaseTable(rep.Rows))
+		fmt.Println(bench.ShellTable(rep.Rows))
+	}
+	fmt.Println(bench.ControlTable(rep.Control))
 	if f := bench.Failures(rep.Rows); f != "" {
 		fmt.Println("Failures:")
 		fmt.Println(f)
