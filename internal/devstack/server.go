@@ -1,6 +1,7 @@
 package devstack
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -11,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	uiserver "github.com/temporalio/ui-server/v2/server"
 	uiconfig "github.com/temporalio/ui-server/v2/server/config"
 	uiopts "github.com/temporalio/ui-server/v2/server/server_options"
@@ -164,20 +166,23 @@ func (s *Server) startUI(addr string) error {
 	errc := make(chan error, 1)
 	go func() { errc <- s.ui.Start() }()
 	// The UI's Start blocks; wait until it accepts connections or fails.
-	deadline := time.Now().Add(15 * time.Second)
-	for time.Now().Before(deadline) {
+	_, err = backoff.Retry(context.Background(), func() (struct{}, error) {
 		select {
 		case err := <-errc:
-			return fmt.Errorf("devstack: Temporal UI: %w", err)
+			return struct{}{}, backoff.Permanent(fmt.Errorf("devstack: Temporal UI: %w", err))
 		default:
 		}
-		if c, err := net.DialTimeout("tcp", s.uiAddr, 200*time.Millisecond); err == nil {
-			_ = c.Close()
-			return nil
+		c, err := net.DialTimeout("tcp", s.uiAddr, 200*time.Millisecond)
+		if err != nil {
+			return struct{}{}, err
 		}
-		time.Sleep(50 * time.Millisecond)
+		_ = c.Close()
+		return struct{}{}, nil
+	}, backoff.WithBackOff(backoff.NewConstantBackOff(50*time.Millisecond)), backoff.WithMaxElapsedTime(15*time.Second))
+	if err != nil {
+		return fmt.Errorf("devstack: Temporal UI did not start within 15s: %w", err)
 	}
-	return errors.New("devstack: Temporal UI did not start within 15s")
+	return nil
 }
 
 // FrontendAddr is the gRPC address clients dial.

@@ -3,6 +3,7 @@ package executor
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -11,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/cenkalti/backoff/v5"
 )
 
 // cgroup2Magic is CGROUP2_SUPER_MAGIC, the f_type statfs reports for a
@@ -176,15 +179,15 @@ func (c *instanceCgroup) kill() {
 // process; a cgroup still holding one cannot be removed (EBUSY).
 func (c *instanceCgroup) remove() error {
 	c.closeFD()
-	deadline := time.Now().Add(killSettle)
-	for {
+	_, err := backoff.Retry(context.Background(), func() (struct{}, error) {
 		err := os.Remove(c.dir)
-		if err == nil || errors.Is(err, os.ErrNotExist) {
-			return nil
+		if errors.Is(err, os.ErrNotExist) {
+			return struct{}{}, nil
 		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("remove cgroup %s: %w", c.dir, err)
-		}
-		time.Sleep(20 * time.Millisecond)
+		return struct{}{}, err
+	}, backoff.WithBackOff(backoff.NewConstantBackOff(20*time.Millisecond)), backoff.WithMaxElapsedTime(killSettle))
+	if err != nil {
+		return fmt.Errorf("remove cgroup %s: %w", c.dir, err)
 	}
+	return nil
 }
