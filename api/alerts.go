@@ -323,7 +323,9 @@ func (s *Server) setGroupAlertRules(c *gin.Context) {
 		return
 	}
 	rules := *body.Rules
-	problems := ruleShapeProblems("rules", rules)
+	// The same rules a definition's alerts get (internal/dag); whether
+	// each channel exists is asked below.
+	problems := dag.ValidateAlerts("rules", rules)
 	more, err := s.alertChannelProblems(ctx, ruleSet{"rules", rules})
 	if err != nil {
 		_ = c.Error(err)
@@ -343,68 +345,6 @@ func (s *Server) setGroupAlertRules(c *gin.Context) {
 		rules = []dag.AlertRule{}
 	}
 	c.JSON(http.StatusOK, groupRulesView{Group: g, Rules: rules, UpdatedAt: utc(row.UpdatedAt), UpdatedBy: row.UpdatedBy})
-}
-
-// ruleShapeProblems checks what a definition's rules get from
-// internal/dag's validation, for group rules, which are no definition:
-// known events, at least one channel, an SLA exactly with sla_miss.
-func ruleShapeProblems(path string, rules []dag.AlertRule) dag.Problems {
-	var p dag.Problems
-	for i, r := range rules {
-		at := fmt.Sprintf("%s[%d]", path, i)
-		if len(r.Events) == 0 {
-			p = append(p, dag.Problem{Path: at + ".events", Message: "needs at least one event"})
-		}
-		for j, e := range r.Events {
-			if !slices.Contains(dag.AlertEvents, e) {
-				p = append(p, dag.Problem{Path: fmt.Sprintf("%s.events[%d]", at, j),
-					Message: fmt.Sprintf("%q is not an alert event (%s)", e, eventNames())})
-			}
-		}
-		if len(r.Channels) == 0 {
-			p = append(p, dag.Problem{Path: at + ".channels", Message: "needs at least one channel"})
-		}
-		sla := slices.Contains(r.Events, dag.AlertSLAMiss)
-		switch {
-		case sla && r.SLA == nil:
-			p = append(p, dag.Problem{Path: at + ".sla", Message: "is required with the sla_miss event"})
-		case !sla && r.SLA != nil:
-			p = append(p, dag.Problem{Path: at + ".sla", Message: "is only for the sla_miss event"})
-		case r.SLA != nil:
-			p = append(p, slaProblems(at+".sla", r.SLA)...)
-		}
-	}
-	return p
-}
-
-func slaProblems(at string, sla *dag.SLA) dag.Problems {
-	var p dag.Problems
-	after, err := sla.After.Std()
-	switch {
-	case err != nil:
-		p = append(p, dag.Problem{Path: at + ".after", Message: err.Error()})
-	case (sla.At == "") == (after <= 0):
-		p = append(p, dag.Problem{Path: at, Message: "set exactly one of at (a time of day) and after (a positive duration)"})
-	}
-	if sla.At != "" {
-		if _, err := time.Parse("15:04", sla.At); err != nil {
-			p = append(p, dag.Problem{Path: at + ".at", Message: fmt.Sprintf("%q is not a time of day HH:MM", sla.At)})
-		}
-	}
-	if sla.TZ != "" {
-		if _, err := time.LoadLocation(sla.TZ); err != nil {
-			p = append(p, dag.Problem{Path: at + ".tz", Message: fmt.Sprintf("%q is not a time zone", sla.TZ)})
-		}
-	}
-	return p
-}
-
-func eventNames() string {
-	names := make([]string, len(dag.AlertEvents))
-	for i, e := range dag.AlertEvents {
-		names[i] = string(e)
-	}
-	return quoteAll(names)
 }
 
 // ruleSet is one list of alert rules of a body and where it is.
