@@ -604,12 +604,6 @@ func hasMarker(pid int, needle []byte) bool {
 	return bytes.Contains(framed, needle)
 }
 
-// parseStat reads comm, state and pgrp from /proc/<pid>/stat.
-func parseStat(b []byte) (comm string, state byte, pgrp int, ok bool) {
-	st, ok := parseProcStat(b)
-	return st.comm, st.state, st.pgrp, ok
-}
-
 // parseProcStat reads /proc/<pid>/stat (pid itself is left 0). comm may
 // hold spaces and parentheses, so the fields are found after the last ')'.
 func parseProcStat(b []byte) (procStat, bool) {

@@ -83,8 +83,8 @@ func alive(pid int) bool {
 	if err != nil {
 		return false
 	}
-	_, state, _, ok := parseStat(b)
-	return ok && state != 'Z' && state != 'X'
+	st, ok := parseProcStat(b)
+	return ok && st.state != 'Z' && st.state != 'X'
 }
 
 // processesWithEnv lists live processes whose environment contains kv: an

@@ -2,9 +2,10 @@ package status
 
 import "slices"
 
-// The state machines: for each entity, the statuses each status may move
-// to. Every status change in the engine goes through Allowed*; a change not
-// in the table is a bug and is refused rather than written.
+// The state machines of runs and nodes: the statuses each status may move
+// to. A change not in the table is a bug and is refused rather than
+// written. An instance has no table: its status is what its attempt
+// reported (one attempt moves once, waiting → running → an end).
 var (
 	runMachine = map[Run][]Run{
 		RunWaiting:        {RunRunning, RunStopping, RunStopped, RunFailed},
@@ -37,11 +38,6 @@ var (
 		NodeSkipped:    {NodeWaiting, NodeDispatched},
 		NodeRolledBack: {},
 	}
-	instanceMachine = map[Instance][]Instance{
-		InstanceWaiting:  {InstanceRunning, InstanceStopped, InstanceSuccess, InstanceFailed, InstanceTimeout, InstanceStopping},
-		InstanceRunning:  {InstanceSuccess, InstanceFailed, InstanceStopping, InstanceStopped, InstanceTimeout, InstanceStopFailed},
-		InstanceStopping: {InstanceStopped, InstanceStopFailed, InstanceTimeout, InstanceSuccess, InstanceFailed},
-	}
 )
 
 // RunMayBecome reports whether a run may move from one status to another.
@@ -49,11 +45,6 @@ func RunMayBecome(from, to Run) bool { return from == to || slices.Contains(runM
 
 // NodeMayBecome reports whether a node may move from one status to another.
 func NodeMayBecome(from, to Node) bool { return from == to || slices.Contains(nodeMachine[from], to) }
-
-// InstanceMayBecome reports whether an instance may move between statuses.
-func InstanceMayBecome(from, to Instance) bool {
-	return from == to || slices.Contains(instanceMachine[from], to)
-}
 
 // Op is a control operation (docs/operations.md, "Operations").
 type Op string

@@ -28,9 +28,6 @@ func TestStateMachines(t *testing.T) {
 			t.Errorf("node %s -> %s: %v, want %v", c.from, c.to, got, c.ok)
 		}
 	}
-	if InstanceMayBecome(InstanceSuccess, InstanceRunning) || !InstanceMayBecome(InstanceRunning, InstanceStopFailed) {
-		t.Error("instance machine")
-	}
 }
 
 func TestOperationsAllowedWhen(t *testing.T) {
