@@ -66,6 +66,22 @@ export async function runsSpec({ page, stack, step, shot }) {
   // viewer, in Chinese).
   await page.goto(stack.base + '/');
   await page.evaluate((tok) => { localStorage.setItem('baton.token', tok); localStorage.setItem('baton.lang', 'en'); }, stack.token);
+  await step('a busy API (a 503 on /me) keeps the saved token: the console says so, asks again and opens', async () => {
+    // The one answer faked here is the server's; everything after it is real.
+    let failed = 0;
+    await page.route('**/api/v1/me', (route) => {
+      if (failed++ === 0) {
+        return route.fulfill({ status: 503, contentType: 'application/json',
+          body: JSON.stringify({ error: { code: 'unavailable', message: 'the mirror database is unavailable' } }) });
+      }
+      return route.continue();
+    });
+    await page.goto(stack.base + '/runs');
+    await page.getByText('The Baton API does not answer').waitFor({ timeout: 10_000 });
+    await tid('runs-table').waitFor({ timeout: 15_000 });
+    await page.unroute('**/api/v1/me');
+    if (!(await page.evaluate(() => localStorage.getItem('baton.token')))) throw new Error('the token was dropped on a 503');
+  });
   const mark = join(tmpdir(), `baton-e2e-flaky-${randomBytes(6).toString('hex')}`);
   let flaky;
   let flakyRun;

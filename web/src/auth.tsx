@@ -3,7 +3,9 @@
 // and a role, and the role decides which buttons exist.
 import { createContext, useCallback, useContext, useEffect, useMemo, useState, type ReactNode } from 'react';
 import { useQueryClient } from '@tanstack/react-query';
-import { api, call, setUnauthorizedHandler, TOKEN_KEY, type Me } from './api/client';
+import { Button, Result } from 'antd';
+import { useTranslation } from 'react-i18next';
+import { api, ApiError, call, setUnauthorizedHandler, TOKEN_KEY, type Me } from './api/client';
 
 interface Auth {
   me: Me | null;
@@ -26,13 +28,39 @@ export function AuthProvider({ children }: { children: ReactNode }) {
     qc.clear();
   }, [qc]);
 
+  // Why the saved token could not be checked yet, when the API did not
+  // answer (busy, restarting, unreachable): only a 401 signs the user out.
+  const [unreachable, setUnreachable] = useState<string | null>(null);
+
   useEffect(() => {
     setUnauthorizedHandler(logout);
     if (!localStorage.getItem(TOKEN_KEY)) return;
-    call(api.GET('/api/v1/me'))
-      .then(setMe)
-      .catch(() => logout())
-      .finally(() => setChecking(false));
+    let stopped = false;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const check = () => {
+      call(api.GET('/api/v1/me'))
+        .then((m) => {
+          if (stopped) return;
+          setMe(m);
+          setUnreachable(null);
+          setChecking(false);
+        })
+        .catch((e: unknown) => {
+          if (stopped) return;
+          if (e instanceof ApiError && e.status === 401) {
+            logout();
+            setChecking(false);
+            return;
+          }
+          setUnreachable(e instanceof Error ? e.message : String(e));
+          timer = setTimeout(check, 3000);
+        });
+    };
+    check();
+    return () => {
+      stopped = true;
+      clearTimeout(timer);
+    };
   }, [logout]);
 
   const login = useCallback(async (token: string) => {
@@ -49,6 +77,7 @@ export function AuthProvider({ children }: { children: ReactNode }) {
     () => ({ me, canMutate: me?.role === 'admin' || me?.role === 'operator', login, logout }),
     [me, login, logout],
   );
+  if (checking && unreachable !== null) return <Unreachable message={unreachable} onLogout={() => { logout(); setChecking(false); }} />;
   if (checking) return null;
   return <AuthContext.Provider value={value}>{children}</AuthContext.Provider>;
 }
@@ -57,4 +86,12 @@ export function useAuth(): Auth {
   const a = useContext(AuthContext);
   if (!a) throw new Error('useAuth outside AuthProvider');
   return a;
+}
+
+function Unreachable({ message, onLogout }: { message: string; onLogout(): void }) {
+  const { t } = useTranslation();
+  return (
+    <Result status="warning" title={t('login.unreachable')} subTitle={t('login.retrying', { message })}
+      extra={<Button onClick={onLogout}>{t('app.logout')}</Button>} />
+  );
 }

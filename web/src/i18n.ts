@@ -20,6 +20,8 @@ const en = {
     hint: 'Paste a bearer token (baton dev prints the admin token at start).',
     invalid: 'The token is wrong or has been revoked: {{message}}',
     failed: 'Sign-in failed: {{message}}',
+    unreachable: 'The Baton API does not answer',
+    retrying: '{{message}}. Your token is kept; asking again every 3 s.',
   },
   role: { admin: 'admin', operator: 'operator', viewer: 'viewer (read only)' },
   status: {
@@ -177,6 +179,8 @@ const zh: typeof en = {
     hint: '粘贴 Bearer 令牌（baton dev 启动时会打印管理员令牌）。',
     invalid: '令牌错误或已被吊销：{{message}}',
     failed: '登录失败：{{message}}',
+    unreachable: 'Baton API 无响应',
+    retrying: '{{message}}。令牌已保留，每 3 秒重试一次。',
   },
   role: { admin: '管理员', operator: '运维', viewer: '只读访客' },
   status: {
