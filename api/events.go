@@ -49,9 +49,7 @@ func viewEvent(t *models.Transition) eventView {
 	v := eventView{ID: t.ID, RunID: t.RunID, transitionView: transitionView{At: utc(t.At), Entity: t.Entity,
 		EntityID: t.EntityID, From: t.FromStatus, To: t.ToStatus, Actor: t.Actor, Reason: t.Reason, RequestID: t.RequestID}}
 	if t.Entity == "instance" {
-		// A reset run's live instances carry a "~<execution>" suffix.
-		id, _, _ := strings.Cut(t.EntityID, "~")
-		if node, shard, attempt, ok := workflows.ParseInstanceID(id, t.RunID); ok {
+		if node, shard, attempt, ok := workflows.ParseInstanceID(t.EntityID, t.RunID); ok {
 			v.Node, v.Shard, v.Attempt = node, &shard, attempt
 		}
 	}

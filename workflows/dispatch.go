@@ -148,11 +148,7 @@ func (r *runner) newInstanceID(nodeID string, shardIndex, attempt int) string {
 		return id + r.executionSuffix()
 	}
 	if r.reset && !workflow.IsReplaying(r.ctx) {
-		run := workflow.GetInfo(r.ctx).WorkflowExecution.RunID
-		if len(run) > 8 {
-			run = run[:8]
-		}
-		id += "~" + run
+		id += ExecutionSuffix(workflow.GetInfo(r.ctx).WorkflowExecution.RunID)
 	}
 	return id
 }

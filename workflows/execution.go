@@ -43,10 +43,7 @@ func (r *runner) executionSuffix() string {
 	if err := v.Get(&run); err != nil || run == "" || info.OriginalRunID == "" || run == info.OriginalRunID {
 		return ""
 	}
-	if len(run) > 8 {
-		run = run[:8]
-	}
-	return "~" + run
+	return ExecutionSuffix(run)
 }
 
 // resetNote lists the instances this execution still waits for when it

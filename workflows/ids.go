@@ -17,6 +17,16 @@ func InstanceID(runID, nodeID string, shard, attempt int) string {
 	return fmt.Sprintf("%s.%s.%d.%d", runID, nodeID, shard, attempt)
 }
 
+// ExecutionSuffix is what the instance ids of a reset execution add to
+// their InstanceID: "~" and the first 8 characters of the execution's
+// Temporal run id.
+func ExecutionSuffix(temporalRunID string) string {
+	if len(temporalRunID) > 8 {
+		temporalRunID = temporalRunID[:8]
+	}
+	return "~" + temporalRunID
+}
+
 // ParseInstanceID reads an InstanceID of run runID, or the instance id of
 // a reset execution, which adds "~<execution>" to it (executionSuffix).
 // Node ids may hold dots, so the shard and attempt are the last two parts
