@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -372,9 +373,17 @@ func (w *WriteBehind) writer() {
 func (w *WriteBehind) apply(ctx context.Context, bs []models.MirrorBatch) error {
 	began := time.Now()
 	var err error
-	if len(bs) == 1 {
+	switch {
+	case len(bs) == 1:
 		err = w.store.ApplyMirror(ctx, bs[0])
-	} else {
+	case slices.ContainsFunc(bs, func(b models.MirrorBatch) bool { return b.Reset != nil }):
+		// The bulk path has no reset step: one write at a time, in order.
+		for i := range bs {
+			if err = w.store.ApplyMirror(ctx, bs[i]); err != nil {
+				break
+			}
+		}
+	default:
 		err = w.store.ApplyMirrorBatches(ctx, bs)
 	}
 	if err != nil {
@@ -391,8 +400,12 @@ func (w *WriteBehind) apply(ctx context.Context, bs []models.MirrorBatch) error 
 // absorb adds b to the run's queue, folding each of its node and instance
 // states into the queued state of the same entity where covers allows.
 func (q *queuedRun) absorb(b models.MirrorBatch) {
-	if len(q.batches) == 0 || (b.Run != nil && q.last().Run != nil && !runCovers(q.last().Run, b.Run)) {
-		q.batches = append(q.batches, models.MirrorBatch{RunID: b.RunID})
+	// A reset execution's first write (Reset) rewrites the transitions it
+	// carries from what the log last recorded (models.applyReset): it is
+	// never folded into another write, nor another into it.
+	if len(q.batches) == 0 || b.Reset != nil || q.last().Reset != nil ||
+		(b.Run != nil && q.last().Run != nil && !runCovers(q.last().Run, b.Run)) {
+		q.batches = append(q.batches, models.MirrorBatch{RunID: b.RunID, Reset: b.Reset})
 		q.nodes, q.insts = map[string]int{}, map[string]int{}
 	}
 	last := q.last()

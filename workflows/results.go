@@ -68,7 +68,9 @@ func (r *runner) upsertStatus() {
 
 func (r *runner) view() (control.View, error) {
 	v := control.View{Status: string(r.runStatus), Nodes: make([]control.NodeView, 0, len(r.nodes)), Rev: r.rev,
-		Unsent: r.in.Mirror && r.batch != nil && !r.batch.empty()}
+		// A write the worker queued (write-behind) may not have landed yet:
+		// its transitions are on their way too.
+		Unsent: r.in.Mirror && (r.queuedBehind || (r.batch != nil && !r.batch.empty()))}
 	for _, n := range r.nodes {
 		nv := control.NodeView{ID: n.node.ID, Status: string(n.status), Forced: n.forced, Attempts: n.attempts,
 			Ran: n.ran(), Message: n.message, Outputs: n.outputs}

@@ -31,7 +31,8 @@ type View struct {
 	// reconciler may repair it from the view.
 	Rev int64 `json:"rev,omitempty"`
 	// Unsent says the run holds mirror changes it has not written yet (a
-	// write in progress, or one kept after the database failed): its own
+	// write in progress, one kept after the database failed, or one its
+	// worker's write-behind queue has not applied yet): its own
 	// write will bring their transitions, so the reconciler must not log
 	// them in its place (they would be logged twice).
 	Unsent bool `json:"unsent,omitempty"`
