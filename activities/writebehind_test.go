@@ -286,3 +286,29 @@ func TestWriteBehindFullQueueWritesAtOnce(t *testing.T) {
 		t.Errorf("Enqueue after Close: %v, want ErrQueueClosed", err)
 	}
 }
+
+// A reset execution's first write keeps its Reset and is folded with no
+// other write: models.ApplyMirror's reset step rewrites the transitions it
+// carries from what the log last recorded, which a fold would lose.
+func TestWriteBehindNeverFoldsAResetWrite(t *testing.T) {
+	const run = "r-reset"
+	batches, _ := runLife(run)
+	if len(batches) < 3 {
+		t.Fatalf("fixture has %d batches", len(batches))
+	}
+	reset := batches[1]
+	reset.Reset = &models.ResetWrite{Live: []string{"x"}}
+	q := &queuedRun{}
+	q.absorb(batches[0])
+	q.absorb(reset)
+	q.absorb(batches[2])
+	if len(q.batches) != 3 {
+		t.Fatalf("%d queued writes, want 3 (before, the reset, after)", len(q.batches))
+	}
+	if q.batches[0].Reset != nil || q.batches[1].Reset == nil || q.batches[2].Reset != nil {
+		t.Fatalf("the reset is not the second write alone: %+v", q.batches)
+	}
+	if len(q.batches[1].Transitions) != len(reset.Transitions) {
+		t.Fatalf("the reset write carries %d transitions, want its own %d", len(q.batches[1].Transitions), len(reset.Transitions))
+	}
+}
