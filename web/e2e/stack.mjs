@@ -83,3 +83,26 @@ export async function startStack() {
   }
   return { base, token, dataDir, logPath, api, stop };
 }
+
+// The header's operations pages sit in one submenu (运维 / Operations).
+const opsPages = new Set(['workers', 'audit', 'alert-channels', 'tokens']);
+
+/**
+ * Opens a console page through the header menu, as an operator would: a
+ * page folded into the menu's "…" overflow or missing from it fails here.
+ */
+export async function navTo(page, item) {
+  const header = page.locator('.ant-layout-header');
+  // rc-overflow marks the items it folds aria-hidden and shows its "…" item.
+  const folded = await header.locator('.ant-menu-overflow-item[aria-hidden="true"]:not(.ant-menu-overflow-item-rest)').count();
+  const rest = await header.locator('.ant-menu-overflow-item-rest:not([aria-hidden="true"])').count();
+  if (folded || rest) throw new Error(`the header menu folds ${folded} item(s) into its overflow`);
+  if (opsPages.has(item)) {
+    const link = page.locator('.nav-ops-popup').getByTestId(`nav-${item}`);
+    if (!(await link.isVisible())) await header.getByTestId('nav-ops').click();
+    await link.click();
+    await page.locator('.nav-ops-popup').waitFor({ state: 'hidden' }).catch(() => {});
+  } else {
+    await header.getByTestId(`nav-${item}`).click();
+  }
+}
