@@ -172,6 +172,9 @@ export async function alertsSpec({ page, stack, step, shot }) {
       await page.locator('.ant-select-dropdown:not(.ant-select-dropdown-hidden)').getByText('Failed', { exact: true }).click();
       await page.waitForURL(/status=failed/);
       await tid('alerts-table').locator('.ant-empty').waitFor();
+      // Raised since an hour from now: none (the route's since / until).
+      await page.goto(`${stack.base}/alerts?run_id=${runId}&since=${new Date(Date.now() + 3600_000).toISOString()}`);
+      await tid('alerts-table').locator('.ant-empty').waitFor();
       await page.getByRole('button', { name: 'Reset' }).click();
       await navTo(page, 'alerts');
       await row.waitFor();

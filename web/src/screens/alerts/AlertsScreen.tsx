@@ -1,9 +1,11 @@
 // The alert history (GET /alerts): one row per (run, event, key, channel)
-// with its delivery status, newest first. The filters are the route's and
+// with its delivery status, newest first. The filters are the route's (run,
+// event, channel, status, raised since / until) and
 // live in the URL, so the run detail links here filtered on its run; pages
 // follow next_cursor.
 import { useInfiniteQuery } from '@tanstack/react-query';
-import { Alert, Button, Input, Select, Space, Table, Tag, Tooltip, Typography } from 'antd';
+import { Alert, Button, DatePicker, Input, Select, Space, Table, Tag, Tooltip, Typography } from 'antd';
+import dayjs, { type Dayjs } from 'dayjs';
 import { useTranslation } from 'react-i18next';
 import { Link, useSearchParams } from 'react-router';
 import { api, call, errorMessage, type Schemas } from '../../api/client';
@@ -23,11 +25,14 @@ export function AlertsScreen() {
   const f = {
     run_id: sp.get('run_id') || undefined, event: sp.get('event') || undefined,
     channel: sp.get('channel') || undefined, status: (sp.get('status') || undefined) as Status | undefined,
+    since: sp.get('since') || undefined, until: sp.get('until') || undefined,
   };
-  const set = (k: string, v?: string) => {
+  const set = (patch: Record<string, string | undefined>) => {
     const n = new URLSearchParams(sp);
-    if (v) n.set(k, v);
-    else n.delete(k);
+    for (const [k, v] of Object.entries(patch)) {
+      if (v) n.set(k, v);
+      else n.delete(k);
+    }
     setSp(n, { replace: true });
   };
   const q = useInfiniteQuery({
@@ -44,13 +49,15 @@ export function AlertsScreen() {
       <Typography.Title level={4} style={{ margin: 0 }}>{t('alerts.history')}</Typography.Title>
       <Space wrap>
         <Input.Search key={`run:${f.run_id ?? ''}`} defaultValue={f.run_id} placeholder={t('alerts.filterRun')} allowClear style={{ width: 320 }}
-          onSearch={(v) => set('run_id', v.trim())} data-testid="alerts-filter-run" />
+          onSearch={(v) => set({ run_id: v.trim() })} data-testid="alerts-filter-run" />
         <Select allowClear placeholder={t('alerts.filterEvent')} style={{ width: 220 }} value={f.event} data-testid="alerts-filter-event"
-          options={alertEvents.map((e) => ({ value: e, label: t(`alerts.event.${e}`) }))} onChange={(v?: string) => set('event', v)} />
+          options={alertEvents.map((e) => ({ value: e, label: t(`alerts.event.${e}`) }))} onChange={(v?: string) => set({ event: v })} />
         <Input.Search key={`ch:${f.channel ?? ''}`} defaultValue={f.channel} placeholder={t('alerts.filterChannel')} allowClear style={{ width: 200 }}
-          onSearch={(v) => set('channel', v.trim())} data-testid="alerts-filter-channel" />
+          onSearch={(v) => set({ channel: v.trim() })} data-testid="alerts-filter-channel" />
         <Select allowClear placeholder={t('alerts.filterStatus')} style={{ width: 150 }} value={f.status} data-testid="alerts-filter-status"
-          options={statuses.map((s) => ({ value: s, label: t(`alerts.statuses.${s}`) }))} onChange={(v?: string) => set('status', v)} />
+          options={statuses.map((s) => ({ value: s, label: t(`alerts.statuses.${s}`) }))} onChange={(v?: string) => set({ status: v })} />
+        <DatePicker.RangePicker showTime data-testid="alerts-filter-range" value={[f.since ? dayjs(f.since) : null, f.until ? dayjs(f.until) : null]}
+          onChange={(r) => set({ since: (r?.[0] as Dayjs | null)?.toISOString(), until: (r?.[1] as Dayjs | null)?.toISOString() })} />
         <Button onClick={() => setSp(new URLSearchParams(), { replace: true })}>{t('alerts.reset')}</Button>
       </Space>
       {q.error && <Alert type="error" message={errorMessage(q.error)} />}
