@@ -9,11 +9,8 @@
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { createServer } from 'node:http';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { navTo } from './stack.mjs';
+import { navTo, runAlone } from './stack.mjs';
 
 /** A webhook receiver on a free loopback port; posts are kept in order. */
 async function receiver() {
@@ -137,12 +134,13 @@ export async function alertsSpec({ page, stack, step, shot }) {
       assert.match(text, /sla\.at/, text);
       assert.match(text, /channels/, `rule 2 has no channel either: ${text}`);
       assert.equal(await tid('alert-rules-0-problem').count(), 0, 'rule 1 is fine');
+      await tid('alert-rules-1').scrollIntoViewIfNeeded();
+      await shot('editor-alerts');
       await tid('alert-rules-1-remove').click();
       await tid('save').click();
       await tid('flow-version').filter({ hasText: 'v2' }).waitFor();
       const stored = await stack.api('GET', `/flows/${flowId}`);
       assert.deepEqual(stored.alerts, [{ events: ['run_failed'], channels: ['e2e-hook'] }]);
-      await shot('editor-alerts');
       // The version diff lists the changed rules.
       await tid('open-versions').click();
       await tid('diff-table').filter({ hasText: 'alerts' }).waitFor();
@@ -243,46 +241,4 @@ export async function alertsSpec({ page, stack, step, shot }) {
 }
 
 // Run alone: its own stack and browser.
-if (import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const { chromium } = await import('playwright-core');
-  const { startStack } = await import('./stack.mjs');
-  const stack = await startStack();
-  const profile = mkdtempSync(join(tmpdir(), 'baton-e2e-chromium-'));
-  const shots = process.env.BATON_E2E_SCREENSHOTS;
-  let code = 0;
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: process.env.BATON_TEST_CHROMIUM ?? '/usr/bin/chromium', headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-quic', '--no-first-run'],
-    viewport: { width: 1440, height: 900 }, locale: 'en-US',
-  });
-  const page = context.pages()[0] ?? (await context.newPage());
-  page.setDefaultTimeout(20_000);
-  const step = async (name, fn) => {
-    const t0 = Date.now();
-    try {
-      await fn();
-      console.log(`ok   ${name} (${Date.now() - t0} ms)`);
-    } catch (e) {
-      console.log(`FAIL ${name}: ${e.stack ?? e}`);
-      await page.screenshot({ path: join(stack.dataDir, 'failure.png'), fullPage: true }).catch(() => {});
-      process.env.BATON_E2E_KEEP = '1';
-      throw e;
-    }
-  };
-  const shot = async (name) => {
-    if (!shots) return;
-    mkdirSync(shots, { recursive: true });
-    await page.waitForTimeout(300);
-    await page.screenshot({ path: join(shots, `${name}.png`) });
-  };
-  try {
-    await alertsSpec({ page, stack, step, shot });
-  } catch {
-    code = 1;
-  } finally {
-    await context.close();
-    rmSync(profile, { recursive: true, force: true });
-    await stack.stop();
-  }
-  process.exit(code);
-}
+if (import.meta.url === pathToFileURL(process.argv[1]).href) await runAlone(alertsSpec);
