@@ -201,6 +201,27 @@ export async function alertsSpec({ page, stack, step, shot }) {
       assert.deepEqual((await stack.api('GET', '/alert-rules/groups/e2e-etl')).rules, [{ events: ['run_failed', 'recovered'], channels: ['e2e-hook'] }]);
     });
 
+    await step('task form: a stand-alone task saved with an SLA rule (a duration after its schedule time)', async () => {
+      await navTo(page, 'tasks');
+      await tid('task-new').click();
+      await tid('task-name').fill('e2e-alerting-task');
+      await tid('alert-rules-add').click();
+      await tid('alert-rules-0-events').click();
+      const open = page.locator('.ant-select-dropdown:not(.ant-select-dropdown-hidden) .ant-select-item-option');
+      await open.filter({ hasText: 'Run failed' }).click(); // unpicks the default
+      await open.filter({ hasText: 'SLA missed' }).click();
+      await page.keyboard.press('Escape');
+      await tid('alert-rules-0-sla-after').fill('90m');
+      await tid('alert-rules-0-channels').click();
+      await open.filter({ hasText: 'e2e-hook' }).click();
+      await page.keyboard.press('Escape');
+      await tid('task-save').click();
+      await page.waitForURL(/\/tasks\/[^/]+\/edit$/);
+      const task = await stack.api('GET', `/tasks/${page.url().split('/').at(-2)}`);
+      assert.deepEqual(task.alerts, [{ events: ['sla_miss'], channels: ['e2e-hook'], sla: { after: '90m' } }]);
+      await tid('task-alerts').getByTestId('alert-rules-0').waitFor();
+    });
+
     await step('in Chinese: the alert history and the channels page', async () => {
       await page.locator('[data-testid="lang-switch"]').getByText('中文').click();
       await navTo(page, 'alerts');
