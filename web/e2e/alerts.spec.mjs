@@ -45,6 +45,11 @@ export async function alertsSpec({ page, stack, step, shot }) {
       await new Promise((r) => setTimeout(r, 250));
     }
   }
+  /** A screenshot once the toasts of earlier steps are gone. */
+  const still = async (name) => {
+    await page.locator('.ant-message-notice').first().waitFor({ state: 'detached', timeout: 10_000 }).catch(() => {});
+    await shot(name);
+  };
   const hook = await receiver();
   const secret = 'e2e-signing-secret';
   const alertPosts = (event) => hook.posts.filter((p) => p.url === '/hook' && JSON.parse(p.body).event === event);
@@ -103,7 +108,7 @@ export async function alertsSpec({ page, stack, step, shot }) {
       assert.equal(post.method, 'POST');
       const sig = 'sha256=' + createHmac('sha256', secret).update(post.body).digest('hex');
       assert.equal(post.headers['x-baton-signature'], sig, 'HMAC of the body with the secret entered at creation');
-      await shot('alert-channels');
+      await still('alert-channels');
     });
 
     await step('flow editor: a run_failed rule to the channel; a bad SLA is shown on its rule; saved as a new version', async () => {
@@ -135,7 +140,7 @@ export async function alertsSpec({ page, stack, step, shot }) {
       assert.match(text, /channels/, `rule 2 has no channel either: ${text}`);
       assert.equal(await tid('alert-rules-0-problem').count(), 0, 'rule 1 is fine');
       await tid('alert-rules-1').scrollIntoViewIfNeeded();
-      await shot('editor-alerts');
+      await still('editor-alerts');
       await tid('alert-rules-1-remove').click();
       await tid('save').click();
       await tid('flow-version').filter({ hasText: 'v2' }).waitFor();
@@ -176,7 +181,7 @@ export async function alertsSpec({ page, stack, step, shot }) {
       await page.getByRole('button', { name: 'Reset' }).click();
       await navTo(page, 'alerts');
       await row.waitFor();
-      await shot('alert-history');
+      await still('alert-history');
       await row.getByTestId('alert-run-link').click();
       await page.waitForURL(new RegExp(`/runs/${runId}$`));
     });
@@ -227,12 +232,11 @@ export async function alertsSpec({ page, stack, step, shot }) {
       await navTo(page, 'alerts');
       await page.getByText('告警历史').waitFor();
       await tid('alerts-table').locator('tbody tr').filter({ hasText: '运行失败' }).filter({ hasText: '已送达' }).waitFor();
-      await shot('alert-history-zh');
+      await still('alert-history-zh');
       await navTo(page, 'alert-channels');
       await tid('channels-table').getByText('发送测试').waitFor();
       await tid('tab-group-rules').filter({ hasText: '分组默认规则' }).waitFor();
-      await page.locator('.ant-message-notice').first().waitFor({ state: 'detached', timeout: 10_000 }).catch(() => {});
-      await shot('alert-channels-zh');
+      await still('alert-channels-zh');
       await page.locator('[data-testid="lang-switch"]').getByText('EN').click();
     });
 

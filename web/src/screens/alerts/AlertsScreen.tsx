@@ -48,11 +48,11 @@ export function AlertsScreen() {
     <Space direction="vertical" style={{ width: '100%' }}>
       <Typography.Title level={4} style={{ margin: 0 }}>{t('alerts.history')}</Typography.Title>
       <Space wrap>
-        <Input.Search key={`run:${f.run_id ?? ''}`} defaultValue={f.run_id} placeholder={t('alerts.filterRun')} allowClear style={{ width: 320 }}
+        <Input.Search key={`run:${f.run_id ?? ''}`} defaultValue={f.run_id} placeholder={t('alerts.filterRun')} allowClear style={{ width: 240 }}
           onSearch={(v) => set({ run_id: v.trim() })} data-testid="alerts-filter-run" />
-        <Select allowClear placeholder={t('alerts.filterEvent')} style={{ width: 220 }} value={f.event} data-testid="alerts-filter-event"
+        <Select allowClear placeholder={t('alerts.filterEvent')} style={{ width: 190 }} value={f.event} data-testid="alerts-filter-event"
           options={alertEvents.map((e) => ({ value: e, label: t(`alerts.event.${e}`) }))} onChange={(v?: string) => set({ event: v })} />
-        <Input.Search key={`ch:${f.channel ?? ''}`} defaultValue={f.channel} placeholder={t('alerts.filterChannel')} allowClear style={{ width: 200 }}
+        <Input.Search key={`ch:${f.channel ?? ''}`} defaultValue={f.channel} placeholder={t('alerts.filterChannel')} allowClear style={{ width: 170 }}
           onSearch={(v) => set({ channel: v.trim() })} data-testid="alerts-filter-channel" />
         <Select allowClear placeholder={t('alerts.filterStatus')} style={{ width: 150 }} value={f.status} data-testid="alerts-filter-status"
           options={statuses.map((s) => ({ value: s, label: t(`alerts.statuses.${s}`) }))} onChange={(v?: string) => set({ status: v })} />
@@ -64,35 +64,35 @@ export function AlertsScreen() {
       <Table<AlertRow> rowKey="id" size="small" loading={q.isLoading} dataSource={rows} pagination={false} data-testid="alerts-table"
         columns={[
           { title: t('alerts.at'), dataIndex: 'created_at', render: fmtTime, width: 170 },
-          { title: t('alerts.events'), dataIndex: 'event', render: (e: string) => <Tag color="orange">{t(`alerts.event.${e}`, { defaultValue: e })}</Tag> },
+          { title: t('alerts.events'), dataIndex: 'event', width: 170, render: (e: string) => <Tag color="orange">{t(`alerts.event.${e}`, { defaultValue: e })}</Tag> },
           {
-            title: t('alerts.run'), dataIndex: 'run_id',
+            title: t('alerts.run'), dataIndex: 'run_id', width: 100,
             render: (id: string) => (id ? <Link to={`/runs/${id}`} data-testid="alert-run-link"><code>{id.slice(0, 8)}</code></Link> : '—'),
           },
           {
             // The key is the node for node events; for run events it only tells occurrences apart.
-            title: t('alerts.node'), dataIndex: 'key',
+            title: t('alerts.node'), dataIndex: 'key', width: 120, ellipsis: true,
             render: (k: string, a) => (!k ? '—' : nodeEvents.has(a.event) ? <code>{k}</code> : <Typography.Text type="secondary" style={{ fontSize: 12 }}>{k}</Typography.Text>),
           },
           {
-            title: t('alerts.channel'), dataIndex: 'channel',
+            title: t('alerts.channel'), dataIndex: 'channel', width: 200,
             render: (c: string, a) => <Space size={4} style={{ whiteSpace: 'nowrap' }}>{c}{a.channel_kind && <Tag>{t(`alerts.${a.channel_kind}`, { defaultValue: a.channel_kind })}</Tag>}</Space>,
           },
           { title: t('alerts.title'), dataIndex: 'title', ellipsis: true },
           {
-            title: t('alerts.status'), dataIndex: 'status',
+            title: t('alerts.status'), dataIndex: 'status', width: 190,
             render: (s: string, a) => (
-              <Space size={4} data-testid="alert-status" data-status={s}>
+              <Space size={4} data-testid="alert-status" data-status={s} style={{ whiteSpace: 'nowrap' }}
+                title={a.sent_at ? `${t('alerts.sentAt')}: ${fmtTime(a.sent_at)}` : undefined}>
                 <Tag color={alertStatusColor[s]}>{t(`alerts.statuses.${s}`, { defaultValue: s })}</Tag>
                 <Typography.Text type="secondary">{t('alerts.attempts', { count: a.attempts })}</Typography.Text>
               </Space>
             ),
           },
           {
-            title: t('alerts.lastError'), dataIndex: 'last_error', ellipsis: { showTitle: false },
+            title: t('alerts.lastError'), dataIndex: 'last_error', width: 220, ellipsis: { showTitle: false },
             render: (e: string) => (e ? <Tooltip title={e}><Typography.Text type="danger">{e}</Typography.Text></Tooltip> : '—'),
           },
-          { title: t('alerts.sentAt'), dataIndex: 'sent_at', render: fmtTime, width: 170 },
         ]} />
       {q.hasNextPage ? (
         <Button onClick={() => void q.fetchNextPage()} loading={q.isFetchingNextPage} data-testid="alerts-more">{t('alerts.more')}</Button>
