@@ -34,7 +34,7 @@ export async function alertsSpec({ page, stack, step, shot }) {
   const signIn = async (token, lang = 'en') => {
     await page.evaluate(([t, l]) => { localStorage.setItem('baton.token', t); localStorage.setItem('baton.lang', l); }, [token, lang]);
     await page.goto(stack.base + '/runs');
-    await tid('runs-table').waitFor();
+    await tid('nav-runs').waitFor(); // the header: signed in
   };
   async function until(what, fn, timeout = 60_000) {
     const end = Date.now() + timeout;
@@ -56,10 +56,9 @@ export async function alertsSpec({ page, stack, step, shot }) {
   let flowId;
   let runId;
   try {
-    await page.goto(stack.base + '/');
-    await signIn(stack.token);
-
     await step('alert channels: a webhook channel with a signing secret is created from the header\'s Operations menu', async () => {
+      await page.goto(stack.base + '/');
+      await signIn(stack.token);
       await navTo(page, 'alert-channels');
       await tid('channel-new').click();
       await tid('channel-name').fill('e2e-hook');
