@@ -418,7 +418,7 @@ type alertList struct {
 }
 
 func (s *Server) listAlerts(c *gin.Context) {
-	if err := checkQuery(c, "run_id", "event", "channel", "status", "limit", "cursor"); err != nil {
+	if err := checkQuery(c, "run_id", "event", "channel", "status", "since", "until", "limit", "cursor"); err != nil {
 		_ = c.Error(err)
 		return
 	}
@@ -427,6 +427,15 @@ func (s *Server) listAlerts(c *gin.Context) {
 	case "", models.AlertPending, models.AlertSent, models.AlertFailed:
 	default:
 		_ = c.Error(badRequest("query parameter \"status\" must be pending, sent or failed, got %q", q.Status))
+		return
+	}
+	var err error
+	if q.Since, err = timeParam(c, "since"); err != nil {
+		_ = c.Error(err)
+		return
+	}
+	if q.Until, err = timeParam(c, "until"); err != nil {
+		_ = c.Error(err)
 		return
 	}
 	limit, err := intParam(c, "limit", defaultLimit)

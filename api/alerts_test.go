@@ -280,6 +280,16 @@ func TestAlertHistoryFiltersAndPages(t *testing.T) {
 	if len(gone.Items) != 1 || gone.Items[0].Status != "failed" || !strings.Contains(gone.Items[0].LastError, "no longer exists") {
 		t.Fatalf("missing channel history %+v", gone)
 	}
+	// The time bounds are on when the alert was raised (since inclusive).
+	var recent, later, earlier alertList
+	hourAgo, inAnHour := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339), time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+	e.must(http.StatusOK, "GET", "/api/v1/alerts?status=sent&since="+hourAgo+"&until="+inAnHour, e.viewer, nil, &recent)
+	e.must(http.StatusOK, "GET", "/api/v1/alerts?since="+inAnHour, e.viewer, nil, &later)
+	e.must(http.StatusOK, "GET", "/api/v1/alerts?until="+hourAgo, e.viewer, nil, &earlier)
+	if len(recent.Items) != 3 || len(later.Items) != 0 || len(earlier.Items) != 0 {
+		t.Fatalf("time bounds: %d within the hour, %d after it, %d before it", len(recent.Items), len(later.Items), len(earlier.Items))
+	}
+	e.mustFail(http.StatusBadRequest, CodeBadRequest, "GET", "/api/v1/alerts?since=yesterday", e.viewer, nil)
 	e.mustFail(http.StatusBadRequest, CodeBadRequest, "GET", "/api/v1/alerts?status=lost", e.viewer, nil)
 	e.mustFail(http.StatusBadRequest, CodeBadRequest, "GET", "/api/v1/alerts?cursor=zzz", e.viewer, nil)
 	e.mustFail(http.StatusBadRequest, CodeBadRequest, "GET", "/api/v1/alerts?sort=id", e.viewer, nil)

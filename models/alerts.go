@@ -281,9 +281,10 @@ func truncateText(s string, n int) string {
 }
 
 // AlertQuery filters the alert history. After is the keyset cursor: rows
-// older than that id.
+// older than that id. Since and Until bound created_at (since inclusive).
 type AlertQuery struct {
 	RunID, Event, Channel, Status string
+	Since, Until                  *time.Time
 	After                         uint64
 	Limit                         int
 }
@@ -295,6 +296,12 @@ func (s *Store) ListAlerts(ctx context.Context, q AlertQuery) ([]Alert, bool, er
 		if v != "" {
 			db = db.Where(col+" = ?", v)
 		}
+	}
+	if q.Since != nil {
+		db = db.Where("created_at >= ?", *q.Since)
+	}
+	if q.Until != nil {
+		db = db.Where("created_at < ?", *q.Until)
 	}
 	if q.After > 0 {
 		db = db.Where("id < ?", q.After)

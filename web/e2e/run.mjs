@@ -7,10 +7,11 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
-import { startStack } from './stack.mjs';
+import { navTo, startStack } from './stack.mjs';
 import { editorSpecs } from './editor.mjs';
 import { topologySpec } from './topology.mjs';
 import { runsSpec } from './runs.spec.mjs';
+import { alertsSpec } from './alerts.spec.mjs';
 
 const shots = process.env.BATON_E2E_SCREENSHOTS;
 const chromiumPath = process.env.BATON_TEST_CHROMIUM ?? '/usr/bin/chromium';
@@ -360,16 +361,18 @@ try {
   });
 
   await editorSpecs({ page, stack, step, shot, tid, connect, setScript });
+  // Alert channels, rules, history (e2e/alerts.spec.mjs).
+  await alertsSpec({ page, stack, step, shot });
 
   await step('operations pages: workers, audit log of the operations, a token created (secret once), revoked, then refused at sign-in', async () => {
-    await page.goto(stack.base + '/workers'); // the header menu folds its last items into "…" at 1440 px
+    await navTo(page, 'workers');
     await tid('workers-table').locator('tbody tr').filter({ hasText: 'dev' }).waitFor();
-    await page.goto(stack.base + '/audit');
+    await navTo(page, 'audit');
     await tid('audit-table').locator('tbody tr').filter({ hasText: '/nodes/extract/skip' }).first().waitFor();
     await tid('audit-actor').locator('input').fill('nobody-at-all');
     await tid('audit-actor').locator('input').press('Enter');
     await tid('audit-table').locator('.ant-empty').waitFor();
-    await page.goto(stack.base + '/tokens');
+    await navTo(page, 'tokens');
     await tid('token-name').fill('e2e-temp');
     await tid('token-create').click();
     const secret = (await tid('token-secret').textContent()).trim();
@@ -390,7 +393,11 @@ try {
     await tid('nav-runs').click();
     await tid('runs-table').waitFor();
     assert.match(await tid('role').textContent(), /viewer/);
+    // The operations menu, open, lists the viewer's pages but not the tokens.
+    await tid('nav-ops').click();
+    await page.locator('.nav-ops-popup').getByTestId('nav-audit').waitFor();
     assert.equal(await tid('nav-tokens').count(), 0, 'token management is for admins');
+    await tid('nav-ops').click();
     assert.equal(await tid('batch-stop').count(), 0);
     assert.equal(await page.locator('[data-testid="runs-table"] .ant-checkbox').count(), 0);
     await tid('nav-flows').click();

@@ -2,7 +2,7 @@
 // Temporal, SQLite mirror, a worker running real shell tasks) in a fresh
 // data directory, on a free port, with a known admin token.
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, createWriteStream } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, createWriteStream } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -82,4 +82,87 @@ export async function startStack() {
     if (!process.env.BATON_E2E_KEEP) rmSync(dataDir, { recursive: true, force: true });
   }
   return { base, token, dataDir, logPath, api, stop };
+}
+
+// The header's operations pages sit in one submenu (运维 / Operations).
+const opsPages = new Set(['workers', 'audit', 'alert-channels', 'tokens']);
+
+/**
+ * Opens a console page through the header menu, as an operator would: a
+ * page folded into the menu's "…" overflow or missing from it fails here.
+ */
+export async function navTo(page, item) {
+  const header = page.locator('.ant-layout-header');
+  // rc-overflow marks the items it folds aria-hidden and shows its "…" item.
+  const folded = await header.locator('.ant-menu-overflow-item[aria-hidden="true"]:not(.ant-menu-overflow-item-rest)').count();
+  const rest = await header.locator('.ant-menu-overflow-item-rest:not([aria-hidden="true"])').count();
+  if (folded || rest) throw new Error(`the header menu folds ${folded} item(s) into its overflow`);
+  if (opsPages.has(item)) {
+    const link = page.locator('.nav-ops-popup').getByTestId(`nav-${item}`);
+    if (!(await link.isVisible())) await header.getByTestId('nav-ops').click();
+    await link.click();
+    await page.locator('.nav-ops-popup').waitFor({ state: 'hidden' }).catch(() => {});
+  } else {
+    await header.getByTestId(`nav-${item}`).click();
+  }
+}
+
+/**
+ * Runs one spec alone (`node e2e/<name>.spec.mjs`): its own stack and a
+ * fresh chromium profile, the same step and shot helpers as run.mjs, no
+ * uncaught page error allowed. Exits non-zero on a failure, keeping the
+ * data dir.
+ */
+export async function runAlone(spec) {
+  const { chromium } = await import('playwright-core');
+  const stack = await startStack();
+  const profile = mkdtempSync(join(tmpdir(), 'baton-e2e-chromium-'));
+  const shots = process.env.BATON_E2E_SCREENSHOTS;
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: process.env.BATON_TEST_CHROMIUM ?? '/usr/bin/chromium', headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-quic', '--no-first-run'],
+    viewport: { width: 1440, height: 900 }, locale: 'en-US',
+  });
+  const page = context.pages()[0] ?? (await context.newPage());
+  page.setDefaultTimeout(20_000);
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  let ok = false;
+  let stepFailed = false;
+  try {
+    await spec({
+      page, stack,
+      async step(name, fn) {
+        const t0 = Date.now();
+        try {
+          await fn();
+          console.log(`ok   ${name} (${Date.now() - t0} ms)`);
+        } catch (e) {
+          stepFailed = true;
+          console.log(`FAIL ${name}: ${e.stack ?? e}`);
+          await page.screenshot({ path: join(stack.dataDir, 'failure.png'), fullPage: true }).catch(() => {});
+          throw e;
+        }
+      },
+      async shot(name) {
+        if (!shots) return;
+        mkdirSync(shots, { recursive: true });
+        await page.waitForTimeout(300);
+        await page.screenshot({ path: join(shots, `${name}.png`) });
+      },
+    });
+    if (errors.length) throw new Error(`uncaught errors in the page: ${errors.join('; ')}`);
+    ok = true;
+  } catch (e) {
+    if (!stepFailed) console.log(`FAIL ${e.stack ?? e}`);
+  } finally {
+    await context.close();
+    rmSync(profile, { recursive: true, force: true });
+    if (!ok) {
+      process.env.BATON_E2E_KEEP = '1';
+      console.log(`data dir kept: ${stack.dataDir}`);
+    }
+    await stack.stop();
+  }
+  process.exit(ok ? 0 : 1);
 }

@@ -18,6 +18,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { navTo } from './stack.mjs';
 
 /** A layered flow of n noop nodes: each joins its column's node one layer up, a third also its neighbour's, a tenth one two layers up. */
 export function layeredFlow(name, n) {
@@ -289,16 +290,16 @@ export async function topologySpec({ page, stack, step, shot }) {
     await closeMenu();
     assert.deepEqual(await openMenu('held'), []);
     await closeMenu();
-    await page.goto(stack.base + '/workers'); // the header menu folds its last items into "…" at 1440 px
+    await navTo(page, 'workers');
     await tid('workers-table').locator('tbody tr').first().waitFor();
     // The dev worker, by its group, live (seen within the engine's liveness window).
     await tid('workers-group-default').waitFor();
     assert.equal(await tid('workers-group-default').getByTestId('worker-live').first().textContent(), 'live');
-    await page.goto(stack.base + '/audit');
+    await navTo(page, 'audit');
     await tid('audit-table').waitFor();
     assert.equal(await tid('nav-tokens').count(), 0);
     for (const screen of ['workers', 'audit']) {
-      await page.goto(`${stack.base}/${screen}`);
+      await navTo(page, screen);
       await tid(`${screen}-table`).waitFor();
       const buttons = await page.locator('main button, .ant-layout-content button').evaluateAll((bs) => bs.map((b) => b.dataset.testid ?? b.textContent));
       assert.ok(buttons.every((b) => !/create|revoke|delete|stop|retry/i.test(b ?? '')), `${screen}: ${buttons}`);

@@ -16,6 +16,8 @@ import { WorkersScreen } from './screens/workers/WorkersScreen';
 import { AuditScreen } from './screens/audit/AuditScreen';
 import { TokensScreen } from './screens/tokens/TokensScreen';
 import { BackfillsScreen } from './screens/backfills/BackfillsScreen';
+import { AlertsScreen } from './screens/alerts/AlertsScreen';
+import { ChannelsScreen } from './screens/alerts/ChannelsScreen';
 
 function Routed() {
   const { me } = useAuth();
@@ -36,6 +38,8 @@ function Routed() {
         <Route path="backfills" element={<BackfillsScreen />} />
         <Route path="workers" element={<WorkersScreen />} />
         <Route path="audit" element={<AuditScreen />} />
+        <Route path="alerts" element={<AlertsScreen />} />
+        <Route path="alert-channels" element={<ChannelsScreen />} />
         {admin && <Route path="tokens" element={<TokensScreen />} />}
         <Route path="*" element={<Navigate to="/runs" replace />} />
       </Route>

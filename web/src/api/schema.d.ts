@@ -5590,6 +5590,10 @@ export interface operations {
                 /** @description A channel name. */
                 channel?: string;
                 status?: components["schemas"]["AlertStatus"];
+                /** @description Only alerts raised at or after this time (RFC 3339). */
+                since?: string;
+                /** @description Only alerts raised before this time (RFC 3339). */
+                until?: string;
                 /** @description Page size (default 50; above 500 is lowered to 500, which the answer's limit shows). */
                 limit?: components["parameters"]["Limit"];
                 /** @description next_cursor of the previous page. */

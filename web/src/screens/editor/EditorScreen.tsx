@@ -31,7 +31,7 @@ type On = 'success' | 'failure' | 'always';
 type Snap = { nodes: EditorNode[]; edges: EditorEdge[]; settings: Settings };
 const deleteKeys = ['Backspace', 'Delete'];
 const multiKeys = ['Meta', 'Control', 'Shift'];
-const noMarks: Marks = { nodes: new Map(), edges: new Map(), flow: [], list: [] };
+const noMarks: Marks = { nodes: new Map(), edges: new Map(), flow: [], flowProblems: [], list: [] };
 
 /** Keys typed into a field or the script editor are that field's, not the canvas's. */
 function typing(e: KeyboardEvent): boolean {
@@ -346,7 +346,7 @@ function Editor({ id, initial }: { id?: string; initial?: Flow }) {
           ) : selectedNodes.length > 1 ? (
             <Typography.Text type="secondary" data-testid="multi-selection">{t('editor.multiSelected', { count: selectedNodes.length })}</Typography.Text>
           ) : (
-            <FlowSettings value={settings} readOnly={!canMutate} problems={marks.flow} formKey={String(rev)}
+            <FlowSettings value={settings} readOnly={!canMutate} problems={marks.flow} alertProblems={marks.flowProblems} formKey={String(rev)}
               onChange={(s, field) => { edit(`settings:${field}`); setSettings(s); }} />
           )}
           {canMutate && (selectedNodes.length > 0 || selectedEdge) && (

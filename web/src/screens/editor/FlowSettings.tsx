@@ -1,13 +1,15 @@
 import { Alert, Checkbox, Divider, Form, Input, Typography } from 'antd';
 import { useTranslation } from 'react-i18next';
+import type { Problem } from '../../api/client';
+import { AlertRulesForm } from '../alerts/AlertRules';
 import { KeyValues } from './KeyValues';
 import type { Settings } from './model';
 import { DurationInput } from './TaskSpecForm';
 import { TriggerForm } from './TriggerForm';
 
 /** The flow's own fields: shown in the side panel when nothing is selected. */
-export function FlowSettings({ value, onChange, readOnly, problems, formKey }: {
-  value: Settings; onChange: (s: Settings, field: string) => void; readOnly: boolean; problems: string[]; formKey: string;
+export function FlowSettings({ value, onChange, readOnly, problems, alertProblems, formKey }: {
+  value: Settings; onChange: (s: Settings, field: string) => void; readOnly: boolean; problems: string[]; alertProblems: Problem[]; formKey: string;
 }) {
   const { t } = useTranslation();
   const set = (patch: Partial<Settings>, field: string) => onChange({ ...value, ...patch }, field);
@@ -35,6 +37,8 @@ export function FlowSettings({ value, onChange, readOnly, problems, formKey }: {
       </Form>
       <Divider plain style={{ margin: '8px 0' }}>{t('editor.schedule')}</Divider>
       <TriggerForm value={value.trigger} readOnly={readOnly} onChange={(tr) => set({ trigger: tr }, 'trigger')} />
+      <Divider plain style={{ margin: '8px 0' }}>{t('alerts.rules')}</Divider>
+      <AlertRulesForm value={value.alerts} readOnly={readOnly} problems={alertProblems} onChange={(r) => set({ alerts: r }, 'alerts')} />
     </div>
   );
 }

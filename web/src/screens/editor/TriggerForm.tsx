@@ -13,7 +13,7 @@ import { DurationInput } from './TaskSpecForm';
 export type Trigger = Schemas['Trigger'];
 type Kind = 'none' | 'cron' | 'fixed_rate';
 
-const zones: string[] = (() => {
+export const zones: string[] = (() => {
   try {
     return ['UTC', ...Intl.supportedValuesOf('timeZone').filter((z) => z !== 'UTC')];
   } catch {

@@ -40,10 +40,10 @@ export function makeEdge(e: FlowEdge): EditorEdge {
 }
 
 /** The flow's own fields, edited in the panel shown when nothing is selected. */
-export type Settings = Pick<FlowBody, 'name' | 'group' | 'trigger' | 'timeout' | 'params' | 'fail_fast'>;
+export type Settings = Pick<FlowBody, 'name' | 'group' | 'trigger' | 'timeout' | 'params' | 'fail_fast' | 'alerts'>;
 
 export function settingsOf(f?: Partial<FlowBody>): Settings {
-  return { name: f?.name ?? '', group: f?.group, trigger: f?.trigger, timeout: f?.timeout, params: f?.params, fail_fast: f?.fail_fast };
+  return { name: f?.name ?? '', group: f?.group, trigger: f?.trigger, timeout: f?.timeout, params: f?.params, fail_fast: f?.fail_fast, alerts: f?.alerts ?? undefined };
 }
 
 export function toBody(s: Settings, nodes: EditorNode[], edges: EditorEdge[]): FlowBody {
@@ -54,6 +54,7 @@ export function toBody(s: Settings, nodes: EditorNode[], edges: EditorEdge[]): F
     timeout: s.timeout || undefined,
     params: s.params,
     fail_fast: s.fail_fast || undefined,
+    alerts: s.alerts?.length ? s.alerts : undefined,
     nodes: nodes.map((n) => n.data.node),
     edges: edges.map((e) => ({ from: e.source, to: e.target, on: e.data?.on ?? 'success' })),
   };
@@ -63,13 +64,15 @@ export interface Marks {
   nodes: Map<string, string>;
   edges: Map<string, string>;
   flow: string[];
+  /** The flow-level problems as the API gave them (path and message), for the fields they name (alerts[0].channels[0]). */
+  flowProblems: Problem[];
   /** Every problem with what it is about, for the list above the canvas. */
   list: { text: string; node?: string; edge?: string }[];
 }
 
 /** Problems by the node or edge they are about; the rest concern the flow. */
 export function markProblems(problems: Problem[], body: FlowBody): Marks {
-  const m: Marks = { nodes: new Map(), edges: new Map(), flow: [], list: [] };
+  const m: Marks = { nodes: new Map(), edges: new Map(), flow: [], flowProblems: [], list: [] };
   for (const p of problems) {
     const node = /^nodes\[(\d+)\](.*)$/.exec(p.path);
     const edge = /^edges\[(\d+)\](.*)$/.exec(p.path);
@@ -87,7 +90,9 @@ export function markProblems(problems: Problem[], body: FlowBody): Marks {
       m.list.push({ text: `${e.from} → ${e.to}${edge[2]}: ${p.message}`, edge: `${e.from}->${e.to}` });
     } else {
       const text = p.path ? `${p.path}: ${p.message}` : p.message;
-      m.flow.push(text);
+      m.flowProblems.push(p);
+      // The alert rules show their own problems on the rule.
+      if (!p.path.startsWith('alerts')) m.flow.push(text);
       m.list.push({ text });
     }
   }

@@ -75,6 +75,7 @@ function RunDetailView() {
             <Typography.Title level={4} style={{ margin: 0 }} data-testid="run-title">{t('run.title', { id: run.id.slice(0, 8) })}</Typography.Title>
             <span data-testid="run-status"><StatusTag status={run.status} /></span>
             <Link to={run.kind === 'flow' ? `/flows/${run.definition_id}/edit` : `/tasks/${run.definition_id}/edit`}>{run.definition_name || run.definition_id} v{run.version}</Link>
+            <Link to={`/alerts?run_id=${run.id}`} data-testid="run-alerts-link">{t('alerts.ofRun')}</Link>
           </Space>
           <RunActions run={run} canMutate={canMutate} onOp={runAction}
             onRerunDownstream={() => setPanel({ kind: 'rerun-downstream', nodes: [] })} onBackfill={() => setPanel({ kind: 'backfill' })} />

@@ -13,6 +13,7 @@ import { changedPaths, valueAt } from '../editor/diff';
 import { defaultSpec, TaskSpecForm, type TaskSpec } from '../editor/TaskSpecForm';
 import { TriggerForm } from '../editor/TriggerForm';
 import { RunDialog, type RunTarget } from '../flows/RunDialog';
+import { AlertRulesForm } from '../alerts/AlertRules';
 
 type TaskView = Schemas['TaskView'];
 type TaskBody = Schemas['TaskBody'];
@@ -135,7 +136,7 @@ function TaskEditor({ id, initial }: { id?: string; initial?: TaskView }) {
               <Form.Item label={t('tasks.description')}>
                 <Input.TextArea rows={2} value={body.description ?? ''} onChange={(e) => set({ description: e.target.value })} data-testid="task-description" />
               </Form.Item>
-              <TaskSpecForm task={spec} readOnly={!canMutate} formKey={`task:${id ?? 'new'}`} onChange={(s) => setBody({ ...s, name: body.name, description: body.description, trigger: body.trigger } as TaskBody)} />
+              <TaskSpecForm task={spec} readOnly={!canMutate} formKey={`task:${id ?? 'new'}`} onChange={(s) => setBody({ ...s, name: body.name, description: body.description, trigger: body.trigger, alerts: body.alerts } as TaskBody)} />
             </Form>
           </Card>
         </Col>
@@ -143,6 +144,10 @@ function TaskEditor({ id, initial }: { id?: string; initial?: TaskView }) {
           <Space direction="vertical" style={{ width: '100%' }} size="middle">
             <Card size="small" title={t('tasks.schedule')}>
               <TriggerForm value={body.trigger} readOnly={!canMutate} onChange={(tr) => set({ trigger: tr })} />
+            </Card>
+            <Card size="small" title={t('alerts.rules')} data-testid="task-alerts">
+              <AlertRulesForm value={body.alerts} readOnly={!canMutate} problems={problems}
+                onChange={(r) => set({ alerts: r })} />
             </Card>
             {id && <TaskVersions key={version} id={id} />}
           </Space>
