@@ -205,8 +205,18 @@ export async function editorSpecs({ page, stack, step, shot, tid, connect, setSc
     await page.waitForFunction(() => document.querySelector('[data-testid="task-enabled-e2e-task"]')?.getAttribute('aria-checked') === 'false');
     assert.equal((await stack.api('GET', `/tasks/${id}`)).enabled, false);
     await tid('task-delete-e2e-task').click();
-    await page.locator('#task-delete-ok').click();
-    await tid('task-e2e-task').waitFor({ state: 'detached' });
+    // A click that lands while the confirmation animates in, or while the
+    // list re-renders after the enable toggle's refetch, can be lost (seen
+    // once in CI at load ~10): click OK again while it is still shown.
+    for (let i = 0; ; i++) {
+      await page.locator('#task-delete-ok').click();
+      try {
+        await tid('task-e2e-task').waitFor({ state: 'detached', timeout: 5000 });
+        break;
+      } catch (e) {
+        if (i === 2 || !(await page.locator('#task-delete-ok').isVisible())) throw e;
+      }
+    }
   });
 
   await step('editor in Chinese (zh-CN labels), then back to English', async () => {
