@@ -99,8 +99,20 @@ export async function navTo(page, item) {
   if (folded || rest) throw new Error(`the header menu folds ${folded} item(s) into its overflow`);
   if (opsPages.has(item)) {
     const link = page.locator('.nav-ops-popup').getByTestId(`nav-${item}`);
-    if (!(await link.isVisible())) await header.getByTestId('nav-ops').click();
-    await link.click();
+    // The submenu opens on hover and animates: under load a click on its
+    // item can land while it moves and not be taken (seen at load ~10).
+    // Open it and click again until the page is the item's.
+    const there = new RegExp(`/${item}(\\?|$)`);
+    for (let i = 0; ; i++) {
+      if (!(await link.isVisible())) await header.getByTestId('nav-ops').click();
+      await link.click();
+      try {
+        await page.waitForURL(there, { timeout: 3000 });
+        break;
+      } catch (e) {
+        if (i === 2) throw e;
+      }
+    }
     await page.locator('.nav-ops-popup').waitFor({ state: 'hidden' }).catch(() => {});
   } else {
     await header.getByTestId(`nav-${item}`).click();
