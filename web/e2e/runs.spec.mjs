@@ -4,10 +4,11 @@
 // e2e/runs.spec.mjs` runs these steps alone (its own stack and chromium).
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { runAlone } from './stack.mjs';
 
 /** ctx: { page, stack, step(name, fn), shot(name) } from the runner. */
 export async function runsSpec({ page, stack, step, shot }) {
@@ -369,50 +370,4 @@ export async function runsSpec({ page, stack, step, shot }) {
 }
 
 // Alone: its own stack and chromium, as run.mjs sets them up.
-if (import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const { chromium } = await import('playwright-core');
-  const { startStack } = await import('./stack.mjs');
-  const shots = process.env.BATON_E2E_SCREENSHOTS;
-  const stack = await startStack();
-  const profile = mkdtempSync(join(tmpdir(), 'baton-e2e-chromium-'));
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: process.env.BATON_TEST_CHROMIUM ?? '/usr/bin/chromium', headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-quic', '--no-first-run'],
-    viewport: { width: 1440, height: 900 }, locale: 'en-US',
-  });
-  const page = context.pages()[0] ?? (await context.newPage());
-  page.setDefaultTimeout(20_000);
-  const errors = [];
-  page.on('pageerror', (e) => errors.push(String(e)));
-  let ok = false;
-  try {
-    await runsSpec({
-      page, stack,
-      async step(name, fn) {
-        const t0 = Date.now();
-        try {
-          await fn();
-          console.log(`ok   ${name} (${Date.now() - t0} ms)`);
-        } catch (e) {
-          console.log(`FAIL ${name}: ${e.stack ?? e}`);
-          await page.screenshot({ path: join(stack.dataDir, 'failure.png'), fullPage: true }).catch(() => {});
-          process.env.BATON_E2E_KEEP = '1';
-          throw e;
-        }
-      },
-      async shot(name) {
-        if (!shots) return;
-        mkdirSync(shots, { recursive: true });
-        await page.waitForTimeout(300);
-        await page.screenshot({ path: join(shots, `${name}.png`) });
-      },
-    });
-    assert.deepEqual(errors, [], 'no uncaught errors in the page');
-    ok = true;
-  } finally {
-    await context.close();
-    rmSync(profile, { recursive: true, force: true });
-    if (!ok) console.log(`data dir kept: ${stack.dataDir}`);
-    await stack.stop();
-  }
-}
+if (import.meta.url === pathToFileURL(process.argv[1]).href) await runAlone(runsSpec);
